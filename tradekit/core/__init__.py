@@ -1,0 +1,100 @@
+"""The pure core: no I/O, no clock, no asyncio, no threads.
+
+Every trading rule of tradekit lives in this package: money and increments
+(`money`), the ratchet (`position`), the order state machine (`orders`), entry rules
+(`entry`) and the decision engine (`decision`) that turns events into commands.
+"""
+
+from tradekit.core.commands import (
+    CancelOrder,
+    CancelReason,
+    Command,
+    PlaceLimitBuy,
+    PlaceStopLimitSell,
+)
+from tradekit.core.decision import DecisionEngine, PairParams, Phase
+from tradekit.core.entry import EntryRule, FixedOffsetEntry, PullbackEntry
+from tradekit.core.events import (
+    CancelRejected,
+    CancelUnknown,
+    Event,
+    MarketTrade,
+    OrderAccepted,
+    OrderEvent,
+    OrderFilled,
+    OrderRejected,
+    OrderStatusReport,
+    OrderSubmitUnknown,
+    Timer,
+)
+from tradekit.core.money import ProductSpec, round_down, round_up, to_decimal
+from tradekit.core.orders import (
+    Applied,
+    InvalidOrderTransition,
+    Order,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    OverfillError,
+    Trigger,
+)
+from tradekit.core.position import PositionState, TrailParams
+from tradekit.core.reports import (
+    EntryEnded,
+    EntryPlaced,
+    EntrySkipped,
+    PositionClosed,
+    PositionOpened,
+    Report,
+    StopMoved,
+    StopRejected,
+    StopTriggered,
+)
+
+__all__ = [
+    "Applied",
+    "CancelOrder",
+    "CancelReason",
+    "CancelRejected",
+    "CancelUnknown",
+    "Command",
+    "DecisionEngine",
+    "EntryEnded",
+    "EntryPlaced",
+    "EntryRule",
+    "EntrySkipped",
+    "Event",
+    "FixedOffsetEntry",
+    "InvalidOrderTransition",
+    "MarketTrade",
+    "Order",
+    "OrderAccepted",
+    "OrderEvent",
+    "OrderFilled",
+    "OrderRejected",
+    "OrderSide",
+    "OrderStatus",
+    "OrderStatusReport",
+    "OrderSubmitUnknown",
+    "OrderType",
+    "OverfillError",
+    "PairParams",
+    "Phase",
+    "PlaceLimitBuy",
+    "PlaceStopLimitSell",
+    "PositionClosed",
+    "PositionOpened",
+    "PositionState",
+    "ProductSpec",
+    "PullbackEntry",
+    "Report",
+    "StopMoved",
+    "StopRejected",
+    "StopTriggered",
+    "Timer",
+    "TrailParams",
+    "Trigger",
+    "round_down",
+    "round_up",
+    "to_decimal",
+]

@@ -1,0 +1,68 @@
+"""Commands: what the decision engine asks a driver to do on the exchange.
+
+A driver journals a command (its intent) before it performs it, and answers with events
+(`OrderAccepted`, `OrderRejected`, `OrderSubmitUnknown`, ...). A command's
+`client_order_id` is fixed when the command is made, so a retry is the same order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+
+class OrderPurpose(StrEnum):
+    ENTRY = "entry"
+    STOP = "stop"
+
+
+class CancelReason(StrEnum):
+    ENTRY_TIMEOUT = "entry_timeout"  # max_entry_wait passed
+    STOP_MOVE = "stop_move"  # the ratchet raised the trigger: cancel, then place
+    STOP_RESIZE = "stop_resize"  # the position's size changed (partial entry fills)
+    STOP_TRIGGERED = "stop_triggered"  # the stop is selling: stop buying
+    KILL = "kill"  # the kill switch
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceLimitBuy:
+    """An entry: a GTC limit buy (never a market order)."""
+
+    client_order_id: str
+    product_id: str
+    size: Decimal
+    limit_price: Decimal
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceStopLimitSell:
+    """Protection: a GTC stop-limit sell, STOP_DIRECTION_STOP_DOWN.
+
+    `replaces` names the stop this one follows in a cancel-then-place move.
+    """
+
+    client_order_id: str
+    product_id: str
+    size: Decimal
+    stop_price: Decimal
+    limit_price: Decimal
+    ts: int
+    replaces: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    """Cancel one order. For a stop move, `then` is the stop to place once it is gone;
+    journaling this command records the whole intent before the unprotected gap opens.
+    """
+
+    client_order_id: str
+    order_id: str
+    reason: CancelReason
+    ts: int
+    then: PlaceStopLimitSell | None = None
+
+
+Command = PlaceLimitBuy | PlaceStopLimitSell | CancelOrder

@@ -1,0 +1,130 @@
+"""Events: everything the decision engine learns, each carrying its own time.
+
+Time is `ts`, integer nanoseconds since the Unix epoch (UTC), set by whoever observed the
+event (exchange timestamp, or the driver's receive time). The core never reads a clock.
+Drivers build these from exchange replies and feeds; the engine consumes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from tradekit.core.money import ZERO
+from tradekit.core.orders import OrderStatus
+
+
+@dataclass(frozen=True, slots=True)
+class MarketTrade:
+    """A trade printed on the market (or a ticker's last price)."""
+
+    product_id: str
+    price: Decimal
+    size: Decimal
+    ts: int
+    trade_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    """Time passed with no market event (lets entries time out on a quiet market)."""
+
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAccepted:
+    """The exchange acknowledged a placement (`success: true`)."""
+
+    client_order_id: str
+    order_id: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRejected:
+    """The exchange refused a placement (`success: false`), with Coinbase's reason."""
+
+    client_order_id: str
+    reason: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSubmitUnknown:
+    """A placement's reply was lost (timeout, 5xx, disconnect): outcome unknown."""
+
+    client_order_id: str
+    ts: int
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilled:
+    """One execution of an order, identified by the exchange's trade id."""
+
+    client_order_id: str
+    trade_id: str
+    price: Decimal
+    size: Decimal
+    fee: Decimal
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderStatusReport:
+    """The exchange's word on an order (a lookup or a user-channel update).
+
+    Cumulative fill figures, when given, are applied as "at least this much filled":
+    only an increase over what is known books a fill, so repeats are harmless.
+    `filled_value` is size x average price, the quote value of all fills.
+    """
+
+    client_order_id: str
+    status: OrderStatus
+    ts: int
+    order_id: str | None = None
+    filled_size: Decimal | None = None
+    filled_value: Decimal = ZERO
+    total_fees: Decimal = ZERO
+    triggered: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRejected:
+    """A cancel was refused (the order had already filled, triggered or gone)."""
+
+    client_order_id: str
+    reason: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelUnknown:
+    """A cancel's reply was lost: the order may or may not still rest."""
+
+    client_order_id: str
+    ts: int
+    detail: str = ""
+
+
+OrderEvent = (
+    OrderAccepted
+    | OrderRejected
+    | OrderSubmitUnknown
+    | OrderFilled
+    | OrderStatusReport
+    | CancelRejected
+    | CancelUnknown
+)
+Event = MarketTrade | Timer | OrderEvent
+
+ORDER_EVENT_TYPES: tuple[type, ...] = (
+    OrderAccepted,
+    OrderRejected,
+    OrderSubmitUnknown,
+    OrderFilled,
+    OrderStatusReport,
+    CancelRejected,
+    CancelUnknown,
+)

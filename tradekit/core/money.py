@@ -1,0 +1,134 @@
+"""Money and increments: exact `Decimal` values, rounded in a stated direction.
+
+Every price, size and amount in tradekit is a `decimal.Decimal`. A float is refused at
+the boundary with a `TypeError` instead of being converted, because `float("0.1")` is
+not 0.1 and a silently wrong price is worse than a loud error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+
+
+def to_decimal(value: object, name: str) -> Decimal:
+    """Return `value` as a Decimal; accept Decimal, int and numeric strings, refuse floats.
+
+    `name` says which value was wrong in the error.
+    """
+    if type(value) is Decimal:
+        return value
+    if isinstance(value, bool):
+        raise TypeError(f"{name}: expected a Decimal, got a bool ({value!r})")
+    if isinstance(value, float):
+        raise TypeError(
+            f"{name}: floats are refused ({value!r}); pass a Decimal or a string such as "
+            f"Decimal({str(value)!r})"
+        )
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, str):
+        try:
+            result = Decimal(value)
+        except ArithmeticError:
+            raise ValueError(f"{name}: {value!r} is not a decimal number") from None
+        if not result.is_finite():
+            raise ValueError(f"{name}: {value!r} is not a finite number")
+        return result
+    raise TypeError(f"{name}: expected a Decimal, got {type(value).__name__} ({value!r})")
+
+
+def round_down(value: Decimal, increment: Decimal) -> Decimal:
+    """The largest multiple of `increment` that is <= `value` (towards minus infinity)."""
+    steps = (value / increment).to_integral_value(rounding=ROUND_FLOOR)
+    return (steps * increment).quantize(increment)
+
+
+def round_up(value: Decimal, increment: Decimal) -> Decimal:
+    """The smallest multiple of `increment` that is >= `value` (towards plus infinity)."""
+    steps = (value / increment).to_integral_value(rounding=ROUND_CEILING)
+    return (steps * increment).quantize(increment)
+
+
+def is_multiple(value: Decimal, increment: Decimal) -> bool:
+    """True when `value` is an exact multiple of `increment` (what the exchange accepts)."""
+    return value % increment == 0
+
+
+@dataclass(frozen=True, slots=True)
+class ProductSpec:
+    """What the exchange says about one product: the grid prices and sizes must sit on.
+
+    Prices are rounded to `quote_increment`, sizes to `base_increment`; an order smaller
+    than `base_min_size` is refused by the exchange, so the core never asks for one.
+    """
+
+    product_id: str
+    base_increment: Decimal
+    quote_increment: Decimal
+    base_min_size: Decimal
+    base_max_size: Decimal | None = None
+    quote_min_size: Decimal = ZERO
+
+    def __post_init__(self) -> None:
+        for field in ("base_increment", "quote_increment", "base_min_size", "quote_min_size"):
+            value = to_decimal(getattr(self, field), f"{self.product_id}.{field}")
+            object.__setattr__(self, field, value)
+        if self.base_max_size is not None:
+            bmax = to_decimal(self.base_max_size, f"{self.product_id}.base_max_size")
+            object.__setattr__(self, "base_max_size", bmax)
+        if self.base_increment <= 0 or self.quote_increment <= 0:
+            raise ValueError(f"{self.product_id}: increments must be positive")
+
+    @property
+    def base_currency(self) -> str:
+        return self.product_id.split("-", 1)[0]
+
+    @property
+    def quote_currency(self) -> str:
+        return self.product_id.split("-", 1)[1]
+
+    def price_down(self, price: Decimal) -> Decimal:
+        """Round a price down to the quote increment (safe side for a buy limit or a stop)."""
+        return round_down(price, self.quote_increment)
+
+    def size_down(self, size: Decimal) -> Decimal:
+        """Round a size down to the base increment (never sell or buy more than meant)."""
+        return round_down(size, self.base_increment)
+
+    def size_problem(self, size: Decimal) -> str | None:
+        """Why the exchange would refuse an order of `size`, or None if it is acceptable."""
+        if not is_multiple(size, self.base_increment):
+            return f"size {size} is not a multiple of base_increment {self.base_increment}"
+        if size < self.base_min_size:
+            return f"size {size} is below base_min_size {self.base_min_size}"
+        if self.base_max_size is not None and size > self.base_max_size:
+            return f"size {size} is above base_max_size {self.base_max_size}"
+        return None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {
+            "product_id": self.product_id,
+            "base_increment": str(self.base_increment),
+            "quote_increment": str(self.quote_increment),
+            "base_min_size": str(self.base_min_size),
+            "base_max_size": None if self.base_max_size is None else str(self.base_max_size),
+            "quote_min_size": str(self.quote_min_size),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, str | None]) -> ProductSpec:
+        bmax = d.get("base_max_size")
+        return cls(
+            product_id=str(d["product_id"]),
+            base_increment=Decimal(str(d["base_increment"])),
+            quote_increment=Decimal(str(d["quote_increment"])),
+            base_min_size=Decimal(str(d["base_min_size"])),
+            base_max_size=None if bmax is None else Decimal(bmax),
+            quote_min_size=Decimal(str(d.get("quote_min_size") or "0")),
+        )

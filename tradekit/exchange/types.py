@@ -1,0 +1,83 @@
+"""What every exchange adapter returns: typed, `Decimal`, independent of the wire format.
+
+Business rejections are values (`PlaceResult.success is False` with Coinbase's
+`failure_reason`), not exceptions: the engine must see them, not a log line.
+Transport failures whose outcome is unknown (timeout, 5xx, disconnect) raise
+`OutcomeUnknown`; the engine then looks the order up by `client_order_id`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from tradekit.core.orders import OrderSide, OrderStatus, OrderType
+
+
+class ExchangeError(Exception):
+    """The exchange could not be asked or answered nonsense."""
+
+
+class OutcomeUnknown(ExchangeError):
+    """A request was sent and its reply lost: it may or may not have taken effect."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceResult:
+    success: bool
+    client_order_id: str
+    order_id: str | None = None
+    failure_reason: str = ""  # Coinbase's failure_reason / new_order_failure_reason
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelResult:
+    order_id: str
+    success: bool
+    failure_reason: str = ""  # e.g. UNKNOWN_CANCEL_ORDER, ORDER_IS_FULLY_FILLED
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeOrder:
+    """An order as the exchange reports it (get / list)."""
+
+    order_id: str
+    client_order_id: str
+    product_id: str
+    side: OrderSide
+    order_type: OrderType
+    status: OrderStatus
+    size: Decimal
+    limit_price: Decimal
+    stop_price: Decimal | None
+    filled_size: Decimal
+    filled_value: Decimal
+    total_fees: Decimal
+    triggered: bool
+    created_ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    trade_id: str
+    order_id: str
+    client_order_id: str
+    product_id: str
+    side: OrderSide
+    price: Decimal
+    size: Decimal
+    commission: Decimal
+    ts: int
+    liquidity: str = "MAKER"  # MAKER | TAKER
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    currency: str
+    available: Decimal
+    hold: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.available + self.hold
