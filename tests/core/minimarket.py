@@ -1,0 +1,150 @@
+"""A tiny instant exchange for core tests: enough matching to drive the decision engine.
+
+Not the paper exchange (tradekit.exchange.paper): it exists so that the core's tests
+depend on nothing but the core. `chaos` delivers each batch of order events shuffled,
+some twice, with stale reports mixed in: what a real feed does on a bad day.
+"""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+from tradekit.core import (
+    CancelOrder,
+    CancelRejected,
+    Command,
+    DecisionEngine,
+    MarketTrade,
+    OrderAccepted,
+    OrderFilled,
+    OrderRejected,
+    OrderStatus,
+    OrderStatusReport,
+    PlaceLimitBuy,
+    PlaceStopLimitSell,
+)
+
+FEE = Decimal("0.001")
+
+
+class MiniMarket:
+    def __init__(self, engine: DecisionEngine, chaos: random.Random | None = None, partial=False):
+        self.engine = engine
+        self.chaos = chaos
+        self.partial = partial
+        self.orders: dict[str, dict] = {}  # coid -> order
+        self.last: Decimal | None = None
+        self.n = 0
+        self.commands: list[Command] = []
+        self.seen_coids: list[str] = []
+        self.max_live_stops = 0
+        self.sent_reports: list[OrderStatusReport] = []
+
+    def _id(self) -> str:
+        self.n += 1
+        return f"x{self.n}"
+
+    def execute(self, cmd: Command, ts: int) -> list:
+        self.commands.append(cmd)
+        if isinstance(cmd, PlaceLimitBuy | PlaceStopLimitSell):
+            self.seen_coids.append(cmd.client_order_id)
+            if isinstance(cmd, PlaceStopLimitSell):
+                live = [o for o in self.orders.values() if o["stop"] and o["open"]]
+                if live:  # the funds are on hold: Coinbase refuses a second sell
+                    return [OrderRejected(cmd.client_order_id, "INSUFFICIENT_FUND", ts)]
+                if self.last is not None and cmd.stop_price >= self.last:
+                    return [
+                        OrderRejected(
+                            cmd.client_order_id, "PREVIEW_STOP_PRICE_ABOVE_LAST_TRADE_PRICE", ts
+                        )
+                    ]
+            oid = self._id()
+            self.orders[cmd.client_order_id] = {
+                "cmd": cmd,
+                "oid": oid,
+                "open": True,
+                "stop": isinstance(cmd, PlaceStopLimitSell),
+                "triggered": False,
+                "filled": Decimal(0),
+            }
+            self.max_live_stops = max(
+                self.max_live_stops,
+                sum(1 for o in self.orders.values() if o["stop"] and o["open"]),
+            )
+            return [OrderAccepted(cmd.client_order_id, oid, ts)]
+        assert isinstance(cmd, CancelOrder)
+        o = self.orders[cmd.client_order_id]
+        if not o["open"]:
+            return [CancelRejected(cmd.client_order_id, "ORDER_IS_FULLY_FILLED", ts)]
+        if o["triggered"] and self.chaos is not None and self.chaos.random() < 0.5:
+            return [CancelRejected(cmd.client_order_id, "ORDER_TRIGGERED", ts)]
+        o["open"] = False
+        return [OrderStatusReport(cmd.client_order_id, OrderStatus.CANCELLED, ts)]
+
+    def _fill(self, coid: str, o: dict, price: Decimal, ts: int) -> list:
+        cmd = o["cmd"]
+        remaining = cmd.size - o["filled"]
+        size = remaining
+        if self.partial and remaining > cmd.size / 2:
+            size = (cmd.size / 2).quantize(Decimal("0.00000001"))
+        o["filled"] += size
+        if o["filled"] == cmd.size:
+            o["open"] = False
+        self.n += 1
+        return [OrderFilled(coid, f"t{self.n}", price, size, (price * size * FEE), ts)]
+
+    def trade(self, price: Decimal, ts: int) -> list:
+        self.last = price
+        events = []
+        for coid, o in list(self.orders.items()):
+            if not o["open"]:
+                continue
+            cmd = o["cmd"]
+            if not o["stop"] and price <= cmd.limit_price:
+                events += self._fill(coid, o, cmd.limit_price, ts)
+            elif o["stop"]:
+                if not o["triggered"] and price <= cmd.stop_price:
+                    o["triggered"] = True
+                if o["triggered"] and price >= cmd.limit_price:
+                    events += self._fill(coid, o, cmd.limit_price, ts)
+        return events
+
+    def run(self, prices: list[Decimal], product_id: str = "BTC-USD") -> None:
+        for i, price in enumerate(prices):
+            ts = (i + 1) * 1_000_000_000
+            pending = self.trade(price, ts)
+            pending.append(MarketTrade(product_id, price, Decimal("1"), ts, str(i)))
+            self.pump(pending, ts)
+
+    def pump(self, pending: list, ts: int) -> None:
+        rounds = 0
+        while pending:
+            rounds += 1
+            assert rounds < 1000, "engine and market never settle"
+            batch, pending = pending, []
+            if self.chaos is not None:
+                batch = self._shake(batch, ts)
+            for ev in batch:
+                for cmd in self.engine.handle(ev):
+                    pending += self.execute(cmd, ts)
+                self.check()
+
+    def _shake(self, batch: list, ts: int) -> list:
+        rng = self.chaos
+        assert rng is not None
+        out = []
+        for ev in batch:
+            out.append(ev)
+            if not isinstance(ev, MarketTrade) and rng.random() < 0.3:
+                out.append(ev)  # delivered twice
+            if isinstance(ev, OrderFilled) and rng.random() < 0.3:
+                # a stale working report arrives after the fill
+                out.append(OrderStatusReport(ev.client_order_id, OrderStatus.OPEN, ts))
+        rng.shuffle(out)
+        # a placement's ack must come before the market's reports about the same order
+        # only in a sane world; the order state machine accepts either order.
+        return out
+
+    def check(self) -> None:
+        assert len(self.engine.live_stops()) <= 1
