@@ -175,6 +175,11 @@ class DecisionEngine:
         return reports
 
     @property
+    def has_reports(self) -> bool:
+        """Reports are waiting: the state changed in a way the driver must journal."""
+        return bool(self._reports)
+
+    @property
     def phase(self) -> Phase:
         if self.position is not None:
             return Phase.IN_POSITION

@@ -1,0 +1,242 @@
+"""Typed, validated settings: TOML file + environment overrides -> core parameters.
+
+A bad file gets ONE `ConfigError` that lists every bad field with its path and the
+reason; nothing starts. TOML numbers are read as exact Decimals (`parse_float=Decimal`),
+so `trail_pct = 0.02` means exactly 0.02. Unknown keys are errors (a typo must not be
+silently ignored when money is at stake).
+
+Environment overrides: `TRADEKIT__<SECTION>__<KEY>=value`, nested with `__`; a pair is
+addressed by its product id with `-` written `_`:
+
+    TRADEKIT__PORTFOLIO__MAX_OPEN_POSITIONS=2
+    TRADEKIT__PAIRS__BTC_USD__TRAIL_PCT=0.03
+    TRADEKIT__PAIRS__BTC_USD__ENTRY__OFFSET_PCT=0.002
+
+pydantic is imported here only; `import tradekit` does not pay for it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from tradekit.core.decision import PairParams
+from tradekit.core.entry import EntryRule, FixedOffsetEntry, PullbackEntry
+from tradekit.core.money import ProductSpec
+from tradekit.core.position import TrailParams
+
+ENV_PREFIX = "TRADEKIT__"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_NS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9}
+
+
+class ConfigError(ValueError):
+    """Every problem of one configuration, each with its path, in one message."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        n = len(problems)
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{source}: {n} problem{'s' if n != 1 else ''}:\n{lines}")
+
+
+def _no_float(value: Any) -> Any:
+    if isinstance(value, float):
+        raise ValueError(f"floats are not exact; write {value!r} as a string or TOML number")
+    return value
+
+
+def _duration_ns(value: Any) -> Any:
+    """Seconds as a number, or a string with a unit: "90s", "5m", "1h", "250ms"."""
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return int(Decimal(value) * 10**9)
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if not m:
+            raise ValueError(f"{value!r} is not a duration such as '90s', '5m' or '1h'")
+        return int(Decimal(m.group(1)) * _UNIT_NS[m.group(2) or "s"])
+    return value
+
+
+Money = Annotated[Decimal, BeforeValidator(_no_float)]
+Fraction = Annotated[Decimal, BeforeValidator(_no_float), Field(ge=0, lt=1)]
+DurationNs = Annotated[int, BeforeValidator(_duration_ns), Field(gt=0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FixedOffsetConfig(_Strict):
+    rule: Literal["fixed_offset"]
+    offset_pct: Fraction = Decimal("0.001")
+
+
+class PullbackConfig(_Strict):
+    rule: Literal["pullback"]
+    pullback_pct: Annotated[Decimal, BeforeValidator(_no_float), Field(gt=0, lt=1)]
+    window: DurationNs = 3600 * 10**9
+    offset_pct: Fraction = Decimal(0)
+
+
+EntryConfig = Annotated[FixedOffsetConfig | PullbackConfig, Field(discriminator="rule")]
+
+
+class PairConfig(_Strict):
+    product_id: Annotated[str, Field(pattern=r"^[A-Z0-9]+-[A-Z0-9]+$")]
+    entry: EntryConfig = FixedOffsetConfig(rule="fixed_offset")
+    size: Annotated[Money | None, Field(gt=0)] = None
+    quote_budget: Annotated[Money | None, Field(gt=0, validate_default=True)] = None
+    trail_pct: Annotated[Decimal, BeforeValidator(_no_float), Field(gt=0, lt=1)]
+    stop_limit_buffer_pct: Fraction = Decimal("0.005")
+    min_ratchet: Annotated[Decimal, BeforeValidator(_no_float), Field(ge=0)] = Decimal(0)
+    max_entry_wait: DurationNs = 300 * 10**9
+
+    @field_validator("quote_budget")
+    @classmethod
+    def _one_size(cls, budget: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        # A field validator (not a model one) so that this shows beside other field errors.
+        if "size" in info.data and (info.data["size"] is None) == (budget is None):
+            raise ValueError("give exactly one of 'size' (base) and 'quote_budget' (quote)")
+        return budget
+
+    def entry_rule(self) -> EntryRule:
+        e = self.entry
+        if isinstance(e, PullbackConfig):
+            return PullbackEntry(e.pullback_pct, e.window, e.offset_pct)
+        return FixedOffsetEntry(e.offset_pct)
+
+    def params(self, product: ProductSpec) -> PairParams:
+        """Core parameters for this pair on a product whose increments are known."""
+        if product.product_id != self.product_id:
+            raise ValueError(f"product {product.product_id} is not {self.product_id}")
+        return PairParams(
+            product=product,
+            trail=TrailParams(self.trail_pct, self.stop_limit_buffer_pct, self.min_ratchet),
+            max_entry_wait_ns=self.max_entry_wait,
+            size=self.size,
+            quote_budget=self.quote_budget,
+        )
+
+
+class PortfolioConfig(_Strict):
+    max_open_positions: Annotated[int, Field(ge=1)] = 5
+    max_quote_exposure: Annotated[Money | None, Field(gt=0)] = None
+    max_quote_exposure_per_pair: Annotated[Money | None, Field(gt=0)] = None
+    daily_loss_limit: Annotated[Money | None, Field(gt=0)] = None
+
+
+class ExchangeConfig(_Strict):
+    kind: Literal["paper", "sim", "coinbase"] = "sim"
+    keys_file: str | None = None  # a CDP key file; required for kind = "coinbase"
+
+
+class Config(_Strict):
+    exchange: ExchangeConfig = ExchangeConfig()
+    portfolio: PortfolioConfig = PortfolioConfig()
+    pairs: Annotated[list[PairConfig], Field(min_length=1)]
+
+    @field_validator("pairs")
+    @classmethod
+    def _unique_pairs(cls, pairs: list[PairConfig]) -> list[PairConfig]:
+        seen: set[str] = set()
+        for p in pairs:
+            if p.product_id in seen:
+                raise ValueError(f"{p.product_id} is listed twice")
+            seen.add(p.product_id)
+        return pairs
+
+    def pair(self, product_id: str) -> PairConfig:
+        for p in self.pairs:
+            if p.product_id == product_id:
+                return p
+        raise KeyError(product_id)
+
+
+def _env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    for key, value in sorted(environ.items()):
+        if not key.startswith(ENV_PREFIX):
+            continue
+        path = [p.lower() for p in key[len(ENV_PREFIX) :].split("__") if p]
+        if len(path) >= 3 and path[0] == "pairs":
+            product = path[1].upper().replace("_", "-")
+            pairs = data.setdefault("pairs", [])
+            target = next((p for p in pairs if p.get("product_id") == product), None)
+            if target is None:
+                target = {"product_id": product}
+                pairs.append(target)
+            node: dict[str, Any] = target
+            path = path[2:]
+        else:
+            node = data
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return data
+
+
+def _format_loc(loc: tuple[Any, ...], data: Any) -> str:
+    out = ""
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            label = f"[{part}]"
+            if isinstance(node, list) and part < len(node) and isinstance(node[part], dict):
+                pid = node[part].get("product_id")
+                label = f"[{part}]" + (f" ({pid})" if pid else "")
+            out += label
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+        else:
+            if part in ("fixed_offset", "pullback"):  # the discriminated union's tag
+                continue
+            out += ("." if out else "") + str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return out or "(top level)"
+
+
+def load_config_dict(
+    data: dict[str, Any], source: str = "<config>", environ: Mapping[str, str] | None = None
+) -> Config:
+    """Validate a parsed config (with environment overrides applied)."""
+    data = _env_overrides(data, os.environ if environ is None else environ)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            where = _format_loc(tuple(err["loc"]), data)
+            msg = err["msg"].removeprefix("Value error, ")
+            got = err.get("input")
+            shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+            problems.append(f"{where}: {msg}{shown}")
+        raise ConfigError(source, problems) from None
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a TOML config file; raises ConfigError listing every problem."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(p), [f"cannot read the file: {exc.strerror}"]) from None
+    try:
+        data = tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(p), [f"not valid TOML: {exc}"]) from None
+    return load_config_dict(data, str(p), environ)

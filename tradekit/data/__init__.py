@@ -1,0 +1,28 @@
+"""Market data for backtests: seeded synthetic trade streams and OHLCV candles from CSV.
+
+Both end as `MarketTrade` events with exact Decimal prices, ready for the decision engine.
+"""
+
+from tradekit.data.candles import (
+    DEFAULT_BASE_INCREMENT,
+    Candle,
+    CandleFileError,
+    candle_ticks,
+    candles_to_trades,
+    infer_bar_ns,
+    load_candles,
+    parse_candles,
+)
+from tradekit.data.generators import PricePath
+
+__all__ = [
+    "DEFAULT_BASE_INCREMENT",
+    "Candle",
+    "CandleFileError",
+    "PricePath",
+    "candle_ticks",
+    "candles_to_trades",
+    "infer_bar_ns",
+    "load_candles",
+    "parse_candles",
+]
