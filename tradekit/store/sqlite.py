@@ -1,0 +1,840 @@
+"""SQLite persistence for the trading engine: one file, WAL mode, versioned migrations.
+
+    with Store.open("run.sqlite") as store:
+        commands = engine.handle(event)
+        store.record(pid, event=event, commands=commands, reports=engine.take_reports(),
+                     orders=touched_orders, snapshot=engine.snapshot(), ts=now_ns)
+        ...send the commands...   # only after record() returned: the intent is on disk
+        store.record_outcome(pid, command, {"success": True, "order_id": oid}, ts=now_ns)
+
+`record()` is the one write the engine makes: the event, the commands it produced (their
+intent, committed before the driver sends them), the reports, the orders it touched and
+the engine's snapshot all go into one transaction, so after a crash the file holds either
+all of a step or none of it.
+
+Durability. WAL with `synchronous=NORMAL` (the default) does not fsync on each commit,
+only at checkpoints: a commit is in the OS's page cache when `record()` returns, so a
+*process* crash (kill -9, an exception, a closed notebook kernel) loses nothing committed;
+a power loss or OS crash may lose the last few commits (the file stays consistent).
+`Store(path, durable=True)` sets `synchronous=FULL`, which fsyncs the WAL on every commit
+and survives power loss too, at the price of one fsync per `record()`.
+
+Threads. A Store wraps one `sqlite3.Connection`, usable only from the thread that opened
+it (sqlite3's `check_same_thread`): open one Store per thread. Several Stores, in threads
+or processes, may share the file: WAL lets readers run while one writer writes, and
+writers take the lock up front (`BEGIN IMMEDIATE`) and wait up to `timeout` seconds.
+
+Money is stored as TEXT decimal strings and read back as `Decimal`; sums are done in
+Python with Decimal, never as SQL floats.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import is_dataclass
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from tradekit.core.events import OrderFilled
+from tradekit.core.orders import Order, OrderSide, OrderStatus, OrderType
+from tradekit.core.reports import PositionClosed, PositionOpened, StopMoved
+from tradekit.store.codec import REGISTRY, decode, encode
+
+__all__ = [
+    "APPLICATION_ID",
+    "KINDS",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "JournalEntry",
+    "Store",
+    "StoreError",
+]
+
+APPLICATION_ID = 0x54524B54  # "TRKT": PRAGMA application_id of every tradekit store
+"""Marks a SQLite file as a tradekit store (bytes 68-71 of the header)."""
+
+KINDS = ("event", "command", "report", "outcome", "note")
+
+# Each step is a SQL script run, statement by statement, inside the same transaction that
+# sets `PRAGMA user_version` to its number: a failed step leaves the file as it was.
+# Append new steps; never edit a released one.
+MIGRATIONS: tuple[str, ...] = (
+    # v1: the initial schema
+    """
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE engine_state (
+        product_id TEXT PRIMARY KEY,
+        snapshot   TEXT NOT NULL,      -- DecisionEngine.snapshot() as JSON
+        cursor     INTEGER NOT NULL DEFAULT 0,  -- index/ts of the last market event done
+        updated_ts INTEGER NOT NULL
+    );
+    CREATE TABLE journal (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts         INTEGER NOT NULL,   -- ns since the epoch, UTC
+        product_id TEXT,
+        kind       TEXT NOT NULL
+                   CHECK (kind IN ('event', 'command', 'report', 'outcome', 'note')),
+        type       TEXT NOT NULL,      -- class name (event/command/report)
+        payload    TEXT NOT NULL       -- JSON (tradekit.store.codec for dataclasses)
+    );
+    CREATE TABLE orders (
+        client_order_id TEXT PRIMARY KEY,
+        product_id   TEXT NOT NULL,
+        order_id     TEXT,
+        side         TEXT NOT NULL,
+        order_type   TEXT NOT NULL,
+        status       TEXT NOT NULL,
+        size         TEXT NOT NULL,
+        limit_price  TEXT NOT NULL,
+        stop_price   TEXT,
+        filled_size  TEXT NOT NULL,
+        filled_value TEXT NOT NULL,
+        fees         TEXT NOT NULL,
+        triggered    INTEGER NOT NULL,
+        trade_ids    TEXT NOT NULL,    -- JSON list of the exchange's trade ids
+        created_ts   INTEGER NOT NULL,
+        updated_ts   INTEGER NOT NULL
+    );
+    CREATE INDEX orders_product ON orders (product_id, created_ts);
+    CREATE TABLE fills (
+        id              INTEGER PRIMARY KEY,
+        client_order_id TEXT NOT NULL,
+        trade_id        TEXT NOT NULL,
+        product_id      TEXT NOT NULL,
+        side            TEXT,
+        price           TEXT NOT NULL,
+        size            TEXT NOT NULL,
+        fee             TEXT NOT NULL,
+        ts              INTEGER NOT NULL,
+        UNIQUE (client_order_id, trade_id)
+    );
+    CREATE TABLE positions (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        product_id   TEXT NOT NULL,
+        opened_ts    INTEGER,
+        closed_ts    INTEGER,          -- NULL while open
+        size         TEXT NOT NULL,
+        entry_price  TEXT NOT NULL,
+        exit_price   TEXT,
+        fees         TEXT,
+        realized_pnl TEXT
+    );
+    CREATE UNIQUE INDEX positions_one_open ON positions (product_id) WHERE closed_ts IS NULL;
+    CREATE TABLE stop_history (
+        id          INTEGER PRIMARY KEY,
+        position_id INTEGER REFERENCES positions (id),
+        product_id  TEXT NOT NULL,
+        ts          INTEGER NOT NULL,
+        old_trigger TEXT,
+        trigger     TEXT NOT NULL,
+        limit_price TEXT NOT NULL,
+        price       TEXT NOT NULL,
+        highest     TEXT NOT NULL
+    );
+    CREATE INDEX stop_history_product ON stop_history (product_id, ts);
+    """,
+    # v2: keep the order's last rejection / cancel-refusal reason; index journal reads
+    # by product and fills by product.
+    """
+    ALTER TABLE orders ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+    CREATE INDEX journal_product ON journal (product_id, seq);
+    CREATE INDEX fills_product ON fills (product_id, ts);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_TERMINAL = tuple(s.value for s in OrderStatus if s.is_terminal)
+
+
+class StoreError(Exception):
+    """The store cannot be opened or written; `path` is the file concerned."""
+
+    def __init__(self, path: str | os.PathLike[str], message: str) -> None:
+        super().__init__(f"{os.fspath(path)}: {message}")
+        self.path = os.fspath(path)
+
+
+class JournalEntry(NamedTuple):
+    """One journal row with its payload decoded (a dataclass, or a dict for
+    outcomes and notes)."""
+
+    seq: int
+    ts: int
+    product_id: str | None
+    kind: str
+    type: str
+    obj: Any
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if is_dataclass(value) and type(value).__name__ in REGISTRY:
+        return encode(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable ({value!r})")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=_json_default)
+
+
+def _dec(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a SQL script into statements (sqlite3.complete_statement knows the syntax)."""
+    out: list[str] = []
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {buf.strip()!r}")
+    return out
+
+
+def _identity(conn: sqlite3.Connection) -> tuple[int, int, int]:
+    """(application_id, user_version, number of schema objects) of an open database."""
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    return int(app_id), int(version), int(objects)
+
+
+def _check_identity(path: str, app_id: int, version: int, objects: int, known: int) -> None:
+    """Refuse anything but an empty database or a tradekit store this code can read."""
+    if app_id == APPLICATION_ID:
+        if version > known:
+            raise StoreError(
+                path,
+                f"the store's schema version is {version}, newer than version {known} "
+                f"that this tradekit knows; upgrade tradekit to open it (file left untouched)",
+            )
+        return
+    if app_id == 0 and version == 0 and objects == 0:
+        return  # an empty database: it becomes a store
+    raise StoreError(
+        path,
+        f"not a tradekit store (application_id {app_id:#x}, expected {APPLICATION_ID:#x}; "
+        f"schema objects: {objects}, user_version {version}): another application's "
+        f"database? Refusing to touch it",
+    )
+
+
+def _probe(path: Path, known: int) -> None:
+    """Check an existing file before any read-write open, without modifying it.
+
+    A non-SQLite or visibly truncated file, another application's database, or a store
+    from a newer schema raises StoreError. The file is opened read-only (and
+    `immutable` when there is no WAL to honour, so no side files are created).
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return
+    if not path.is_file():
+        raise StoreError(path, "not a regular file")
+    if st.st_size == 0:
+        return  # SQLite treats an empty file as a new database
+    with path.open("rb") as f:
+        header = f.read(100)
+    if header.startswith(_SQLITE_MAGIC) and len(header) < 100:
+        raise StoreError(path, f"truncated: {len(header)} bytes, less than a SQLite header")
+    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+        raise StoreError(path, "not a SQLite database (no SQLite header): refusing to touch it")
+    page_size = int.from_bytes(header[16:18], "big")
+    if page_size == 1:
+        page_size = 65536
+    if page_size < 512 or page_size & (page_size - 1):
+        raise StoreError(path, f"corrupt SQLite header (page size {page_size})")
+    if st.st_size % page_size:
+        raise StoreError(
+            path, f"corrupt or truncated: {st.st_size} bytes is not a whole number of pages"
+        )
+    wal = Path(f"{path}-wal")
+    has_wal = wal.exists()
+    pages = int.from_bytes(header[28:32], "big")
+    if not has_wal and header[24:28] == header[92:96] and pages * page_size > st.st_size:
+        raise StoreError(
+            path,
+            f"truncated: the header counts {pages} pages of {page_size} bytes, "
+            f"the file holds {st.st_size} bytes",
+        )
+    uri = path.resolve().as_uri() + ("?mode=ro" if has_wal else "?mode=ro&immutable=1")
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            identity = _identity(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        raise StoreError(path, f"cannot read it as a SQLite database ({e})") from e
+    _check_identity(str(path), *identity, known=known)
+
+
+def _migrate(
+    conn: sqlite3.Connection,
+    path: str,
+    migrations: Sequence[str] = MIGRATIONS,
+    target: int | None = None,
+) -> int:
+    """Bring the database to `target` (default: the latest) in one transaction.
+
+    Identity and version are checked again under the write lock. Returns the version.
+    """
+    known = len(migrations)
+    target = known if target is None else target
+    if not 0 < target <= known:
+        raise ValueError(f"no schema version {target} (known: 1..{known})")
+    with conn:
+        conn.execute("BEGIN IMMEDIATE")
+        app_id, version, objects = _identity(conn)
+        _check_identity(path, app_id, version, objects, known=known)
+        if version >= target:
+            return version
+        for step in migrations[version:target]:
+            for statement in _statements(step):
+                conn.execute(statement)
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        conn.execute(f"PRAGMA user_version = {int(target)}")
+    return target
+
+
+# -- SQL -------------------------------------------------------------------------------
+
+_INSERT_JOURNAL = "INSERT INTO journal (ts, product_id, kind, type, payload) VALUES (?, ?, ?, ?, ?)"
+_ORDER_COLUMNS = (
+    "client_order_id",
+    "product_id",
+    "order_id",
+    "side",
+    "order_type",
+    "status",
+    "size",
+    "limit_price",
+    "stop_price",
+    "filled_size",
+    "filled_value",
+    "fees",
+    "triggered",
+    "trade_ids",
+    "reason",
+    "created_ts",
+    "updated_ts",
+)
+_UPSERT_ORDER = (
+    f"INSERT INTO orders ({', '.join(_ORDER_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_ORDER_COLUMNS))}) "
+    "ON CONFLICT (client_order_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _ORDER_COLUMNS[1:])
+)
+_INSERT_FILL = (
+    "INSERT OR IGNORE INTO fills "
+    "(client_order_id, trade_id, product_id, side, price, size, fee, ts) "
+    "VALUES (?, ?, ?, (SELECT side FROM orders WHERE client_order_id = ?), ?, ?, ?, ?)"
+)
+_OPEN_POSITION = (
+    "INSERT INTO positions (product_id, opened_ts, size, entry_price) VALUES (?, ?, ?, ?)"
+)
+_CLOSE_POSITION = (
+    "UPDATE positions SET closed_ts = ?, size = ?, entry_price = ?, exit_price = ?, "
+    "fees = ?, realized_pnl = ? WHERE product_id = ? AND closed_ts IS NULL"
+)
+_INSERT_CLOSED_POSITION = (
+    "INSERT INTO positions (closed_ts, size, entry_price, exit_price, fees, realized_pnl, "
+    "product_id) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_STOP = (
+    "INSERT INTO stop_history "
+    "(position_id, product_id, ts, old_trigger, trigger, limit_price, price, highest) "
+    "VALUES ((SELECT id FROM positions WHERE product_id = ? AND closed_ts IS NULL), "
+    "?, ?, ?, ?, ?, ?, ?)"
+)
+_UPSERT_STATE = (
+    "INSERT INTO engine_state (product_id, snapshot, cursor, updated_ts) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (product_id) DO UPDATE SET snapshot = excluded.snapshot, "
+    "cursor = excluded.cursor, updated_ts = excluded.updated_ts"
+)
+_UPSERT_STATE_KEEP_CURSOR = (  # a new row starts at cursor 0; an old one keeps its cursor
+    "INSERT INTO engine_state (product_id, snapshot, cursor, updated_ts) VALUES (?, ?, 0, ?) "
+    "ON CONFLICT (product_id) DO UPDATE SET snapshot = excluded.snapshot, "
+    "updated_ts = excluded.updated_ts"
+)
+_UPDATE_CURSOR = "UPDATE engine_state SET cursor = ?, updated_ts = ? WHERE product_id = ?"
+
+_ORDER_DECIMALS = ("size", "limit_price", "stop_price", "filled_size", "filled_value", "fees")
+_FILL_DECIMALS = ("price", "size", "fee")
+_POSITION_DECIMALS = ("size", "entry_price", "exit_price", "fees", "realized_pnl")
+_STOP_DECIMALS = ("old_trigger", "trigger", "limit_price", "price", "highest")
+
+
+def _order_row(o: Order, ts: int) -> tuple[Any, ...]:
+    return (
+        o.client_order_id,
+        o.product_id,
+        o.order_id,
+        o.side.value,
+        o.order_type.value,
+        o.status.value,
+        str(o.size),
+        str(o.limit_price),
+        None if o.stop_price is None else str(o.stop_price),
+        str(o.filled_size),
+        str(o.filled_value),
+        str(o.fees),
+        1 if o.triggered else 0,
+        json.dumps(sorted(o.trade_ids), separators=(",", ":")),
+        o.reason,
+        o.created_ts,
+        ts,
+    )
+
+
+def _row_dict(row: sqlite3.Row, decimals: Iterable[str] = ()) -> dict[str, Any]:
+    d = dict(row)
+    for name in decimals:
+        d[name] = _dec(d[name])
+    return d
+
+
+# -- the store -------------------------------------------------------------------------
+
+
+class Store:
+    """A tradekit store: one SQLite file in WAL mode. See the module docstring."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        durable: bool = False,
+        timeout: float = 5.0,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.durable = durable
+        memory = self.path == ":memory:"
+        if not memory:
+            _probe(Path(self.path), SCHEMA_VERSION)
+        try:
+            conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        except sqlite3.Error as e:
+            raise StoreError(self.path, f"cannot open ({e})") from e
+        try:
+            conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self.schema_version = _migrate(conn, self.path)
+            # Only now (the file is known to be ours) switch it to WAL.
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal" and not memory:
+                raise StoreError(self.path, f"cannot use WAL mode (journal_mode is {mode})")
+        except sqlite3.Error as e:
+            conn.close()
+            raise StoreError(self.path, f"cannot open as a tradekit store ({e})") from e
+        except BaseException:
+            conn.close()
+            raise
+        conn.row_factory = sqlite3.Row
+        self._conn = conn
+
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], *, durable: bool = False, timeout: float = 5.0
+    ) -> Store:
+        """Create or open the store at `path` (same as `Store(path)`)."""
+        return cls(path, durable=durable, timeout=timeout)
+
+    def close(self) -> None:
+        """Close the connection (idempotent). The WAL is checkpointed by SQLite."""
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.path!r}, schema_version={self.schema_version})"
+
+    @contextmanager
+    def _write(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction: BEGIN IMMEDIATE, commit on success, roll back on error."""
+        conn = self._conn
+        try:
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                yield conn
+        except sqlite3.Error as e:
+            raise StoreError(self.path, f"{what} failed, nothing written ({e})") from e
+
+    # -- writes ----------------------------------------------------------------------
+
+    def record(
+        self,
+        product_id: str,
+        *,
+        event: Any = None,
+        commands: Iterable[Any] = (),
+        reports: Iterable[Any] = (),
+        orders: Iterable[Order] = (),
+        snapshot: Mapping[str, Any] | None = None,
+        cursor: int | None = None,
+        ts: int,
+    ) -> int | None:
+        """Write one engine step atomically; return the seq of its last journal row.
+
+        Journals the event (kind 'event'), then each command ('command': the intent,
+        committed before the driver sends it), then each report ('report'); upserts
+        `orders`; books the fill of an `OrderFilled` event into `fills` (a repeated
+        trade id is ignored); opens, closes and trails `positions` / `stop_history` from
+        PositionOpened / PositionClosed / StopMoved reports; saves `snapshot` (and
+        `cursor`) as the product's engine state. `cursor` without `snapshot` updates the
+        cursor of the saved state (StoreError if there is none). All or nothing.
+        """
+        # Encode everything first: a bad object fails before the transaction opens.
+        rows: list[tuple[Any, ...]] = []
+        if event is not None:
+            rows.append((ts, product_id, "event", type(event).__name__, _dumps(encode(event))))
+        rows.extend(
+            (ts, product_id, "command", type(c).__name__, _dumps(encode(c))) for c in commands
+        )
+        reports = tuple(reports)
+        rows.extend(
+            (ts, product_id, "report", type(r).__name__, _dumps(encode(r))) for r in reports
+        )
+        order_rows = [_order_row(o, ts) for o in orders]
+        snapshot_json = None if snapshot is None else _dumps(snapshot)
+
+        seq: int | None = None
+        with self._write("record") as conn:
+            if rows:
+                if len(rows) == 1:
+                    conn.execute(_INSERT_JOURNAL, rows[0])
+                else:
+                    conn.executemany(_INSERT_JOURNAL, rows)
+                seq = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+            if order_rows:
+                conn.executemany(_UPSERT_ORDER, order_rows)
+            if isinstance(event, OrderFilled):
+                conn.execute(
+                    _INSERT_FILL,
+                    (
+                        event.client_order_id,
+                        event.trade_id,
+                        product_id,
+                        event.client_order_id,
+                        str(event.price),
+                        str(event.size),
+                        str(event.fee),
+                        event.ts,
+                    ),
+                )
+            for report in reports:
+                self._apply_report(conn, product_id, report)
+            if snapshot_json is not None:
+                if cursor is None:
+                    conn.execute(_UPSERT_STATE_KEEP_CURSOR, (product_id, snapshot_json, ts))
+                else:
+                    conn.execute(_UPSERT_STATE, (product_id, snapshot_json, cursor, ts))
+            elif cursor is not None:
+                if conn.execute(_UPDATE_CURSOR, (cursor, ts, product_id)).rowcount == 0:
+                    raise StoreError(
+                        self.path, f"record: a cursor for {product_id} but no saved state"
+                    )
+        return seq
+
+    @staticmethod
+    def _apply_report(conn: sqlite3.Connection, product_id: str, r: Any) -> None:
+        if isinstance(r, StopMoved):
+            conn.execute(
+                _INSERT_STOP,
+                (
+                    product_id,
+                    product_id,
+                    r.ts,
+                    None if r.old_trigger is None else str(r.old_trigger),
+                    str(r.trigger),
+                    str(r.limit),
+                    str(r.price),
+                    str(r.highest),
+                ),
+            )
+        elif isinstance(r, PositionOpened):
+            conn.execute(_OPEN_POSITION, (product_id, r.ts, str(r.size), str(r.price)))
+        elif isinstance(r, PositionClosed):
+            values = (
+                r.ts,
+                str(r.size),
+                str(r.entry_price),
+                str(r.exit_price),
+                str(r.fees),
+                str(r.realized_pnl),
+                product_id,
+            )
+            if conn.execute(_CLOSE_POSITION, values).rowcount == 0:
+                # Closed with no open row (the store began mid-position): keep the result.
+                conn.execute(_INSERT_CLOSED_POSITION, values)
+
+    def record_outcome(
+        self,
+        product_id: str,
+        command_or_coid: Any,
+        outcome: Mapping[str, Any],
+        ts: int,
+    ) -> int:
+        """Journal what became of a command (kind 'outcome'); return its seq.
+
+        The payload is `{"client_order_id": ..., **outcome}`; the row's type is the
+        command's class name, or "Command" when only a client order id is given.
+        """
+        if isinstance(command_or_coid, str):
+            coid, type_name = command_or_coid, "Command"
+        else:
+            coid = command_or_coid.client_order_id
+            type_name = type(command_or_coid).__name__
+        if outcome.get("client_order_id", coid) != coid:
+            raise ValueError(
+                f"outcome names client_order_id {outcome['client_order_id']!r}, "
+                f"the command {coid!r}"
+            )
+        payload = _dumps({"client_order_id": coid, **outcome})
+        with self._write("record_outcome") as conn:
+            cur = conn.execute(_INSERT_JOURNAL, (ts, product_id, "outcome", type_name, payload))
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def note(
+        self,
+        product_id: str | None,
+        text: str,
+        ts: int,
+        data: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Journal a free note (kind 'note', type 'Note', payload `{"text": ..., **data}`):
+        a restart, a reconciliation finding, the kill switch... Returns its seq."""
+        payload = _dumps({"text": text, **(data or {})})
+        with self._write("note") as conn:
+            cur = conn.execute(_INSERT_JOURNAL, (ts, product_id, "note", "Note", payload))
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def meta_set(self, key: str, value: str) -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"meta values are strings, got {type(value).__name__}")
+        with self._write("meta_set") as conn:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    # -- reads -----------------------------------------------------------------------
+
+    def meta_get(self, key: str, default: str | None = None) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else str(row[0])
+
+    def load_engine_state(self, product_id: str) -> tuple[dict[str, Any], int] | None:
+        """(snapshot, cursor) saved for `product_id`, or None. The cursor is 0 until one
+        is recorded."""
+        row = self._conn.execute(
+            "SELECT snapshot, cursor FROM engine_state WHERE product_id = ?", (product_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return json.loads(row[0]), int(row[1])
+
+    def products(self) -> list[str]:
+        """Products with a saved engine state."""
+        rows = self._conn.execute("SELECT product_id FROM engine_state ORDER BY product_id")
+        return [r[0] for r in rows]
+
+    def journal(
+        self,
+        since_seq: int = 0,
+        product_id: str | None = None,
+        kinds: str | Iterable[str] | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Journal rows with seq > `since_seq`, oldest first: dicts with seq, ts,
+        product_id, kind, type and payload (the JSON payload as a dict), ready for
+        `pandas.DataFrame(rows)` (or `pandas.json_normalize(rows)` to flatten payloads).
+        """
+        return [
+            {
+                "seq": seq,
+                "ts": ts,
+                "product_id": pid,
+                "kind": kind,
+                "type": type_name,
+                "payload": json.loads(payload),
+            }
+            for seq, ts, pid, kind, type_name, payload in self._journal_rows(
+                since_seq, product_id, kinds, limit
+            )
+        ]
+
+    def journal_objects(
+        self,
+        since_seq: int = 0,
+        product_id: str | None = None,
+        kinds: str | Iterable[str] | None = None,
+        limit: int | None = None,
+    ) -> list[JournalEntry]:
+        """Like `journal`, with events, commands and reports decoded back into the core's
+        dataclasses (outcomes and notes stay dicts)."""
+        out = []
+        for seq, ts, pid, kind, type_name, payload in self._journal_rows(
+            since_seq, product_id, kinds, limit
+        ):
+            data = json.loads(payload)
+            obj = decode(data) if kind in ("event", "command", "report") else data
+            out.append(JournalEntry(seq, ts, pid, kind, type_name, obj))
+        return out
+
+    def _journal_rows(
+        self,
+        since_seq: int,
+        product_id: str | None,
+        kinds: str | Iterable[str] | None,
+        limit: int | None,
+    ) -> list[tuple[Any, ...]]:
+        sql = "SELECT seq, ts, product_id, kind, type, payload FROM journal WHERE seq > ?"
+        params: list[Any] = [since_seq]
+        if product_id is not None:
+            sql += " AND product_id = ?"
+            params.append(product_id)
+        if kinds is not None:
+            wanted = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+            bad = [k for k in wanted if k not in KINDS]
+            if bad:
+                raise ValueError(f"unknown journal kind {bad[0]!r} (kinds: {', '.join(KINDS)})")
+            sql += f" AND kind IN ({', '.join('?' * len(wanted))})"
+            params.extend(wanted)
+        sql += " ORDER BY seq"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [tuple(r) for r in self._conn.execute(sql, params)]
+
+    def orders(self, product_id: str | None = None) -> list[Order]:
+        """Orders that may still rest on the exchange (status not terminal), as core
+        `Order`s, oldest first: what a restart must look up."""
+        sql = f"SELECT * FROM orders WHERE status NOT IN ({', '.join('?' * len(_TERMINAL))})"
+        params: list[Any] = list(_TERMINAL)
+        if product_id is not None:
+            sql += " AND product_id = ?"
+            params.append(product_id)
+        sql += " ORDER BY created_ts, rowid"
+        return [self._order(r) for r in self._conn.execute(sql, params)]
+
+    def order(self, client_order_id: str) -> Order | None:
+        row = self._conn.execute(
+            "SELECT * FROM orders WHERE client_order_id = ?", (client_order_id,)
+        ).fetchone()
+        return None if row is None else self._order(row)
+
+    @staticmethod
+    def _order(r: sqlite3.Row) -> Order:
+        return Order(
+            client_order_id=r["client_order_id"],
+            product_id=r["product_id"],
+            side=OrderSide(r["side"]),
+            order_type=OrderType(r["order_type"]),
+            size=Decimal(r["size"]),
+            limit_price=Decimal(r["limit_price"]),
+            stop_price=_dec(r["stop_price"]),
+            created_ts=r["created_ts"],
+            status=OrderStatus(r["status"]),
+            order_id=r["order_id"],
+            filled_size=Decimal(r["filled_size"]),
+            filled_value=Decimal(r["filled_value"]),
+            fees=Decimal(r["fees"]),
+            triggered=bool(r["triggered"]),
+            reason=r["reason"],
+            trade_ids=set(json.loads(r["trade_ids"])),
+        )
+
+    def order_history(self, product_id: str | None = None) -> list[dict[str, Any]]:
+        """Every order recorded, oldest first, as row dicts (Decimals for money)."""
+        sql = "SELECT * FROM orders"
+        params: tuple[Any, ...] = ()
+        if product_id is not None:
+            sql += " WHERE product_id = ?"
+            params = (product_id,)
+        sql += " ORDER BY created_ts, rowid"
+        out = []
+        for r in self._conn.execute(sql, params):
+            d = _row_dict(r, _ORDER_DECIMALS)
+            d["triggered"] = bool(d["triggered"])
+            d["trade_ids"] = json.loads(d["trade_ids"])
+            out.append(d)
+        return out
+
+    def fills(
+        self, product_id: str | None = None, client_order_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Fills booked from OrderFilled events, in order of booking."""
+        sql = "SELECT * FROM fills WHERE 1"
+        params: list[Any] = []
+        if product_id is not None:
+            sql += " AND product_id = ?"
+            params.append(product_id)
+        if client_order_id is not None:
+            sql += " AND client_order_id = ?"
+            params.append(client_order_id)
+        sql += " ORDER BY id"
+        return [_row_dict(r, _FILL_DECIMALS) for r in self._conn.execute(sql, params)]
+
+    def _positions(self, where: str, product_id: str | None) -> list[dict[str, Any]]:
+        sql = f"SELECT * FROM positions WHERE {where}"
+        params: tuple[Any, ...] = ()
+        if product_id is not None:
+            sql += " AND product_id = ?"
+            params = (product_id,)
+        sql += " ORDER BY id"
+        return [_row_dict(r, _POSITION_DECIMALS) for r in self._conn.execute(sql, params)]
+
+    def open_positions(self, product_id: str | None = None) -> list[dict[str, Any]]:
+        """Positions not yet closed (size and entry price are those of the first fill)."""
+        return self._positions("closed_ts IS NULL", product_id)
+
+    def closed_positions(self, product_id: str | None = None) -> list[dict[str, Any]]:
+        return self._positions("closed_ts IS NOT NULL", product_id)
+
+    def total_realized_pnl(self, product_id: str | None = None) -> Decimal:
+        """Sum of the closed positions' realized P&L (fees included), exact."""
+        return sum(
+            (p["realized_pnl"] for p in self.closed_positions(product_id)),
+            start=Decimal(0),
+        )
+
+    def stop_history(self, product_id: str | None = None) -> list[dict[str, Any]]:
+        """Every stop move, oldest first, with the position it belonged to."""
+        sql = "SELECT * FROM stop_history"
+        params: tuple[Any, ...] = ()
+        if product_id is not None:
+            sql += " WHERE product_id = ?"
+            params = (product_id,)
+        sql += " ORDER BY id"
+        return [_row_dict(r, _STOP_DECIMALS) for r in self._conn.execute(sql, params)]
