@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m tradekit.bench NAME [--json]`. Figures, not pass/fail tests."""

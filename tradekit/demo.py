@@ -1,0 +1,145 @@
+"""`tradekit demo`: one pair on a seeded path, paper exchange, SQLite store, a summary.
+
+Same seed, same output: the path, the exchange's ids and the engine's ids are all
+deterministic, and nothing reads the wall clock.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import TextIO
+
+from tradekit.core.decision import DecisionEngine, PairParams
+from tradekit.core.entry import EntryRule, PullbackEntry
+from tradekit.core.events import MarketTrade
+from tradekit.core.position import TrailParams
+from tradekit.data.generators import PricePath
+from tradekit.engine.execution import ExecutionEngine
+from tradekit.exchange.paper import PaperExchange
+from tradekit.exchange.products import DEFAULT_PRODUCTS
+from tradekit.store.sqlite import Store
+
+SEC = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class DemoSetup:
+    """The demo's pair: BTC-USD, 0.05 BTC a trade, a 1.5 % trail, pullback entries."""
+
+    seed: int = 7
+    ticks: int = 20_000
+    product_id: str = "BTC-USD"
+    start_price: Decimal = Decimal("60000")
+    size: Decimal = Decimal("0.05")
+    trail_pct: Decimal = Decimal("0.015")
+    stop_limit_buffer_pct: Decimal = Decimal("0.005")
+    min_ratchet: Decimal = Decimal("0.001")
+    pullback_pct: Decimal = Decimal("0.01")
+    max_entry_wait_s: int = 600
+    volatility: float = 0.6
+
+    def path(self) -> PricePath:
+        return PricePath(
+            self.product_id,
+            self.start_price,
+            self.ticks,
+            seed=self.seed,
+            tick_ns=5 * SEC,
+            volatility=self.volatility,
+        )
+
+    def params(self) -> PairParams:
+        return PairParams(
+            DEFAULT_PRODUCTS[self.product_id],
+            TrailParams(self.trail_pct, self.stop_limit_buffer_pct, self.min_ratchet),
+            self.max_entry_wait_s * SEC,
+            size=self.size,
+        )
+
+    def rule(self) -> EntryRule:
+        return PullbackEntry(self.pullback_pct, 3600 * SEC, Decimal("0.001"))
+
+    def exchange(self, state_path: str | Path | None = None) -> PaperExchange:
+        return PaperExchange(
+            balances={"USD": Decimal("100000"), "BTC": Decimal("0")},
+            state_path=None if state_path is None else str(state_path),
+        )
+
+    def engine(
+        self,
+        store: Store,
+        exchange: PaperExchange,
+        run_id: str,
+        trades: Sequence[MarketTrade] | None = None,
+    ) -> ExecutionEngine:
+        """The sync engine on this setup; `trades` replaces the generated path if given."""
+        path = self.path()
+
+        def ticks(start: int) -> Iterator[MarketTrade]:
+            return path.ticks(start) if trades is None else iter(trades[start:])
+
+        decision = DecisionEngine(self.params(), self.rule(), f"{run_id}-{self.product_id}")
+        return ExecutionEngine(decision, exchange, store, ticks)
+
+
+def run_demo(
+    seed: int = 7, ticks: int = 20_000, db: str | None = None, out: TextIO | None = None
+) -> dict[str, object]:
+    """Run the demo and print its summary; returns the figures it printed."""
+    setup = DemoSetup(seed=seed, ticks=ticks)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(db) if db else Path(tmp) / "demo.sqlite"
+        with Store(path) as store:
+            exchange = setup.exchange()
+            engine = setup.engine(store, exchange, f"demo{seed}")
+            engine.run()
+            return _summary(setup, engine, store, out)
+
+
+def _summary(
+    setup: DemoSetup, engine: ExecutionEngine, store: Store, out: TextIO | None
+) -> dict[str, object]:
+    closed = store.closed_positions(setup.product_id)
+    stops = store.stop_history(setup.product_id)
+    entries = [r for r in store.journal(product_id=setup.product_id, kinds=["report"])]
+    placed = sum(1 for r in entries if r["type"] == "EntryPlaced")
+    timeouts = sum(
+        1
+        for r in entries
+        if r["type"] == "EntryEnded" and Decimal(r["payload"]["filled_size"]) == 0
+    )
+    pnl = store.total_realized_pnl(setup.product_id)
+    lines = [
+        f"tradekit demo: {setup.product_id}, seed {setup.seed}, {setup.ticks} ticks, "
+        f"trail {(setup.trail_pct * 100).normalize()}%, size {setup.size}",
+        f"  entries placed {placed}, timed out unfilled {timeouts}, "
+        f"positions closed {len(closed)}, stop moves {len(stops)}",
+    ]
+    for i, p in enumerate(closed, 1):
+        lines.append(
+            f"  #{i:<3} entry {Decimal(p['entry_price']):.2f}  exit {Decimal(p['exit_price']):.2f}"
+            f"  size {p['size']}  fees {Decimal(p['fees']):.2f}  "
+            f"P&L {Decimal(p['realized_pnl']):+.2f}"
+        )
+    summary = engine.summary()
+    if summary["position"] is not None:
+        pos = summary["position"]
+        assert isinstance(pos, dict)
+        lines.append(
+            f"  open: {pos['open_size']} from {Decimal(pos['entry_price']):.2f}, "
+            f"stop {pos['stop_trigger']} / {pos['stop_limit']}"
+        )
+    lines.append(f"  realized P&L {pnl:+.2f} USD (fees included)")
+    if out is not None:
+        out.write("\n".join(lines) + "\n")
+    return {
+        "placed": placed,
+        "closed": len(closed),
+        "stop_moves": len(stops),
+        "realized_pnl": pnl,
+        "text": "\n".join(lines),
+    }

@@ -1,0 +1,1 @@
+"""Drivers: they perform the core's commands and feed back events; they hold no rules."""
