@@ -34,12 +34,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from tradekit.exchange.types import ExchangeError
+    from tradekit.store.sqlite import StoreError
+
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
         print("tradekit: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, StoreError, ExchangeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"tradekit: error: {first}", file=sys.stderr)
         return 2

@@ -161,6 +161,7 @@ class ExecutionEngine:
                 handled += 1
                 if commands or self.decision.has_reports:
                     self._after_handle(ev, commands)
+                self._watch_stop(ev)
         return handled
 
     # -- internals ---------------------------------------------------------------------
@@ -182,7 +183,24 @@ class ExecutionEngine:
         commands = self.decision.handle(ev)
         if isinstance(ev, MarketTrade):
             self.cursor += 1
+            result = self._after_handle(ev, commands)
+            self._watch_stop(ev)
+            return result
         return self._after_handle(ev, commands)
+
+    def _watch_stop(self, trade: MarketTrade) -> None:
+        """A print at or below the stop may have triggered it without filling it (a gap
+        through its limit): fills would tell, silence does not, so ask the exchange."""
+        stop = self.decision.stop
+        if (
+            stop is not None
+            and not stop.triggered
+            and stop.stop_price is not None
+            and trade.price <= stop.stop_price
+            and stop.order_id is not None
+            and stop.status is OrderStatus.OPEN
+        ):
+            self._queue.extend(self._order_news(stop.client_order_id, stop.order_id, trade.ts))
 
     def _after_handle(self, ev: Event, commands: list[Command]) -> StepResult:
         reports = self.decision.take_reports()

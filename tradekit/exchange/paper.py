@@ -683,26 +683,30 @@ class PaperExchange:
         )
 
     @staticmethod
-    def _check_limit(spec: ProductSpec, limit: Decimal) -> tuple[str, str] | None:
-        if limit <= 0:
-            return Reason.INVALID_LIMIT_PRICE, f"limit price {limit} is not positive"
-        if not is_multiple(limit, spec.quote_increment):
-            return (
-                Reason.INVALID_PRICE_PRECISION,
-                f"limit price {limit} is not a multiple of {spec.quote_increment}",
-            )
+    def _check_price(
+        spec: ProductSpec, price: Decimal, name: str, not_positive: str, imprecise: str
+    ) -> tuple[str, str] | None:
+        if price <= 0:
+            return not_positive, f"{name} {price} is not positive"
+        if not is_multiple(price, spec.quote_increment):
+            return imprecise, f"{name} {price} is not a multiple of {spec.quote_increment}"
         return None
 
-    @staticmethod
-    def _check_stop(spec: ProductSpec, stop: Decimal) -> tuple[str, str] | None:
-        if stop <= 0:
-            return Reason.INVALID_STOP_PRICE, f"stop price {stop} is not positive"
-        if not is_multiple(stop, spec.quote_increment):
-            return (
-                Reason.INVALID_STOP_PRICE_PRECISION,
-                f"stop price {stop} is not a multiple of {spec.quote_increment}",
-            )
-        return None
+    @classmethod
+    def _check_limit(cls, spec: ProductSpec, limit: Decimal) -> tuple[str, str] | None:
+        return cls._check_price(
+            spec, limit, "limit price", Reason.INVALID_LIMIT_PRICE, Reason.INVALID_PRICE_PRECISION
+        )
+
+    @classmethod
+    def _check_stop(cls, spec: ProductSpec, stop: Decimal) -> tuple[str, str] | None:
+        return cls._check_price(
+            spec,
+            stop,
+            "stop price",
+            Reason.INVALID_STOP_PRICE,
+            Reason.INVALID_STOP_PRICE_PRECISION,
+        )
 
     @staticmethod
     def _check_size(spec: ProductSpec, size: Decimal, limit: Decimal) -> tuple[str, str] | None:

@@ -1,0 +1,44 @@
+import hashlib
+import io
+import subprocess
+import sys
+
+from tradekit.cli import main
+from tradekit.demo import run_demo
+
+
+def test_demo_is_deterministic_and_summarises_the_run():
+    a, b = io.StringIO(), io.StringIO()
+    first = run_demo(seed=5, ticks=6000, out=a)
+    run_demo(seed=5, ticks=6000, out=b)
+    assert a.getvalue() == b.getvalue()
+    assert "realized P&L" in a.getvalue() and "stop moves" in a.getvalue()
+    assert first["stop_moves"] > 0
+    other = io.StringIO()
+    run_demo(seed=6, ticks=6000, out=other)
+    assert other.getvalue() != a.getvalue()
+
+
+def test_cli_demo_runs_as_a_command(tmp_path):
+    db = tmp_path / "demo.sqlite"
+    cmd = [sys.executable, "-m", "tradekit.cli", "demo", "--seed", "2", "--ticks", "3000"]
+    proc = subprocess.run(
+        [*cmd, "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("tradekit demo: BTC-USD, seed 2")
+    assert db.exists()
+
+
+def test_a_foreign_database_is_refused_in_one_line_and_left_alone(tmp_path, capsys):
+    db = tmp_path / "not-ours.sqlite"
+    db.write_bytes(b"this is not a database at all" * 100)
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    assert main(["demo", "--ticks", "100", "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tradekit: error:") and str(db) in err
+    assert len(err.strip().splitlines()) == 1
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
