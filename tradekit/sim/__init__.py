@@ -1,0 +1,1 @@
+"""`tradekit sim`: a Coinbase Advanced Trade look-alike on loopback."""

@@ -1,0 +1,210 @@
+"""The simulator's shared state: one paper exchange, its account keys, faults, a bus.
+
+Everything here runs on the server's event loop thread (REST handlers, WebSocket
+handlers and the market task alike), so the single-threaded paper exchange is never
+called concurrently. Every mutation goes through `SimState`, which publishes what
+changed on the `Bus`: market trades (for `market_trades`, `ticker`, `candles`, ...) and
+order updates (for the `user` channel). The REST half (`rest.py`) and the streaming half
+(`ws.py`, `market.py`) meet only here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from tradekit.core.events import MarketTrade
+from tradekit.exchange.paper import PaperExchange
+from tradekit.exchange.types import CancelResult, ExchangeOrder, Fill, PlaceResult
+
+BusKind = Literal["trade", "order", "fill"]
+
+
+@dataclass(frozen=True, slots=True)
+class BusMessage:
+    """One thing that happened: a market trade, an order's new state, or a fill."""
+
+    kind: BusKind
+    product_id: str
+    data: MarketTrade | ExchangeOrder | Fill
+    ts: int
+
+
+class Bus:
+    """Fan-out to every subscriber (one bounded queue per WebSocket connection).
+
+    A subscriber that falls `maxsize` messages behind is marked `overflowed` and its
+    connection should be closed (as Coinbase drops slow consumers): losing messages
+    silently would hide fills.
+    """
+
+    def __init__(self, maxsize: int = 10_000) -> None:
+        self.maxsize = maxsize
+        self._subs: set[Subscription] = set()
+
+    def subscribe(self) -> Subscription:
+        sub = Subscription(asyncio.Queue(self.maxsize))
+        self._subs.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._subs.discard(sub)
+
+    def publish(self, msg: BusMessage) -> None:
+        for sub in self._subs:
+            if sub.overflowed:
+                continue
+            try:
+                sub.queue.put_nowait(msg)
+            except asyncio.QueueFull:
+                sub.overflowed = True
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subs)
+
+
+@dataclass(eq=False)
+class Subscription:
+    queue: asyncio.Queue[BusMessage]
+    overflowed: bool = False
+
+
+@dataclass
+class Faults:
+    """Faults on demand (flags, or the admin endpoint). Rates are fractions 0..1.
+
+    - rest_error_rate: answer that fraction of authenticated REST calls with a 5xx
+      (before doing anything);
+    - rest_delay_s: sleep this long before answering every REST call;
+    - lose_reply_rate: do the call (e.g. place the order) then answer 503, as a reply
+      lost on the way back: the client cannot know it happened;
+    - timeout_rate: hold the request until the client gives up (sleep `timeout_s`);
+    - ws_drop_after: close every WebSocket after this many messages sent (None: never);
+    - ws_skip_seq / ws_dup_seq: the fraction of messages whose sequence_num is skipped
+      (one number jumped) or that are sent twice (same sequence_num);
+    - ws_drop_rate: the fraction of messages silently not sent (a lost message: the
+      next one shows a sequence_num gap).
+    """
+
+    rest_error_rate: float = 0.0
+    rest_delay_s: float = 0.0
+    lose_reply_rate: float = 0.0
+    timeout_rate: float = 0.0
+    timeout_s: float = 30.0
+    ws_drop_after: int | None = None
+    ws_skip_seq: float = 0.0
+    ws_dup_seq: float = 0.0
+    ws_drop_rate: float = 0.0
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Apply `{"name": value}` changes; unknown names or bad values raise ValueError."""
+        for name, value in changes.items():
+            if name not in self.__dataclass_fields__:
+                raise ValueError(f"unknown fault {name!r}")
+            current = getattr(self, name)
+            if name == "ws_drop_after":
+                if value is not None and (not isinstance(value, int) or value < 0):
+                    raise ValueError(f"{name}: expected a count or null, got {value!r}")
+            elif isinstance(current, float):
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise ValueError(f"{name}: expected a number, got {value!r}")
+                value = float(value)
+                if name.endswith(("_rate", "_seq")) and not 0.0 <= value <= 1.0:
+                    raise ValueError(f"{name}: {value} is not in [0, 1]")
+                if value < 0:
+                    raise ValueError(f"{name}: {value} is negative")
+            setattr(self, name, value)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass
+class ApiKey:
+    """A CDP API key of the simulated account: `name` is the JWT `kid`/`sub`."""
+
+    name: str
+    public_key: Any  # cryptography EllipticCurvePublicKey
+
+
+@dataclass
+class SimState:
+    """The exchange, who may use it, and what goes wrong on purpose."""
+
+    exchange: PaperExchange
+    keys: dict[str, ApiKey] = field(default_factory=dict)
+    faults: Faults = field(default_factory=Faults)
+    bus: Bus = field(default_factory=Bus)
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    rate_limit_per_s: float = 30.0  # private REST requests per second per key
+    public_rate_limit_per_s: float = 10.0  # public REST requests per second per client IP
+    edit_stop_enabled: bool = True  # may POST /orders/edit move a stop-limit's stop_price
+    clock: Callable[[], int] = time.time_ns
+    uuid: str = "00000000-0000-4000-8000-000000000001"  # the account's portfolio uuid
+
+    # -- mutations: every one publishes what it changed ---------------------------------
+
+    def now(self) -> int:
+        return self.clock()
+
+    def advance(self, trade: MarketTrade) -> list[Fill]:
+        """The market printed a trade: match resting orders, publish trade, fills, orders."""
+        fills = self.exchange.advance(trade)
+        self.bus.publish(BusMessage("trade", trade.product_id, trade, trade.ts))
+        changed: dict[str, None] = {}
+        for f in fills:
+            self.bus.publish(BusMessage("fill", f.product_id, f, f.ts))
+            changed[f.order_id] = None
+        # a stop triggered without filling changes its state too
+        for o in self.exchange.list_open_orders(trade.product_id):
+            if o.triggered and o.order_id not in changed and o.order_id not in self._triggered:
+                changed[o.order_id] = None
+        for order_id in changed:
+            self._publish_order(order_id)
+        return fills
+
+    def place_limit_buy(
+        self, client_order_id: str, product_id: str, size: Decimal, limit_price: Decimal
+    ) -> PlaceResult:
+        res = self.exchange.place_limit_buy(client_order_id, product_id, size, limit_price)
+        if res.success and res.order_id:
+            self._publish_order(res.order_id)
+        return res
+
+    def place_stop_limit(
+        self,
+        client_order_id: str,
+        product_id: str,
+        size: Decimal,
+        stop_price: Decimal,
+        limit_price: Decimal,
+    ) -> PlaceResult:
+        res = self.exchange.place_stop_limit(
+            client_order_id, product_id, size, stop_price, limit_price
+        )
+        if res.success and res.order_id:
+            self._publish_order(res.order_id)
+        return res
+
+    def cancel_order(self, order_id: str) -> CancelResult:
+        res = self.exchange.cancel_order(order_id)
+        if res.success:
+            self._publish_order(order_id)
+        return res
+
+    def _publish_order(self, order_id: str) -> None:
+        order = self.exchange.get_order(order_id)
+        if order is None:
+            return
+        if order.triggered:
+            self._triggered.add(order_id)
+        self.bus.publish(BusMessage("order", order.product_id, order, self.now()))
+
+    def __post_init__(self) -> None:
+        self._triggered: set[str] = set()
