@@ -22,7 +22,7 @@ from tradekit.core.entry import FixedOffsetEntry
 from tradekit.core.events import MarketTrade, OrderAccepted, OrderFilled, OrderStatusReport
 from tradekit.core.orders import OrderStatus, OrderType
 from tradekit.core.position import TrailParams
-from tradekit.core.reports import EntryEnded, StopTriggered
+from tradekit.core.reports import EntryEnded, StopRejected, StopTriggered
 from tradekit.engine.execution import ExecutionEngine
 from tradekit.exchange.paper import PaperExchange
 from tradekit.exchange.products import DEFAULT_PRODUCTS
@@ -262,19 +262,35 @@ def test_gap_down_leaves_the_stop_triggered_unfilled_then_it_fills_at_its_limit(
     ex = new_exchange()
     eng = new_engine(GAP_PATH, ex, store)
 
-    assert eng.run(ticks=4) == 4
-    [stop] = ex.list_open_orders(PID)
-    assert stop.client_order_id == "t-2"
-    assert stop.status is OrderStatus.OPEN and stop.triggered is True
+    assert eng.run(ticks=3) == 3  # ticks 0..2: the gap to 96000
+    stop = ex.get_order_by_client_id("t-2")
+    assert stop.status is OrderStatus.OPEN and stop.triggered is True  # the exchange's word
     assert stop.filled_size == 0
+    # The gap tick produced no fill; the engine asked the exchange about the stop, and
+    # handled that answer before the gap trade itself (the trigger happened at that print).
+    [news] = [
+        e.obj
+        for e in store.journal_objects(kinds="event")
+        if isinstance(e.obj, OrderStatusReport) and e.obj.triggered
+    ]
+    assert (news.client_order_id, news.status, news.ts) == ("t-2", OrderStatus.OPEN, 2 * SEC)
+    triggered = [r for r in reports(store) if isinstance(r, StopTriggered)]
+    assert triggered == [StopTriggered(PID, "t-2", D("0"), D("0.1"), 2 * SEC)]
+    assert eng.decision.orders["t-2"].triggered is True
     summary = eng.summary()
     assert summary["phase"] == "in_position"
-    assert summary["position"]["open_size"] == D("0.1")
+    assert summary["position"]["open_size"] == D("0.1")  # still open: the user must know
+    assert summary["live_stops"] == 1
+
+    assert eng.run(ticks=1) == 1  # tick 3 at 96500: still below the limit 96534.90
+    [stop] = ex.list_open_orders(PID)
+    assert stop.client_order_id == "t-2" and stop.filled_size == 0
     # no second stop: the engine leaves the executing stop alone
     assert [o.client_order_id for o in ex.list_orders(PID)] == ["t-1", "t-2"]
     assert ex.balances()["BTC"].hold == D("0.1")
+    assert eng.summary()["position"]["open_size"] == D("0.1")
 
-    res = eng.step()  # tick 4: the fill comes first
+    res = eng.step()  # tick 4 at 96534.90: the fill comes first
     assert isinstance(res.event, OrderFilled) and res.event.client_order_id == "t-2"
     assert res.event.price == D("96534.90")
     assert res.event.fee == D("38.613960")  # 96534.90 * 0.1 * 0.004 (maker: it rested)
@@ -285,45 +301,23 @@ def test_gap_down_leaves_the_stop_triggered_unfilled_then_it_fills_at_its_limit(
     assert eng.summary()["phase"] == "flat"
     assert ex.list_open_orders(PID) == []
     triggered = [r for r in reports(store) if isinstance(r, StopTriggered)]
-    assert len(triggered) == 1  # stated once (with the fill, at the latest)
+    assert len(triggered) == 1  # stated once
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a stop triggered by a gap through its limit is never reported; "
-    "_pull forwards only the Fills of PaperExchange.advance(), never the trigger itself, "
-    "so the core never learns triggered=True while the stop rests unfilled",
-)
-def test_gap_down_trigger_is_reported_while_the_stop_rests_unfilled(store):
-    ex = new_exchange()
-    eng = new_engine(GAP_PATH, ex, store)
-    assert eng.run(ticks=3) == 3  # ticks 0..2: the gap to 96000
-    assert ex.get_order_by_client_id("t-2").triggered is True  # the exchange knows
-    assert eng.summary()["position"]["open_size"] == D("0.1")
-    triggered = [r for r in reports(store) if isinstance(r, StopTriggered)]
-    assert triggered == [StopTriggered(PID, "t-2", D("0"), D("0.1"), 2 * SEC)]
-    assert eng.decision.orders["t-2"].triggered is True
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug (same cause): not knowing the stop triggered, the engine cancels the "
-    "executing stop on a rebound to a new high and places a new one (rule 4: never touch "
-    "an executing stop)",
-)
-def test_gap_down_then_rebound_does_not_replace_the_executing_stop(store):
+def test_gap_down_during_a_partial_entry_keeps_the_executing_stop(store):
     trades = path(
-        "100000",  # 0: bid 99000.00
-        "99000",  # 1: entry fills, stop 97020.00 / 96534.90
-        "96000",  # 2: gap: triggered, unfilled
-        "100000",  # 3: a new high: the desired stop would be 98000.00
+        "100000",  # 0: bid 99000.00 for 0.1
+        ("99000", "0.04"),  # 1: 0.04 filled; stop 0.04 @ 97020.00 / 96534.90
+        ("96000", "0.01"),  # 2: 0.01 more filled; the stop triggers, unfilled (gap)
     )
-    ex = new_exchange()
+    ex = new_exchange(fill_model="trade_size")
     eng = new_engine(trades, ex, store)
     eng.run()
     stop = ex.get_order_by_client_id("t-2")
-    assert stop.status is OrderStatus.OPEN and stop.triggered is True
-    assert [o.client_order_id for o in ex.list_orders(PID)] == ["t-1", "t-2"]
+    assert stop.triggered is True
+    assert stop.status is OrderStatus.OPEN  # the executing stop is left alone
+    assert ex.get_order_by_client_id("t-1").status is OrderStatus.CANCELLED  # rule 5
+    assert not [r for r in reports(store) if isinstance(r, StopRejected)]
 
 
 # -- 5. step() and run(ticks=n) ----------------------------------------------------------

@@ -385,6 +385,7 @@ class DecisionEngine:
 
     def _settle(self, ts: int) -> list[Command]:
         """After any order event: retire finished orders, then act on what is true now."""
+        self.last_ts = max(self.last_ts, ts)
         commands: list[Command] = []
         entry = self.entry
         if entry is not None and entry.status.is_terminal:

@@ -161,7 +161,10 @@ class ExecutionEngine:
                 handled += 1
                 if commands or self.decision.has_reports:
                     self._after_handle(ev, commands)
-                self._watch_stop(ev)
+        # finish what the last trade started (outcomes of its commands), so that the
+        # state a caller inspects is settled, not halfway through a cancel/replace
+        while self._queue and not isinstance(self._queue[0], MarketTrade):
+            self._process(self._queue.popleft())
         return handled
 
     # -- internals ---------------------------------------------------------------------
@@ -173,9 +176,11 @@ class ExecutionEngine:
         trade = next(self._ticks, None)
         if trade is None:
             return False
-        if self._market is not None:
-            fills = self._market.advance(trade)
-            self._queue.extend(fill_event(f) for f in fills)
+        fills = self._market.advance(trade) if self._market is not None else []
+        stop = self.decision.stop
+        if stop is not None and stop.stop_price is not None and trade.price <= stop.stop_price:
+            self._queue.extend(self._stop_news(trade, fills))
+        self._queue.extend(fill_event(f) for f in fills)
         self._queue.append(trade)
         return True
 
@@ -183,24 +188,25 @@ class ExecutionEngine:
         commands = self.decision.handle(ev)
         if isinstance(ev, MarketTrade):
             self.cursor += 1
-            result = self._after_handle(ev, commands)
-            self._watch_stop(ev)
-            return result
         return self._after_handle(ev, commands)
 
-    def _watch_stop(self, trade: MarketTrade) -> None:
+    def _stop_news(self, trade: MarketTrade, fills: list[Fill]) -> list[Event]:
         """A print at or below the stop may have triggered it without filling it (a gap
-        through its limit): fills would tell, silence does not, so ask the exchange."""
+        through its limit): fills would tell, silence does not, so ask the exchange.
+        Queued before the trade's other fills: the trigger happened at this print, and
+        the engine must know the stop is executing before it reacts to an entry fill."""
         stop = self.decision.stop
         if (
-            stop is not None
-            and not stop.triggered
-            and stop.stop_price is not None
-            and trade.price <= stop.stop_price
-            and stop.order_id is not None
-            and stop.status is OrderStatus.OPEN
+            stop is None
+            or stop.triggered
+            or stop.stop_price is None
+            or trade.price > stop.stop_price
+            or stop.order_id is None
+            or stop.status is not OrderStatus.OPEN
+            or any(f.order_id == stop.order_id for f in fills)
         ):
-            self._queue.extend(self._order_news(stop.client_order_id, stop.order_id, trade.ts))
+            return []
+        return self._order_news(stop.client_order_id, stop.order_id, trade.ts)
 
     def _after_handle(self, ev: Event, commands: list[Command]) -> StepResult:
         reports = self.decision.take_reports()
