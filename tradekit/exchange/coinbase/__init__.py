@@ -1,0 +1,1 @@
+"""Coinbase Advanced Trade adapters: REST and WebSocket feed (async source, sync generated)."""

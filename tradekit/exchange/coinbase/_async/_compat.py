@@ -1,0 +1,19 @@
+"""The hand-written difference between the async source and its sync twin (async side).
+
+`tools/gen_sync.py` rewrites imports of this module to `.._sync._compat`, whose names are
+the same with blocking implementations. Nothing else may differ by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+HttpClient = httpx.AsyncClient
+sleep = asyncio.sleep
+
+
+async def wait_for_message(ws: object, timeout: float) -> str | bytes:
+    """One message from a websockets connection, or TimeoutError."""
+    return await asyncio.wait_for(ws.recv(), timeout)  # type: ignore[attr-defined]

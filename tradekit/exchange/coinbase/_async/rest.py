@@ -1,0 +1,375 @@
+"""Coinbase Advanced Trade REST, as the engines need it: written once, async.
+
+The sync twin (`tradekit/exchange/coinbase/_sync/rest.py`) is generated from this file by
+`tools/gen_sync.py`; edit this one.
+
+Retries: reads and cancels are retried with jittered exponential backoff on 429, 5xx,
+timeouts and dropped connections (429 waits at least until `x-ratelimit-reset`).
+Placement is never blindly retried: a placement whose outcome is unknown (timeout, 5xx,
+dropped connection) is first looked up by its client_order_id; only when the exchange
+does not have it is it sent again, with the same client_order_id (which Coinbase treats
+as the same order), so no retry can make a second order. A 429 on a placement is a
+refusal before any processing, so it is waited out and sent again.
+"""
+
+from __future__ import annotations
+
+import random
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from tradekit.core.money import ProductSpec
+from tradekit.exchange.coinbase import wire
+from tradekit.exchange.coinbase._async._compat import HttpClient, sleep
+from tradekit.exchange.coinbase.credentials import Credentials
+from tradekit.exchange.types import (
+    Balance,
+    CancelResult,
+    ExchangeError,
+    ExchangeOrder,
+    Fill,
+    OutcomeUnknown,
+    PlaceResult,
+)
+
+API_PREFIX = "/api/v3/brokerage"
+DEFAULT_BASE_URL = "https://api.coinbase.com"
+MAX_PAGES = 20  # a client_order_id lookup scans at most this many pages of recent orders
+
+
+class AuthenticationError(ExchangeError):
+    """401/403: the key was refused (its secret is never in the message)."""
+
+
+class RateLimited(ExchangeError):
+    """Still 429 after every retry."""
+
+
+class RequestRejected(ExchangeError):
+    """400-class answer: the request itself was wrong."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    base_delay_s: float = 0.05
+    max_delay_s: float = 5.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Full jitter: uniform in [0, min(max, base * 2**attempt)]."""
+        return rng.uniform(0, min(self.max_delay_s, self.base_delay_s * 2**attempt))
+
+
+@dataclass(frozen=True)
+class EditResult:
+    success: bool
+    failure_reason: str = ""
+
+
+def _ssl_context(ca_file: str | None) -> ssl.SSLContext:
+    """Verified TLS: the system's trust store, or ONLY the CA file a user names."""
+    return ssl.create_default_context(cafile=ca_file)
+
+
+class AsyncCoinbaseRest:
+    """The REST adapter: the `Exchange` protocol over Coinbase Advanced Trade."""
+
+    def __init__(
+        self,
+        credentials: Credentials | None,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        ca_file: str | None = None,
+        timeout_s: float = 10.0,
+        retry: RetryPolicy | None = None,
+        seed: int | None = None,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"base_url must be http(s)://host[:port], got {base_url!r}")
+        self.credentials = credentials
+        self.base_url = base_url.rstrip("/")
+        self.host = parts.netloc  # host[:port], as the JWT's `uri` claim wants it
+        self.retry = retry or RetryPolicy()
+        self._rng = random.Random(seed)
+        self._products: dict[str, ProductSpec] = {}
+        verify: ssl.SSLContext | bool = _ssl_context(ca_file) if parts.scheme == "https" else True
+        self._client = HttpClient(
+            base_url=self.base_url,
+            verify=verify,
+            timeout=timeout_s,
+            headers={"User-Agent": "tradekit", "Accept": "application/json"},
+        )
+
+    async def __aenter__(self) -> AsyncCoinbaseRest:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.base_url!r}, credentials={self.credentials!r})"
+
+    # -- transport -----------------------------------------------------------------
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        auth: bool = True,
+        retry_unknown: bool = True,
+    ) -> Any:
+        """One API call with retries; `retry_unknown=False` for calls that must not be
+        repeated when their outcome is unknown (placements)."""
+        full = API_PREFIX + path
+        attempts = self.retry.attempts
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            headers = {}
+            if auth:
+                if self.credentials is None:
+                    raise AuthenticationError(f"{method} {path}: no API key configured")
+                token = self.credentials.rest_jwt(method, self.host, full)
+                headers["Authorization"] = f"Bearer {token}"
+            try:
+                resp = await self._client.request(
+                    method, full, params=params, json=body, headers=headers
+                )
+            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as e:
+                if not retry_unknown or last:
+                    raise OutcomeUnknown(f"{method} {path}: {type(e).__name__}") from None
+                await sleep(self.retry.delay(attempt, self._rng))
+                continue
+            status = resp.status_code
+            if status == 429:
+                if last:
+                    raise RateLimited(f"{method} {path}: 429 after {attempts} attempts")
+                await sleep(max(self._reset_delay(resp), self.retry.delay(attempt, self._rng)))
+                continue
+            if status >= 500:
+                if not retry_unknown or last:
+                    raise OutcomeUnknown(f"{method} {path}: HTTP {status}")
+                await sleep(self.retry.delay(attempt, self._rng))
+                continue
+            if status in (401, 403):
+                raise AuthenticationError(f"{method} {path}: HTTP {status} {resp.text[:200]}")
+            if status == 404:
+                return None
+            if status >= 400:
+                raise RequestRejected(f"{method} {path}: HTTP {status} {_error_text(resp)}")
+            try:
+                return resp.json()
+            except ValueError:
+                raise wire.WireError(f"{method} {path}", "the reply is not JSON") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _reset_delay(resp: httpx.Response) -> float:
+        """Seconds until the rate limit resets, from `x-ratelimit-reset` if it says so."""
+        value = resp.headers.get("x-ratelimit-reset")
+        try:
+            seconds = float(value) if value is not None else 0.0
+        except ValueError:
+            return 0.0
+        return seconds if 0 < seconds <= 60 else 0.0
+
+    # -- orders --------------------------------------------------------------------
+
+    async def place_limit_buy(
+        self, client_order_id: str, product_id: str, size: Decimal, limit_price: Decimal
+    ) -> PlaceResult:
+        body = wire.limit_buy_body(client_order_id, product_id, size, limit_price)
+        return await self._place(body, client_order_id, product_id)
+
+    async def place_stop_limit(
+        self,
+        client_order_id: str,
+        product_id: str,
+        size: Decimal,
+        stop_price: Decimal,
+        limit_price: Decimal,
+    ) -> PlaceResult:
+        body = wire.stop_limit_sell_body(client_order_id, product_id, size, stop_price, limit_price)
+        return await self._place(body, client_order_id, product_id)
+
+    async def _place(self, body: dict[str, Any], coid: str, product_id: str) -> PlaceResult:
+        for _ in range(2):
+            try:
+                reply = await self._request("POST", "/orders", body=body, retry_unknown=False)
+            except OutcomeUnknown:
+                found = await self._find(coid, product_id)
+                if found is not None:
+                    return PlaceResult(
+                        True, coid, found.order_id, message="found after a lost reply"
+                    )
+                continue  # the exchange never saw it: send again, same client_order_id
+            return wire.place_result(reply, coid)
+        raise OutcomeUnknown(f"placement {coid}: no reply twice and not found by its id")
+
+    async def cancel_order(self, order_id: str) -> CancelResult:
+        reply = await self._request("POST", "/orders/batch_cancel", body={"order_ids": [order_id]})
+        results = wire.cancel_results(reply)
+        for r in results:
+            if r.order_id == order_id:
+                return r
+        raise wire.WireError("batch_cancel.results", f"no result for order {order_id}")
+
+    async def edit_order(
+        self,
+        order_id: str,
+        size: Decimal,
+        price: Decimal,
+        stop_price: Decimal | None = None,
+    ) -> EditResult:
+        """Edit a resting order in place (a capability: not every exchange moves stops)."""
+        body: dict[str, Any] = {
+            "order_id": order_id,
+            "size": wire.plain(size),
+            "price": wire.plain(price),
+        }
+        if stop_price is not None:
+            body["stop_price"] = wire.plain(stop_price)
+        reply = wire.obj(await self._request("POST", "/orders/edit", body=body), "edit_order")
+        if reply.get("success") is True:
+            return EditResult(True)
+        errors = reply.get("errors") or []
+        reason = ""
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            reason = str(
+                errors[0].get("edit_failure_reason") or errors[0].get("preview_failure_reason")
+            )
+        return EditResult(False, reason or "UNKNOWN_EDIT_ORDER_FAILURE_REASON")
+
+    async def get_order(self, order_id: str) -> ExchangeOrder | None:
+        reply = await self._request("GET", f"/orders/historical/{order_id}")
+        if reply is None:
+            return None
+        return wire.order(wire.obj(reply, "get_order").get("order"), "order")
+
+    async def get_order_by_client_id(self, client_order_id: str) -> ExchangeOrder | None:
+        return await self._find(client_order_id, None)
+
+    async def _find(self, coid: str, product_id: str | None) -> ExchangeOrder | None:
+        """Coinbase has no lookup by client_order_id: scan recent orders, newest first."""
+        params: dict[str, Any] = {"limit": 250}
+        if product_id:
+            params["product_ids"] = product_id
+        for _ in range(MAX_PAGES):
+            page = wire.obj(
+                await self._request("GET", "/orders/historical/batch", params=params), "orders"
+            )
+            for i, raw in enumerate(wire.items(page, "orders", "orders")):
+                if isinstance(raw, dict) and raw.get("client_order_id") == coid:
+                    return wire.order(raw, f"orders[{i}]")
+            cursor = page.get("cursor")
+            if not page.get("has_next") or not cursor:
+                return None
+            params["cursor"] = cursor
+        return None
+
+    async def list_open_orders(self, product_id: str | None = None) -> list[ExchangeOrder]:
+        params: dict[str, Any] = {"order_status": "OPEN", "limit": 250}
+        if product_id:
+            params["product_ids"] = product_id
+        out: list[ExchangeOrder] = []
+        for _ in range(MAX_PAGES):
+            page = wire.obj(
+                await self._request("GET", "/orders/historical/batch", params=params), "orders"
+            )
+            raws = wire.items(page, "orders", "orders")
+            out += [wire.order(raw, f"orders[{i}]") for i, raw in enumerate(raws)]
+            cursor = page.get("cursor")
+            if not page.get("has_next") or not cursor:
+                break
+            params["cursor"] = cursor
+        return out
+
+    async def list_fills(
+        self, order_id: str | None = None, product_id: str | None = None
+    ) -> list[Fill]:
+        """Fills oldest first (Coinbase lists newest first)."""
+        params: dict[str, Any] = {"limit": 250}
+        if order_id:
+            params["order_ids"] = order_id
+        if product_id:
+            params["product_ids"] = product_id
+        out: list[Fill] = []
+        for _ in range(MAX_PAGES):
+            page = wire.obj(
+                await self._request("GET", "/orders/historical/fills", params=params), "fills"
+            )
+            raws = wire.items(page, "fills", "fills")
+            out += [wire.fill(raw, f"fills[{i}]") for i, raw in enumerate(raws)]
+            cursor = page.get("cursor")
+            if not cursor:
+                break
+            params["cursor"] = cursor
+        out.sort(key=lambda f: (f.ts, f.trade_id))
+        return out
+
+    # -- account and market --------------------------------------------------------
+
+    async def balances(self) -> dict[str, Balance]:
+        params: dict[str, Any] = {"limit": 250}
+        out: dict[str, Balance] = {}
+        for _ in range(MAX_PAGES):
+            page = wire.obj(await self._request("GET", "/accounts", params=params), "accounts")
+            for i, raw in enumerate(wire.items(page, "accounts", "accounts")):
+                b = wire.account(raw, f"accounts[{i}]")
+                out[b.currency] = b
+            cursor = page.get("cursor")
+            if not page.get("has_next") or not cursor:
+                break
+            params["cursor"] = cursor
+        return out
+
+    async def product(self, product_id: str) -> ProductSpec:
+        cached = self._products.get(product_id)
+        if cached is not None:
+            return cached
+        reply = await self._request("GET", f"/products/{product_id}")
+        if reply is None:
+            raise ExchangeError(f"unknown product {product_id!r}")
+        spec = wire.product(reply, "product")
+        self._products[product_id] = spec
+        return spec
+
+    async def best_bid_ask(self, product_id: str) -> tuple[Decimal | None, Decimal | None]:
+        reply = await self._request("GET", "/best_bid_ask", params={"product_ids": product_id})
+        books = wire.items(wire.obj(reply, "best_bid_ask"), "pricebooks", "best_bid_ask")
+        for i, raw in enumerate(books):
+            book = wire.obj(raw, f"pricebooks[{i}]")
+            if book.get("product_id") != product_id:
+                continue
+            bids = wire.items(book, "bids", f"pricebooks[{i}]")
+            asks = wire.items(book, "asks", f"pricebooks[{i}]")
+            bid = wire.dec(wire.obj(bids[0], "bids[0]"), "price", "bids[0]") if bids else None
+            ask = wire.dec(wire.obj(asks[0], "asks[0]"), "price", "asks[0]") if asks else None
+            return bid, ask
+        return None, None
+
+    async def server_time_ns(self) -> int:
+        reply = wire.obj(await self._request("GET", "/time", auth=False), "time")
+        return int(wire.text(reply, "epochMillis", "time")) * 10**6
+
+
+def _error_text(resp: httpx.Response) -> str:
+    try:
+        data = resp.json()
+    except ValueError:
+        return resp.text[:200]
+    if isinstance(data, dict):
+        return str(data.get("message") or data.get("error_details") or data.get("error") or "")
+    return str(data)[:200]
