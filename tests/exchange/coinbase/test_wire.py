@@ -82,7 +82,7 @@ def test_place_results():
         },
     }
     assert wire.place_result(preview, "c").failure_reason.startswith("PREVIEW_STOP")
-    with pytest.raises(WireError, match="create_order.success"):
+    with pytest.raises(WireError, match=r"create_order\.success"):
         wire.place_result({"success": "yes"}, "c")
 
 
