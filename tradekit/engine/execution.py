@@ -23,6 +23,7 @@ Recovery (`recover()`, run by `start()` before any new event):
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -109,6 +110,9 @@ class ExecutionEngine:
         self.cursor = 0  # market trades the decision engine has handled
         self._market = exchange if hasattr(exchange, "advance") else None
         self._queue: deque[Event] = deque()
+        # stop moves in progress: new stop's id -> (old stop's id, when its cancel was sent)
+        self._gaps: dict[str, tuple[str, float]] = {}
+        self.unprotected_s: list[float] = []  # every measured cancel-then-place gap
         self.started = False
         self.finished = False
 
@@ -259,6 +263,8 @@ class ExecutionEngine:
                     cmd.client_order_id, cmd.product_id, cmd.size, cmd.stop_price, cmd.limit_price
                 )
             else:
+                if cmd.then is not None:
+                    self._gaps[cmd.then.client_order_id] = (cmd.client_order_id, time.monotonic())
                 cancelled = self.exchange.cancel_order(cmd.order_id)
                 if cancelled.success:
                     return self._order_news(cmd.client_order_id, cmd.order_id, ts)
@@ -268,8 +274,25 @@ class ExecutionEngine:
                 return [CancelUnknown(cmd.client_order_id, ts, str(exc))]
             return [OrderSubmitUnknown(cmd.client_order_id, ts, str(exc))]
         if res.success and res.order_id:
+            if isinstance(cmd, PlaceStopLimitSell):
+                self._gap_closed(cmd, ts)
             return [OrderAccepted(cmd.client_order_id, res.order_id, ts)]
         return [OrderRejected(cmd.client_order_id, res.failure_reason or "UNKNOWN", ts)]
+
+    def _gap_closed(self, stop: PlaceStopLimitSell, ts: int) -> None:
+        """Journal how long the position was unprotected while its stop moved (wall
+        time from sending the cancel to the new stop's acknowledgement)."""
+        gap = self._gaps.pop(stop.client_order_id, None)
+        if gap is None:
+            return
+        seconds = time.monotonic() - gap[1]
+        self.unprotected_s.append(seconds)
+        self.store.record_outcome(
+            self.product_id,
+            stop.client_order_id,
+            {"replaces": gap[0], "unprotected_ms": round(seconds * 1000, 3)},
+            ts,
+        )
 
     def _order_news(self, coid: str, order_id: str | None, ts: int) -> list[Event]:
         """The exchange's truth about one order: unseen fills first, then its status."""
