@@ -15,8 +15,11 @@ from tradekit.core import (
     CancelRejected,
     Command,
     DecisionEngine,
+    EditRejected,
+    EditStopOrder,
     MarketTrade,
     OrderAccepted,
+    OrderEdited,
     OrderFilled,
     OrderRejected,
     OrderStatus,
@@ -73,6 +76,21 @@ class MiniMarket:
                 sum(1 for o in self.orders.values() if o["stop"] and o["open"]),
             )
             return [OrderAccepted(cmd.client_order_id, oid, ts)]
+        if isinstance(cmd, EditStopOrder):
+            o = self.orders[cmd.client_order_id]
+            if not o["open"] or o["triggered"] or o["filled"]:
+                return [EditRejected(cmd.client_order_id, "ORDER_NOT_EDITABLE", ts)]
+            if self.last is not None and cmd.stop_price >= self.last:
+                return [EditRejected(cmd.client_order_id, "PREVIEW_INVALID_STOP_PRICE", ts)]
+            o["cmd"] = PlaceStopLimitSell(
+                cmd.client_order_id,
+                o["cmd"].product_id,
+                cmd.size,
+                cmd.stop_price,
+                cmd.limit_price,
+                ts,
+            )
+            return [OrderEdited(cmd.client_order_id, cmd.size, cmd.stop_price, cmd.limit_price, ts)]
         assert isinstance(cmd, CancelOrder)
         o = self.orders[cmd.client_order_id]
         if not o["open"]:

@@ -200,3 +200,45 @@ def test_snapshot_restore_continues_identically():
     m1.run(prices[:5])
     e2 = DecisionEngine.restore(e1.params, FixedOffsetEntry(D("0.01")), e1.snapshot())
     assert e2.snapshot() == e1.snapshot()
+
+
+def _in_position_with_stop(e):
+    [buy] = e.handle(trade("100.00", 0))
+    e.handle(OrderAccepted(buy.client_order_id, "X1", 0))
+    [stop] = e.handle(OrderFilled(buy.client_order_id, "T1", D("99.00"), D("0.5"), D("0"), 1))
+    e.handle(OrderAccepted(stop.client_order_id, "X2", 1))
+    return stop
+
+
+def test_stop_moves_in_place_when_the_exchange_can_edit():
+    from tradekit.core import EditStopOrder, OrderEdited
+
+    e = engine()
+    e.can_edit_stops = True
+    stop = _in_position_with_stop(e)
+    [edit] = e.handle(trade("100.00", 2))
+    assert edit == EditStopOrder(
+        stop.client_order_id, "X2", D("0.5"), D("98.00"), D("97.51"), 2 * SEC
+    )
+    assert e.handle(trade("101.00", 3)) == []  # one change at a time
+    [edit2] = e.handle(OrderEdited(stop.client_order_id, D("0.5"), D("98.00"), D("97.51"), 4))
+    assert edit2.stop_price == D("98.98")  # catches up with the high seen meanwhile
+    e.handle(OrderEdited(stop.client_order_id, D("0.5"), D("98.98"), D("98.48"), 5))
+    [live] = e.live_stops()
+    assert (live.client_order_id, live.stop_price, live.limit_price) == (
+        stop.client_order_id,
+        D("98.98"),
+        D("98.48"),
+    )
+
+
+def test_a_refused_edit_falls_back_to_cancel_then_place():
+    from tradekit.core import EditRejected
+
+    e = engine()
+    e.can_edit_stops = True
+    stop = _in_position_with_stop(e)
+    e.handle(trade("100.00", 2))
+    [cancel] = e.handle(EditRejected(stop.client_order_id, "ONLY_LIMIT_ORDER_EDITS_SUPPORTED", 3))
+    assert isinstance(cancel, CancelOrder) and cancel.then.stop_price == D("98.00")
+    assert e.orders[stop.client_order_id].stop_price == D("97.02")  # old levels kept

@@ -10,6 +10,7 @@ from minimarket import MiniMarket
 from tradekit.core import (
     CancelOrder,
     DecisionEngine,
+    EditStopOrder,
     FixedOffsetEntry,
     MarketTrade,
     PairParams,
@@ -72,15 +73,17 @@ def _decimals_only(obj) -> None:
     st.booleans(),
     st.booleans(),
     st.booleans(),
+    st.booleans(),
 )
 def test_engine_invariants_under_random_paths_and_event_orders(
-    start, moves, trail, step, seed, chaos, partial, pullback
+    start, moves, trail, step, seed, chaos, partial, pullback, edit
 ):
     rule = (
         PullbackEntry(D("0.01"), 20 * SEC, D("0.001")) if pullback else FixedOffsetEntry(D("0.002"))
     )
     params = PairParams(BTC, TrailParams(trail, D("0.005"), step), 5 * SEC, size=D("0.25"))
     engine = DecisionEngine(params, rule, "p")
+    engine.can_edit_stops = edit
     market = MiniMarket(engine, random.Random(seed) if chaos else None, partial=partial)
     triggers: list[D] = []
     checked = 0
@@ -106,7 +109,7 @@ def test_engine_invariants_under_random_paths_and_event_orders(
     assert len(market.seen_coids) == len(set(market.seen_coids))
     # no float anywhere in what the core asked for
     for cmd in market.commands:
-        assert isinstance(cmd, PlaceLimitBuy | PlaceStopLimitSell | CancelOrder)
+        assert isinstance(cmd, PlaceLimitBuy | PlaceStopLimitSell | CancelOrder | EditStopOrder)
         _decimals_only(cmd)
     # total sold <= total bought, per the exchange
     bought = sum((o["filled"] for o in market.orders.values() if not o["stop"]), D(0))

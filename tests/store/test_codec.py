@@ -12,11 +12,14 @@ from tradekit.core import (
     CancelReason,
     CancelRejected,
     CancelUnknown,
+    EditRejected,
+    EditStopOrder,
     EntryEnded,
     EntryPlaced,
     EntrySkipped,
     MarketTrade,
     OrderAccepted,
+    OrderEdited,
     OrderFilled,
     OrderRejected,
     OrderStatus,
@@ -53,6 +56,9 @@ SAMPLES: list[object] = [
     ),
     CancelRejected("t-2", "UNKNOWN_CANCEL_ORDER", 10),
     CancelUnknown("t-2", 11, "reset"),
+    OrderEdited("t-2", D("0.5"), D("97.00"), D("96.50"), 12),
+    EditRejected("t-2", "ORDER_TRIGGERED", 13),
+    EditStopOrder("t-2", "X2", D("0.5"), D("97.00"), D("96.50"), 14),
     PlaceLimitBuy("t-1", "BTC-USD", D("0.01"), D("99900.00"), 12),
     STOP,
     PlaceStopLimitSell("t-2", "BTC-USD", D("0.01"), D("97902.00"), D("97412.49"), 13),
@@ -76,7 +82,7 @@ SAMPLES: list[object] = [
 
 def test_samples_cover_every_class():
     assert {type(s).__name__ for s in SAMPLES} == set(REGISTRY)
-    assert len(REGISTRY) == 20
+    assert len(REGISTRY) == 23
 
 
 @pytest.mark.parametrize("obj", SAMPLES, ids=lambda o: type(o).__name__)

@@ -65,4 +65,20 @@ class CancelOrder:
     then: PlaceStopLimitSell | None = None
 
 
-Command = PlaceLimitBuy | PlaceStopLimitSell | CancelOrder
+@dataclass(frozen=True, slots=True)
+class EditStopOrder:
+    """Move a resting stop in place (no unprotected gap), where the exchange can.
+
+    Asked only when the driver says the exchange has the capability; if the edit is
+    refused the engine falls back to cancel-then-place.
+    """
+
+    client_order_id: str
+    order_id: str
+    size: Decimal
+    stop_price: Decimal
+    limit_price: Decimal
+    ts: int
+
+
+Command = PlaceLimitBuy | PlaceStopLimitSell | CancelOrder | EditStopOrder

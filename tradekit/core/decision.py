@@ -38,6 +38,7 @@ from tradekit.core.commands import (
     CancelOrder,
     CancelReason,
     Command,
+    EditStopOrder,
     PlaceLimitBuy,
     PlaceStopLimitSell,
 )
@@ -45,9 +46,11 @@ from tradekit.core.entry import EntryRule
 from tradekit.core.events import (
     CancelRejected,
     CancelUnknown,
+    EditRejected,
     Event,
     MarketTrade,
     OrderAccepted,
+    OrderEdited,
     OrderFilled,
     OrderRejected,
     OrderStatusReport,
@@ -86,6 +89,7 @@ _STOP_IN_FLIGHT = frozenset(
         OrderStatus.PENDING_CANCEL,
         OrderStatus.CANCEL_UNKNOWN,
         OrderStatus.CANCEL_QUEUED,
+        OrderStatus.PENDING_EDIT,
         OrderStatus.UNKNOWN_ORDER_STATUS,
     }
 )
@@ -143,6 +147,10 @@ class DecisionEngine:
         self.position: PositionState | None = None
         self.stop_blocked: str | None = None  # why the last stop was refused
         self.cancel_refused: str | None = None  # the stop whose cancel was refused
+        self.edit_refused: str | None = None  # the stop whose in-place edit was refused
+        # A capability of the exchange, set by the driver: may a resting stop be moved
+        # in place (no unprotected gap)? Otherwise, and after a refusal: cancel, place.
+        self.can_edit_stops = False
         self.entries_enabled = True
         self.last_price: Decimal | None = None
         self.last_ts = 0
@@ -157,6 +165,8 @@ class DecisionEngine:
             OrderStatusReport: self._on_report,
             CancelRejected: self._on_cancel_rejected,
             CancelUnknown: self._on_cancel_unknown,
+            OrderEdited: self._on_edited,
+            EditRejected: self._on_edit_rejected,
         }
 
     # -- the contract ------------------------------------------------------------------
@@ -305,6 +315,24 @@ class DecisionEngine:
             order.transition(Trigger.CANCEL_LOST, ev.detail)
         return []
 
+    def _on_edited(self, ev: OrderEdited) -> list[Command]:
+        order = self.orders.get(ev.client_order_id)
+        if order is None:
+            return []
+        if order.transition(Trigger.EDIT_ACCEPTED) is Applied.CHANGED:
+            order.size = ev.size
+            order.stop_price = ev.stop_price
+            order.limit_price = ev.limit_price
+        return self._settle(ev.ts)
+
+    def _on_edit_rejected(self, ev: EditRejected) -> list[Command]:
+        order = self.orders.get(ev.client_order_id)
+        if order is None:
+            return []
+        if order.transition(Trigger.EDIT_REJECTED, ev.reason) is Applied.CHANGED:
+            self.edit_refused = order.client_order_id  # fall back to cancel, then place
+        return self._settle(ev.ts)
+
     # -- decisions ---------------------------------------------------------------------
 
     def _next_id(self) -> str:
@@ -434,13 +462,27 @@ class DecisionEngine:
                 and stop.limit_price == pos.stop_limit
             ):
                 return []
+            valid = size > ZERO and self.product.size_problem(size) is None
+            if self.can_edit_stops and valid and self.edit_refused != stop.client_order_id:
+                assert stop.order_id is not None
+                stop.transition(Trigger.EDIT_REQUESTED)
+                return [
+                    EditStopOrder(
+                        stop.client_order_id,
+                        stop.order_id,
+                        size,
+                        pos.stop_trigger,
+                        pos.stop_limit,
+                        ts,
+                    )
+                ]
             reason = (
                 CancelReason.STOP_MOVE
                 if stop.stop_price != pos.stop_trigger
                 else CancelReason.STOP_RESIZE
             )
             then = None
-            if size > ZERO and self.product.size_problem(size) is None:
+            if valid:
                 self.next_stop_id = self.next_stop_id or self._next_id()
                 then = self._stop_command(self.next_stop_id, size, pos, ts, stop.client_order_id)
             return self._cancel(stop, reason, ts, then)
@@ -503,6 +545,7 @@ class DecisionEngine:
         self.next_stop_id = None
         self.stop_blocked = None
         self.cancel_refused = None
+        self.edit_refused = None
 
     def _add(self, order: Order) -> None:
         self.orders[order.client_order_id] = order
@@ -528,6 +571,7 @@ class DecisionEngine:
             "position": None if self.position is None else self.position.to_dict(),
             "stop_blocked": self.stop_blocked,
             "cancel_refused": self.cancel_refused,
+            "edit_refused": self.edit_refused,
             "entries_enabled": self.entries_enabled,
             "last_price": None if self.last_price is None else str(self.last_price),
             "last_ts": self.last_ts,
@@ -556,6 +600,7 @@ class DecisionEngine:
             )
         engine.stop_blocked = state["stop_blocked"]
         engine.cancel_refused = state["cancel_refused"]
+        engine.edit_refused = state.get("edit_refused")
         engine.entries_enabled = bool(state["entries_enabled"])
         engine.last_price = None if state["last_price"] is None else Decimal(state["last_price"])
         engine.last_ts = int(state["last_ts"])

@@ -108,6 +108,26 @@ class CancelUnknown:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class OrderEdited:
+    """An in-place edit took effect: these are the order's levels now."""
+
+    client_order_id: str
+    size: Decimal
+    stop_price: Decimal | None
+    limit_price: Decimal
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class EditRejected:
+    """An in-place edit was refused (or not supported): the old levels still hold."""
+
+    client_order_id: str
+    reason: str
+    ts: int
+
+
 OrderEvent = (
     OrderAccepted
     | OrderRejected
@@ -116,6 +136,8 @@ OrderEvent = (
     | OrderStatusReport
     | CancelRejected
     | CancelUnknown
+    | OrderEdited
+    | EditRejected
 )
 Event = MarketTrade | Timer | OrderEvent
 
@@ -127,4 +149,6 @@ ORDER_EVENT_TYPES: tuple[type, ...] = (
     OrderStatusReport,
     CancelRejected,
     CancelUnknown,
+    OrderEdited,
+    EditRejected,
 )

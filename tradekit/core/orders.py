@@ -14,6 +14,8 @@ Local statuses:
 - PENDING_CANCEL: a cancel was requested and not yet confirmed.
 - CANCEL_UNKNOWN: the cancel was sent and its reply lost.
 - REJECTED: the exchange refused the placement (`success: false`); terminal.
+- PENDING_EDIT: an in-place edit (a stop moved without cancelling it) was requested and
+  not yet answered; the order keeps working at its old levels until it is.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class OrderStatus(StrEnum):
     SUBMIT_UNKNOWN = "SUBMIT_UNKNOWN"
     PENDING_CANCEL = "PENDING_CANCEL"
     CANCEL_UNKNOWN = "CANCEL_UNKNOWN"
+    PENDING_EDIT = "PENDING_EDIT"
     REJECTED = "REJECTED"
     # Coinbase
     PENDING = "PENDING"
@@ -69,6 +72,7 @@ _UNSETTLED = frozenset(
         OrderStatus.SUBMIT_UNKNOWN,
         OrderStatus.PENDING_CANCEL,
         OrderStatus.CANCEL_UNKNOWN,
+        OrderStatus.PENDING_EDIT,
         OrderStatus.UNKNOWN_ORDER_STATUS,
     }
 )
@@ -93,6 +97,9 @@ class Trigger(StrEnum):
     CANCEL_REQUESTED = "cancel_requested"
     CANCEL_LOST = "cancel_lost"  # cancel reply lost
     CANCEL_REJECTED = "cancel_rejected"  # cancel refused (already filled, triggered, gone)
+    EDIT_REQUESTED = "edit_requested"
+    EDIT_ACCEPTED = "edit_accepted"  # the new levels are in force
+    EDIT_REJECTED = "edit_rejected"  # the old levels still are
     FILL = "fill"  # part filled, more to come
     FILL_COMPLETE = "fill_complete"  # the last fill
     REPORT_WORKING = "report_working"  # exchange says PENDING / QUEUED / OPEN
@@ -160,6 +167,24 @@ def _build_table() -> dict[tuple[OrderStatus, Trigger], OrderStatus | Applied | 
         # The cancel was refused: the order still works (it may be filling).
         t[s, T.CANCEL_REJECTED] = S.OPEN
         t[s, T.CANCEL_REQUESTED] = S.PENDING_CANCEL  # cancels are idempotent: retry
+    for s in (S.OPEN, S.PENDING, S.QUEUED):
+        t[s, T.EDIT_REQUESTED] = S.PENDING_EDIT
+    e = S.PENDING_EDIT
+    t[e, T.EDIT_ACCEPTED] = S.OPEN
+    t[e, T.EDIT_REJECTED] = S.OPEN
+    t[e, T.ACCEPTED] = Applied.STALE
+    t[e, T.REPORT_WORKING] = Applied.STALE  # the report may predate the edit
+    t[e, T.REPORT_UNKNOWN] = Applied.STALE
+    t[e, T.REPORT_CANCEL_QUEUED] = S.CANCEL_QUEUED
+    t[e, T.REPORT_CANCELLED] = S.CANCELLED
+    t[e, T.REPORT_EXPIRED] = S.EXPIRED
+    t[e, T.REPORT_FAILED] = S.FAILED
+    t[e, T.FILL] = _STAY  # it fills at its old levels while the edit is in flight
+    t[e, T.FILL_COMPLETE] = S.FILLED
+    for s in (*_WORKING, *_CANCELLING, S.FILLED, S.CANCELLED, S.EXPIRED):
+        # an edit's answer seen again, or after the order moved on: it changes nothing
+        t[s, T.EDIT_ACCEPTED] = Applied.STALE
+        t[s, T.EDIT_REJECTED] = Applied.STALE
     t[S.PENDING_CANCEL, T.CANCEL_LOST] = S.CANCEL_UNKNOWN
     t[S.CANCEL_UNKNOWN, T.CANCEL_LOST] = Applied.DUPLICATE
     # A fresh lookup while the cancel is in doubt says it still rests: the cancel missed.

@@ -29,14 +29,22 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from tradekit.core.commands import CancelOrder, Command, PlaceLimitBuy, PlaceStopLimitSell
+from tradekit.core.commands import (
+    CancelOrder,
+    Command,
+    EditStopOrder,
+    PlaceLimitBuy,
+    PlaceStopLimitSell,
+)
 from tradekit.core.decision import DecisionEngine
 from tradekit.core.events import (
     CancelRejected,
     CancelUnknown,
+    EditRejected,
     Event,
     MarketTrade,
     OrderAccepted,
+    OrderEdited,
     OrderFilled,
     OrderRejected,
     OrderStatusReport,
@@ -105,6 +113,9 @@ class ExecutionEngine:
         self.exchange = exchange
         self.store = store
         self.product_id = decision.product_id
+        # may the exchange move a resting stop in place? (then no unprotected gap)
+        self.can_edit_stops = bool(getattr(exchange, "can_edit_stops", False))
+        decision.can_edit_stops = self.can_edit_stops
         self._ticks_from = ticks
         self._ticks: Iterator[MarketTrade] | None = None
         self.cursor = 0  # market trades the decision engine has handled
@@ -262,6 +273,8 @@ class ExecutionEngine:
                 res = self.exchange.place_stop_limit(
                     cmd.client_order_id, cmd.product_id, cmd.size, cmd.stop_price, cmd.limit_price
                 )
+            elif isinstance(cmd, EditStopOrder):
+                return self._edit(cmd, ts)
             else:
                 if cmd.then is not None:
                     self._gaps[cmd.then.client_order_id] = (cmd.client_order_id, time.monotonic())
@@ -278,6 +291,25 @@ class ExecutionEngine:
                 self._gap_closed(cmd, ts)
             return [OrderAccepted(cmd.client_order_id, res.order_id, ts)]
         return [OrderRejected(cmd.client_order_id, res.failure_reason or "UNKNOWN", ts)]
+
+    def _edit(self, cmd: EditStopOrder, ts: int) -> list[Event]:
+        try:
+            res = self.exchange.edit_order(  # type: ignore[attr-defined]
+                cmd.order_id, cmd.size, cmd.limit_price, cmd.stop_price
+            )
+        except OutcomeUnknown:
+            return self._edit_truth(cmd.client_order_id, cmd.order_id, ts)
+        if res.success:
+            return [OrderEdited(cmd.client_order_id, cmd.size, cmd.stop_price, cmd.limit_price, ts)]
+        return [EditRejected(cmd.client_order_id, res.failure_reason or "UNKNOWN", ts)]
+
+    def _edit_truth(self, coid: str, order_id: str, ts: int) -> list[Event]:
+        """An edit whose answer is unknown: the order's levels, as the exchange has them."""
+        o = self.exchange.get_order(order_id)
+        if o is None:
+            return [EditRejected(coid, "order not found after an unanswered edit", ts)]
+        news = [e for e in self._order_news(coid, order_id, ts) if not isinstance(e, OrderAccepted)]
+        return [OrderEdited(coid, o.size, o.stop_price, o.limit_price, ts), *news]
 
     def _gap_closed(self, stop: PlaceStopLimitSell, ts: int) -> None:
         """Journal how long the position was unprotected while its stop moved (wall
@@ -326,6 +358,7 @@ class ExecutionEngine:
             return results
         snapshot, cursor = saved
         self.decision = DecisionEngine.restore(self.decision.params, self.decision.rule, snapshot)
+        self.decision.can_edit_stops = self.can_edit_stops
         self.cursor = cursor
         self._ticks = self._ticks_from(cursor)
         market_seq = getattr(self._market, "market_seq", None)
@@ -363,6 +396,8 @@ class ExecutionEngine:
             events.append(OrderSubmitUnknown(coid, ts, "in flight at restart"))
         elif status is OrderStatus.PENDING_CANCEL:
             events.append(CancelUnknown(coid, ts, "in flight at restart"))
+        elif status is OrderStatus.PENDING_EDIT and order.order_id is not None:
+            return self._edit_truth(coid, order.order_id, ts)
         if order.order_id is None:
             found = self.exchange.get_order_by_client_id(coid)
             if found is None:

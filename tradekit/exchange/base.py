@@ -41,3 +41,8 @@ class Exchange(Protocol):
     ) -> list[Fill]: ...
 
     def balances(self) -> dict[str, Balance]: ...
+
+
+# Optional capability, detected with getattr: `can_edit_stops: bool` and
+# `edit_order(order_id, size, price, stop_price) -> EditResult` move a resting stop in
+# place; the engines use it before falling back to cancel-then-place.

@@ -90,11 +90,15 @@ class CoinbaseRest:
         timeout_s: float = 10.0,
         retry: RetryPolicy | None = None,
         seed: int | None = None,
+        can_edit_stops: bool = False,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"base_url must be http(s)://host[:port], got {base_url!r}")
         self.credentials = credentials
+        # Whether POST /orders/edit moves a resting stop-limit's stop_price: unconfirmed
+        # on Coinbase for spot stops, so off unless the user (or the simulator) says so.
+        self.can_edit_stops = can_edit_stops
         self.base_url = base_url.rstrip("/")
         self.host = parts.netloc  # host[:port], as the JWT's `uri` claim wants it
         self.retry = retry or RetryPolicy()
