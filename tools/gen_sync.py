@@ -22,13 +22,14 @@ from pathlib import Path
 import unasync
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = [ROOT / "tradekit" / "exchange" / "coinbase"]
-GENERATED = ["__init__.py", "rest.py", "feed.py"]  # _compat.py is hand-written per side
+PACKAGES = [ROOT / "tradekit" / "exchange" / "coinbase", ROOT / "tradekit" / "engine"]
+GENERATED = ["__init__.py", "rest.py", "feed.py", "driver.py"]  # not _compat.py
 REPLACEMENTS = {
     "_async": "_sync",
     "aclose": "close",
     "AsyncCoinbaseRest": "CoinbaseRest",
     "AsyncCoinbaseFeed": "CoinbaseFeed",
+    "AsyncPairDriver": "PairDriver",
     "AsyncIterator": "Iterator",
 }
 MODULES = {"websockets.asyncio.client": "websockets.sync.client"}  # dotted: not one token

@@ -1,0 +1,1 @@
+"""Engine drivers, async source (`_sync/` is generated from here)."""
