@@ -23,13 +23,14 @@ import unasync
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = [ROOT / "tradekit" / "exchange" / "coinbase", ROOT / "tradekit" / "engine"]
-GENERATED = ["__init__.py", "rest.py", "feed.py", "driver.py"]  # not _compat.py
+GENERATED = ["__init__.py", "rest.py", "feed.py", "driver.py", "loop.py"]  # not _compat.py
 REPLACEMENTS = {
     "_async": "_sync",
     "aclose": "close",
     "AsyncCoinbaseRest": "CoinbaseRest",
     "AsyncCoinbaseFeed": "CoinbaseFeed",
     "AsyncPairDriver": "PairDriver",
+    "AsyncExecutionEngine": "ExecutionEngine",
     "AsyncIterator": "Iterator",
 }
 MODULES = {"websockets.asyncio.client": "websockets.sync.client"}  # dotted: not one token

@@ -89,6 +89,8 @@ class PairDriver:
         # stop moves in progress: new stop's id -> (old stop's id, when its cancel was sent)
         self._gaps: dict[str, tuple[str, float]] = {}
         self.unprotected_s: list[float] = []  # every measured cancel-then-place gap
+        # an order's state is in doubt and a lookup failed too: `settle()` asks again
+        self.unsettled = False
 
     # -- one event -----------------------------------------------------------------
 
@@ -157,9 +159,14 @@ class PairDriver:
                     return self.order_news(cmd.client_order_id, cmd.order_id, ts)
                 return [CancelRejected(cmd.client_order_id, cancelled.failure_reason, ts)]
         except OutcomeUnknown as exc:
+            # Never assumed failed: say it is unknown, then ask the exchange at once.
             if isinstance(cmd, CancelOrder):
-                return [CancelUnknown(cmd.client_order_id, ts, str(exc))]
-            return [OrderSubmitUnknown(cmd.client_order_id, ts, str(exc))]
+                unknown: Event = CancelUnknown(cmd.client_order_id, ts, str(exc))
+                order_id: str | None = cmd.order_id
+            else:
+                unknown = OrderSubmitUnknown(cmd.client_order_id, ts, str(exc))
+                order_id = None
+            return [unknown, *self._ask(cmd.client_order_id, order_id, ts)]
         if res.success and res.order_id:
             if isinstance(cmd, PlaceStopLimitSell):
                 self._gap_closed(cmd, ts)
@@ -220,6 +227,33 @@ class PairDriver:
             events += [fill_event(f, coid) for f in fresh]
         if o.status is not OrderStatus.FILLED or o.triggered:
             events.append(report_event(o, ts))
+        return events
+
+    def _ask(self, coid: str, order_id: str | None, ts: int) -> list[Event]:
+        try:
+            news = self.order_news(coid, order_id, ts)
+        except OutcomeUnknown:
+            news = []
+        if not news:
+            self.unsettled = True  # not found yet, or no answer: `settle()` tries again
+        return news
+
+    def settle(self) -> list[Event]:
+        """Ask again about every order whose last request has an unknown outcome; a
+        placement the exchange still does not have is sent again (same id)."""
+        self.unsettled = False
+        events: list[Event] = []
+        doubtful = (
+            OrderStatus.SUBMIT_UNKNOWN,
+            OrderStatus.CANCEL_UNKNOWN,
+            OrderStatus.UNKNOWN_ORDER_STATUS,
+        )
+        for order in list(self.decision.pending_orders()):
+            if order.status in doubtful:
+                try:
+                    events += self._recover_order(order, self.decision.last_ts)
+                except OutcomeUnknown:
+                    self.unsettled = True
         return events
 
     def stop_news(self, trade: MarketTrade, fills: list[Fill]) -> list[Event]:

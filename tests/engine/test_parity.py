@@ -1,0 +1,150 @@
+"""Sync and async engines cannot drift: the same scenario gives the same journal,
+record for record (ignoring wall-clock measurements)."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal as D
+from typing import Any
+
+import pytest
+
+from tradekit.core.events import MarketTrade
+from tradekit.data.generators import PricePath
+from tradekit.demo import DemoSetup
+from tradekit.engine._async.loop import AsyncExecutionEngine
+from tradekit.engine.execution import ExecutionEngine
+from tradekit.exchange.aio import AsyncExchange
+from tradekit.exchange.paper import PaperExchange
+from tradekit.exchange.types import OutcomeUnknown
+from tradekit.store.sqlite import Store
+
+SEC = 10**9
+
+
+class LosesCancelReplies:
+    """Performs every `n`th cancel, then loses its reply: a race the engine must settle."""
+
+    def __init__(self, inner: PaperExchange, n: int = 3) -> None:
+        self._inner, self._n, self._count = inner, n, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    @property
+    def market_seq(self) -> int:
+        return self._inner.market_seq
+
+    def cancel_order(self, order_id: str) -> Any:
+        res = self._inner.cancel_order(order_id)
+        self._count += 1
+        if self._count % self._n == 0:
+            raise OutcomeUnknown("reply lost (test)")
+        return res
+
+
+def gap_path() -> list[MarketTrade]:
+    prices = [
+        "60000",
+        "59900",
+        "59950",
+        "60400",
+        "60800",
+        "61200",
+        "58000",
+        "57900",
+        "60100",
+        "59800",
+        "59700",
+        "61000",
+        "61500",
+        "62000",
+        "59000",
+        "61000",
+    ]
+    sizes = [
+        "1",
+        "0.02",
+        "1",
+        "1",
+        "0.01",
+        "1",
+        "1",
+        "1",
+        "1",
+        "0.03",
+        "1",
+        "1",
+        "1",
+        "1",
+        "1",
+        "1",
+    ]
+    return [
+        MarketTrade("BTC-USD", D(p), D(s), (i + 1) * SEC, str(i))
+        for i, (p, s) in enumerate(zip(prices, sizes, strict=True))
+    ]
+
+
+def scenario(name: str) -> tuple[DemoSetup, list[MarketTrade], dict[str, Any]]:
+    if name == "demo":
+        setup = DemoSetup(seed=4, ticks=6000, volatility=1.5, pullback_pct=D("0.005"))
+        return setup, setup.path().to_list(), {}
+    if name == "partial-fills":
+        setup = DemoSetup(seed=5, ticks=6000, volatility=1.5, pullback_pct=D("0.005"))
+        trades = [
+            MarketTrade(t.product_id, t.price, D("0.01"), t.ts, t.trade_id)
+            for t in PricePath("BTC-USD", D("60000"), 6000, seed=5, tick_ns=5 * SEC, volatility=1.5)
+        ]
+        return setup, trades, {"fill_model": "trade_size"}
+    setup = DemoSetup(seed=1, ticks=16, pullback_pct=D("0.001"), trail_pct=D("0.01"))
+    return setup, gap_path(), {"fill_model": "trade_size", "lose": True}
+
+
+def journal(store: Store) -> list[tuple[Any, ...]]:
+    rows = []
+    for r in store.journal():
+        payload = dict(r["payload"])
+        payload.pop("unprotected_ms", None)  # wall clock
+        rows.append((r["seq"], r["ts"], r["product_id"], r["kind"], r["type"], payload))
+    return rows
+
+
+def make_exchange(opts: dict[str, Any]) -> Any:
+    paper = PaperExchange(balances={"USD": D("100000")}, fill_model=opts.get("fill_model", "full"))
+    return LosesCancelReplies(paper) if opts.get("lose") else paper
+
+
+@pytest.mark.parametrize("name", ["demo", "partial-fills", "gap-and-lost-cancel-replies"])
+def test_sync_and_async_journals_are_identical(tmp_path, name):
+    setup, trades, opts = scenario(name)
+
+    def ticks(start: int):
+        return iter(trades[start:])
+
+    with Store(tmp_path / "sync.sqlite") as s1:
+        sync = ExecutionEngine(
+            setup.engine(s1, setup.exchange(), "p").decision, make_exchange(opts), s1, ticks
+        )
+        sync.run()
+        sync_rows = journal(s1)
+
+    async def run_async() -> list[tuple[Any, ...]]:
+        with Store(tmp_path / "async.sqlite") as s2:
+            decision = setup.engine(s2, setup.exchange(), "p").decision
+            eng = AsyncExecutionEngine(decision, AsyncExchange(make_exchange(opts)), s2, ticks)
+            await eng.run()
+            return journal(s2)
+
+    async_rows = asyncio.run(run_async())
+    assert len(sync_rows) > 20
+    kinds = {r[4] for r in sync_rows}
+    assert {"PlaceLimitBuy", "PlaceStopLimitSell", "CancelOrder"} <= kinds
+    for a, b in zip(sync_rows, async_rows, strict=True):
+        assert a == b
+    if opts.get("lose"):
+        # the lost reply was settled by asking the exchange, and protection went on
+        types = [r[4] for r in sync_rows]
+        assert "CancelUnknown" in types
+        after = types[types.index("CancelUnknown") :]
+        assert "OrderStatusReport" in after and "PlaceStopLimitSell" in after
