@@ -18,7 +18,6 @@ from __future__ import annotations
 import random
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +27,13 @@ import httpx
 from tradekit.core.money import ProductSpec
 from tradekit.exchange.coinbase import wire
 from tradekit.exchange.coinbase._sync._compat import HttpClient, sleep
+from tradekit.exchange.coinbase.common import (
+    AuthenticationError,
+    EditResult,
+    RateLimited,
+    RequestRejected,
+    RetryPolicy,
+)
 from tradekit.exchange.coinbase.credentials import Credentials
 from tradekit.exchange.types import (
     Balance,
@@ -42,35 +48,6 @@ from tradekit.exchange.types import (
 API_PREFIX = "/api/v3/brokerage"
 DEFAULT_BASE_URL = "https://api.coinbase.com"
 MAX_PAGES = 20  # a client_order_id lookup scans at most this many pages of recent orders
-
-
-class AuthenticationError(ExchangeError):
-    """401/403: the key was refused (its secret is never in the message)."""
-
-
-class RateLimited(ExchangeError):
-    """Still 429 after every retry."""
-
-
-class RequestRejected(ExchangeError):
-    """400-class answer: the request itself was wrong."""
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 5
-    base_delay_s: float = 0.05
-    max_delay_s: float = 5.0
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Full jitter: uniform in [0, min(max, base * 2**attempt)]."""
-        return rng.uniform(0, min(self.max_delay_s, self.base_delay_s * 2**attempt))
-
-
-@dataclass(frozen=True)
-class EditResult:
-    success: bool
-    failure_reason: str = ""
 
 
 def _ssl_context(ca_file: str | None) -> ssl.SSLContext:
@@ -103,6 +80,8 @@ class CoinbaseRest:
         self.host = parts.netloc  # host[:port], as the JWT's `uri` claim wants it
         self.retry = retry or RetryPolicy()
         self._rng = random.Random(seed)
+        # what the transport went through: retried answers, lost placements found again
+        self.stats = {"requests": 0, "retries": 0, "placements_found": 0}
         self._products: dict[str, ProductSpec] = {}
         verify: ssl.SSLContext | bool = _ssl_context(ca_file) if parts.scheme == "https" else True
         self._client = HttpClient(
@@ -148,6 +127,9 @@ class CoinbaseRest:
                     raise AuthenticationError(f"{method} {path}: no API key configured")
                 token = self.credentials.rest_jwt(method, self.host, full)
                 headers["Authorization"] = f"Bearer {token}"
+            self.stats["requests"] += 1
+            if attempt:
+                self.stats["retries"] += 1
             try:
                 resp = self._client.request(method, full, params=params, json=body, headers=headers)
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as e:
@@ -214,6 +196,7 @@ class CoinbaseRest:
             except OutcomeUnknown:
                 found = self._find(coid, product_id)
                 if found is not None:
+                    self.stats["placements_found"] += 1
                     return PlaceResult(
                         True, coid, found.order_id, message="found after a lost reply"
                     )

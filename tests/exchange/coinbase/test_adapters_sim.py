@@ -1,0 +1,217 @@
+"""The Coinbase adapters over real sockets against `tradekit sim`: one suite, run on the
+sync (generated) and the async (source) adapter alike."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from decimal import Decimal as D
+from typing import Any
+
+import pytest
+
+from tradekit.core.events import MarketTrade
+from tradekit.core.orders import OrderStatus, OrderType
+from tradekit.exchange.coinbase._async.rest import AsyncCoinbaseRest
+from tradekit.exchange.coinbase._sync.rest import CoinbaseRest
+from tradekit.exchange.coinbase.common import AuthenticationError, RetryPolicy
+from tradekit.exchange.coinbase.credentials import Credentials
+from tradekit.sim.server import SimServer
+
+FAST = 100_000.0
+BTC = "BTC-USD"
+
+
+class Flavor:
+    """Calls an adapter the same way whether it is sync or async."""
+
+    def __init__(self, name: str, adapter: Any, loop: asyncio.AbstractEventLoop | None) -> None:
+        self.name, self.adapter, self.loop = name, adapter, loop
+
+    def __call__(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        result = getattr(self.adapter, method)(*args, **kwargs)
+        if self.loop is not None:
+            return self.loop.run_until_complete(result)
+        return result
+
+    def close(self) -> None:
+        if self.loop is not None:
+            self.loop.run_until_complete(self.adapter.aclose())
+            self.loop.close()
+        else:
+            self.adapter.close()
+
+
+def make_flavor(name: str, sim: SimServer, creds: Credentials | None, **kw: Any) -> Flavor:
+    kw.setdefault("retry", RetryPolicy(attempts=8, base_delay_s=0.01, max_delay_s=0.2))
+    if name == "sync":
+        return Flavor(name, CoinbaseRest(creds, sim.base_url, **kw), None)
+    loop = asyncio.new_event_loop()
+    return Flavor(name, AsyncCoinbaseRest(creds, sim.base_url, **kw), loop)
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
+    keys = tmp_path_factory.mktemp("sim") / "key.json"
+    with SimServer(keys_file=keys, rate_limit_per_s=FAST, public_rate_limit_per_s=FAST) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def creds(sim: SimServer) -> Credentials:
+    assert sim.keys_file is not None
+    return Credentials.from_file(sim.keys_file)
+
+
+@pytest.fixture(params=["sync", "async"])
+def ex(request: pytest.FixtureRequest, sim: SimServer, creds: Credentials) -> Iterator[Flavor]:
+    flavor = make_flavor(request.param, sim, creds)
+    yield flavor
+    flavor.close()
+    sim.call(lambda st: st.faults.update({k: 0.0 for k in ("lose_reply_rate", "rest_error_rate")}))
+
+
+def print_trade(sim: SimServer, price: str, product: str = BTC) -> None:
+    ts = sim.call(lambda st: st.now())
+    trade = MarketTrade(product, D(price), D("1"), ts, "")
+    sim.call(lambda st: st.advance(trade))
+
+
+def coid(ex: Flavor, tag: str) -> str:
+    return f"test-{ex.name}-{tag}-{id(ex)}"
+
+
+def test_place_query_list_cancel(ex: Flavor, sim: SimServer) -> None:
+    print_trade(sim, "60000.00")
+    c = coid(ex, "buy")
+    res = ex("place_limit_buy", c, BTC, D("0.001"), D("50000.00"))
+    assert res.success and res.order_id
+    by_id = ex("get_order", res.order_id)
+    by_coid = ex("get_order_by_client_id", c)
+    assert by_id == by_coid
+    assert by_id.status is OrderStatus.OPEN and by_id.order_type is OrderType.LIMIT
+    assert (by_id.size, by_id.limit_price) == (D("0.001"), D("50000.00"))
+    assert c in {o.client_order_id for o in ex("list_open_orders", BTC)}
+    again = ex("place_limit_buy", c, BTC, D("0.001"), D("50000.00"))
+    assert again.order_id == res.order_id  # same client_order_id: the same order
+    cancelled = ex("cancel_order", res.order_id)
+    assert cancelled.success
+    assert ex("get_order", res.order_id).status is OrderStatus.CANCELLED
+    refused = ex("cancel_order", res.order_id)
+    assert not refused.success and refused.failure_reason
+
+
+def test_fills_balances_and_products(ex: Flavor, sim: SimServer) -> None:
+    print_trade(sim, "60000.00")
+    before = ex("balances")["USD"].total
+    res = ex("place_limit_buy", coid(ex, "fill"), BTC, D("0.001"), D("59000.00"))
+    print_trade(sim, "58999.00")
+    order = ex("get_order", res.order_id)
+    assert order.status is OrderStatus.FILLED and order.filled_size == D("0.001")
+    [fill] = ex("list_fills", order_id=res.order_id)
+    assert fill.price == D("59000.00") and fill.size == D("0.001")
+    assert ex("balances")["USD"].total == before - D("59") - fill.commission
+    spec = ex("product", BTC)
+    assert spec.quote_increment == D("0.01") and spec.base_increment == D("0.00000001")
+
+
+def test_a_second_sell_of_held_funds_is_refused(ex: Flavor, sim: SimServer) -> None:
+    print_trade(sim, "60000.00")
+    btc = ex("balances")["BTC"].available
+    first = ex("place_stop_limit", coid(ex, "s1"), BTC, btc, D("55000.00"), D("54900.00"))
+    assert first.success
+    second = ex("place_stop_limit", coid(ex, "s2"), BTC, btc, D("56000.00"), D("55900.00"))
+    assert not second.success and second.failure_reason == "INSUFFICIENT_FUND"
+    assert ex("cancel_order", first.order_id).success
+
+
+def test_a_stop_rests_triggers_and_fills(ex: Flavor, sim: SimServer) -> None:
+    print_trade(sim, "60000.00")
+    res = ex("place_stop_limit", coid(ex, "stop"), BTC, D("0.01"), D("59000.00"), D("58900.00"))
+    o = ex("get_order", res.order_id)
+    assert o.order_type is OrderType.STOP_LIMIT and not o.triggered
+    print_trade(sim, "58800.00")  # through the limit: triggered, unfilled
+    o = ex("get_order", res.order_id)
+    assert o.triggered and o.status is OrderStatus.OPEN and o.filled_size == 0
+    print_trade(sim, "58950.00")
+    o = ex("get_order", res.order_id)
+    assert o.status is OrderStatus.FILLED and o.filled_size == D("0.01")
+
+
+def test_bad_key_is_refused(ex: Flavor, sim: SimServer) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    pem = (
+        ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+    stranger = make_flavor(ex.name, sim, Credentials(sim.key_name, pem))
+    try:
+        with pytest.raises(AuthenticationError, match="401"):
+            stranger("balances")
+    finally:
+        stranger.close()
+
+
+def test_rate_limited_calls_back_off_and_succeed(sim: SimServer, creds: Credentials) -> None:
+    for name in ("sync", "async"):
+        with SimServer(
+            keys_file=sim.keys_file, rate_limit_per_s=20.0, public_rate_limit_per_s=FAST
+        ) as slow:
+            flavor = make_flavor(name, slow, creds)
+            try:
+                for _ in range(60):  # three times the limit in a burst
+                    assert "USD" in flavor("balances")
+                assert flavor.adapter.stats["retries"] > 0  # it did meet 429s
+            finally:
+                flavor.close()
+
+
+def test_a_lost_placement_reply_is_found_not_placed_twice(ex: Flavor, sim: SimServer) -> None:
+    print_trade(sim, "60000.00")
+    c = coid(ex, "lost")
+    sim.call(lambda st: st.faults.update({"lose_reply_rate": 1.0, "only": "POST /orders"}))
+    try:
+        res = ex("place_limit_buy", c, BTC, D("0.001"), D("50000.00"))
+    finally:
+        sim.call(lambda st: st.faults.update({"lose_reply_rate": 0.0, "only": None}))
+    assert res.success and res.order_id
+    same = [o for o in ex("list_open_orders", BTC) if o.client_order_id == c]
+    assert len(same) == 1 and same[0].order_id == res.order_id
+    ex("cancel_order", res.order_id)
+
+
+def test_5xx_on_reads_is_retried(ex: Flavor, sim: SimServer) -> None:
+    sim.call(lambda st: st.faults.update({"rest_error_rate": 0.5}))
+    try:
+        for _ in range(10):
+            assert "USD" in ex("balances")
+    finally:
+        sim.call(lambda st: st.faults.update({"rest_error_rate": 0.0}))
+    assert ex.adapter.stats["retries"] > 0
+
+
+def test_secret_never_reaches_logs_reprs_or_errors(
+    sim: SimServer, creds: Credentials, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret_lines = [ln for ln in sim.private_key_pem.splitlines() if "-----" not in ln]
+    with caplog.at_level(logging.DEBUG):
+        flavor = make_flavor("sync", sim, creds)
+        texts = [repr(flavor.adapter), str(flavor.adapter), repr(creds)]
+        flavor("balances")
+        try:
+            flavor("get_order", "no-such-order")
+        except Exception as exc:
+            texts.append(str(exc))
+        flavor.close()
+    texts.append(caplog.text)
+    for text in texts:
+        for line in secret_lines:
+            assert line not in text
