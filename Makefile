@@ -1,29 +1,41 @@
-# Two commands do all set-up: `make demo` (the main job) and `make test` (the whole suite).
-# Both create or refresh .venv from pyproject.toml by themselves.
+# Two commands do all set-up: `make lab` (the main job: JupyterLab on the walkthrough)
+# and `make test` (the whole suite). `make demo` is the terminal demo. Each creates or
+# refreshes .venv from pyproject.toml by itself.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: lab demo test lint typecheck generated chromium bench clean
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,notebook]'
 	touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ip=127.0.0.1 $(ROOT_FLAG) notebooks/01-sync-single-pair.ipynb
 
 demo: $(STAMP)
 	$(BIN)/tradekit demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check tradekit tests
-	$(BIN)/ruff format --check tradekit tests
+	$(BIN)/ruff check tradekit tests tools
+	$(BIN)/ruff format --check tradekit tests tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+generated: $(STAMP)
+	$(BIN)/python tools/gen_sync.py --check
+
+# The browser tests use Debian's Chromium (never a downloaded one); installing it needs root.
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+test: lint typecheck generated chromium
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

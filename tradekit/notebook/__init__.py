@@ -1,0 +1,41 @@
+"""The notebook layer: Plotly ratchet charts, ipywidgets controls, readable tables.
+
+Needs the `notebook` extra (`pip install -e '.[notebook]'`). Nothing here is imported by
+`import tradekit`, and importing this package itself loads none of plotly, ipywidgets
+or pandas: each submodule imports them when it is first used.
+
+    from tradekit.notebook import charts, controls, tables
+    fig = charts.ratchet_figure(store, "BTC-USD", prices=setup.path())
+    stepper = controls.EngineStepper(controls.demo_engine_factory())
+    tables.positions(store)
+
+`tables` is another name for `tradekit.notebook.display`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import tradekit.notebook.charts as charts
+    import tradekit.notebook.controls as controls
+    import tradekit.notebook.display as display
+    import tradekit.notebook.display as tables
+
+__all__ = ["charts", "controls", "display", "tables"]
+
+_SUBMODULES = {
+    "charts": "charts",
+    "controls": "controls",
+    "display": "display",
+    "tables": "display",
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _SUBMODULES[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    return importlib.import_module(f"{__name__}.{module}")

@@ -1,0 +1,250 @@
+"""Readable tables of a store: positions, orders, fills, stop history, the journal.
+
+    from tradekit.notebook import tables      # this module
+    tables.positions(store)                   # an HTML table in a notebook
+    tables.journal(store, last=20)
+    tables.stops(store).to_dataframe()        # a pandas DataFrame
+
+Each function returns a `Table`: `_repr_html_` for Jupyter, a plain-text `repr` for a
+terminal, `rows` (dicts) and `to_dataframe()` (pandas, imported then). Decimals are
+shown exactly (`format(d, "f")`: every digit, never exponent notation) and stay
+`Decimal` objects in the DataFrame (object columns): convert at your own plotting edge.
+Times are nanoseconds since the epoch in the rows, UTC datetimes in the DataFrame.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tradekit.store.sqlite import Store
+
+__all__ = ["Table", "fills", "journal", "orders", "positions", "stop_history", "stops"]
+
+_EPOCH = datetime(1970, 1, 1)
+_CELL = "padding:2px 8px;border-bottom:1px solid #e4e4e4;"
+_NUM = _CELL + "text-align:right;font-family:monospace;white-space:nowrap;"
+_TEXT = _CELL + "text-align:left;"
+
+
+def format_ts(ts: int | None) -> str:
+    """Nanoseconds since the epoch as `YYYY-MM-DD HH:MM:SS[.ffffff] UTC`."""
+    if ts is None:
+        return ""
+    dt = _EPOCH + timedelta(microseconds=ts // 1000)
+    return dt.isoformat(sep=" ") + " UTC"
+
+
+def format_value(value: Any, nested: bool = False) -> str:
+    """One cell as text: Decimals exactly, lists joined, dicts as `k=v`."""
+    if value is None:
+        return "null" if nested else ""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if isinstance(value, (list, tuple, set)):
+        return ", ".join(format_value(v, True) for v in value)
+    if isinstance(value, dict):
+        if nested:
+            return "{" + ", ".join(f"{k}={format_value(v, True)}" for k, v in value.items()) + "}"
+        return "  ".join(f"{k}={format_value(v, True)}" for k, v in value.items())
+    return str(value)
+
+
+class Table:
+    """Rows of a store query with a readable HTML view and a DataFrame export.
+
+    `ts_columns` hold nanosecond times (shown as UTC, datetimes in the DataFrame);
+    `max_rows` bounds the HTML view (the first rows, or the last with `tail=True`),
+    never the data.
+    """
+
+    def __init__(
+        self,
+        title: str,
+        columns: Sequence[str],
+        rows: Sequence[dict[str, Any]],
+        *,
+        ts_columns: Iterable[str] = (),
+        max_rows: int = 60,
+        tail: bool = False,
+    ) -> None:
+        self.title = title
+        self.columns = list(columns)
+        self.rows = list(rows)
+        self.ts_columns = frozenset(ts_columns)
+        self.max_rows = max_rows
+        self.tail = tail
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.rows)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.rows[index]
+
+    def _cell(self, column: str, row: dict[str, Any]) -> str:
+        value = row.get(column)
+        if column in self.ts_columns:
+            return format_ts(value)
+        return format_value(value)
+
+    def _shown(self) -> tuple[list[dict[str, Any]], int]:
+        hidden = max(0, len(self.rows) - self.max_rows)
+        if not hidden:
+            return self.rows, 0
+        return (self.rows[-self.max_rows :] if self.tail else self.rows[: self.max_rows]), hidden
+
+    def _repr_html_(self) -> str:
+        shown, hidden = self._shown()
+        head = "".join(
+            f"<th style='{_TEXT}font-weight:600'>{html.escape(c)}</th>" for c in self.columns
+        )
+        body = []
+        for row in shown:
+            cells = []
+            for c in self.columns:
+                style = _NUM if isinstance(row.get(c), (Decimal, int)) else _TEXT
+                cells.append(f"<td style='{style}'>{html.escape(self._cell(c, row))}</td>")
+            body.append("<tr>" + "".join(cells) + "</tr>")
+        if not shown:
+            body.append(f"<tr><td colspan='{len(self.columns)}' style='{_TEXT}'>(none)</td></tr>")
+        more = ""
+        if hidden:
+            which = "first" if self.tail else "last"
+            more = (
+                f"<div style='color:#777'>… {hidden} {which} rows not shown; "
+                f"<code>.to_dataframe()</code> has them all</div>"
+            )
+        n = len(self.rows)
+        return (
+            f"<div class='tradekit-table'><div><b>{html.escape(self.title)}</b> "
+            f"<span style='color:#777'>({n} row{'' if n == 1 else 's'})</span></div>"
+            f"<table style='border-collapse:collapse;font-size:12px'>"
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}</div>"
+        )
+
+    def __repr__(self) -> str:
+        shown, hidden = self._shown()
+        grid = [self.columns] + [[self._cell(c, r) for c in self.columns] for r in shown]
+        widths = [max(len(line[i]) for line in grid) for i in range(len(self.columns))]
+        lines = [f"{self.title} ({len(self.rows)} rows)"]
+        lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) for line in grid]
+        if hidden:
+            lines.append(f"... {hidden} more rows (to_dataframe() has them all)")
+        return "\n".join(lines)
+
+    def to_dataframe(self) -> Any:
+        """A `pandas.DataFrame` of every row: Decimals kept (object columns), times as
+        UTC datetimes. Columns beyond the shown ones (e.g. the journal's `payload`) are
+        kept too."""
+        import pandas as pd
+
+        extra = [k for row in self.rows[:1] for k in row if k not in self.columns]
+        df = pd.DataFrame(self.rows, columns=self.columns + extra)
+        for c in self.ts_columns:
+            if c in df.columns:
+                df[c] = pd.to_datetime(df[c].astype("Int64"), unit="ns", utc=True)
+        return df
+
+
+def positions(store: Store, product_id: str | None = None) -> Table:
+    """Every position, oldest first: open ones have no exit yet."""
+    rows = sorted(
+        store.closed_positions(product_id) + store.open_positions(product_id),
+        key=lambda p: p["id"],
+    )
+    for r in rows:
+        r["state"] = "open" if r["closed_ts"] is None else "closed"
+    columns = [
+        "id",
+        "product_id",
+        "state",
+        "opened_ts",
+        "closed_ts",
+        "size",
+        "entry_price",
+        "exit_price",
+        "fees",
+        "realized_pnl",
+    ]
+    return Table("positions", columns, rows, ts_columns=("opened_ts", "closed_ts"))
+
+
+def orders(store: Store, product_id: str | None = None) -> Table:
+    """Every order recorded, oldest first, with its latest known state."""
+    columns = [
+        "client_order_id",
+        "side",
+        "order_type",
+        "status",
+        "size",
+        "limit_price",
+        "stop_price",
+        "filled_size",
+        "filled_value",
+        "fees",
+        "triggered",
+        "reason",
+        "created_ts",
+        "updated_ts",
+        "order_id",
+    ]
+    return Table(
+        "orders",
+        columns,
+        store.order_history(product_id),
+        ts_columns=("created_ts", "updated_ts"),
+    )
+
+
+def fills(store: Store, product_id: str | None = None) -> Table:
+    """Every fill booked, in order."""
+    columns = ["id", "ts", "client_order_id", "side", "price", "size", "fee", "trade_id"]
+    return Table("fills", columns, store.fills(product_id), ts_columns=("ts",))
+
+
+def stops(store: Store, product_id: str | None = None) -> Table:
+    """The stop history: each first stop (no old trigger) and each move."""
+    columns = [
+        "id",
+        "position_id",
+        "ts",
+        "old_trigger",
+        "trigger",
+        "limit_price",
+        "price",
+        "highest",
+    ]
+    return Table("stop history", columns, store.stop_history(product_id), ts_columns=("ts",))
+
+
+stop_history = stops
+
+
+def journal(
+    store: Store,
+    product_id: str | None = None,
+    kinds: str | Iterable[str] | None = None,
+    since_seq: int = 0,
+    last: int | None = None,
+) -> Table:
+    """Journal rows (events, commands, reports, outcomes, notes), oldest first;
+    `last=N` keeps the N most recent. `detail` is the payload as `key=value` text (its
+    Decimals are the exact strings stored); the DataFrame also has `payload` itself."""
+    rows = store.journal(since_seq=since_seq, product_id=product_id, kinds=kinds)
+    if last is not None:
+        rows = rows[-last:] if last > 0 else []
+    for r in rows:
+        payload = r["payload"]
+        detail = {k: v for k, v in payload.items() if k not in ("type", "product_id", "ts")}
+        r["detail"] = format_value(detail)
+    columns = ["seq", "ts", "product_id", "kind", "type", "detail"]
+    return Table("journal", columns, rows, ts_columns=("ts",), tail=True)
