@@ -33,6 +33,8 @@ from tradekit.core import (
     StopRejected,
     StopTriggered,
     Timer,
+    TradingState,
+    TradingStateChanged,
 )
 from tradekit.store import decode, encode
 from tradekit.store.codec import REGISTRY
@@ -59,6 +61,7 @@ SAMPLES: list[object] = [
     OrderEdited("t-2", D("0.5"), D("97.00"), D("96.50"), 12),
     EditRejected("t-2", "ORDER_TRIGGERED", 13),
     EditStopOrder("t-2", "X2", D("0.5"), D("97.00"), D("96.50"), 14),
+    TradingStateChanged(TradingState.HALTED, 15, "kill switch"),
     PlaceLimitBuy("t-1", "BTC-USD", D("0.01"), D("99900.00"), 12),
     STOP,
     PlaceStopLimitSell("t-2", "BTC-USD", D("0.01"), D("97902.00"), D("97412.49"), 13),
@@ -82,7 +85,7 @@ SAMPLES: list[object] = [
 
 def test_samples_cover_every_class():
     assert {type(s).__name__ for s in SAMPLES} == set(REGISTRY)
-    assert len(REGISTRY) == 23
+    assert len(REGISTRY) == 24
 
 
 @pytest.mark.parametrize("obj", SAMPLES, ids=lambda o: type(o).__name__)

@@ -29,6 +29,8 @@ from tradekit.core.events import (
     OrderStatusReport,
     OrderSubmitUnknown,
     Timer,
+    TradingState,
+    TradingStateChanged,
 )
 from tradekit.core.money import ProductSpec, round_down, round_up, to_decimal
 from tradekit.core.orders import (
@@ -53,6 +55,7 @@ from tradekit.core.reports import (
     StopRejected,
     StopTriggered,
 )
+from tradekit.core.risk import PortfolioRisk, RiskLimits
 
 __all__ = [
     "Applied",
@@ -88,16 +91,20 @@ __all__ = [
     "Phase",
     "PlaceLimitBuy",
     "PlaceStopLimitSell",
+    "PortfolioRisk",
     "PositionClosed",
     "PositionOpened",
     "PositionState",
     "ProductSpec",
     "PullbackEntry",
     "Report",
+    "RiskLimits",
     "StopMoved",
     "StopRejected",
     "StopTriggered",
     "Timer",
+    "TradingState",
+    "TradingStateChanged",
     "TrailParams",
     "Trigger",
     "round_down",

@@ -56,6 +56,8 @@ from tradekit.core.events import (
     OrderStatusReport,
     OrderSubmitUnknown,
     Timer,
+    TradingState,
+    TradingStateChanged,
 )
 from tradekit.core.money import ZERO, ProductSpec, to_decimal
 from tradekit.core.orders import (
@@ -151,13 +153,18 @@ class DecisionEngine:
         # A capability of the exchange, set by the driver: may a resting stop be moved
         # in place (no unprotected gap)? Otherwise, and after a refusal: cancel, place.
         self.can_edit_stops = False
-        self.entries_enabled = True
+        self.trading_state = TradingState.ACTIVE
+        # Set by a portfolio: may an entry of (product, size, limit, ts) go? None = yes,
+        # else the reason it may not (tradekit.core.risk.PortfolioRisk.check).
+        self.entry_gate: Callable[[str, Decimal, Decimal, int], str | None] | None = None
+        self._last_skip = ""  # an EntrySkipped reason is reported once, not every tick
         self.last_price: Decimal | None = None
         self.last_ts = 0
         self._reports: list[Report] = []
         self._handlers: dict[type, Callable[[Any], list[Command]]] = {
             MarketTrade: self._on_trade,
             Timer: self._on_timer,
+            TradingStateChanged: self._on_trading_state,
             OrderAccepted: self._on_accepted,
             OrderRejected: self._on_rejected,
             OrderSubmitUnknown: self._on_submit_unknown,
@@ -231,10 +238,19 @@ class DecisionEngine:
             return commands
         if self.entry is not None:
             return self._entry_timeout(ts)
-        if self.entries_enabled:
+        if self.trading_state is TradingState.ACTIVE:
             limit = self.rule.signal(price, ts)
             if limit is not None:
                 return self._enter(limit, price, ts)
+        return []
+
+    def _on_trading_state(self, ev: TradingStateChanged) -> list[Command]:
+        self.trading_state = ev.state
+        self.last_ts = max(self.last_ts, ev.ts)
+        entry = self.entry
+        if ev.state is TradingState.HALTED and entry is not None:
+            if entry.status in _ENTRY_CANCELLABLE:
+                return self._cancel(entry, CancelReason.KILL, ev.ts)
         return []
 
     def _on_timer(self, ev: Timer) -> list[Command]:
@@ -342,16 +358,19 @@ class DecisionEngine:
     def _enter(self, limit: Decimal, signal_price: Decimal, ts: int) -> list[Command]:
         limit = self.product.price_down(limit)
         if limit <= ZERO:
-            self._reports.append(EntrySkipped(self.product_id, "limit price rounds to 0", ts))
-            return []
+            return self._skip("limit price rounds to 0", ts)
         size = self.params.size
         if size is None:
             assert self.params.quote_budget is not None
             size = self.product.size_down(self.params.quote_budget / limit)
         problem = self.product.size_problem(size)
         if problem:
-            self._reports.append(EntrySkipped(self.product_id, problem, ts))
-            return []
+            return self._skip(problem, ts)
+        if self.entry_gate is not None:
+            refused = self.entry_gate(self.product_id, size, limit, ts)
+            if refused:
+                return self._skip(refused, ts)
+        self._last_skip = ""
         order = Order(
             self._next_id(), self.product_id, OrderSide.BUY, OrderType.LIMIT, size, limit, None, ts
         )
@@ -361,6 +380,12 @@ class DecisionEngine:
             EntryPlaced(self.product_id, order.client_order_id, size, limit, signal_price, ts)
         )
         return [PlaceLimitBuy(order.client_order_id, self.product_id, size, limit, ts)]
+
+    def _skip(self, reason: str, ts: int) -> list[Command]:
+        if reason != self._last_skip:
+            self._last_skip = reason
+            self._reports.append(EntrySkipped(self.product_id, reason, ts))
+        return []
 
     def _entry_timeout(self, ts: int) -> list[Command]:
         entry = self.entry
@@ -572,7 +597,8 @@ class DecisionEngine:
             "stop_blocked": self.stop_blocked,
             "cancel_refused": self.cancel_refused,
             "edit_refused": self.edit_refused,
-            "entries_enabled": self.entries_enabled,
+            "trading_state": self.trading_state.value,
+            "last_skip": self._last_skip,
             "last_price": None if self.last_price is None else str(self.last_price),
             "last_ts": self.last_ts,
             "rule": self.rule.snapshot(),
@@ -601,7 +627,8 @@ class DecisionEngine:
         engine.stop_blocked = state["stop_blocked"]
         engine.cancel_refused = state["cancel_refused"]
         engine.edit_refused = state.get("edit_refused")
-        engine.entries_enabled = bool(state["entries_enabled"])
+        engine.trading_state = TradingState(state["trading_state"])
+        engine._last_skip = state["last_skip"]
         engine.last_price = None if state["last_price"] is None else Decimal(state["last_price"])
         engine.last_ts = int(state["last_ts"])
         entry_rule.restore(state["rule"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 
 from tradekit.core.money import ZERO
 from tradekit.core.orders import OrderStatus
@@ -30,6 +31,21 @@ class Timer:
     """Time passed with no market event (lets entries time out on a quiet market)."""
 
     ts: int
+
+
+class TradingState(StrEnum):
+    ACTIVE = "ACTIVE"  # entries allowed
+    PAUSED = "PAUSED"  # no new entries; what works keeps working
+    HALTED = "HALTED"  # the kill switch: working entries cancelled, stops left in place
+
+
+@dataclass(frozen=True, slots=True)
+class TradingStateChanged:
+    """The user (or the portfolio's kill switch) changed what the pair may do."""
+
+    state: TradingState
+    ts: int
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +155,7 @@ OrderEvent = (
     | OrderEdited
     | EditRejected
 )
-Event = MarketTrade | Timer | OrderEvent
+Event = MarketTrade | Timer | TradingStateChanged | OrderEvent
 
 ORDER_EVENT_TYPES: tuple[type, ...] = (
     OrderAccepted,
