@@ -7,8 +7,10 @@ the same with blocking implementations. Nothing else may differ by hand.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
+import websockets.asyncio.client
 
 HttpClient = httpx.AsyncClient
 sleep = asyncio.sleep
@@ -17,3 +19,8 @@ sleep = asyncio.sleep
 async def wait_for_message(ws: object, timeout: float) -> str | bytes:
     """One message from a websockets connection, or TimeoutError."""
     return await asyncio.wait_for(ws.recv(), timeout)  # type: ignore[attr-defined]
+
+
+async def open_websocket(url: str, **options: Any) -> Any:
+    """A connected websockets client connection (closed by the caller)."""
+    return await websockets.asyncio.client.connect(url, **options)

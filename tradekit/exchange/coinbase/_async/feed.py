@@ -25,14 +25,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import websockets.asyncio.client
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from tradekit.core.events import MarketTrade, OrderStatusReport
 from tradekit.core.money import ZERO
 from tradekit.core.orders import OrderStatus
 from tradekit.exchange.coinbase import wire
-from tradekit.exchange.coinbase._async._compat import sleep, wait_for_message
+from tradekit.exchange.coinbase._async._compat import open_websocket, sleep, wait_for_message
 from tradekit.exchange.coinbase._async.rest import AsyncCoinbaseRest
 from tradekit.exchange.coinbase.credentials import Credentials
 from tradekit.exchange.types import ExchangeOrder
@@ -153,7 +152,7 @@ class AsyncCoinbaseFeed:
 
     async def _connect(self) -> None:
         self._seq = None
-        self._ws = await websockets.asyncio.client.connect(
+        self._ws = await open_websocket(
             self.url, ssl=self._ssl, max_size=MAX_MESSAGE_BYTES, open_timeout=10
         )
         await self._subscribe()

@@ -26,14 +26,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import websockets.sync.client
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from tradekit.core.events import MarketTrade, OrderStatusReport
 from tradekit.core.money import ZERO
 from tradekit.core.orders import OrderStatus
 from tradekit.exchange.coinbase import wire
-from tradekit.exchange.coinbase._sync._compat import sleep, wait_for_message
+from tradekit.exchange.coinbase._sync._compat import open_websocket, sleep, wait_for_message
 from tradekit.exchange.coinbase._sync.rest import CoinbaseRest
 from tradekit.exchange.coinbase.credentials import Credentials
 from tradekit.exchange.types import ExchangeOrder
@@ -154,7 +153,7 @@ class CoinbaseFeed:
 
     def _connect(self) -> None:
         self._seq = None
-        self._ws = websockets.sync.client.connect(
+        self._ws = open_websocket(
             self.url, ssl=self._ssl, max_size=MAX_MESSAGE_BYTES, open_timeout=10
         )
         self._subscribe()
