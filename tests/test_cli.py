@@ -42,3 +42,21 @@ def test_a_foreign_database_is_refused_in_one_line_and_left_alone(tmp_path, caps
     assert err.startswith("tradekit: error:") and str(db) in err
     assert len(err.strip().splitlines()) == 1
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+
+
+def test_demo_on_the_simulator_matches_the_paper_demo(tmp_path):
+    """The generated sync Coinbase adapter over real sockets, against tradekit sim,
+    gives exactly the paper exchange's result."""
+    sim_out, paper_out = io.StringIO(), io.StringIO()
+    db = tmp_path / "sim.sqlite"
+    on_sim = run_demo(seed=7, ticks=2000, out=sim_out, exchange="sim", db=str(db))
+    run_demo(seed=7, ticks=2000, out=paper_out)
+    assert sim_out.getvalue() == paper_out.getvalue()
+    assert on_sim["stop_moves"] > 0
+    # the canary: the simulator's key never reaches the store
+    data = db.read_bytes() + (
+        db.with_name(db.name + "-wal").read_bytes()
+        if db.with_name(db.name + "-wal").exists()
+        else b""
+    )
+    assert b"PRIVATE KEY" not in data and b"privateKey" not in data

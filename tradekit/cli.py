@@ -5,13 +5,93 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tradekit.sim.server import SimServer
 
 
 def _demo(args: argparse.Namespace) -> int:
     from tradekit.demo import run_demo
 
-    run_demo(seed=args.seed, ticks=args.ticks, db=args.db, out=sys.stdout)
+    ticks = (
+        args.ticks if args.ticks is not None else (20_000 if args.exchange == "paper" else 2_000)
+    )
+    run_demo(seed=args.seed, ticks=ticks, db=args.db, out=sys.stdout, exchange=args.exchange)
     return 0
+
+
+SIM_HOME = Path("~/.tradekit/sim")
+SIM_PORT = 8765
+
+
+def _sim_serve(args: argparse.Namespace) -> int:
+    """Run the simulator until Ctrl-C; print where it is and what a client needs."""
+    import logging
+    import signal
+    import time
+
+    from tradekit.sim.server import SimServer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop: as Ctrl-C
+    home = SIM_HOME.expanduser()
+    keys_file = Path(args.keys_file) if args.keys_file else home / "cdp_api_key.json"
+    server = SimServer(
+        host=args.host,
+        port=args.port,
+        tls=args.tls,
+        keys_file=keys_file,
+        state_path=args.state,
+        rate_limit_per_s=args.rate_limit,
+        tls_dir=home / "tls" if args.tls else None,
+        log_level="info",
+    )
+    try:
+        server.start()
+        market = "off" if args.no_market else _start_market(server, args.prices, args.speed)
+        print(f"tradekit sim: a Coinbase Advanced Trade look-alike on {server.base_url}")
+        print(f"  REST         {server.base_url}/api/v3/brokerage")
+        print(f"  WebSocket    {server.ws_url}   (user data also at {server.ws_user_url})")
+        print(f"  SDK base_url {server.host_port}")
+        print(f"  key file     {server.keys_file}")
+        if server.ca_file is not None:
+            print(f"  CA file      {server.ca_file}   (e.g. REQUESTS_CA_BUNDLE={server.ca_file})")
+        print(f"  state        {args.state or 'in memory (lost on exit)'}")
+        print(f"  market       {market}")
+        print(f"  admin        {server.base_url}/sim/admin/state (loopback only)")
+        print("Ctrl-C stops.", flush=True)
+        while server.running:
+            time.sleep(0.5)
+        print("tradekit sim: the server stopped", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("tradekit sim: stopped", file=sys.stderr)
+        return 0
+    finally:
+        server.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _start_market(server: SimServer, prices: str | None, speed: str) -> str:
+    """Start the price driver of `tradekit.sim.market` (`start_market(state, prices,
+    speed)`), when that module has one: the market is the WebSocket half's."""
+    import importlib
+
+    try:
+        module = importlib.import_module("tradekit.sim.market")
+    except ImportError:
+        return "off (no tradekit.sim.market)"
+    start = getattr(module, "start_market", None)
+    if start is None:
+        return "off (tradekit.sim.market has no start_market)"
+    server.call(lambda state: start(state, prices, speed))
+    return f"{prices or 'default prices'} at {speed}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,9 +105,57 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="a short deterministic paper-trading run")
     demo.add_argument("--seed", type=int, default=7, help="price path seed (default 7)")
-    demo.add_argument("--ticks", type=int, default=20_000, help="ticks to run (default 20000)")
+    demo.add_argument(
+        "--ticks", type=int, default=None, help="ticks to run (default 20000; 2000 on sim)"
+    )
+    demo.add_argument(
+        "--exchange",
+        choices=["paper", "sim"],
+        default="paper",
+        help="paper (in-memory) or sim (tradekit sim over real sockets, started here)",
+    )
     demo.add_argument("--db", default=None, help="SQLite file to keep (default: temporary)")
     demo.set_defaults(func=_demo)
+
+    sim = sub.add_parser("sim", help="the Coinbase Advanced Trade simulator")
+    sim_sub = sim.add_subparsers(dest="sim_command", required=True)
+    serve = sim_sub.add_parser(
+        "serve",
+        help="serve the simulator until Ctrl-C",
+        description="Serve a Coinbase Advanced Trade look-alike (REST and WebSocket) that "
+        "really trades, on a paper exchange. Prints the URLs, the key file and the CA file.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    serve.add_argument(
+        "--port", type=int, default=SIM_PORT, help=f"port, 0 = a free one (default {SIM_PORT})"
+    )
+    serve.add_argument(
+        "--keys-file",
+        default=None,
+        help=f"Coinbase JSON key file, made if missing (default {SIM_HOME}/cdp_api_key.json)",
+    )
+    serve.add_argument(
+        "--tls", action="store_true", help=f"HTTPS/WSS with a local CA in {SIM_HOME}/tls"
+    )
+    serve.add_argument(
+        "--state", default=None, help="journal file: orders survive a restart (default: none)"
+    )
+    serve.add_argument(
+        "--rate-limit",
+        type=float,
+        default=None,
+        help="private requests per second per key (default 30)",
+    )
+    serve.add_argument(
+        "--prices", default=None, help="market price source, e.g. seed:0 or csv:PATH"
+    )
+    serve.add_argument(
+        "--speed", default="realtime", help="market speed: realtime, 10x, max (default realtime)"
+    )
+    serve.add_argument(
+        "--no-market", action="store_true", help="no price driver (print trades via the admin API)"
+    )
+    serve.set_defaults(func=_sim_serve)
     return parser
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from tradekit.core.decision import DecisionEngine, PairParams
 from tradekit.core.entry import EntryRule, PullbackEntry
@@ -38,7 +38,7 @@ class DemoSetup:
     trail_pct: Decimal = Decimal("0.015")
     stop_limit_buffer_pct: Decimal = Decimal("0.005")
     min_ratchet: Decimal = Decimal("0.001")
-    pullback_pct: Decimal = Decimal("0.01")
+    pullback_pct: Decimal = Decimal("0.005")
     max_entry_wait_s: int = 600
     volatility: float = 0.6
 
@@ -63,16 +63,19 @@ class DemoSetup:
     def rule(self) -> EntryRule:
         return PullbackEntry(self.pullback_pct, 3600 * SEC, Decimal("0.001"))
 
+    def balances(self) -> dict[str, Decimal]:
+        return {"USD": Decimal("100000"), "BTC": Decimal("0")}
+
     def exchange(self, state_path: str | Path | None = None) -> PaperExchange:
         return PaperExchange(
-            balances={"USD": Decimal("100000"), "BTC": Decimal("0")},
+            balances=self.balances(),
             state_path=None if state_path is None else str(state_path),
         )
 
     def engine(
         self,
         store: Store,
-        exchange: PaperExchange,
+        exchange: Any,
         run_id: str,
         trades: Sequence[MarketTrade] | None = None,
     ) -> ExecutionEngine:
@@ -87,17 +90,47 @@ class DemoSetup:
 
 
 def run_demo(
-    seed: int = 7, ticks: int = 20_000, db: str | None = None, out: TextIO | None = None
+    seed: int = 7,
+    ticks: int = 20_000,
+    db: str | None = None,
+    out: TextIO | None = None,
+    exchange: str = "paper",
 ) -> dict[str, object]:
-    """Run the demo and print its summary; returns the figures it printed."""
+    """Run the demo and print its summary; returns the figures it printed.
+
+    `exchange="sim"` starts `tradekit sim` in the background and trades through the
+    generated sync Coinbase adapter over real sockets (one HTTP request per tick to move
+    the simulator's market, so keep `ticks` small); the result is the paper demo's.
+    """
     setup = DemoSetup(seed=seed, ticks=ticks)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(db) if db else Path(tmp) / "demo.sqlite"
         with Store(path) as store:
-            exchange = setup.exchange()
-            engine = setup.engine(store, exchange, f"demo{seed}")
+            if exchange == "paper":
+                engine = setup.engine(store, setup.exchange(), f"demo{seed}")
+                engine.run()
+                return _summary(setup, engine, store, out)
+            if exchange != "sim":
+                raise ValueError(f"--exchange must be paper or sim, not {exchange!r}")
+            return _run_on_sim(setup, store, Path(tmp), out)
+
+
+def _run_on_sim(setup: DemoSetup, store: Store, tmp: Path, out: TextIO | None) -> dict[str, object]:
+    from tradekit.exchange.coinbase._sync.rest import CoinbaseRest
+    from tradekit.exchange.coinbase.credentials import Credentials
+    from tradekit.sim.client import DrivenExchange, SimMarket
+    from tradekit.sim.server import SimServer
+
+    keys = tmp / "sim-key.json"
+    with SimServer(keys_file=keys, balances=setup.balances(), rate_limit_per_s=1e6) as sim:
+        rest = CoinbaseRest(Credentials.from_file(keys), sim.base_url)
+        driven = DrivenExchange(rest, SimMarket(sim.base_url))
+        try:
+            engine = setup.engine(store, driven, f"demo{setup.seed}")
             engine.run()
             return _summary(setup, engine, store, out)
+        finally:
+            driven.close()
 
 
 def _summary(

@@ -57,10 +57,24 @@ Cancels: OPEN (triggered or not, partly filled or not) -> CANCELLED, hold releas
 Refusals: unknown id `UNKNOWN_CANCEL_ORDER`, already cancelled
 `DUPLICATE_CANCEL_REQUEST`, filled `ORDER_IS_FULLY_FILLED`.
 
+Edits (`edit_order(order_id, size, price, stop_price=None)`): an OPEN order gets a new
+TOTAL size (filled part included; it must stay above the filled size), a new limit price
+and, for a stop-limit not yet triggered, a new stop price; the same price, size, stop
+and funds checks as a placement apply, and the hold is resized (more funds held, or some
+released). Refusals: `ORDER_NOT_FOUND`, `ONLY_OPEN_ORDERS_CAN_BE_EDITED`,
+`FIELD_STOPPRICE_NOT_SUPPORTED` (a stop price for a plain limit order),
+`CANNOT_EDIT_STOP_PRICE_FOR_TRIGGERED_ORDER`, `EDIT_REQUEST_EQUAL_TO_ORIGINAL_REQUEST`,
+`CANNOT_EDIT_TO_BELOW_FILLED_SIZE`, `INVALID_EDITED_SIZE` / `INVALID_EDITED_PRICE` (not
+positive) and the `PREVIEW_*` reasons of placement (`PREVIEW_INSUFFICIENT_FUND`...).
+An edited order keeps its time priority (Coinbase moves it to the back of the queue on
+a price change or a size increase; only the "trade_size" fill model could tell). A buy
+whose price changes is "crossing" again when the new limit is at or above the last trade.
+
 Persistence (`state_path`): a JSON-lines journal, Decimals as plain strings. Line 1 is
 the configuration (`"op": "init"`: products, initial balances, fees, fill model, id
-seed); then one line per mutation: `place` (the new order), `cancel` (its order id) and
-`tick` (a trade that triggered or filled something: the trigger ids and the fills).
+seed); then one line per mutation: `place` (the new order), `cancel` (its order id),
+`edit` (the order id, its new size, limit, stop and crossing flag) and `tick` (a trade
+that triggered or filled something: the trigger ids and the fills).
 Every line also carries `seq` (market_seq at that moment) and `last` (each product's
 last trade price and ts). Each line is written, flushed and fsync'd BEFORE the state
 changes in memory and before the call returns (a failed write changes nothing and is
@@ -113,7 +127,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["FillModel", "PaperExchange", "PaperStateError", "Reason"]
+__all__ = ["EditReason", "EditResult", "FillModel", "PaperExchange", "PaperStateError", "Reason"]
 
 _T = TypeVar("_T")
 
@@ -149,6 +163,37 @@ class Reason:
     UNKNOWN_CANCEL_ORDER = "UNKNOWN_CANCEL_ORDER"
     DUPLICATE_CANCEL_REQUEST = "DUPLICATE_CANCEL_REQUEST"
     ORDER_IS_FULLY_FILLED = "ORDER_IS_FULLY_FILLED"
+
+
+class EditReason:
+    """Coinbase's edit failure reasons (`edit_failure_reason`) that `edit_order` returns.
+
+    Refusals found by the placement checks keep their `PREVIEW_*` names (Coinbase's
+    `preview_failure_reason`), e.g. `PREVIEW_INSUFFICIENT_FUND`.
+    """
+
+    ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
+    ONLY_OPEN_ORDERS_CAN_BE_EDITED = "ONLY_OPEN_ORDERS_CAN_BE_EDITED"
+    ONLY_LIMIT_ORDER_EDITS_SUPPORTED = "ONLY_LIMIT_ORDER_EDITS_SUPPORTED"
+    FIELD_STOPPRICE_NOT_SUPPORTED = "FIELD_STOPPRICE_NOT_SUPPORTED"
+    CANNOT_EDIT_STOP_PRICE_FOR_TRIGGERED_ORDER = "CANNOT_EDIT_STOP_PRICE_FOR_TRIGGERED_ORDER"
+    CANNOT_EDIT_TO_BELOW_FILLED_SIZE = "CANNOT_EDIT_TO_BELOW_FILLED_SIZE"
+    EDIT_REQUEST_EQUAL_TO_ORIGINAL_REQUEST = "EDIT_REQUEST_EQUAL_TO_ORIGINAL_REQUEST"
+    INVALID_EDITED_SIZE = "INVALID_EDITED_SIZE"
+    INVALID_EDITED_PRICE = "INVALID_EDITED_PRICE"
+    INSUFFICIENT_FUND = "PREVIEW_INSUFFICIENT_FUND"
+    PRICE_PRECISION = "PREVIEW_INVALID_PRICE_PRECISION"
+    SIZE_PRECISION = "PREVIEW_INVALID_SIZE_PRECISION"
+
+
+@dataclass(frozen=True, slots=True)
+class EditResult:
+    """The outcome of `edit_order`: a refusal is a value, as for placements."""
+
+    order_id: str
+    success: bool
+    failure_reason: str = ""  # an EditReason, or a PREVIEW_* reason
+    message: str = ""
 
 
 class PaperStateError(ExchangeError):
@@ -780,6 +825,112 @@ class PaperExchange:
         self._apply_cancel(order_id)
         return CancelResult(order_id, True)
 
+    # -------------------------------------------------------------------- edit
+
+    def edit_order(
+        self,
+        order_id: str,
+        size: Decimal,
+        price: Decimal,
+        stop_price: Decimal | None = None,
+    ) -> EditResult:
+        """Give an OPEN order a new total size and limit (and a stop-limit a new stop).
+
+        `stop_price=None` keeps a stop-limit's stop. See the module docstring for rules.
+        """
+        size = _num(size, "size")
+        limit = _num(price, "price")
+        stop = None if stop_price is None else _num(stop_price, "stop_price")
+        o = self._orders.get(order_id)
+        if o is None:
+            return EditResult(order_id, False, EditReason.ORDER_NOT_FOUND)
+        problem = self._check_edit(o, size, limit, stop)
+        if problem is not None:
+            return EditResult(order_id, False, *problem)
+        new_stop = o.stop_price if stop is None else stop
+        crossing = o.crossing
+        if o.side is OrderSide.BUY and limit != o.limit_price:
+            last = self._books[o.product_id].last
+            crossing = last is not None and limit >= last.price
+        self._write(
+            {
+                "op": "edit",
+                "order_id": order_id,
+                "size": _s(size),
+                "limit_price": _s(limit),
+                "stop_price": None if new_stop is None else _s(new_stop),
+                "crossing": crossing,
+            }
+        )
+        self._apply_edit(order_id, size, limit, new_stop, crossing)
+        return EditResult(order_id, True)
+
+    def _check_edit(
+        self, o: _Order, size: Decimal, limit: Decimal, stop: Decimal | None
+    ) -> tuple[str, str] | None:
+        if o.status is not OrderStatus.OPEN:
+            return EditReason.ONLY_OPEN_ORDERS_CAN_BE_EDITED, f"the order is {o.status.value}"
+        if stop is not None and o.order_type is not OrderType.STOP_LIMIT:
+            return EditReason.FIELD_STOPPRICE_NOT_SUPPORTED, "a limit order has no stop price"
+        if o.triggered and stop is not None and stop != o.stop_price:
+            return (
+                EditReason.CANNOT_EDIT_STOP_PRICE_FOR_TRIGGERED_ORDER,
+                "the stop has triggered: only its limit price and size can change",
+            )
+        new_stop = o.stop_price if stop is None else stop
+        if size == o.size and limit == o.limit_price and new_stop == o.stop_price:
+            return EditReason.EDIT_REQUEST_EQUAL_TO_ORIGINAL_REQUEST, "nothing would change"
+        if size <= 0:
+            return EditReason.INVALID_EDITED_SIZE, f"size {size} is not positive"
+        if limit <= 0:
+            return EditReason.INVALID_EDITED_PRICE, f"price {limit} is not positive"
+        if size <= o.filled_size:
+            return (
+                EditReason.CANNOT_EDIT_TO_BELOW_FILLED_SIZE,
+                f"size {size} is not above the filled size {o.filled_size}",
+            )
+        book = self._books[o.product_id]
+        spec = book.spec
+        problem = self._check_limit(spec, limit)
+        if problem is None and new_stop is not None:
+            problem = self._check_stop(spec, new_stop)
+        if problem is None:
+            problem = self._check_size(spec, size, limit)
+        if problem is not None:
+            reason, message = problem
+            edit_names = {
+                Reason.INVALID_PRICE_PRECISION: EditReason.PRICE_PRECISION,
+                Reason.INVALID_SIZE_PRECISION: EditReason.SIZE_PRECISION,
+            }
+            return edit_names.get(reason, reason), message
+        if new_stop is not None:
+            if limit > new_stop:
+                return (
+                    Reason.STOP_PRICE_BELOW_LIMIT_PRICE,
+                    f"stop {new_stop} is below limit {limit}: a STOP_DOWN needs limit <= stop",
+                )
+            last = book.last
+            if not o.triggered and last is not None and new_stop >= last.price:
+                return (
+                    Reason.STOP_PRICE_ABOVE_LAST_TRADE_PRICE,
+                    f"stop {new_stop} is at or above the last trade price {last.price}",
+                )
+        with localcontext(_EXACT):
+            remaining = size - o.filled_size
+            if o.side is OrderSide.BUY:
+                extra = remaining * limit * (_ONE + self._hold_rate) - o.hold
+                currency = spec.quote_currency
+            else:
+                extra = remaining - o.hold
+                currency = spec.base_currency
+        have = self._wallets[currency].available
+        if extra > have:
+            return (
+                EditReason.INSUFFICIENT_FUND,
+                f"needs {extra} {currency} more on hold, {have} available",
+            )
+        return None
+
     # ------------------------------------------------------------------- reads
 
     def product(self, product_id: str) -> ProductSpec:
@@ -918,6 +1069,39 @@ class PaperExchange:
         o.status = OrderStatus.CANCELLED
         self._books[o.product_id].discard(o)
 
+    def _apply_edit(
+        self,
+        order_id: str,
+        size: Decimal,
+        limit: Decimal,
+        stop: Decimal | None,
+        crossing: bool,
+    ) -> None:
+        o = self._open_order(order_id)
+        if (stop is None) != (o.order_type is OrderType.LIMIT):
+            raise _Bad(f"order {order_id}: stop price {stop} for a {o.order_type.value} order")
+        if o.triggered and stop != o.stop_price:
+            raise _Bad(f"order {order_id}: the stop price of a triggered stop changed")
+        if limit <= 0 or size <= o.filled_size:
+            raise _Bad(f"order {order_id}: edit to size {size}, limit {limit}")
+        spec = self._books[o.product_id].spec
+        with localcontext(_EXACT):
+            remaining = size - o.filled_size
+            if o.side is OrderSide.BUY:
+                new_hold = remaining * limit * (_ONE + self._hold_rate)
+                wallet = self._wallets[spec.quote_currency]
+            else:
+                new_hold = remaining
+                wallet = self._wallets[spec.base_currency]
+            wallet.available -= new_hold - o.hold
+            wallet.hold += new_hold - o.hold
+        o.hold = new_hold
+        o.size = size
+        o.limit_price = limit
+        o.stop_price = stop
+        o.crossing = crossing
+        self._books[o.product_id].refresh()
+
     def _apply_tick(self, trigger_ids: list[str], fills: list[Fill]) -> None:
         touched: set[str] = set()
         for order_id in trigger_ids:
@@ -1045,6 +1229,18 @@ class PaperExchange:
             self._apply_place(_order_from_record(rec["order"], len(self._orders) + 1))
         elif op == "cancel":
             self._apply_cancel(str(rec["order_id"]))
+        elif op == "edit":
+            stop = rec["stop_price"]
+            crossing = rec["crossing"]
+            if not isinstance(crossing, bool):
+                raise _Bad(f"crossing {crossing!r}")
+            self._apply_edit(
+                str(rec["order_id"]),
+                _d(rec["size"]),
+                _d(rec["limit_price"]),
+                None if stop is None else _d(stop),
+                crossing,
+            )
         elif op == "tick":
             triggers = rec["triggers"]
             if not isinstance(triggers, list):

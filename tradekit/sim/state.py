@@ -19,8 +19,11 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from tradekit.core.events import MarketTrade
-from tradekit.exchange.paper import PaperExchange
+from tradekit.core.orders import OrderType
+from tradekit.exchange.paper import EditReason, EditResult, PaperExchange
 from tradekit.exchange.types import CancelResult, ExchangeOrder, Fill, PlaceResult
+from tradekit.sim.history import DEFAULT_MAX_TRADES, TradeHistory
+from tradekit.sim.meta import EditEntry, OrderMetaStore
 
 BusKind = Literal["trade", "order", "fill"]
 
@@ -90,6 +93,9 @@ class Faults:
       (one number jumped) or that are sent twice (same sequence_num);
     - ws_drop_rate: the fraction of messages silently not sent (a lost message: the
       next one shows a sequence_num gap).
+    - only: restrict the four REST faults to one endpoint, "METHOD /path" with or without
+      the `/api/v3/brokerage` prefix (e.g. "POST /orders", so that the lookup after a
+      lost reply gets through); None: every authenticated REST call.
     """
 
     rest_error_rate: float = 0.0
@@ -101,6 +107,7 @@ class Faults:
     ws_skip_seq: float = 0.0
     ws_dup_seq: float = 0.0
     ws_drop_rate: float = 0.0
+    only: str | None = None
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply `{"name": value}` changes; unknown names or bad values raise ValueError."""
@@ -108,7 +115,10 @@ class Faults:
             if name not in self.__dataclass_fields__:
                 raise ValueError(f"unknown fault {name!r}")
             current = getattr(self, name)
-            if name == "ws_drop_after":
+            if name == "only":
+                if value is not None and not isinstance(value, str):
+                    raise ValueError(f"{name}: expected 'METHOD /path' or null, got {value!r}")
+            elif name == "ws_drop_after":
                 if value is not None and (not isinstance(value, int) or value < 0):
                     raise ValueError(f"{name}: expected a count or null, got {value!r}")
             elif isinstance(current, float):
@@ -147,6 +157,13 @@ class SimState:
     edit_stop_enabled: bool = True  # may POST /orders/edit move a stop-limit's stop_price
     clock: Callable[[], int] = time.time_ns
     uuid: str = "00000000-0000-4000-8000-000000000001"  # the account's portfolio uuid
+    # product_id -> its recent trades, one-minute bars and 24 h figures (see history.py),
+    # fed by `advance`; read by the ticker/candles/market_trades channels and REST candles.
+    history: dict[str, TradeHistory] = field(default_factory=dict)
+    history_trades: int = DEFAULT_MAX_TRADES  # trades kept per product in `history`
+    # client_order_id -> what the paper exchange does not keep about an order (GTD
+    # end_time, post_only, edit history; see meta.py): written by the REST half.
+    meta: OrderMetaStore = field(default_factory=OrderMetaStore)
 
     # -- mutations: every one publishes what it changed ---------------------------------
 
@@ -156,6 +173,10 @@ class SimState:
     def advance(self, trade: MarketTrade) -> list[Fill]:
         """The market printed a trade: match resting orders, publish trade, fills, orders."""
         fills = self.exchange.advance(trade)
+        past = self.history.get(trade.product_id)
+        if past is None:
+            past = self.history[trade.product_id] = TradeHistory(self.history_trades)
+        past.add(trade)
         self.bus.publish(BusMessage("trade", trade.product_id, trade, trade.ts))
         changed: dict[str, None] = {}
         for f in fills:
@@ -190,6 +211,37 @@ class SimState:
         )
         if res.success and res.order_id:
             self._publish_order(res.order_id)
+        return res
+
+    def edit_order(
+        self,
+        order_id: str,
+        size: Decimal,
+        price: Decimal,
+        stop_price: Decimal | None = None,
+    ) -> EditResult:
+        """POST /orders/edit: a new total size and limit (and stop, if enabled) for an order.
+
+        A stop-limit is editable only while `edit_stop_enabled` (else
+        ONLY_LIMIT_ORDER_EDITS_SUPPORTED, as Coinbase documents limit-order edits only).
+        """
+        order = self.exchange.get_order(order_id)
+        if (
+            order is not None
+            and order.order_type is OrderType.STOP_LIMIT
+            and not self.edit_stop_enabled
+        ):
+            return EditResult(
+                order_id,
+                False,
+                EditReason.ONLY_LIMIT_ORDER_EDITS_SUPPORTED,
+                "stop-limit orders cannot be edited here (edit_stop_enabled is off)",
+            )
+        res = self.exchange.edit_order(order_id, size, price, stop_price)
+        if res.success and order is not None:
+            entry = EditEntry(price, size, stop_price, self.now())
+            self.meta.add_edit(order.client_order_id, entry)
+            self._publish_order(order_id)
         return res
 
     def cancel_order(self, order_id: str) -> CancelResult:

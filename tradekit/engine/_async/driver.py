@@ -209,6 +209,15 @@ class AsyncPairDriver:
 
     # -- the exchange's truth ------------------------------------------------------
 
+    def coid_of(self, fill: Fill) -> str:
+        """The client order id of a fill (Coinbase's fills only name the order id)."""
+        if fill.client_order_id:
+            return fill.client_order_id
+        for order in self.decision.orders.values():
+            if order.order_id == fill.order_id:
+                return order.client_order_id
+        return ""
+
     async def order_news(self, coid: str, order_id: str | None, ts: int) -> list[Event]:
         """The exchange's truth about one order: unseen fills first, then its status."""
         if order_id:

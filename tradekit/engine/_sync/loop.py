@@ -154,7 +154,7 @@ class ExecutionEngine:
         stop = driver.decision.stop
         if stop is not None and stop.stop_price is not None and trade.price <= stop.stop_price:
             self._queue.extend(driver.stop_news(trade, fills))
-        self._queue.extend(fill_event(f) for f in fills)
+        self._queue.extend(fill_event(f, driver.coid_of(f)) for f in fills)
         self._queue.append(trade)
         return True
 

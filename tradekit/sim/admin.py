@@ -1,0 +1,181 @@
+"""`/sim/admin/...`: steer the simulator from a test or a notebook (loopback clients only).
+
+Not part of Coinbase's API and not authenticated with a JWT: the only guard is that the
+client's address is a loopback one (anything else gets 403), so even a simulator bound
+to another interface on purpose cannot be steered from the network.
+
+- GET /sim/admin/faults -> the faults; POST (JSON `{"name": value, ...}`, as
+  `Faults.update`) -> the faults after the change (400 on an unknown name or bad value).
+- POST /sim/admin/price `{"product_id", "price", "size"?, "ts"?}`: the market prints a
+  trade now (price and size as decimal strings, size default "1", ts default the clock)
+  -> `{"fills": [...], "market_seq"}`.
+- GET /sim/admin/state -> balances, orders, fills, last prices, faults, settings.
+- GET / POST /sim/admin/capabilities `{"edit_stop_enabled": bool}`.
+- GET / POST /sim/admin/rate_limits `{"rate_limit_per_s", "public_rate_limit_per_s"}`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from tradekit.core.events import MarketTrade
+from tradekit.sim.rest import (
+    BadRequest,
+    TooLarge,
+    _bad,
+    _decimal,
+    _error,
+    _Json,
+    _object,
+    _read_json,
+    _string,
+    dec,
+    fill_json,
+    order_json,
+)
+from tradekit.sim.state import SimState
+
+__all__ = ["ADMIN", "admin_routes", "is_loopback"]
+
+ADMIN = "/sim/admin"
+
+
+def is_loopback(host: str | None) -> bool:
+    """True for 127.0.0.0/8, ::1 and IPv4-mapped loopback; False for names and None."""
+    if not host:
+        return False
+    try:
+        addr = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped.is_loopback
+    return addr.is_loopback
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _local(handler: Handler) -> Handler:
+    async def endpoint(request: Request) -> Response:
+        host = request.client.host if request.client is not None else None
+        if not is_loopback(host):
+            return _error(403, "PERMISSION_DENIED", "the admin API answers loopback clients only")
+        try:
+            return await handler(request)
+        except BadRequest as e:
+            return _error(400, "INVALID_ARGUMENT", str(e))
+        except TooLarge:
+            return _error(413, "PAYLOAD_TOO_LARGE", "the request body is too large")
+
+    return endpoint
+
+
+def admin_routes(state: SimState) -> list[BaseRoute]:
+    trade_counter = [0]
+
+    async def faults(request: Request) -> Response:
+        if request.method == "POST":
+            body = _object(await _read_json(request), "body")
+            # rates are fractions, not money: JSON numbers (read as Decimal) become floats
+            changes = {k: float(v) if isinstance(v, Decimal) else v for k, v in body.items()}
+            try:
+                state.faults.update(changes)
+            except ValueError as e:
+                _bad(str(e))
+        return JSONResponse(state.faults.as_dict())
+
+    async def price(request: Request) -> Response:
+        body = _object(await _read_json(request), "body")
+        for name in body:
+            if name not in ("product_id", "price", "size", "ts"):
+                _bad(f"{name}: unknown field")
+        product_id = _string(body, "product_id", max_len=64)
+        if product_id not in state.exchange.products:
+            _bad(f"product_id: unknown product {product_id!r}")
+        value = _decimal(body, "price")
+        if value <= 0:
+            _bad("price: must be positive")
+        size = Decimal(1) if body.get("size") is None else _decimal(body, "size")
+        if size < 0:
+            _bad("size: must not be negative")
+        ts = body.get("ts")
+        if ts is None:
+            ts = state.now()
+        elif isinstance(ts, bool) or not isinstance(ts, int) or ts < 0:
+            _bad("ts: expected unix nanoseconds as an integer")
+        trade_counter[0] += 1
+        trade = MarketTrade(product_id, value, size, ts, f"admin-{trade_counter[0]}")
+        fills = state.advance(trade)
+        return _Json(
+            {
+                "fills": [fill_json(state, f) for f in fills],
+                "market_seq": state.exchange.market_seq,
+            }
+        )
+
+    async def summary(request: Request) -> Response:
+        ex = state.exchange
+        return _Json(
+            {
+                "balances": {
+                    cur: {"available": dec(b.available), "hold": dec(b.hold)}
+                    for cur, b in ex.balances().items()
+                },
+                "orders": [order_json(state, o) for o in ex.list_orders()],
+                "fills": [fill_json(state, f) for f in ex.list_fills()],
+                "last_prices": {
+                    pid: dec(p) for pid in ex.products if (p := ex.last_price(pid)) is not None
+                },
+                "market_seq": ex.market_seq,
+                "faults": state.faults.as_dict(),
+                "edit_stop_enabled": state.edit_stop_enabled,
+                "rate_limit_per_s": state.rate_limit_per_s,
+                "public_rate_limit_per_s": state.public_rate_limit_per_s,
+                "ws_subscribers": state.bus.subscribers,
+            }
+        )
+
+    async def capabilities(request: Request) -> Response:
+        if request.method == "POST":
+            body = _object(await _read_json(request), "body")
+            for name, value in body.items():
+                if name != "edit_stop_enabled":
+                    _bad(f"{name}: unknown capability")
+                if not isinstance(value, bool):
+                    _bad(f"{name}: expected true or false")
+            if "edit_stop_enabled" in body:
+                state.edit_stop_enabled = body["edit_stop_enabled"]
+        return JSONResponse({"edit_stop_enabled": state.edit_stop_enabled})
+
+    async def rate_limits(request: Request) -> Response:
+        names = ("rate_limit_per_s", "public_rate_limit_per_s")
+        if request.method == "POST":
+            body = _object(await _read_json(request), "body")
+            changes: dict[str, Any] = {}
+            for name, value in body.items():
+                if name not in names:
+                    _bad(f"{name}: unknown rate limit")
+                if isinstance(value, bool) or not isinstance(value, int | Decimal):
+                    _bad(f"{name}: expected a number of requests per second")
+                if value <= 0:
+                    _bad(f"{name}: must be positive")
+                changes[name] = float(value)
+            for name, value in changes.items():
+                setattr(state, name, value)
+        return JSONResponse({name: getattr(state, name) for name in names})
+
+    return [
+        Route(f"{ADMIN}/faults", _local(faults), methods=["GET", "POST"]),
+        Route(f"{ADMIN}/price", _local(price), methods=["POST"]),
+        Route(f"{ADMIN}/state", _local(summary), methods=["GET"]),
+        Route(f"{ADMIN}/capabilities", _local(capabilities), methods=["GET", "POST"]),
+        Route(f"{ADMIN}/rate_limits", _local(rate_limits), methods=["GET", "POST"]),
+    ]

@@ -1,0 +1,148 @@
+"""What Coinbase reports about an order that the paper exchange does not keep.
+
+The paper exchange knows a GTC limit buy and a GTC stop-limit sell; the simulator also
+accepts their GTD variants, `post_only`, and edits, and must echo them back
+(`order_configuration`, `time_in_force`, `edit_history`). That is kept here, keyed by
+client_order_id (known before the order id, so that the order's first bus message can
+already carry it).
+
+With a path, every committed entry is appended to a JSON-lines side file next to the
+paper journal and read back on restart. Lines are flushed, not fsync'd: this is
+presentation only (a lost line shows a GTD order as GTC, or an edit without its history
+entry), never money, which the fsync'd paper journal keeps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+LIMIT_GTC = "limit_limit_gtc"
+LIMIT_GTD = "limit_limit_gtd"
+STOP_LIMIT_GTC = "stop_limit_stop_limit_gtc"
+STOP_LIMIT_GTD = "stop_limit_stop_limit_gtd"
+CONFIG_KEYS = (LIMIT_GTC, LIMIT_GTD, STOP_LIMIT_GTC, STOP_LIMIT_GTD)
+
+
+@dataclass(frozen=True, slots=True)
+class EditEntry:
+    """One accepted edit: the values asked for and when it was accepted (ns)."""
+
+    price: Decimal
+    size: Decimal
+    stop_price: Decimal | None
+    ts: int
+
+
+@dataclass(slots=True)
+class OrderMeta:
+    config_key: str  # one of CONFIG_KEYS
+    post_only: bool = False
+    end_time: str | None = None  # RFC3339 as the client sent it (GTD only)
+    stop_direction: str | None = None  # stop-limits only
+    edits: list[EditEntry] = field(default_factory=list)
+
+    @property
+    def time_in_force(self) -> str:
+        gtd = self.config_key in (LIMIT_GTD, STOP_LIMIT_GTD)
+        return "GOOD_UNTIL_DATE_TIME" if gtd else "GOOD_UNTIL_CANCELLED"
+
+
+class OrderMetaStore:
+    """client_order_id -> OrderMeta; `stage` before placing, `commit` once accepted."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self._meta: dict[str, OrderMeta] = {}
+        self._staged: dict[str, OrderMeta] = {}
+        self._file: TextIO | None = None
+        self.path = None if path is None else Path(path)
+        if self.path is not None:
+            torn = self._load(self.path)
+            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+            if torn:
+                self._file.write("\n")  # end a torn last line: the next record starts clean
+
+    def get(self, client_order_id: str) -> OrderMeta | None:
+        return self._meta.get(client_order_id) or self._staged.get(client_order_id)
+
+    def stage(self, client_order_id: str, meta: OrderMeta) -> None:
+        self._staged[client_order_id] = meta
+
+    def commit(self, client_order_id: str) -> None:
+        meta = self._staged.pop(client_order_id, None)
+        if meta is None:
+            return
+        self._meta[client_order_id] = meta
+        self._append(
+            {
+                "op": "order",
+                "coid": client_order_id,
+                "config_key": meta.config_key,
+                "post_only": meta.post_only,
+                "end_time": meta.end_time,
+                "stop_direction": meta.stop_direction,
+            }
+        )
+
+    def discard(self, client_order_id: str) -> None:
+        self._staged.pop(client_order_id, None)
+
+    def add_edit(self, client_order_id: str, edit: EditEntry) -> None:
+        meta = self._meta.get(client_order_id)
+        if meta is None:  # an order from before the side file existed: defaults
+            return
+        meta.edits.append(edit)
+        self._append(
+            {
+                "op": "edit",
+                "coid": client_order_id,
+                "price": format(edit.price, "f"),
+                "size": format(edit.size, "f"),
+                "stop_price": None if edit.stop_price is None else format(edit.stop_price, "f"),
+                "ts": edit.ts,
+            }
+        )
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _append(self, record: dict[str, Any]) -> None:
+        if self._file is not None:
+            self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self._file.flush()
+
+    def _load(self, path: Path) -> bool:
+        """Read the side file; True when its last line is torn (no final newline)."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return False
+        for line in text.splitlines():
+            try:
+                rec = json.loads(line)
+                if rec["op"] == "order":
+                    self._meta[rec["coid"]] = OrderMeta(
+                        config_key=rec["config_key"],
+                        post_only=bool(rec["post_only"]),
+                        end_time=rec["end_time"],
+                        stop_direction=rec["stop_direction"],
+                    )
+                elif rec["op"] == "edit" and rec["coid"] in self._meta:
+                    stop = rec["stop_price"]
+                    self._meta[rec["coid"]].edits.append(
+                        EditEntry(
+                            Decimal(rec["price"]),
+                            Decimal(rec["size"]),
+                            None if stop is None else Decimal(stop),
+                            int(rec["ts"]),
+                        )
+                    )
+            except (ValueError, KeyError, TypeError, ArithmeticError):
+                continue  # a torn or foreign line: presentation only, skip it
+        return bool(text) and not text.endswith("\n")
