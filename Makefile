@@ -13,6 +13,11 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,notebook]'
+	# Coinbase's official SDK, to prove the simulator serves an unmodified real client.
+	# It pins websockets<14 for its WebSocket client, which tradekit does not use from it;
+	# its REST client never imports websockets, so it goes in without its pins.
+	$(BIN)/python -m pip install --quiet 'requests>=2.31' 'backoff>=2.2.1'
+	$(BIN)/python -m pip install --quiet --no-deps 'coinbase-advanced-py==1.8.4'
 	touch $(STAMP)
 
 lab: $(STAMP)

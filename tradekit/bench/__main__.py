@@ -17,6 +17,10 @@ from tradekit.bench.figures import Figure
 BENCHES: dict[str, str] = {
     "core": "tradekit.bench.core",
     "replay": "tradekit.bench.replay",
+    "rest": "tradekit.bench.rest",
+    "feed": "tradekit.bench.feed",
+    "sim_rest": "tradekit.bench.sim_rest",
+    "sim_ws": "tradekit.bench.sim_ws",
 }
 
 

@@ -89,9 +89,27 @@ def enum(d: dict[str, Any], key: str, where: str, cls: type[E]) -> E:
         raise WireError(f"{where}.{key}", f"unknown value {value!r}") from None
 
 
+_MINUTES: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM" -> epoch seconds: feeds repeat them
+
+
 def timestamp_ns(d: dict[str, Any], key: str, where: str) -> int:
     """RFC 3339 (with up to nanoseconds) -> integer ns since the epoch."""
     value = text(d, key, where)
+    # fast path for the UTC form every feed message carries: 2026-11-25T09:00:00.123Z
+    if len(value) >= 20 and value[-1] == "Z" and value[16] == ":" and value[10] == "T":
+        minute = _MINUTES.get(value[:16])
+        if minute is None:
+            try:
+                start = datetime.fromisoformat(value[:16] + ":00+00:00")
+            except ValueError:
+                raise WireError(f"{where}.{key}", f"{value!r} is not an RFC 3339 time") from None
+            minute = int(start.timestamp())
+            if len(_MINUTES) > 10_000:
+                _MINUTES.clear()
+            _MINUTES[value[:16]] = minute
+        sec, _, frac = value[17:-1].partition(".")
+        if len(sec) == 2 and sec.isdigit() and (not frac or frac.isdigit()) and len(frac) <= 9:
+            return (minute + int(sec)) * 10**9 + int((frac + "000000000")[:9])
     try:
         base, _, rest = value.rstrip("Z").partition(".")
         frac = "".join(ch for ch in rest if ch.isdigit())
