@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -26,7 +27,8 @@ def test_positions_show_exact_decimals(store):
     for p in closed:
         assert str(p["realized_pnl"]) in html  # every digit, e.g. -79.2048660000000
         assert str(p["entry_price"]) in html
-    assert "2024-01-01 08:57:05 UTC" in html
+    opened = datetime.fromtimestamp(closed[0]["opened_ts"] // 10**9, tz=UTC)
+    assert opened.strftime("%Y-%m-%d %H:%M:%S UTC") in html
     assert "closed" in html and "open" in html
     assert "positions" in repr(table)
 

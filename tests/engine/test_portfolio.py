@@ -1,0 +1,181 @@
+"""The async portfolio engine on a paper market: parity with the sync engine, several
+pairs under risk limits, controls, and a loop that stays responsive."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal as D
+from typing import Any
+
+from tradekit.core.events import MarketTrade
+from tradekit.core.risk import RiskLimits
+from tradekit.data.generators import PricePath
+from tradekit.demo import DemoSetup
+from tradekit.engine.execution import ExecutionEngine
+from tradekit.engine.portfolio import Portfolio
+from tradekit.exchange.aio import AsyncExchange
+from tradekit.exchange.paper import PaperExchange
+from tradekit.store.sqlite import Store
+
+SEC = 10**9
+PAIRS = {"BTC-USD": "60000", "ETH-USD": "3000", "SOL-USD": "150"}
+
+
+def journal(store: Store) -> list[tuple[Any, ...]]:
+    out = []
+    for r in store.journal():
+        payload = dict(r["payload"])
+        payload.pop("unprotected_ms", None)
+        out.append((r["seq"], r["ts"], r["product_id"], r["kind"], r["type"], payload))
+    return out
+
+
+async def feed_of(trades: list[MarketTrade]) -> AsyncIterator[MarketTrade]:
+    for t in trades:
+        yield t
+
+
+def setup_for(pid: str, price: str, **kw: Any) -> DemoSetup:
+    return DemoSetup(
+        seed=9,
+        ticks=3000,
+        product_id=pid,
+        start_price=D(price),
+        volatility=1.5,
+        pullback_pct=D("0.005"),
+        size=D("0.01"),
+        **kw,
+    )
+
+
+def interleaved(ticks: int = 3000) -> list[MarketTrade]:
+    paths = [
+        PricePath(pid, D(price), ticks, seed=i + 1, tick_ns=5 * SEC, volatility=1.5).to_list()
+        for i, (pid, price) in enumerate(PAIRS.items())
+    ]
+    return [t for trio in zip(*paths, strict=True) for t in trio]
+
+
+def test_one_pair_portfolio_journals_exactly_what_the_sync_engine_does(tmp_path):
+    setup = setup_for("BTC-USD", "60000")
+    trades = setup.path().to_list()
+    with Store(tmp_path / "sync.sqlite") as s1:
+        sync = setup.engine(s1, setup.exchange(), "p", trades)
+        sync.run()
+        expected = journal(s1)
+
+    async def run() -> list[tuple[Any, ...]]:
+        with Store(tmp_path / "async.sqlite") as s2:
+            decision = setup.engine(s2, setup.exchange(), "p").decision
+            pf = Portfolio([decision], AsyncExchange(setup.exchange()), s2, feed_of(trades))
+            await pf.run()
+            return journal(s2)
+
+    got = asyncio.run(run())
+    assert len(expected) > 50
+    assert got == expected
+    assert isinstance(sync, ExecutionEngine)
+
+
+def test_three_pairs_trade_under_shared_limits(tmp_path):
+    trades = interleaved()
+
+    async def run() -> tuple[Portfolio, Store]:
+        store = Store(tmp_path / "p.sqlite")
+        decisions = [
+            setup_for(pid, price).engine(store, None, "pf").decision for pid, price in PAIRS.items()
+        ]
+        paper = PaperExchange(balances={"USD": D("1000000")})
+        pf = Portfolio(
+            decisions,
+            AsyncExchange(paper),
+            store,
+            feed_of(trades),
+            limits=RiskLimits(max_open_positions=2),
+        )
+        await pf.run()
+        return pf, store
+
+    pf, store = asyncio.run(run())
+    with store:
+        placed = {r["product_id"] for r in store.journal(kinds="command")}
+        assert len(placed) >= 2 and placed <= set(PAIRS)
+        skipped = [r for r in store.journal(kinds="report") if r["type"] == "EntrySkipped"]
+        assert any("max open positions: 2 of 2" in r["payload"]["reason"] for r in skipped)
+        assert store.closed_positions()
+        busy = [row for row in pf.status() if row["phase"] != "flat"]
+        assert len(busy) <= 2
+        assert pf.stats.messages == len(trades)
+
+
+def test_controls_and_a_responsive_loop(tmp_path):
+    trades = interleaved(6000)
+
+    async def run() -> tuple[list[float], Store, Portfolio]:
+        store = Store(tmp_path / "c.sqlite")
+        decisions = [
+            setup_for(pid, price).engine(store, None, "c").decision for pid, price in PAIRS.items()
+        ]
+        gate = asyncio.Event()
+
+        async def paced() -> AsyncIterator[MarketTrade]:
+            for i, t in enumerate(trades):
+                if i == 3000:
+                    await gate.wait()  # the controls land at a known point
+                yield t
+
+        pf = Portfolio(
+            decisions,
+            AsyncExchange(PaperExchange(balances={"USD": D("1000000")})),
+            store,
+            paced,
+        )
+        ticks: list[float] = []
+
+        async def ticker() -> None:  # a notebook's other work: every 10 ms
+            while True:
+                ticks.append(time.perf_counter())
+                await asyncio.sleep(0.01)
+
+        tick_task = asyncio.get_running_loop().create_task(ticker())
+        handle = pf.start()
+        while pf.stats.messages < 3000:
+            await asyncio.sleep(0.005)
+        pf.pause("ETH-USD")
+        pf.kill()
+        pf.resume("BTC-USD")  # after the kill: BTC-USD trades again
+        gate.set()
+        await handle.wait()
+        assert handle.exception is None and not handle.running
+        tick_task.cancel()
+        return ticks, store, pf
+
+    ticks, store, pf = asyncio.run(run())
+    with store:
+        states = [
+            (r["product_id"], r["payload"]["state"])
+            for r in store.journal(kinds="event")
+            if r["type"] == "TradingStateChanged"
+        ]
+        assert ("ETH-USD", "PAUSED") in states and ("SOL-USD", "HALTED") in states
+        assert states[-1] == ("BTC-USD", "ACTIVE")
+        rows = {row["product_id"]: row for row in pf.status()}
+        assert rows["SOL-USD"]["state"] == "HALTED" and rows["BTC-USD"]["state"] == "ACTIVE"
+        halted_at = max(
+            r["seq"] for r in store.journal(kinds="event") if r["type"] == "TradingStateChanged"
+        )
+        later_entries = [
+            r["product_id"]
+            for r in store.journal(since_seq=halted_at, kinds="command")
+            if r["type"] == "PlaceLimitBuy"
+        ]
+        assert set(later_entries) <= {"BTC-USD"}
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
+    assert len(ticks) > 3
+    # Stated tolerance: while the burst runs, the 10 ms ticker's median interval stays
+    # within 10 ms + 50 % and no interval exceeds 100 ms (seen here: ~12 ms and ~15 ms).
+    assert sorted(gaps)[len(gaps) // 2] < 0.015
+    assert max(gaps) < 0.1
