@@ -94,6 +94,57 @@ def _start_market(server: SimServer, prices: str | None, speed: str) -> str:
     return f"{prices or 'default prices'} at {speed}"
 
 
+def _run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from tradekit.config import load_config
+
+    config = load_config(args.config)
+    return asyncio.run(_run_portfolio(config, args))
+
+
+async def _run_portfolio(config: object, args: argparse.Namespace) -> int:
+    import asyncio
+    import time
+
+    from tradekit.engine.session import open_session
+
+    async with open_session(
+        config,  # type: ignore[arg-type]
+        args.db,
+        live=args.live,
+        speed=args.speed,
+    ) as session:
+        where = "LIVE on Coinbase" if session.live else f"tradekit sim at {session.sim.base_url}"
+        print(f"tradekit run: {len(session.portfolio.drivers)} pairs, {where}, store {args.db}")
+        handle = session.portfolio.start()
+        deadline = None if args.for_s is None else time.monotonic() + args.for_s
+        last = 0.0
+        while handle.running and (deadline is None or time.monotonic() < deadline):
+            await asyncio.sleep(0.2)
+            if time.monotonic() - last >= args.status_every:
+                last = time.monotonic()
+                for row in session.portfolio.status():
+                    print(_status_line(row))
+        error = handle.exception
+        await handle.stop()
+        if error is not None:
+            raise error
+        print("tradekit run: stopped; open stops are left in place")
+        for row in session.portfolio.status():
+            print(_status_line(row))
+    return 0
+
+
+def _status_line(row: dict[str, object]) -> str:
+    stop = row["stop"] if row["stop"] is not None else "-"
+    held = row["open_size"] if row["open_size"] is not None else 0
+    return (
+        f"  {row['product_id']:<8} {row['state']:<6} {row['phase']:<11} "
+        f"last {row['last_price']}  held {held}  stop {stop}  P&L {row['realized_pnl']}"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tradekit import __version__
 
@@ -116,6 +167,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--db", default=None, help="SQLite file to keep (default: temporary)")
     demo.set_defaults(func=_demo)
+
+    run = sub.add_parser(
+        "run",
+        help="run a portfolio from a config (on tradekit sim unless --live with real keys)",
+    )
+    run.add_argument("config", help="a TOML config (see examples/portfolio.toml)")
+    run.add_argument("--for", dest="for_s", type=float, default=None, help="seconds to run")
+    run.add_argument("--live", action="store_true", help="trade on Coinbase (real keys)")
+    run.add_argument("--db", default="tradekit-run.sqlite", help="the SQLite store")
+    run.add_argument("--speed", default="10x", help="the simulator's market speed")
+    run.add_argument("--status-every", type=float, default=5.0, help="seconds between status")
+    run.set_defaults(func=_run)
 
     sim = sub.add_parser("sim", help="the Coinbase Advanced Trade simulator")
     sim_sub = sim.add_subparsers(dest="sim_command", required=True)
