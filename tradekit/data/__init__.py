@@ -14,15 +14,33 @@ from tradekit.data.candles import (
     parse_candles,
 )
 from tradekit.data.generators import PricePath
+from tradekit.data.recorder import (
+    Recorder,
+    Recording,
+    RecordingError,
+    record_async,
+    record_iter,
+    record_path,
+    replay_async,
+    replay_into_sim,
+)
 
 __all__ = [
     "DEFAULT_BASE_INCREMENT",
     "Candle",
     "CandleFileError",
     "PricePath",
+    "Recorder",
+    "Recording",
+    "RecordingError",
     "candle_ticks",
     "candles_to_trades",
     "infer_bar_ns",
     "load_candles",
     "parse_candles",
+    "record_async",
+    "record_iter",
+    "record_path",
+    "replay_async",
+    "replay_into_sim",
 ]
