@@ -179,3 +179,21 @@ def test_controls_and_a_responsive_loop(tmp_path):
     # within 10 ms + 50 % and no interval exceeds 100 ms (seen here: ~12 ms and ~15 ms).
     assert sorted(gaps)[len(gaps) // 2] < 0.015
     assert max(gaps) < 0.1
+
+
+def test_a_feed_that_ends_while_the_loop_waits_ends_the_run(tmp_path):
+    """The consumer may be idle, waiting on an empty inbox, when the feed ends."""
+
+    async def slow_then_done() -> AsyncIterator[MarketTrade]:
+        yield MarketTrade("BTC-USD", D("60000"), D("1"), SEC)
+        await asyncio.sleep(0.05)  # the loop drains the inbox and waits
+
+    async def run() -> None:
+        with Store(tmp_path / "e.sqlite") as store:
+            decision = setup_for("BTC-USD", "60000").engine(store, None, "e").decision
+            paper = AsyncExchange(PaperExchange(balances={"USD": D("100000")}))
+            pf = Portfolio([decision], paper, store, slow_then_done(), poll_after_s=3600)
+            await asyncio.wait_for(pf.run(), timeout=5)
+            assert pf.finished and pf.stats.messages == 1
+
+    asyncio.run(run())

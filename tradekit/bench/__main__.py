@@ -19,6 +19,7 @@ BENCHES: dict[str, str] = {
     "replay": "tradekit.bench.replay",
     "rest": "tradekit.bench.rest",
     "feed": "tradekit.bench.feed",
+    "portfolio": "tradekit.bench.portfolio",
     "sim_rest": "tradekit.bench.sim_rest",
     "sim_ws": "tradekit.bench.sim_ws",
 }

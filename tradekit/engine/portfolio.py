@@ -45,7 +45,7 @@ from tradekit.engine._async.driver import AsyncPairDriver, StepResult, fill_even
 from tradekit.store.sqlite import Store
 
 FAIR_BATCH = 64  # events handled between two yields to the event loop during a burst
-INBOX_SIZE = 10_000  # feed events waiting at most (the reader waits beyond: back-pressure)
+INBOX_SIZE = 1024  # feed events waiting at most (the reader waits beyond: back-pressure)
 
 
 @dataclass
@@ -55,6 +55,9 @@ class PortfolioStats:
     polls: int = 0  # REST lookups made because the user channel was silent
     unrouted: int = 0  # order events for no pair of ours
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+
+
+_END: Any = object()  # the feed's last word in the inbox
 
 
 @dataclass
@@ -120,7 +123,7 @@ class Portfolio:
         self.poll_after_s = poll_after_s
         self.close_store = close_store
         self.stats = PortfolioStats()
-        self._inbox: asyncio.Queue[_Control | tuple[Event, float]] | None = None
+        self._inbox: asyncio.Queue[Any] | None = None
         self._urgent: deque[_Control] = deque()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -219,14 +222,15 @@ class Portfolio:
                 try:
                     item = inbox.get_nowait()
                 except asyncio.QueueEmpty:
-                    if reader is not None and reader.done():
-                        reader.result()  # a feed that failed raises here
-                        return  # the feed ended and everything it sent is handled
                     try:
                         item = await asyncio.wait_for(inbox.get(), self.poll_after_s)
                     except TimeoutError:
                         await self._poll()
                         continue
+                if item is _END:
+                    assert reader is not None
+                    await reader  # a feed that failed raises here
+                    return  # the feed ended and everything it sent is handled
                 if isinstance(item, _Control):
                     await self._dispatch(item.event, item.product_id)
                 else:
@@ -247,8 +251,12 @@ class Portfolio:
     async def _read(self, feed: AsyncIterator[Event]) -> None:
         inbox = self._inbox
         assert inbox is not None
-        async for ev in feed:
-            await inbox.put((ev, time.perf_counter()))
+        try:
+            async for ev in feed:
+                await inbox.put((ev, time.perf_counter()))
+        finally:
+            # wakes the consumer: the feed ended (or failed: awaiting this task re-raises)
+            await inbox.put(_END)
 
     def _open_feed(self) -> AsyncIterator[Event] | None:
         source: Any = self._feed
