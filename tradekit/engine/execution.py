@@ -4,7 +4,7 @@
 module for the loop and the recovery it performs.
 """
 
-from tradekit.engine._sync.driver import PairDriver, StepResult, fill_event, report_event
+from tradekit.engine._sync.driver import PairDriver, StepResult, fill_event
 from tradekit.engine._sync.loop import ExecutionEngine
 
-__all__ = ["ExecutionEngine", "PairDriver", "StepResult", "fill_event", "report_event"]
+__all__ = ["ExecutionEngine", "PairDriver", "StepResult", "fill_event"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from tradekit.core.events import OrderStatusReport
 from tradekit.core.orders import OrderSide, OrderStatus, OrderType
 
 
@@ -81,3 +82,17 @@ class Balance:
     @property
     def total(self) -> Decimal:
         return self.available + self.hold
+
+
+def status_report(o: ExchangeOrder, ts: int) -> OrderStatusReport:
+    """The exchange's word on an order as the core's event (cumulative fill figures)."""
+    return OrderStatusReport(
+        o.client_order_id,
+        o.status,
+        ts,
+        order_id=o.order_id,
+        filled_size=o.filled_size,
+        filled_value=o.filled_value,
+        total_fees=o.total_fees,
+        triggered=o.triggered,
+    )

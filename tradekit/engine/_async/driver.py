@@ -34,13 +34,12 @@ from tradekit.core.events import (
     OrderEdited,
     OrderFilled,
     OrderRejected,
-    OrderStatusReport,
     OrderSubmitUnknown,
     Timer,
 )
 from tradekit.core.orders import Order, OrderStatus, OrderType
 from tradekit.core.reports import Report
-from tradekit.exchange.types import ExchangeOrder, Fill, OutcomeUnknown
+from tradekit.exchange.types import Fill, OutcomeUnknown, status_report
 from tradekit.store.sqlite import Store
 
 
@@ -58,19 +57,6 @@ def fill_event(f: Fill, client_order_id: str | None = None) -> OrderFilled:
     """A fill as a core event; Coinbase's fills do not name the client order id."""
     coid = client_order_id or f.client_order_id
     return OrderFilled(coid, f.trade_id, f.price, f.size, f.commission, f.ts)
-
-
-def report_event(o: ExchangeOrder, ts: int) -> OrderStatusReport:
-    return OrderStatusReport(
-        o.client_order_id,
-        o.status,
-        ts,
-        order_id=o.order_id,
-        filled_size=o.filled_size,
-        filled_value=o.filled_value,
-        total_fees=o.total_fees,
-        triggered=o.triggered,
-    )
 
 
 class AsyncPairDriver:
@@ -236,7 +222,7 @@ class AsyncPairDriver:
             fresh = [f for f in sorted(fills, key=_fill_key) if f.trade_id not in seen]
             events += [fill_event(f, coid) for f in fresh]
         if o.status is not OrderStatus.FILLED or o.triggered:
-            events.append(report_event(o, ts))
+            events.append(status_report(o, ts))
         return events
 
     async def _ask(self, coid: str, order_id: str | None, ts: int) -> list[Event]:

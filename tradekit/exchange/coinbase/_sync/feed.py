@@ -35,7 +35,7 @@ from tradekit.exchange.coinbase import wire
 from tradekit.exchange.coinbase._sync._compat import open_websocket, sleep, wait_for_message
 from tradekit.exchange.coinbase._sync.rest import CoinbaseRest
 from tradekit.exchange.coinbase.credentials import Credentials
-from tradekit.exchange.types import ExchangeOrder
+from tradekit.exchange.types import ExchangeOrder, status_report
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 FeedEvent = MarketTrade | OrderStatusReport
@@ -69,19 +69,6 @@ class FeedConfig:
     max_reconnects: int | None = None  # None: forever
     channels: Sequence[str] = ("heartbeats", "market_trades", "user")
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def report_from_order(o: ExchangeOrder, ts: int) -> OrderStatusReport:
-    return OrderStatusReport(
-        o.client_order_id,
-        o.status,
-        ts,
-        order_id=o.order_id,
-        filled_size=o.filled_size,
-        filled_value=o.filled_value,
-        total_fees=o.total_fees,
-        triggered=o.triggered,
-    )
 
 
 class CoinbaseFeed:
@@ -305,7 +292,7 @@ class CoinbaseFeed:
                 orders[coid] = found
         out: list[FeedEvent] = []
         for o in orders.values():
-            report = self._track(report_from_order(o, ts))
+            report = self._track(status_report(o, ts))
             if report is not None:
                 out.append(report)
         return out
