@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from tradekit.core.events import OrderFilled
-from tradekit.core.orders import Order, OrderSide, OrderStatus, OrderType
+from tradekit.core.orders import Order, OrderStatus
 from tradekit.core.reports import PositionClosed, PositionOpened, StopMoved
 from tradekit.store.codec import REGISTRY, decode, encode
 
@@ -756,24 +756,9 @@ class Store:
 
     @staticmethod
     def _order(r: sqlite3.Row) -> Order:
-        return Order(
-            client_order_id=r["client_order_id"],
-            product_id=r["product_id"],
-            side=OrderSide(r["side"]),
-            order_type=OrderType(r["order_type"]),
-            size=Decimal(r["size"]),
-            limit_price=Decimal(r["limit_price"]),
-            stop_price=_dec(r["stop_price"]),
-            created_ts=r["created_ts"],
-            status=OrderStatus(r["status"]),
-            order_id=r["order_id"],
-            filled_size=Decimal(r["filled_size"]),
-            filled_value=Decimal(r["filled_value"]),
-            fees=Decimal(r["fees"]),
-            triggered=bool(r["triggered"]),
-            reason=r["reason"],
-            trade_ids=set(json.loads(r["trade_ids"])),
-        )
+        d = {key: r[key] for key in r.keys()}  # noqa: SIM118 - sqlite3.Row is not a dict
+        d["trade_ids"] = json.loads(d["trade_ids"])
+        return Order.from_dict(d)
 
     def order_history(self, product_id: str | None = None) -> list[dict[str, Any]]:
         """Every order recorded, oldest first, as row dicts (Decimals for money)."""
