@@ -42,6 +42,7 @@ from tradekit.core.events import (
 )
 from tradekit.core.risk import PortfolioRisk, RiskLimits
 from tradekit.engine._async.driver import AsyncPairDriver, StepResult, fill_event
+from tradekit.exchange.types import ExchangeError
 from tradekit.store.sqlite import Store
 
 FAIR_BATCH = 64  # events handled between two yields to the event loop during a burst
@@ -159,8 +160,10 @@ class Portfolio:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            # surfaced on the handle, and journaled: never lost in a background task
-            self.store.note(None, f"portfolio stopped by an error: {exc!r}", _now_ns())
+            # surfaced on the handle, and journaled: never lost in a background task (if
+            # the store itself is what failed, the note fails too: the error still stands)
+            with contextlib.suppress(Exception):
+                self.store.note(None, f"portfolio stopped by an error: {exc!r}", _now_ns())
             raise
         finally:
             await self._close_feed()
@@ -222,6 +225,9 @@ class Portfolio:
                 try:
                     item = inbox.get_nowait()
                 except asyncio.QueueEmpty:
+                    if reader is not None and reader.done():
+                        await reader  # ended without room for its end marker
+                        return
                     try:
                         item = await asyncio.wait_for(inbox.get(), self.poll_after_s)
                     except TimeoutError:
@@ -255,8 +261,10 @@ class Portfolio:
             async for ev in feed:
                 await inbox.put((ev, time.perf_counter()))
         finally:
-            # wakes the consumer: the feed ended (or failed: awaiting this task re-raises)
-            await inbox.put(_END)
+            # wakes the consumer: the feed ended (or failed: awaiting this task re-raises).
+            # Never waits: cancelled with a full inbox, the consumer sees `done()` instead.
+            with contextlib.suppress(asyncio.QueueFull):
+                inbox.put_nowait(_END)
 
     def _open_feed(self) -> AsyncIterator[Event] | None:
         source: Any = self._feed
@@ -295,6 +303,9 @@ class Portfolio:
         if owner is None:
             self.stats.unrouted += 1
             return
+        if isinstance(ev, OrderStatusReport):
+            for fill in await self._fills_behind(owner, ev):
+                await self._process(owner, fill, received)
         await self._process(owner, ev, received)
 
     async def _advance(self, pid: str, driver: AsyncPairDriver, trade: MarketTrade) -> None:
@@ -307,6 +318,27 @@ class Portfolio:
         news += [fill_event(f, driver.coid_of(f)) for f in fills]
         for ev in news:
             await self._process(pid, ev)
+
+    async def _fills_behind(self, pid: str, ev: OrderStatusReport) -> list[Event]:
+        """A user-channel report says more was filled: fetch those fills from REST first,
+        with their trade ids, so the store books each one (the report then adds nothing;
+        if REST cannot answer, the report's cumulative figures still book the position)."""
+        driver = self.drivers[pid]
+        order = driver.decision.orders.get(ev.client_order_id)
+        if ev.filled_size is None or order is None or ev.filled_size <= order.filled_size:
+            return []
+        order_id = order.order_id or ev.order_id
+        if order_id is None:
+            return []
+        try:
+            fills = await self.exchange.list_fills(order_id=order_id)
+        except ExchangeError:
+            return []
+        seen = order.trade_ids
+        fresh = sorted(
+            (f for f in fills if f.trade_id not in seen), key=lambda f: (f.ts, f.trade_id)
+        )
+        return [fill_event(f, ev.client_order_id) for f in fresh]
 
     def _owner(self, ev: Event) -> str | None:
         coid = getattr(ev, "client_order_id", "")
