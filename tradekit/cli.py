@@ -225,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from tradekit.config import ConfigError
     from tradekit.exchange.types import ExchangeError
     from tradekit.store.sqlite import StoreError
 
@@ -233,6 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tradekit: interrupted", file=sys.stderr)
         return 130
+    except ConfigError as exc:  # one line, naming every bad field with its path
+        problems = "; ".join(exc.problems)
+        print(f"tradekit: error: {exc.source}: {problems}", file=sys.stderr)
+        return 2
     except (ValueError, OSError, StoreError, ExchangeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"tradekit: error: {first}", file=sys.stderr)

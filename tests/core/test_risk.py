@@ -87,3 +87,30 @@ def test_pause_resume_and_kill_switch():
     assert isinstance(cancel, CancelOrder) and cancel.reason is CancelReason.KILL
     again = DecisionEngine.restore(a.params, FixedOffsetEntry(D("0")), a.snapshot())
     assert again.trading_state is TradingState.HALTED
+
+
+def test_kill_switch_that_flattens_sells_with_a_limit_after_the_stop_makes_way():
+    from tradekit.core import OrderStatus, OrderStatusReport, PlaceLimitSell, PositionClosed
+
+    a = engine("AAA-USD")
+    [buy] = a.handle(trade("AAA-USD", "100"))
+    a.handle(OrderAccepted(buy.client_order_id, "x1", SEC))
+    [stop] = a.handle(OrderFilled(buy.client_order_id, "t1", D("100"), D("1"), D("0"), SEC))
+    a.handle(OrderAccepted(stop.client_order_id, "x2", SEC))
+    assert a.handle(trade("AAA-USD", "99", 2)) == []  # last price 99 (the stop stays)
+    a.take_reports()
+    ev = TradingStateChanged(TradingState.HALTED, 3 * SEC, "flatten", D("0.01"))
+    cmds = a.handle(ev)
+    live = [c for c in cmds if isinstance(c, CancelOrder)]
+    assert live and live[-1].reason is CancelReason.FLATTEN  # the stop makes way first
+    assert not [c for c in cmds if isinstance(c, PlaceLimitSell)]
+    stop_id = live[-1].client_order_id
+    [sell] = a.handle(OrderStatusReport(stop_id, OrderStatus.CANCELLED, 4 * SEC))
+    assert isinstance(sell, PlaceLimitSell)
+    assert (sell.size, sell.limit_price) == (D("1.00000000"), D("98.01"))  # 99 * 0.99
+    assert a.live_stops() == []
+    a.handle(OrderAccepted(sell.client_order_id, "x9", 4 * SEC))
+    assert a.handle(OrderFilled(sell.client_order_id, "t9", D("98.01"), D("1"), D("0"), 5)) == []
+    [closed] = [r for r in a.take_reports() if isinstance(r, PositionClosed)]
+    assert closed.realized_pnl == D("-1.99")
+    assert a.handle(trade("AAA-USD", "90", 6)) == []  # halted: no new entry

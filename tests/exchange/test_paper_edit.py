@@ -151,3 +151,19 @@ def test_edits_are_journaled_and_replayed(tmp_path: Path):
         ("SELL", D("92.00"), D("2")),
     ]
     restored.close()
+
+
+def test_a_limit_sell_rests_and_fills_at_its_limit() -> None:
+    from tradekit.core.events import MarketTrade as MT
+    from tradekit.exchange.paper import PaperExchange as PX
+
+    ex = PX(balances={"USD": D("1000"), "BTC": D("1")})
+    ex.advance(MT("BTC-USD", D("100.00"), D("1"), 1))
+    res = ex.place_limit_sell("sell-1", "BTC-USD", D("0.5"), D("101.00"))
+    assert res.success
+    assert ex.balances()["BTC"].hold == D("0.5")
+    assert not ex.place_limit_sell("sell-2", "BTC-USD", D("0.6"), D("101.00")).success
+    assert ex.advance(MT("BTC-USD", D("100.50"), D("1"), 2)) == []
+    [fill] = ex.advance(MT("BTC-USD", D("101.20"), D("1"), 3))
+    assert (fill.price, fill.size, fill.liquidity) == (D("101.00"), D("0.5"), "MAKER")
+    assert ex.balances()["BTC"].total == D("0.5")

@@ -26,6 +26,7 @@ from tradekit.core import (
     OrderStatusReport,
     OrderSubmitUnknown,
     PlaceLimitBuy,
+    PlaceLimitSell,
     PlaceStopLimitSell,
     PositionClosed,
     PositionOpened,
@@ -62,6 +63,8 @@ SAMPLES: list[object] = [
     EditRejected("t-2", "ORDER_TRIGGERED", 13),
     EditStopOrder("t-2", "X2", D("0.5"), D("97.00"), D("96.50"), 14),
     TradingStateChanged(TradingState.HALTED, 15, "kill switch"),
+    TradingStateChanged(TradingState.HALTED, 16, "flatten", D("0.001")),
+    PlaceLimitSell("t-9", "BTC-USD", D("0.5"), D("96.10"), 17),
     PlaceLimitBuy("t-1", "BTC-USD", D("0.01"), D("99900.00"), 12),
     STOP,
     PlaceStopLimitSell("t-2", "BTC-USD", D("0.01"), D("97902.00"), D("97412.49"), 13),
@@ -85,7 +88,7 @@ SAMPLES: list[object] = [
 
 def test_samples_cover_every_class():
     assert {type(s).__name__ for s in SAMPLES} == set(REGISTRY)
-    assert len(REGISTRY) == 24
+    assert len(REGISTRY) == 25
 
 
 @pytest.mark.parametrize("obj", SAMPLES, ids=lambda o: type(o).__name__)

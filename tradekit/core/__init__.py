@@ -11,6 +11,7 @@ from tradekit.core.commands import (
     Command,
     EditStopOrder,
     PlaceLimitBuy,
+    PlaceLimitSell,
     PlaceStopLimitSell,
 )
 from tradekit.core.decision import DecisionEngine, PairParams, Phase
@@ -90,6 +91,7 @@ __all__ = [
     "PairParams",
     "Phase",
     "PlaceLimitBuy",
+    "PlaceLimitSell",
     "PlaceStopLimitSell",
     "PortfolioRisk",
     "PositionClosed",

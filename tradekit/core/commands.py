@@ -23,6 +23,7 @@ class CancelReason(StrEnum):
     STOP_RESIZE = "stop_resize"  # the position's size changed (partial entry fills)
     STOP_TRIGGERED = "stop_triggered"  # the stop is selling: stop buying
     KILL = "kill"  # the kill switch
+    FLATTEN = "flatten"  # the kill switch sells: the stop makes way for the exit order
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,17 @@ class PlaceStopLimitSell:
     limit_price: Decimal
     ts: int
     replaces: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceLimitSell:
+    """An exit at a price (the kill switch's flatten): a GTC limit sell of the position."""
+
+    client_order_id: str
+    product_id: str
+    size: Decimal
+    limit_price: Decimal
+    ts: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,4 +93,4 @@ class EditStopOrder:
     ts: int
 
 
-Command = PlaceLimitBuy | PlaceStopLimitSell | CancelOrder | EditStopOrder
+Command = PlaceLimitBuy | PlaceStopLimitSell | PlaceLimitSell | CancelOrder | EditStopOrder

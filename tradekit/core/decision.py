@@ -40,6 +40,7 @@ from tradekit.core.commands import (
     Command,
     EditStopOrder,
     PlaceLimitBuy,
+    PlaceLimitSell,
     PlaceStopLimitSell,
 )
 from tradekit.core.entry import EntryRule
@@ -150,6 +151,8 @@ class DecisionEngine:
         self.stop_blocked: str | None = None  # why the last stop was refused
         self.cancel_refused: str | None = None  # the stop whose cancel was refused
         self.edit_refused: str | None = None  # the stop whose in-place edit was refused
+        self.exit: Order | None = None  # the flatten order while it may rest
+        self.flatten_offset: Decimal | None = None  # set by a flattening kill switch
         # A capability of the exchange, set by the driver: may a resting stop be moved
         # in place (no unprotected gap)? Otherwise, and after a refusal: cancel, place.
         self.can_edit_stops = False
@@ -247,11 +250,19 @@ class DecisionEngine:
     def _on_trading_state(self, ev: TradingStateChanged) -> list[Command]:
         self.trading_state = ev.state
         self.last_ts = max(self.last_ts, ev.ts)
+        commands: list[Command] = []
+        if ev.state is not TradingState.HALTED:
+            return commands
         entry = self.entry
-        if ev.state is TradingState.HALTED and entry is not None:
-            if entry.status in _ENTRY_CANCELLABLE:
-                return self._cancel(entry, CancelReason.KILL, ev.ts)
-        return []
+        if entry is not None and entry.status in _ENTRY_CANCELLABLE:
+            commands += self._cancel(entry, CancelReason.KILL, ev.ts)
+        if ev.flatten_offset_pct is not None and self.position is not None:
+            offset = to_decimal(ev.flatten_offset_pct, "flatten_offset_pct")
+            if not ZERO <= offset < 1:
+                raise ValueError(f"flatten_offset_pct must be in [0, 1), got {offset}")
+            self.flatten_offset = offset
+            commands += self._protect(ev.ts)
+        return commands
 
     def _on_timer(self, ev: Timer) -> list[Command]:
         self.last_ts = max(self.last_ts, ev.ts)
@@ -417,7 +428,7 @@ class DecisionEngine:
             if self.position is None:  # a sell we cannot place against: book nothing
                 return
             self.position.add_sell(delta.size, delta.price, delta.fee)
-            if not order.triggered:
+            if order.order_type is OrderType.STOP_LIMIT and not order.triggered:
                 order.triggered = True  # a stop that fills has triggered
                 if order is self.stop:
                     self._stop_triggered(order, ts)
@@ -452,6 +463,8 @@ class DecisionEngine:
                     ts,
                 )
             )
+        if self.exit is not None and self.exit.status.is_terminal:
+            self.exit = None
         stop = self.stop
         if stop is not None:
             if stop.status.is_terminal:
@@ -472,6 +485,8 @@ class DecisionEngine:
         pos = self.position
         if pos is None or pos.stop_trigger is None or pos.stop_limit is None:
             return []
+        if self.flatten_offset is not None:
+            return self._flatten(pos, ts)
         size = self.product.size_down(pos.open_size)
         stop = self.stop
         if stop is not None:
@@ -531,6 +546,31 @@ class DecisionEngine:
         self.stop = order
         return [command]
 
+    def _flatten(self, pos: PositionState, ts: int) -> list[Command]:
+        """The kill switch sells: the stop makes way (the exchange holds its funds), then
+        one limit sell of what is held, at the stated offset below the last price."""
+        stop = self.stop
+        if stop is not None and stop.is_open:
+            if stop.status in _STOP_IN_FLIGHT or stop.triggered:
+                return []  # wait; a triggered stop is already selling
+            if self.cancel_refused == stop.client_order_id:
+                return []
+            return self._cancel(stop, CancelReason.FLATTEN, ts)
+        if self.exit is not None and self.exit.is_open:
+            return []
+        size = self.product.size_down(pos.open_size)
+        price = self.last_price if self.last_price is not None else pos.highest
+        assert self.flatten_offset is not None
+        limit = self.product.price_down(price * (1 - self.flatten_offset))
+        if size <= ZERO or limit <= ZERO or self.product.size_problem(size):
+            return []
+        order = Order(
+            self._next_id(), self.product_id, OrderSide.SELL, OrderType.LIMIT, size, limit, None, ts
+        )
+        self._add(order)
+        self.exit = order
+        return [PlaceLimitSell(order.client_order_id, self.product_id, size, limit, ts)]
+
     def _stop_command(
         self, coid: str, size: Decimal, pos: PositionState, ts: int, replaces: str | None
     ) -> PlaceStopLimitSell:
@@ -551,6 +591,8 @@ class DecisionEngine:
             return
         if self.stop is not None and self.stop.is_open:
             return
+        if self.exit is not None and self.exit.is_open:
+            return
         entry_price = pos.entry_price
         exit_price = pos.exit_price
         assert entry_price is not None and exit_price is not None
@@ -567,6 +609,8 @@ class DecisionEngine:
         )
         self.position = None
         self.stop = None
+        self.exit = None
+        self.flatten_offset = None
         self.next_stop_id = None
         self.stop_blocked = None
         self.cancel_refused = None
@@ -597,6 +641,8 @@ class DecisionEngine:
             "stop_blocked": self.stop_blocked,
             "cancel_refused": self.cancel_refused,
             "edit_refused": self.edit_refused,
+            "exit": None if self.exit is None else self.exit.client_order_id,
+            "flatten_offset": None if self.flatten_offset is None else str(self.flatten_offset),
             "trading_state": self.trading_state.value,
             "last_skip": self._last_skip,
             "last_price": None if self.last_price is None else str(self.last_price),
@@ -627,6 +673,9 @@ class DecisionEngine:
         engine.stop_blocked = state["stop_blocked"]
         engine.cancel_refused = state["cancel_refused"]
         engine.edit_refused = state.get("edit_refused")
+        engine.exit = engine.orders[state["exit"]] if state.get("exit") else None
+        offset = state.get("flatten_offset")
+        engine.flatten_offset = None if offset is None else Decimal(offset)
         engine.trading_state = TradingState(state["trading_state"])
         engine._last_skip = state["last_skip"]
         engine.last_price = None if state["last_price"] is None else Decimal(state["last_price"])

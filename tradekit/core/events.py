@@ -41,11 +41,16 @@ class TradingState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TradingStateChanged:
-    """The user (or the portfolio's kill switch) changed what the pair may do."""
+    """The user (or the portfolio's kill switch) changed what the pair may do.
+
+    HALTED with `flatten_offset_pct` also sells what is held: the stop is cancelled and a
+    limit sell is placed at `last price x (1 - flatten_offset_pct)`.
+    """
 
     state: TradingState
     ts: int
     reason: str = ""
+    flatten_offset_pct: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from tradekit.core.decision import DecisionEngine
@@ -59,6 +60,7 @@ class PortfolioStats:
 
 
 _END: Any = object()  # the feed's last word in the inbox
+_WAKE: Any = object()  # a control is waiting in `_urgent`
 
 
 @dataclass
@@ -89,8 +91,9 @@ class PortfolioHandle:
         await self.portfolio.stop()
 
     async def wait(self) -> None:
+        """Wait for the run to end (a timeout around this does not cancel the run)."""
         with contextlib.suppress(asyncio.CancelledError):
-            await self.task
+            await asyncio.shield(self.task)
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -187,21 +190,30 @@ class Portfolio:
     def resume(self, product_id: str) -> None:
         self._control(product_id, TradingState.ACTIVE, "resumed")
 
-    def kill(self, reason: str = "kill switch") -> None:
-        """Cancel every working entry and allow no new one; stops stay in place."""
+    def kill(self, reason: str = "kill switch", flatten_offset_pct: Decimal | None = None) -> None:
+        """Cancel every working entry and allow no new one. Stops stay in place, unless
+        `flatten_offset_pct` is given: then each position is sold with a limit order that
+        far below the last price (its stop cancelled first)."""
         for pid in self.drivers:
-            self._control(pid, TradingState.HALTED, reason)
+            self._control(pid, TradingState.HALTED, reason, flatten_offset_pct)
 
-    def _control(self, product_id: str, state: TradingState, reason: str) -> None:
+    def _control(
+        self,
+        product_id: str,
+        state: TradingState,
+        reason: str,
+        flatten_offset_pct: Decimal | None = None,
+    ) -> None:
         if product_id not in self.drivers:
             raise KeyError(f"no pair {product_id!r}")
         if self._inbox is None:
             raise RuntimeError("the portfolio is not running")
-        ev = TradingStateChanged(state, _now_ns(), reason)
-        try:
-            self._inbox.put_nowait(_Control(product_id, ev))
-        except asyncio.QueueFull:  # a burst fills the inbox: the control goes first
-            self._urgent.append(_Control(product_id, ev))
+        ev = TradingStateChanged(state, _now_ns(), reason, flatten_offset_pct)
+        # Controls jump the queue: handled before any feed event still waiting (a kill
+        # must not wait behind a backlog); the marker only wakes an idle consumer.
+        self._urgent.append(_Control(product_id, ev))
+        with contextlib.suppress(asyncio.QueueFull):
+            self._inbox.put_nowait(_WAKE)
 
     # -- the stream ----------------------------------------------------------------
 
@@ -233,6 +245,8 @@ class Portfolio:
                     except TimeoutError:
                         await self._poll()
                         continue
+                if item is _WAKE:
+                    continue
                 if item is _END:
                     assert reader is not None
                     await reader  # a feed that failed raises here

@@ -18,6 +18,11 @@ class Exchange(Protocol):
     ) -> PlaceResult:
         """A GTC limit buy. A repeated client_order_id returns the existing order."""
 
+    def place_limit_sell(
+        self, client_order_id: str, product_id: str, size: Decimal, limit_price: Decimal
+    ) -> PlaceResult:
+        """A GTC limit sell (an exit: the kill switch's flatten)."""
+
     def place_stop_limit(
         self,
         client_order_id: str,

@@ -573,7 +573,7 @@ class PaperExchange:
                 budget = self._plan_fill(plan, o, budget, TAKER if o.crossing else MAKER)
             budget = trade.size if self._trade_size else None
             for o in sorted((o for o in book.sells if price >= o.limit_price), key=_sell_key):
-                budget = self._plan_fill(plan, o, budget, MAKER)
+                budget = self._plan_fill(plan, o, budget, TAKER if o.crossing else MAKER)
             triggered = sorted(
                 (o for o in book.stops if o.stop_price is not None and price <= o.stop_price),
                 key=_stop_key,
@@ -664,6 +664,37 @@ class PaperExchange:
         crossing = last is not None and limit >= last.price
         return self._place(
             client_order_id, spec, OrderSide.BUY, OrderType.LIMIT, size, limit, None, crossing
+        )
+
+    def place_limit_sell(
+        self, client_order_id: str, product_id: str, size: Decimal, limit_price: Decimal
+    ) -> PlaceResult:
+        """A GTC limit SELL (an exit at a price: the kill switch's flatten). It fills on a
+        trade at or above its limit, at the limit; marketable on arrival (limit at or below
+        the last trade) its first fill is TAKER."""
+        size = _num(size, "size")
+        limit = _num(limit_price, "limit_price")
+        known = self._known(client_order_id)
+        if known is not None:
+            return known
+        book = self._books.get(product_id)
+        if book is None:
+            return _refused(client_order_id, Reason.INVALID_PRODUCT_ID, product_id)
+        spec = book.spec
+        problem = self._check_limit(spec, limit) or self._check_size(spec, size, limit)
+        if problem is None:
+            have = self._wallets[spec.base_currency].available
+            if size > have:
+                problem = (
+                    Reason.INSUFFICIENT_FUND,
+                    f"needs {size} {spec.base_currency}, {have} available",
+                )
+        if problem is not None:
+            return _refused(client_order_id, *problem)
+        last = book.last
+        crossing = last is not None and limit <= last.price
+        return self._place(
+            client_order_id, spec, OrderSide.SELL, OrderType.LIMIT, size, limit, None, crossing
         )
 
     def place_stop_limit(
@@ -1045,11 +1076,12 @@ class PaperExchange:
                 wallet = self._wallets[spec.quote_currency]
                 book.buys.append(o)
             else:
-                if o.order_type is not OrderType.STOP_LIMIT or o.stop_price is None:
-                    raise _Bad(f"order {o.order_id}: a sell must be a stop-limit order")
+                if (o.stop_price is None) != (o.order_type is OrderType.LIMIT):
+                    raise _Bad(f"order {o.order_id}: a sell is a limit or a stop-limit order")
                 o.hold = o.size
                 wallet = self._wallets[spec.base_currency]
-                book.stops.append(o)
+                # a plain limit sell rests at once; a stop waits for its trigger
+                (book.sells if o.stop_price is None else book.stops).append(o)
             wallet.available -= o.hold
             wallet.hold += o.hold
         self._orders[o.order_id] = o
@@ -1124,7 +1156,7 @@ class PaperExchange:
         o = self._open_order(f.order_id)
         if f.product_id != o.product_id or f.side is not o.side:
             raise _Bad(f"fill {f.trade_id} does not match order {o.order_id}")
-        if o.side is OrderSide.SELL and not o.triggered:
+        if o.order_type is OrderType.STOP_LIMIT and not o.triggered:
             raise _Bad(f"fill {f.trade_id}: stop {o.order_id} has not triggered")
         if not ZERO < f.size <= o.remaining:
             raise _Bad(f"fill {f.trade_id}: size {f.size}, order remaining {o.remaining}")

@@ -740,11 +740,6 @@ class _Api:
         if parsed is None:
             return refuse("UNSUPPORTED_ORDER_CONFIGURATION", f"{key} is not supported here")
         size, limit, stop, meta = parsed
-        if stop is None and side != "BUY":
-            return refuse(
-                "UNSUPPORTED_ORDER_CONFIGURATION",
-                "the simulator trades limit orders on the BUY side only",
-            )
         if stop is not None and (
             side != "SELL" or meta.stop_direction != "STOP_DIRECTION_STOP_DOWN"
         ):
@@ -762,7 +757,9 @@ class _Api:
             )
         state.meta.stage(coid, meta)
         try:
-            if stop is None:
+            if stop is None and side == "SELL":
+                res = state.place_limit_sell(coid, product_id, size, limit)
+            elif stop is None:
                 res = state.place_limit_buy(coid, product_id, size, limit)
             else:
                 res = state.place_stop_limit(coid, product_id, size, stop, limit)

@@ -198,6 +198,14 @@ class SimState:
             self._publish_order(res.order_id)
         return res
 
+    def place_limit_sell(
+        self, client_order_id: str, product_id: str, size: Decimal, limit_price: Decimal
+    ) -> PlaceResult:
+        res = self.exchange.place_limit_sell(client_order_id, product_id, size, limit_price)
+        if res.success and res.order_id:
+            self._publish_order(res.order_id)
+        return res
+
     def place_stop_limit(
         self,
         client_order_id: str,

@@ -215,3 +215,13 @@ def test_secret_never_reaches_logs_reprs_or_errors(
     for text in texts:
         for line in secret_lines:
             assert line not in text
+
+
+def test_a_limit_sell_goes_through(ex: Flavor, sim: SimServer) -> None:
+    print_trade(sim, "60000.00")
+    res = ex("place_limit_sell", coid(ex, "sell"), BTC, D("0.001"), D("61000.00"))
+    assert res.success
+    o = ex("get_order", res.order_id)
+    assert o.side.value == "SELL" and o.order_type is OrderType.LIMIT
+    print_trade(sim, "61000.00")
+    assert ex("get_order", res.order_id).status is OrderStatus.FILLED

@@ -21,6 +21,7 @@ from tradekit.core.commands import (
     Command,
     EditStopOrder,
     PlaceLimitBuy,
+    PlaceLimitSell,
     PlaceStopLimitSell,
 )
 from tradekit.core.decision import DecisionEngine
@@ -37,7 +38,7 @@ from tradekit.core.events import (
     OrderSubmitUnknown,
     Timer,
 )
-from tradekit.core.orders import Order, OrderStatus, OrderType
+from tradekit.core.orders import Order, OrderSide, OrderStatus, OrderType
 from tradekit.core.reports import Report
 from tradekit.exchange.types import Fill, OutcomeUnknown, status_report
 from tradekit.store.sqlite import Store
@@ -128,6 +129,10 @@ class AsyncPairDriver:
         try:
             if isinstance(cmd, PlaceLimitBuy):
                 res = await self.exchange.place_limit_buy(
+                    cmd.client_order_id, cmd.product_id, cmd.size, cmd.limit_price
+                )
+            elif isinstance(cmd, PlaceLimitSell):
+                res = await self.exchange.place_limit_sell(
                     cmd.client_order_id, cmd.product_id, cmd.size, cmd.limit_price
                 )
             elif isinstance(cmd, PlaceStopLimitSell):
@@ -353,6 +358,10 @@ def _placement(order: Order) -> Command:
             order.stop_price,
             order.limit_price,
             order.created_ts,
+        )
+    if order.side is OrderSide.SELL:
+        return PlaceLimitSell(
+            order.client_order_id, order.product_id, order.size, order.limit_price, order.created_ts
         )
     return PlaceLimitBuy(
         order.client_order_id, order.product_id, order.size, order.limit_price, order.created_ts

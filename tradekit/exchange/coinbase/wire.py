@@ -135,13 +135,13 @@ def plain(value: Decimal) -> str:
 # -- requests ---------------------------------------------------------------------------
 
 
-def limit_buy_body(
-    client_order_id: str, product_id: str, size: Decimal, limit_price: Decimal
+def limit_order_body(
+    client_order_id: str, product_id: str, size: Decimal, limit_price: Decimal, side: str = "BUY"
 ) -> dict[str, Any]:
     return {
         "client_order_id": client_order_id,
         "product_id": product_id,
-        "side": "BUY",
+        "side": side,
         "order_configuration": {
             "limit_limit_gtc": {
                 "base_size": plain(size),

@@ -176,7 +176,14 @@ class AsyncCoinbaseRest:
     async def place_limit_buy(
         self, client_order_id: str, product_id: str, size: Decimal, limit_price: Decimal
     ) -> PlaceResult:
-        body = wire.limit_buy_body(client_order_id, product_id, size, limit_price)
+        body = wire.limit_order_body(client_order_id, product_id, size, limit_price)
+        return await self._place(body, client_order_id, product_id)
+
+    async def place_limit_sell(
+        self, client_order_id: str, product_id: str, size: Decimal, limit_price: Decimal
+    ) -> PlaceResult:
+        """A GTC limit sell: an exit at a price (the kill switch's flatten)."""
+        body = wire.limit_order_body(client_order_id, product_id, size, limit_price, side="SELL")
         return await self._place(body, client_order_id, product_id)
 
     async def place_stop_limit(
