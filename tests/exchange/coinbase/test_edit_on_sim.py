@@ -1,0 +1,49 @@
+"""Stops moved in place on tradekit sim: the engine edits when the exchange can, and
+falls back to cancel-then-place when the simulator switches the capability off."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tradekit.demo import DemoSetup
+from tradekit.exchange.coinbase._sync.rest import CoinbaseRest
+from tradekit.exchange.coinbase.credentials import Credentials
+from tradekit.sim.client import DrivenExchange, SimMarket
+from tradekit.sim.server import SimServer
+from tradekit.store.sqlite import Store
+
+
+def run_on_sim(tmp_path: Path, edit_enabled: bool) -> list[dict]:
+    setup = DemoSetup(seed=7, ticks=2000)
+    keys = tmp_path / f"key-{edit_enabled}.json"
+    with SimServer(keys_file=keys, balances=setup.balances(), rate_limit_per_s=1e6) as sim:
+        sim.call(lambda st: setattr(st, "edit_stop_enabled", edit_enabled))
+        rest = CoinbaseRest(Credentials.from_file(keys), sim.base_url, can_edit_stops=True)
+        driven = DrivenExchange(rest, SimMarket(sim.base_url))
+        with Store(tmp_path / f"s-{edit_enabled}.sqlite") as store:
+            engine = setup.engine(store, driven, "edit")
+            engine.run()
+            rows = store.journal()
+            live = sim.call(lambda st: st.exchange.list_open_orders("BTC-USD"))
+            stops = [o for o in live if o.stop_price is not None]
+            pos = engine.decision.position
+            if pos is not None:  # exactly one stop, at the engine's level
+                assert len(stops) == 1 and stops[0].stop_price == pos.stop_trigger
+        driven.close()
+    return rows
+
+
+def test_stops_move_in_place_when_the_simulator_allows_it(tmp_path: Path) -> None:
+    rows = run_on_sim(tmp_path, edit_enabled=True)
+    types = [r["type"] for r in rows]
+    assert types.count("EditStopOrder") > 3 and types.count("OrderEdited") > 3
+    moves = [r for r in rows if r["type"] == "CancelOrder" and r["payload"]["then"] is not None]
+    assert moves == []  # no unprotected gap at all
+
+
+def test_refused_edits_fall_back_to_cancel_then_place(tmp_path: Path) -> None:
+    rows = run_on_sim(tmp_path, edit_enabled=False)
+    types = [r["type"] for r in rows]
+    assert "EditRejected" in types
+    moves = [r for r in rows if r["type"] == "CancelOrder" and r["payload"]["then"] is not None]
+    assert moves
