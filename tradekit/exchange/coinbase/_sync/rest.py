@@ -162,13 +162,14 @@ class CoinbaseRest:
 
     @staticmethod
     def _reset_delay(resp: httpx.Response) -> float:
-        """Seconds until the rate limit resets, from `x-ratelimit-reset` if it says so."""
-        value = resp.headers.get("x-ratelimit-reset")
-        try:
-            seconds = float(value) if value is not None else 0.0
-        except ValueError:
-            return 0.0
-        return seconds if 0 < seconds <= 60 else 0.0
+        """How long to wait after a 429: one request's worth of the rate limit when the
+        headers say the limit (a token bucket refills continuously), else until the
+        reset they announce; never more than a few seconds."""
+        limit = _header_number(resp, "x-ratelimit-limit")
+        if limit is not None and limit > 0:
+            return min(1.0 / limit, 5.0)
+        reset = _header_number(resp, "x-ratelimit-reset")
+        return reset if reset is not None and 0 < reset <= 5 else 0.0
 
     # -- orders --------------------------------------------------------------------
 
@@ -354,6 +355,14 @@ class CoinbaseRest:
     def server_time_ns(self) -> int:
         reply = wire.obj(self._request("GET", "/time", auth=False), "time")
         return int(wire.text(reply, "epochMillis", "time")) * 10**6
+
+
+def _header_number(resp: httpx.Response, name: str) -> float | None:
+    value = resp.headers.get(name)
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _error_text(resp: httpx.Response) -> str:
