@@ -242,3 +242,15 @@ def test_a_refused_edit_falls_back_to_cancel_then_place():
     [cancel] = e.handle(EditRejected(stop.client_order_id, "ONLY_LIMIT_ORDER_EDITS_SUPPORTED", 3))
     assert isinstance(cancel, CancelOrder) and cancel.then.stop_price == D("98.00")
     assert e.orders[stop.client_order_id].stop_price == D("97.02")  # old levels kept
+
+
+def test_an_entry_cancel_refused_is_not_sent_again_on_every_trade():
+    e = engine(wait_s=1)
+    [buy] = e.handle(trade("100.00", 0))
+    e.handle(OrderAccepted(buy.client_order_id, "X1", 0))
+    [cancel] = e.handle(trade("100.00", 2))
+    assert cancel.reason is CancelReason.ENTRY_TIMEOUT
+    assert e.handle(CancelRejected(buy.client_order_id, "ORDER_IS_FULLY_FILLED", 3)) == []
+    assert e.handle(trade("100.00", 4)) == []  # settling: the exchange's word comes next
+    e.handle(OrderFilled(buy.client_order_id, "T1", D("99.00"), D("0.5"), D("0"), 5))
+    assert e.entry is None and e.cancel_refused is None

@@ -330,6 +330,8 @@ class DecisionEngine:
         if order is None:
             return []
         if order.transition(Trigger.CANCEL_REJECTED, ev.reason) is Applied.CHANGED:
+            if order is self.entry:
+                self.cancel_refused = order.client_order_id  # not again: it is settling
             if order is self.stop:
                 # Already triggered or filled: the stop is doing its job. No new stop.
                 self.cancel_refused = order.client_order_id
@@ -401,8 +403,10 @@ class DecisionEngine:
     def _entry_timeout(self, ts: int) -> list[Command]:
         entry = self.entry
         assert entry is not None
-        if entry.status in _ENTRY_CANCELLABLE and ts - entry.created_ts >= (
-            self.params.max_entry_wait_ns
+        if (
+            entry.status in _ENTRY_CANCELLABLE
+            and ts - entry.created_ts >= self.params.max_entry_wait_ns
+            and self.cancel_refused != entry.client_order_id
         ):
             return self._cancel(entry, CancelReason.ENTRY_TIMEOUT, ts)
         return []
@@ -454,6 +458,8 @@ class DecisionEngine:
         entry = self.entry
         if entry is not None and entry.status.is_terminal:
             self.entry = None
+            if self.cancel_refused == entry.client_order_id:
+                self.cancel_refused = None
             self._reports.append(
                 EntryEnded(
                     self.product_id,

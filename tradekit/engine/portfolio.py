@@ -10,7 +10,9 @@ decides and its `AsyncPairDriver` (the same code the sync engine runs, generated
 journals and performs; this class routes events to pairs, keeps the portfolio's risk
 limits in front of every entry, and runs the feed, the REST polling fallback and the
 controls (pause, resume, kill switch) as one sequential stream of events, so every pair
-sees its events in a deterministic order.
+sees its events in a deterministic order. Open orders are also looked up over REST every
+`poll_after_s`, whatever the user channel says: the safety net for a silent channel or a
+fill missed while a socket was down.
 
 Store writes are direct SQLite commits from the loop thread (WAL, synchronous=NORMAL:
 about 0.05-0.1 ms each, and only for events that change something), so they never block
@@ -111,7 +113,7 @@ class Portfolio:
         feed: AsyncIterator[Event] | Callable[[], AsyncIterator[Event]] | None = None,
         *,
         limits: RiskLimits | None = None,
-        poll_after_s: float = 5.0,
+        poll_after_s: float = 5.0,  # REST safety net: open orders are looked up this often
         close_store: bool = False,
     ) -> None:
         self.exchange = exchange
@@ -131,7 +133,7 @@ class Portfolio:
         self._urgent: deque[_Control] = deque()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._last_user_event = time.monotonic()
+        self._last_poll = time.monotonic()
         self.started = False
         self.finished = False
 
@@ -260,7 +262,7 @@ class Portfolio:
                 handled += 1
                 if handled % FAIR_BATCH == 0:
                     await asyncio.sleep(0)
-                if time.monotonic() - self._last_user_event > self.poll_after_s:
+                if time.monotonic() - self._last_poll > self.poll_after_s:
                     await self._poll()
         finally:
             if reader is not None and not reader.done():
@@ -311,8 +313,6 @@ class Portfolio:
             for pid in self.drivers:
                 await self._process(pid, ev)
             return
-        if not isinstance(ev, TradingStateChanged):
-            self._last_user_event = time.monotonic()
         owner = product_id or self._owner(ev)
         if owner is None:
             self.stats.unrouted += 1
@@ -385,8 +385,10 @@ class Portfolio:
                 pending.extend(await driver.settle())
 
     async def _poll(self) -> None:
-        """The user channel has been silent: ask REST about every open order."""
-        self._last_user_event = time.monotonic()
+        """Every `poll_after_s`, ask REST about every order the engine still has open: the
+        user channel may be silent, or may have missed a fill while reconnecting (an
+        order placed while the socket was down is in no resync)."""
+        self._last_poll = time.monotonic()
         for pid, driver in self.drivers.items():
             for order in list(driver.decision.pending_orders()):
                 if order.order_id is None:

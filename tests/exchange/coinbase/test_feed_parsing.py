@@ -103,3 +103,33 @@ def test_bad_messages_are_counted_named_and_change_nothing():
     # the tracked state is what it was: the next real update still counts from 0.5
     [r] = f._receive(msg(2, events=[order("0.7")]))
     assert r.filled_size == D("0.7")
+
+
+def test_trade_snapshots_and_trades_from_the_past_never_reach_the_engine():
+    f = feed()
+
+    def trades(kind, *items):
+        return [
+            {
+                "type": kind,
+                "trades": [
+                    {
+                        "trade_id": tid,
+                        "product_id": "BTC-USD",
+                        "price": "1.00",
+                        "size": "1",
+                        "side": "BUY",
+                        "time": t,
+                    }
+                    for tid, t in items
+                ],
+            }
+        ]
+
+    t1, t2 = "2026-11-25T09:00:01Z", "2026-11-25T09:00:02Z"
+    assert f._receive(msg(0, "market_trades", trades("snapshot", ("1", t1)))) == []
+    [a] = f._receive(msg(1, "market_trades", trades("update", ("2", t2))))
+    assert a.trade_id == "2"
+    # after a reconnect the server repeats what came before: dropped
+    assert f._receive(msg(2, "market_trades", trades("update", ("1", t1)))) == []
+    assert f.stats.stale_trades == 1

@@ -147,7 +147,9 @@ class AsyncPairDriver:
                 cancelled = await self.exchange.cancel_order(cmd.order_id)
                 if cancelled.success:
                     return await self.order_news(cmd.client_order_id, cmd.order_id, ts)
-                return [CancelRejected(cmd.client_order_id, cancelled.failure_reason, ts)]
+                # refused (filled, triggered, gone): the exchange's truth settles why
+                refused = CancelRejected(cmd.client_order_id, cancelled.failure_reason, ts)
+                return [refused, *await self._ask(cmd.client_order_id, cmd.order_id, ts)]
         except OutcomeUnknown as exc:
             # Never assumed failed: say it is unknown, then ask the exchange at once.
             if isinstance(cmd, CancelOrder):

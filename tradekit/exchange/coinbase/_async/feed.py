@@ -48,6 +48,7 @@ class FeedStats:
     bad_messages: int = 0
     reconnects: int = 0
     resyncs: int = 0
+    stale_trades: int = 0  # market trades older than one already passed on (dropped)
     last_error: str = ""
 
 
@@ -98,6 +99,7 @@ class AsyncCoinbaseFeed:
         self._closed = False
         self._resync_needed = False
         self._subscribed_at = 0.0
+        self._last_trade_ts: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r}, {self.product_ids!r})"
@@ -210,18 +212,21 @@ class AsyncCoinbaseFeed:
         out: list[FeedEvent] = []
         if channel == "market_trades":
             for i, e in enumerate(events):
-                for j, t in enumerate(wire.items(wire.obj(e, "events"), "trades", "events")):
+                e = wire.obj(e, f"events[{i}]")
+                if e.get("type") == "snapshot":
+                    continue  # recent history, sent again on every subscribe: not news
+                for j, t in enumerate(wire.items(e, "trades", f"events[{i}]")):
                     where = f"events[{i}].trades[{j}]"
                     t = wire.obj(t, where)
-                    out.append(
-                        MarketTrade(
-                            wire.text(t, "product_id", where),
-                            wire.dec(t, "price", where),
-                            wire.dec(t, "size", where),
-                            wire.timestamp_ns(t, "time", where),
-                            wire.text(t, "trade_id", where, ""),
-                        )
+                    trade = MarketTrade(
+                        wire.text(t, "product_id", where),
+                        wire.dec(t, "price", where),
+                        wire.dec(t, "size", where),
+                        wire.timestamp_ns(t, "time", where),
+                        wire.text(t, "trade_id", where, ""),
                     )
+                    if self._is_new(trade):
+                        out.append(trade)
         elif channel == "user":
             ts = wire.timestamp_ns(msg, "timestamp", "message")
             for i, e in enumerate(events):
@@ -231,6 +236,16 @@ class AsyncCoinbaseFeed:
                     if report is not None:
                         out.append(report)
         return out
+
+    def _is_new(self, trade: MarketTrade) -> bool:
+        """Time only goes forward: a trade older than one already passed on (a replay
+        after a reconnect) or repeated is dropped, so the engine never sees the past."""
+        last = self._last_trade_ts.get(trade.product_id)
+        if last is not None and trade.ts < last:
+            self.stats.stale_trades += 1
+            return False
+        self._last_trade_ts[trade.product_id] = trade.ts
+        return True
 
     def _user_order(self, o: dict[str, Any], ts: int, i: int, j: int) -> OrderStatusReport | None:
         where = f"events[{i}].orders[{j}]"
