@@ -227,7 +227,7 @@ def test_holds_refuse_a_second_sell_of_the_same_base(api: Api):
         ("HOLD", {"limit_limit_gtc": {"base_size": "1", "limit_price": "100.00"}},
          "INVALID_SIDE", "PREVIEW_INVALID_SIDE"),
         ("SELL", {"limit_limit_gtc": {"base_size": "1", "limit_price": "200.00"}},
-         "UNSUPPORTED_ORDER_CONFIGURATION", None),
+         "INSUFFICIENT_FUND", "PREVIEW_INSUFFICIENT_FUND"),  # a limit sell of SOL not held
         ("BUY", {"market_market_ioc": {"quote_size": "10"}},
          "UNSUPPORTED_ORDER_CONFIGURATION", None),
         ("BUY", {"limit_limit_gtc": {"quote_size": "10", "limit_price": "100.00"}},
