@@ -4,8 +4,8 @@ Shapes follow `coinbase_api.md` (and the official SDK's field names where it is 
 every number travels as a plain decimal string, times are RFC3339 UTC. What this module
 decides where Coinbase's behaviour is unknown or the paper exchange is narrower:
 
-- Orders: `limit_limit_gtc` / `limit_limit_gtd` BUY and `stop_limit_stop_limit_gtc` /
-  `_gtd` SELL with STOP_DIRECTION_STOP_DOWN, as the paper exchange trades. Other sides,
+- Orders: `limit_limit_gtc` / `limit_limit_gtd` BUY and SELL, and `stop_limit_stop_limit_gtc`
+  / `_gtd` SELL with STOP_DIRECTION_STOP_DOWN, as the paper exchange trades. Other sides,
   directions and Coinbase's other configurations (market, IOC, FOK, bracket, TWAP...)
   get `success: false` with UNSUPPORTED_ORDER_CONFIGURATION. `end_time` must be RFC3339
   and is stored and echoed, but a GTD order never expires here. `post_only` refuses a
