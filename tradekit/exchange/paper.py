@@ -639,31 +639,13 @@ class PaperExchange:
         self, client_order_id: str, product_id: str, size: Decimal, limit_price: Decimal
     ) -> PlaceResult:
         """A GTC limit buy. A repeated client_order_id returns the existing order."""
-        size = _num(size, "size")
-        limit = _num(limit_price, "limit_price")
-        known = self._known(client_order_id)
-        if known is not None:
-            return known
-        book = self._books.get(product_id)
-        if book is None:
-            return _refused(client_order_id, Reason.INVALID_PRODUCT_ID, product_id)
-        spec = book.spec
-        problem = self._check_limit(spec, limit) or self._check_size(spec, size, limit)
-        if problem is None:
-            with localcontext(_EXACT):
-                need = size * limit * (_ONE + self._hold_rate)
-            have = self._wallets[spec.quote_currency].available
-            if need > have:
-                problem = (
-                    Reason.INSUFFICIENT_FUND,
-                    f"needs {need} {spec.quote_currency} (with the fee), {have} available",
-                )
-        if problem is not None:
-            return _refused(client_order_id, *problem)
-        last = book.last
-        crossing = last is not None and limit >= last.price
-        return self._place(
-            client_order_id, spec, OrderSide.BUY, OrderType.LIMIT, size, limit, None, crossing
+        return self._submit(
+            client_order_id,
+            product_id,
+            OrderSide.BUY,
+            _num(size, "size"),
+            _num(limit_price, "limit_price"),
+            None,
         )
 
     def place_limit_sell(
@@ -672,29 +654,13 @@ class PaperExchange:
         """A GTC limit SELL (an exit at a price: the kill switch's flatten). It fills on a
         trade at or above its limit, at the limit; marketable on arrival (limit at or below
         the last trade) its first fill is TAKER."""
-        size = _num(size, "size")
-        limit = _num(limit_price, "limit_price")
-        known = self._known(client_order_id)
-        if known is not None:
-            return known
-        book = self._books.get(product_id)
-        if book is None:
-            return _refused(client_order_id, Reason.INVALID_PRODUCT_ID, product_id)
-        spec = book.spec
-        problem = self._check_limit(spec, limit) or self._check_size(spec, size, limit)
-        if problem is None:
-            have = self._wallets[spec.base_currency].available
-            if size > have:
-                problem = (
-                    Reason.INSUFFICIENT_FUND,
-                    f"needs {size} {spec.base_currency}, {have} available",
-                )
-        if problem is not None:
-            return _refused(client_order_id, *problem)
-        last = book.last
-        crossing = last is not None and limit <= last.price
-        return self._place(
-            client_order_id, spec, OrderSide.SELL, OrderType.LIMIT, size, limit, None, crossing
+        return self._submit(
+            client_order_id,
+            product_id,
+            OrderSide.SELL,
+            _num(size, "size"),
+            _num(limit_price, "limit_price"),
+            None,
         )
 
     def place_stop_limit(
@@ -706,9 +672,25 @@ class PaperExchange:
         limit_price: Decimal,
     ) -> PlaceResult:
         """A GTC stop-limit SELL with STOP_DIRECTION_STOP_DOWN."""
-        size = _num(size, "size")
-        stop = _num(stop_price, "stop_price")
-        limit = _num(limit_price, "limit_price")
+        return self._submit(
+            client_order_id,
+            product_id,
+            OrderSide.SELL,
+            _num(size, "size"),
+            _num(limit_price, "limit_price"),
+            _num(stop_price, "stop_price"),
+        )
+
+    def _submit(
+        self,
+        client_order_id: str,
+        product_id: str,
+        side: OrderSide,
+        size: Decimal,
+        limit: Decimal,
+        stop: Decimal | None,
+    ) -> PlaceResult:
+        """Every placement: the same checks in the documented order, then `_place`."""
         known = self._known(client_order_id)
         if known is not None:
             return known
@@ -716,34 +698,46 @@ class PaperExchange:
         if book is None:
             return _refused(client_order_id, Reason.INVALID_PRODUCT_ID, product_id)
         spec = book.spec
+        last = book.last
         problem = (
             self._check_limit(spec, limit)
-            or self._check_stop(spec, stop)
+            or (None if stop is None else self._check_stop(spec, stop))
             or self._check_size(spec, size, limit)
         )
-        if problem is None and limit > stop:
+        if problem is None and stop is not None and limit > stop:
             problem = (
                 Reason.STOP_PRICE_BELOW_LIMIT_PRICE,
                 f"stop {stop} is below limit {limit}: a STOP_DOWN sell needs limit <= stop",
             )
-        last = book.last
-        if problem is None and last is not None and stop >= last.price:
+        if problem is None and stop is not None and last is not None and stop >= last.price:
             problem = (
                 Reason.STOP_PRICE_ABOVE_LAST_TRADE_PRICE,
                 f"stop {stop} is at or above the last trade price {last.price}",
             )
         if problem is None:
-            have = self._wallets[spec.base_currency].available
-            if size > have:
+            if side is OrderSide.BUY:
+                with localcontext(_EXACT):
+                    need = size * limit * (_ONE + self._hold_rate)
+                currency, note = spec.quote_currency, " (with the fee)"
+            else:
+                need, currency, note = size, spec.base_currency, ""
+            have = self._wallets[currency].available
+            if need > have:
                 problem = (
                     Reason.INSUFFICIENT_FUND,
-                    f"needs {size} {spec.base_currency}, {have} available",
+                    f"needs {need} {currency}{note}, {have} available",
                 )
         if problem is not None:
             return _refused(client_order_id, *problem)
-        return self._place(
-            client_order_id, spec, OrderSide.SELL, OrderType.STOP_LIMIT, size, limit, stop, False
-        )
+        # marketable on arrival: its first fill is TAKER (a stop waits for its trigger)
+        if stop is not None or last is None:
+            crossing = False
+        elif side is OrderSide.BUY:
+            crossing = limit >= last.price
+        else:
+            crossing = limit <= last.price
+        order_type = OrderType.LIMIT if stop is None else OrderType.STOP_LIMIT
+        return self._place(client_order_id, spec, side, order_type, size, limit, stop, crossing)
 
     def _known(self, client_order_id: str) -> PlaceResult | None:
         if not isinstance(client_order_id, str) or not client_order_id:
