@@ -48,5 +48,9 @@ def test_notebook_runs_headless_in_a_fresh_kernel(path, tmp_path):
     elapsed = time.perf_counter() - start
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors, errors
+    # secrets never reach a notebook output (01 and 04 trade with a simulator's key)
+    shown = json.dumps([c.get("outputs", []) for c in nb.cells])
+    for secret_marker in ("PRIVATE KEY", "privateKey", "Bearer "):
+        assert secret_marker not in shown, f"{path.name} shows {secret_marker!r}"
     assert elapsed < 60, f"{path.name} took {elapsed:.1f} s"
     print(f"{path.name}: {elapsed:.1f} s")
