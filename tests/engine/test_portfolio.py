@@ -197,3 +197,29 @@ def test_a_feed_that_ends_while_the_loop_waits_ends_the_run(tmp_path):
             assert pf.finished and pf.stats.messages == 1
 
     asyncio.run(run())
+
+
+def test_a_quiet_live_market_still_times_out_an_entry(tmp_path):
+    """No trade for a while: the REST poll brings a Timer, and the entry is cancelled."""
+
+    async def one_trade_then_quiet() -> AsyncIterator[MarketTrade]:
+        yield MarketTrade("BTC-USD", D("60000"), D("1"), time.time_ns())
+        await asyncio.sleep(1.5)
+
+    async def run() -> list[str]:
+        with Store(tmp_path / "q.sqlite") as store:
+            setup = DemoSetup(product_id="BTC-USD", max_entry_wait_s=1, size=D("0.01"))
+            from tradekit.core.entry import FixedOffsetEntry
+
+            decision = setup.engine(store, None, "q").decision
+            decision.rule = FixedOffsetEntry(D("0.01"))
+            paper = AsyncExchange(PaperExchange(balances={"USD": D("100000")}))
+            pf = Portfolio([decision], paper, store, one_trade_then_quiet(), poll_after_s=0.3)
+            await asyncio.wait_for(pf.run(), timeout=10)
+            return [
+                r["payload"]["reason"]
+                for r in store.journal(kinds="command")
+                if r["type"] == "CancelOrder"
+            ]
+
+    assert asyncio.run(run()) == ["entry_timeout"]

@@ -48,6 +48,7 @@ from tradekit.engine._async.driver import AsyncPairDriver, StepResult, fill_even
 from tradekit.exchange.types import ExchangeError
 from tradekit.store.sqlite import Store
 
+LIVE_CLOCK_NS = 120 * 10**9  # market time this close to the wall clock counts as live
 FAIR_BATCH = 64  # events handled between two yields to the event loop during a burst
 INBOX_SIZE = 1024  # feed events waiting at most (the reader waits beyond: back-pressure)
 
@@ -389,7 +390,13 @@ class Portfolio:
         user channel may be silent, or may have missed a fill while reconnecting (an
         order placed while the socket was down is in no resync)."""
         self._last_poll = time.monotonic()
+        now = _now_ns()
         for pid, driver in self.drivers.items():
+            # a quiet live market still lets time pass (entry timeouts); a replay of old
+            # data, whose clock is not the wall clock, gets no timer
+            last = driver.decision.last_ts
+            if last and 0 <= now - last <= LIVE_CLOCK_NS:
+                await self._process(pid, Timer(now))
             for order in list(driver.decision.pending_orders()):
                 if order.order_id is None:
                     continue
