@@ -167,66 +167,72 @@ def _indices_at(ts_list: Sequence[int], wanted: Iterable[int]) -> set[int]:
 # -- figure skeleton -------------------------------------------------------------------
 
 
+_TRACE_STYLES: tuple[tuple[int, dict[str, Any]], ...] = (
+    (
+        PRICE,
+        {
+            "mode": "lines",
+            "line": {"color": "#4c78a8", "width": 1.2},
+            "hovertemplate": "%{x|%Y-%m-%d %H:%M:%S} UTC<br>price %{text}<extra></extra>",
+        },
+    ),
+    (
+        HIGHEST,
+        {
+            "mode": "lines",
+            "line": {"color": "#9d9d9d", "width": 1, "dash": "dot", "shape": "hv"},
+            "hovertemplate": "%{text}<extra>highest</extra>",
+        },
+    ),
+    (
+        TRIGGER,
+        {
+            "mode": "lines",
+            "line": {"color": "#d62728", "width": 2, "shape": "hv"},
+            "hovertemplate": "%{text}<extra>stop</extra>",
+        },
+    ),
+    (
+        LIMIT,
+        {
+            "mode": "lines",
+            "line": {"color": "#ff9896", "width": 1.5, "dash": "dash", "shape": "hv"},
+            "hovertemplate": "%{text}<extra>stop limit</extra>",
+        },
+    ),
+    (
+        ENTRIES,
+        {
+            "mode": "markers",
+            "marker": {"symbol": "triangle-up", "size": 12, "color": "#2ca02c"},
+            "hovertemplate": "%{text}<extra>entry</extra>",
+        },
+    ),
+    (
+        EXITS,
+        {
+            "mode": "markers",
+            "marker": {"symbol": "triangle-down", "size": 12, "color": "#7b3294"},
+            "hovertemplate": "%{text}<extra>exit</extra>",
+        },
+    ),
+    (
+        MOVES,
+        {
+            "mode": "markers",
+            "marker": {"symbol": "diamond", "size": 6, "color": "#ff7f0e"},
+            "hovertemplate": "%{text}<extra>stop move</extra>",
+        },
+    ),
+)
+"""The seven traces in drawing order, with their looks."""
+
+
 def _base_figure(go: Any, title: str, quote: str, height: int, widget: bool) -> Any:
     """The seven named traces, empty, styled; a Figure or a FigureWidget."""
     fig = go.FigureWidget() if widget else go.Figure()
-    scatter = go.Scatter
-    fig.add_trace(
-        scatter(
-            name=TRACE_NAMES[PRICE],
-            mode="lines",
-            line={"color": "#4c78a8", "width": 1.2},
-            hovertemplate="%{x|%Y-%m-%d %H:%M:%S} UTC<br>price %{text}<extra></extra>",
-        )
-    )
-    fig.add_trace(
-        scatter(
-            name=TRACE_NAMES[HIGHEST],
-            mode="lines",
-            line={"color": "#9d9d9d", "width": 1, "dash": "dot", "shape": "hv"},
-            hovertemplate="%{text}<extra>highest</extra>",
-        )
-    )
-    fig.add_trace(
-        scatter(
-            name=TRACE_NAMES[TRIGGER],
-            mode="lines",
-            line={"color": "#d62728", "width": 2, "shape": "hv"},
-            hovertemplate="%{text}<extra>stop</extra>",
-        )
-    )
-    fig.add_trace(
-        scatter(
-            name=TRACE_NAMES[LIMIT],
-            mode="lines",
-            line={"color": "#ff9896", "width": 1.5, "dash": "dash", "shape": "hv"},
-            hovertemplate="%{text}<extra>stop limit</extra>",
-        )
-    )
-    fig.add_trace(
-        scatter(
-            name=TRACE_NAMES[ENTRIES],
-            mode="markers",
-            marker={"symbol": "triangle-up", "size": 12, "color": "#2ca02c"},
-            hovertemplate="%{text}<extra>entry</extra>",
-        )
-    )
-    fig.add_trace(
-        scatter(
-            name=TRACE_NAMES[EXITS],
-            mode="markers",
-            marker={"symbol": "triangle-down", "size": 12, "color": "#7b3294"},
-            hovertemplate="%{text}<extra>exit</extra>",
-        )
-    )
-    fig.add_trace(
-        scatter(
-            name=TRACE_NAMES[MOVES],
-            mode="markers",
-            marker={"symbol": "diamond", "size": 6, "color": "#ff7f0e"},
-            hovertemplate="%{text}<extra>stop move</extra>",
-        )
-    )
+    for key, style in _TRACE_STYLES:
+        fig.add_trace(go.Scatter(name=TRACE_NAMES[key], **style))
     fig.update_layout(
         title={"text": title, "x": 0.01, "xanchor": "left", "y": 0.98, "yanchor": "top"},
         template="plotly_white",
