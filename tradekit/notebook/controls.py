@@ -168,39 +168,23 @@ class EngineStepper:
         style = {"description_width": "150px"}
         wide = w.Layout(width="460px")
         trail = self.engine.decision.params.trail
-        self.trail_pct = w.FloatSlider(
-            value=float(trail.trail_pct),
-            min=0.001,
-            max=0.1,
-            step=0.001,
-            readout_format=".3f",
-            description="trail_pct",
-            continuous_update=False,
-            style=style,
-            layout=wide,
-        )
-        self.min_ratchet = w.FloatSlider(
-            value=float(trail.min_ratchet),
-            min=0.0,
-            max=0.02,
-            step=0.0005,
-            readout_format=".4f",
-            description="min_ratchet",
-            continuous_update=False,
-            style=style,
-            layout=wide,
-        )
-        self.stop_limit_buffer_pct = w.FloatSlider(
-            value=float(trail.stop_limit_buffer_pct),
-            min=0.0,
-            max=0.03,
-            step=0.0005,
-            readout_format=".4f",
-            description="stop_limit_buffer_pct",
-            continuous_update=False,
-            style=style,
-            layout=wide,
-        )
+
+        def make_slider(name: str, top: float, step: float, fmt: str) -> Any:
+            return w.FloatSlider(
+                value=float(getattr(trail, name)),
+                min=0.001 if name == "trail_pct" else 0.0,
+                max=top,
+                step=step,
+                readout_format=fmt,
+                description=name,
+                continuous_update=False,
+                style=style,
+                layout=wide,
+            )
+
+        self.trail_pct = make_slider("trail_pct", 0.1, 0.001, ".3f")
+        self.min_ratchet = make_slider("min_ratchet", 0.02, 0.0005, ".4f")
+        self.stop_limit_buffer_pct = make_slider("stop_limit_buffer_pct", 0.03, 0.0005, ".4f")
         self.status = w.HTML(layout=w.Layout(min_height="3.2em"))
         self.progress = w.IntProgress(
             value=0, min=0, max=1, description="", layout=w.Layout(visibility="hidden")
