@@ -60,3 +60,41 @@ def test_demo_on_the_simulator_matches_the_paper_demo(tmp_path):
         else b""
     )
     assert b"PRIVATE KEY" not in data and b"privateKey" not in data
+
+
+def test_sim_serve_takes_faults_as_flags(tmp_path):
+    """`tradekit sim serve --fault NAME=VALUE` starts with the fault on (seen on the
+    admin API), and an unknown fault is refused in one line."""
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "tradekit.cli", "sim", "serve", "--port", str(port)]
+    cmd += ["--keys-file", str(tmp_path / "k.json"), "--no-market"]
+    proc = subprocess.Popen(
+        [*cmd, "--fault", "rest_error_rate=0.25", "--fault", 'only="POST /orders"'],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/sim/admin/faults", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
+                time.sleep(0.1)
+        faults = r.json()
+        assert faults["rest_error_rate"] == 0.25 and faults["only"] == "POST /orders"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    bad = subprocess.run([*cmd, "--fault", "meteor=1"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "meteor" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1

@@ -39,6 +39,7 @@ def _sim_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop: as Ctrl-C
     home = SIM_HOME.expanduser()
     keys_file = Path(args.keys_file) if args.keys_file else home / "cdp_api_key.json"
+    faults = _parse_faults(args.fault or [])
     server = SimServer(
         host=args.host,
         port=args.port,
@@ -49,6 +50,7 @@ def _sim_serve(args: argparse.Namespace) -> int:
         tls_dir=home / "tls" if args.tls else None,
         log_level="info",
     )
+    server.state.faults.update(faults)  # refused with the fault's name if unknown or bad
     try:
         server.start()
         market = "off" if args.no_market else _start_market(server, args.prices, args.speed)
@@ -72,6 +74,22 @@ def _sim_serve(args: argparse.Namespace) -> int:
         return 0
     finally:
         server.stop()
+
+
+def _parse_faults(specs: list[str]) -> dict[str, object]:
+    """`--fault NAME=VALUE` (a number, `null`, or a string such as "POST /orders")."""
+    import json
+
+    faults: dict[str, object] = {}
+    for spec in specs:
+        name, sep, raw = spec.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--fault {spec!r}: expected NAME=VALUE, e.g. rest_error_rate=0.1")
+        try:
+            faults[name] = json.loads(raw)
+        except ValueError:
+            faults[name] = raw
+    return faults
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -217,6 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--no-market", action="store_true", help="no price driver (print trades via the admin API)"
+    )
+    serve.add_argument(
+        "--fault",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a fault from the start, e.g. rest_error_rate=0.1, ws_drop_after=100, "
+        "ws_skip_seq=0.01 (repeatable; also POST /sim/admin/faults at run time)",
     )
     serve.set_defaults(func=_sim_serve)
     return parser
