@@ -225,3 +225,28 @@ def test_a_limit_sell_goes_through(ex: Flavor, sim: SimServer) -> None:
     assert o.side.value == "SELL" and o.order_type is OrderType.LIMIT
     print_trade(sim, "61000.00")
     assert ex("get_order", res.order_id).status is OrderStatus.FILLED
+
+
+def test_tls_is_verified_and_the_simulator_trusted_only_when_told(tmp_path: Any) -> None:
+    from tradekit.exchange.types import ExchangeError
+
+    with SimServer(
+        tls=True,
+        keys_file=tmp_path / "k.json",
+        tls_dir=tmp_path / "tls",
+        rate_limit_per_s=FAST,
+        public_rate_limit_per_s=FAST,
+    ) as s:
+        creds = Credentials.from_file(tmp_path / "k.json")
+        for name in ("sync", "async"):
+            trusted = make_flavor(name, s, creds, ca_file=str(s.ca_file))
+            try:
+                assert s.base_url.startswith("https://") and "USD" in trusted("balances")
+            finally:
+                trusted.close()
+            default = make_flavor(name, s, creds)  # the system's trust store only
+            try:
+                with pytest.raises(ExchangeError, match="not trusted"):
+                    default("balances")
+            finally:
+                default.close()

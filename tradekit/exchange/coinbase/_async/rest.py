@@ -133,6 +133,16 @@ class AsyncCoinbaseRest:
                 resp = await self._client.request(
                     method, full, params=params, json=body, headers=headers
                 )
+            except httpx.ConnectError as e:
+                if _certificate_refused(e):  # not transient: say so, never retry
+                    raise ExchangeError(
+                        f"{method} {path}: the TLS certificate of {self.host} is not trusted "
+                        "(for tradekit sim --tls, pass its CA file as ca_file)"
+                    ) from None
+                if not retry_unknown or last:
+                    raise OutcomeUnknown(f"{method} {path}: {type(e).__name__}") from None
+                await sleep(self.retry.delay(attempt, self._rng))
+                continue
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as e:
                 if not retry_unknown or last:
                     raise OutcomeUnknown(f"{method} {path}: {type(e).__name__}") from None
@@ -358,6 +368,15 @@ class AsyncCoinbaseRest:
     async def server_time_ns(self) -> int:
         reply = wire.obj(await self._request("GET", "/time", auth=False), "time")
         return int(wire.text(reply, "epochMillis", "time")) * 10**6
+
+
+def _certificate_refused(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
 
 
 def _header_number(resp: httpx.Response, name: str) -> float | None:
