@@ -43,6 +43,34 @@ class LosesCancelReplies:
         return res
 
 
+class FillRacesCancel:
+    """Every 2nd cancel of a stop arrives too late: a print at the stop fills it first,
+    so the cancel is refused (the race a cancel/replace must survive)."""
+
+    def __init__(self, inner: PaperExchange) -> None:
+        self._inner, self._count = inner, 0
+        self.raced = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    @property
+    def market_seq(self) -> int:
+        return self._inner.market_seq
+
+    def cancel_order(self, order_id: str) -> Any:
+        o = self._inner.get_order(order_id)
+        if o is not None and o.stop_price is not None:
+            self._count += 1
+            if self._count % 2 == 0:
+                last = self._inner.last_price(o.product_id)
+                ts = max(f.ts for f in self._inner.list_fills()) + 1
+                if last is not None:
+                    self._inner.advance(MarketTrade(o.product_id, o.stop_price, o.size, ts))
+                    self.raced += 1
+        return self._inner.cancel_order(order_id)
+
+
 def gap_path() -> list[MarketTrade]:
     prices = [
         "60000",
@@ -97,6 +125,9 @@ def scenario(name: str) -> tuple[DemoSetup, list[MarketTrade], dict[str, Any]]:
             for t in PricePath("BTC-USD", D("60000"), 6000, seed=5, tick_ns=5 * SEC, volatility=1.5)
         ]
         return setup, trades, {"fill_model": "trade_size"}
+    if name == "fill-races-cancel":
+        setup = DemoSetup(seed=6, ticks=6000, volatility=1.5, pullback_pct=D("0.005"))
+        return setup, setup.path().to_list(), {"race": True}
     setup = DemoSetup(seed=1, ticks=16, pullback_pct=D("0.001"), trail_pct=D("0.01"))
     return setup, gap_path(), {"fill_model": "trade_size", "lose": True}
 
@@ -112,10 +143,14 @@ def journal(store: Store) -> list[tuple[Any, ...]]:
 
 def make_exchange(opts: dict[str, Any]) -> Any:
     paper = PaperExchange(balances={"USD": D("100000")}, fill_model=opts.get("fill_model", "full"))
+    if opts.get("race"):
+        return FillRacesCancel(paper)
     return LosesCancelReplies(paper) if opts.get("lose") else paper
 
 
-@pytest.mark.parametrize("name", ["demo", "partial-fills", "gap-and-lost-cancel-replies"])
+@pytest.mark.parametrize(
+    "name", ["demo", "partial-fills", "gap-and-lost-cancel-replies", "fill-races-cancel"]
+)
 def test_sync_and_async_journals_are_identical(tmp_path, name):
     setup, trades, opts = scenario(name)
 
@@ -142,6 +177,15 @@ def test_sync_and_async_journals_are_identical(tmp_path, name):
     assert {"PlaceLimitBuy", "PlaceStopLimitSell", "CancelOrder"} <= kinds
     for a, b in zip(sync_rows, async_rows, strict=True):
         assert a == b
+    if opts.get("race"):
+        # the refused cancel was settled by the exchange's word: no stop after the fill
+        types = [r[4] for r in sync_rows]
+        assert "CancelRejected" in types and "PositionClosed" in types
+        for i, t in enumerate(types):
+            if t == "CancelRejected":  # the stop filled: no replacement before it closes
+                rest = types[i:]
+                closed = rest.index("PositionClosed")
+                assert "PlaceStopLimitSell" not in rest[:closed]
     if opts.get("lose"):
         # the lost reply was settled by asking the exchange, and protection went on
         types = [r[4] for r in sync_rows]
