@@ -22,11 +22,11 @@ from tradekit.store.sqlite import Store
 SEC = 10**9
 
 
-class LosesCancelReplies:
-    """Performs every `n`th cancel, then loses its reply: a race the engine must settle."""
+class Meddling:
+    """A paper exchange with one method changed by a subclass (the rest passes through)."""
 
-    def __init__(self, inner: PaperExchange, n: int = 3) -> None:
-        self._inner, self._n, self._count = inner, n, 0
+    def __init__(self, inner: PaperExchange) -> None:
+        self._inner, self._count = inner, 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -34,6 +34,12 @@ class LosesCancelReplies:
     @property
     def market_seq(self) -> int:
         return self._inner.market_seq
+
+
+class LosesCancelReplies(Meddling):
+    """Performs every `n`th cancel, then loses its reply: a race the engine must settle."""
+
+    _n = 3
 
     def cancel_order(self, order_id: str) -> Any:
         res = self._inner.cancel_order(order_id)
@@ -43,20 +49,9 @@ class LosesCancelReplies:
         return res
 
 
-class FillRacesCancel:
+class FillRacesCancel(Meddling):
     """Every 2nd cancel of a stop arrives too late: a print at the stop fills it first,
     so the cancel is refused (the race a cancel/replace must survive)."""
-
-    def __init__(self, inner: PaperExchange) -> None:
-        self._inner, self._count = inner, 0
-        self.raced = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    @property
-    def market_seq(self) -> int:
-        return self._inner.market_seq
 
     def cancel_order(self, order_id: str) -> Any:
         o = self._inner.get_order(order_id)
@@ -67,7 +62,6 @@ class FillRacesCancel:
                 ts = max(f.ts for f in self._inner.list_fills()) + 1
                 if last is not None:
                     self._inner.advance(MarketTrade(o.product_id, o.stop_price, o.size, ts))
-                    self.raced += 1
         return self._inner.cancel_order(order_id)
 
 
