@@ -453,6 +453,7 @@ class PaperExchange:
         "_config",
         "_fills",
         "_hold_rate",
+        "_last_triggers",
         "_log",
         "_log_size",
         "_maker",
@@ -547,6 +548,7 @@ class PaperExchange:
         self._by_coid: dict[str, _Order] = {}
         self._fills: list[Fill] = []
         self._seq = 0
+        self._last_triggers: tuple[int, list[str]] = (0, [])  # (market_seq, stop ids)
 
     # ------------------------------------------------------------------ market
 
@@ -561,6 +563,13 @@ class PaperExchange:
         if book.lo < trade.price < book.hi:
             return []
         return self._match(book, trade)
+
+    def last_triggered(self) -> list[str]:
+        """The stops the last `advance` triggered (filled or not): a simulator tells its
+        clients about a stop that triggered without filling (a gap) from this, with no
+        scan of the book on every trade."""
+        seq, ids = self._last_triggers
+        return ids if seq == self._seq else []
 
     def _match(self, book: _Book, trade: MarketTrade) -> list[Fill]:
         price = trade.price
@@ -601,6 +610,7 @@ class PaperExchange:
                     )
                 )
             trigger_ids = [o.order_id for o in triggered]
+            self._last_triggers = (self._seq, trigger_ids)
             self._write(
                 {
                     "op": "tick",

@@ -183,9 +183,8 @@ class SimState:
             self.bus.publish(BusMessage("fill", f.product_id, f, f.ts))
             changed[f.order_id] = None
         # a stop triggered without filling changes its state too
-        for o in self.exchange.list_open_orders(trade.product_id):
-            if o.triggered and o.order_id not in changed and o.order_id not in self._triggered:
-                changed[o.order_id] = None
+        for order_id in self.exchange.last_triggered():
+            changed[order_id] = None
         for order_id in changed:
             self._publish_order(order_id)
         return fills
@@ -193,18 +192,16 @@ class SimState:
     def place_limit_buy(
         self, client_order_id: str, product_id: str, size: Decimal, limit_price: Decimal
     ) -> PlaceResult:
-        res = self.exchange.place_limit_buy(client_order_id, product_id, size, limit_price)
-        if res.success and res.order_id:
-            self._publish_order(res.order_id)
-        return res
+        return self._placed(
+            self.exchange.place_limit_buy(client_order_id, product_id, size, limit_price)
+        )
 
     def place_limit_sell(
         self, client_order_id: str, product_id: str, size: Decimal, limit_price: Decimal
     ) -> PlaceResult:
-        res = self.exchange.place_limit_sell(client_order_id, product_id, size, limit_price)
-        if res.success and res.order_id:
-            self._publish_order(res.order_id)
-        return res
+        return self._placed(
+            self.exchange.place_limit_sell(client_order_id, product_id, size, limit_price)
+        )
 
     def place_stop_limit(
         self,
@@ -214,12 +211,11 @@ class SimState:
         stop_price: Decimal,
         limit_price: Decimal,
     ) -> PlaceResult:
-        res = self.exchange.place_stop_limit(
-            client_order_id, product_id, size, stop_price, limit_price
+        return self._placed(
+            self.exchange.place_stop_limit(
+                client_order_id, product_id, size, stop_price, limit_price
+            )
         )
-        if res.success and res.order_id:
-            self._publish_order(res.order_id)
-        return res
 
     def edit_order(
         self,
@@ -258,13 +254,13 @@ class SimState:
             self._publish_order(order_id)
         return res
 
+    def _placed(self, res: PlaceResult) -> PlaceResult:
+        if res.success and res.order_id:
+            self._publish_order(res.order_id)
+        return res
+
     def _publish_order(self, order_id: str) -> None:
         order = self.exchange.get_order(order_id)
         if order is None:
             return
-        if order.triggered:
-            self._triggered.add(order_id)
         self.bus.publish(BusMessage("order", order.product_id, order, self.now()))
-
-    def __post_init__(self) -> None:
-        self._triggered: set[str] = set()
