@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -265,76 +265,57 @@ class CoinbaseRest:
     def get_order_by_client_id(self, client_order_id: str) -> ExchangeOrder | None:
         return self._find(client_order_id, None)
 
+    def _pages(self, path: str, key: str, params: dict[str, Any]) -> Iterator[list[Any]]:
+        """The raw items of each page of a cursor-paginated list (at most MAX_PAGES)."""
+        params = {"limit": 250, **params}
+        for _ in range(MAX_PAGES):
+            page = wire.obj(self._request("GET", path, params=params), key)
+            yield wire.items(page, key, key)
+            cursor = page.get("cursor")
+            # fills pages say nothing of has_next: a cursor alone means more
+            if not cursor or page.get("has_next") is False:
+                return
+            params["cursor"] = cursor
+
     def _find(self, coid: str, product_id: str | None) -> ExchangeOrder | None:
         """Coinbase has no lookup by client_order_id: scan recent orders, newest first."""
-        params: dict[str, Any] = {"limit": 250}
-        if product_id:
-            params["product_ids"] = product_id
-        for _ in range(MAX_PAGES):
-            page = wire.obj(
-                self._request("GET", "/orders/historical/batch", params=params), "orders"
-            )
-            for i, raw in enumerate(wire.items(page, "orders", "orders")):
+        params = {"product_ids": product_id} if product_id else {}
+        for raws in self._pages("/orders/historical/batch", "orders", params):
+            for i, raw in enumerate(raws):
                 if isinstance(raw, dict) and raw.get("client_order_id") == coid:
                     return wire.order(raw, f"orders[{i}]")
-            cursor = page.get("cursor")
-            if not page.get("has_next") or not cursor:
-                return None
-            params["cursor"] = cursor
         return None
 
     def list_open_orders(self, product_id: str | None = None) -> list[ExchangeOrder]:
-        params: dict[str, Any] = {"order_status": "OPEN", "limit": 250}
+        params: dict[str, Any] = {"order_status": "OPEN"}
         if product_id:
             params["product_ids"] = product_id
         out: list[ExchangeOrder] = []
-        for _ in range(MAX_PAGES):
-            page = wire.obj(
-                self._request("GET", "/orders/historical/batch", params=params), "orders"
-            )
-            raws = wire.items(page, "orders", "orders")
+        for raws in self._pages("/orders/historical/batch", "orders", params):
             out += [wire.order(raw, f"orders[{i}]") for i, raw in enumerate(raws)]
-            cursor = page.get("cursor")
-            if not page.get("has_next") or not cursor:
-                break
-            params["cursor"] = cursor
         return out
 
     def list_fills(self, order_id: str | None = None, product_id: str | None = None) -> list[Fill]:
         """Fills oldest first (Coinbase lists newest first)."""
-        params: dict[str, Any] = {"limit": 250}
+        params: dict[str, Any] = {}
         if order_id:
             params["order_ids"] = order_id
         if product_id:
             params["product_ids"] = product_id
         out: list[Fill] = []
-        for _ in range(MAX_PAGES):
-            page = wire.obj(
-                self._request("GET", "/orders/historical/fills", params=params), "fills"
-            )
-            raws = wire.items(page, "fills", "fills")
+        for raws in self._pages("/orders/historical/fills", "fills", params):
             out += [wire.fill(raw, f"fills[{i}]") for i, raw in enumerate(raws)]
-            cursor = page.get("cursor")
-            if not cursor:
-                break
-            params["cursor"] = cursor
         out.sort(key=lambda f: (f.ts, f.trade_id))
         return out
 
     # -- account and market --------------------------------------------------------
 
     def balances(self) -> dict[str, Balance]:
-        params: dict[str, Any] = {"limit": 250}
         out: dict[str, Balance] = {}
-        for _ in range(MAX_PAGES):
-            page = wire.obj(self._request("GET", "/accounts", params=params), "accounts")
-            for i, raw in enumerate(wire.items(page, "accounts", "accounts")):
+        for raws in self._pages("/accounts", "accounts", {}):
+            for i, raw in enumerate(raws):
                 b = wire.account(raw, f"accounts[{i}]")
                 out[b.currency] = b
-            cursor = page.get("cursor")
-            if not page.get("has_next") or not cursor:
-                break
-            params["cursor"] = cursor
         return out
 
     def product(self, product_id: str) -> ProductSpec:
