@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from enum import StrEnum
 from typing import Any
 
@@ -60,7 +60,7 @@ from tradekit.core.events import (
     TradingState,
     TradingStateChanged,
 )
-from tradekit.core.money import ZERO, ProductSpec, to_decimal
+from tradekit.core.money import MONEY_CONTEXT, ZERO, ProductSpec, to_decimal
 from tradekit.core.orders import (
     REPORT_TRIGGER,
     Applied,
@@ -187,7 +187,8 @@ class DecisionEngine:
             handler = self._handlers[type(event)]
         except KeyError:
             raise TypeError(f"not an event: {event!r}") from None
-        return handler(event)
+        with localcontext(MONEY_CONTEXT):
+            return handler(event)
 
     def take_reports(self) -> list[Report]:
         """The domain facts stated since the last call (the driver journals them)."""

@@ -8,10 +8,39 @@ not 0.1 and a silently wrong price is worse than a loud error.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import (
+    ROUND_CEILING,
+    ROUND_FLOOR,
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+)
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
+
+# The one decimal context for money, in the core, the paper exchange and the store: 60
+# digits hold any price x size x fee rate of a real product exactly, and an operation
+# that is invalid, divides by zero or overflows raises instead of yielding NaN/Infinity.
+MONEY_CONTEXT = Context(
+    prec=60, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow]
+)
+# Ledger arithmetic that must never round (holds, balances): the same, raising on Inexact.
+EXACT_CONTEXT = Context(
+    prec=60, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow, Inexact]
+)
+
+
+def plain(value: Decimal) -> str:
+    """A Decimal as its exact plain string, never exponent notation (`1E-8` -> `0.00000001`).
+
+    The one Decimal -> text rule for journals, wire messages and stored values.
+    """
+    return format(value, "f")
 
 
 def to_decimal(value: object, name: str) -> Decimal:
