@@ -25,6 +25,7 @@ from tradekit.core import (
     OrderStatus,
     OrderStatusReport,
     PlaceLimitBuy,
+    PlaceLimitSell,
     PlaceStopLimitSell,
 )
 
@@ -32,8 +33,19 @@ FEE = Decimal("0.001")
 
 
 class MiniMarket:
-    def __init__(self, engine: DecisionEngine, chaos: random.Random | None = None, partial=False):
+    def __init__(
+        self,
+        engine: DecisionEngine,
+        chaos: random.Random | None = None,
+        partial=False,
+        gap_fills=False,
+        refuse: float = 0.0,
+    ):
         self.engine = engine
+        # gap_fills: a triggered stop fills only on a trade at or above its limit (a gap
+        # below it leaves it resting); without, as before, it fills at its limit on touch.
+        self.gap_fills = gap_fills
+        self.refuse = refuse  # the share of sell placements refused for a transient reason
         self.chaos = chaos
         self.partial = partial
         self.orders: dict[str, dict] = {}  # coid -> order
@@ -50,13 +62,31 @@ class MiniMarket:
 
     def execute(self, cmd: Command, ts: int) -> list:
         self.commands.append(cmd)
-        if isinstance(cmd, PlaceLimitBuy | PlaceStopLimitSell):
+        if isinstance(cmd, PlaceLimitBuy | PlaceStopLimitSell | PlaceLimitSell):
             self.seen_coids.append(cmd.client_order_id)
-            if isinstance(cmd, PlaceStopLimitSell):
-                live = [o for o in self.orders.values() if o["stop"] and o["open"]]
+            spec = self.engine.product
+            problem = spec.size_problem(cmd.size) or spec.notional_problem(
+                cmd.size, cmd.limit_price
+            )
+            if problem:
+                return [
+                    OrderRejected(cmd.client_order_id, "PREVIEW_INVALID_BASE_SIZE_TOO_SMALL", ts)
+                ]
+            if (
+                isinstance(cmd, PlaceStopLimitSell | PlaceLimitSell)
+                and self.chaos is not None
+                and self.chaos.random() < self.refuse
+            ):
+                return [OrderRejected(cmd.client_order_id, "UNKNOWN_FAILURE_REASON", ts)]
+            if isinstance(cmd, PlaceStopLimitSell | PlaceLimitSell):
+                live = [o for o in self.orders.values() if (o["stop"] or o["sell"]) and o["open"]]
                 if live:  # the funds are on hold: Coinbase refuses a second sell
                     return [OrderRejected(cmd.client_order_id, "INSUFFICIENT_FUND", ts)]
-                if self.last is not None and cmd.stop_price >= self.last:
+                if (
+                    isinstance(cmd, PlaceStopLimitSell)
+                    and self.last is not None
+                    and cmd.stop_price >= self.last
+                ):
                     return [
                         OrderRejected(
                             cmd.client_order_id, "PREVIEW_STOP_PRICE_ABOVE_LAST_TRADE_PRICE", ts
@@ -68,6 +98,7 @@ class MiniMarket:
                 "oid": oid,
                 "open": True,
                 "stop": isinstance(cmd, PlaceStopLimitSell),
+                "sell": isinstance(cmd, PlaceLimitSell),
                 "triggered": False,
                 "filled": Decimal(0),
             }
@@ -119,13 +150,21 @@ class MiniMarket:
             if not o["open"]:
                 continue
             cmd = o["cmd"]
-            if not o["stop"] and price <= cmd.limit_price:
+            if o["sell"]:
+                if price >= cmd.limit_price:
+                    events += self._fill(coid, o, price, ts)
+            elif not o["stop"] and price <= cmd.limit_price:
                 events += self._fill(coid, o, cmd.limit_price, ts)
             elif o["stop"]:
                 if not o["triggered"] and price <= cmd.stop_price:
                     o["triggered"] = True
+                    events.append(
+                        OrderStatusReport(
+                            coid, OrderStatus.OPEN, ts, o["oid"], o["filled"], triggered=True
+                        )
+                    )
                 if o["triggered"] and price >= cmd.limit_price:
-                    events += self._fill(coid, o, cmd.limit_price, ts)
+                    events += self._fill(coid, o, price if self.gap_fills else cmd.limit_price, ts)
         return events
 
     def run(self, prices: list[Decimal], product_id: str = "BTC-USD") -> None:
@@ -166,3 +205,26 @@ class MiniMarket:
 
     def check(self) -> None:
         assert len(self.engine.live_stops()) <= 1
+        assert_protected(self.engine)
+
+
+def assert_protected(engine: DecisionEngine) -> None:
+    """Protection liveness: an open size at or above the minimum has a live stop, a stop
+    or exit in flight, an exit working, or a reported terminal reason (dust)."""
+    pos = engine.position
+    if pos is None:
+        return
+    spec = engine.product
+    size = spec.size_down(pos.open_size)
+    last = engine.last_price
+    if size <= 0 or spec.size_problem(size) or last is None or spec.notional_problem(size, last):
+        return  # under the minimum at the market: nothing can be sent for it
+    prot = engine.protection
+    if prot.state.value == "blocked":
+        # a refusal backing off: said (ProtectionBlocked) and bounded in time
+        assert prot.blocked and engine.last_ts < prot.retry_at, (prot.blocked, prot.retry_at)
+        return
+    assert engine.stop is not None or engine.exit is not None or prot.dust, (
+        f"open size {size} unprotected in state {prot.state} "
+        f"(last {engine.last_price}, trigger {pos.stop_trigger}, blocked {prot.blocked!r})"
+    )

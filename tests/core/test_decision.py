@@ -77,14 +77,19 @@ def test_fill_places_stop_then_ratchet_moves_it_by_cancel_then_place():
     assert isinstance(cancel, CancelOrder) and cancel.reason is CancelReason.STOP_MOVE
     assert cancel.then is not None and cancel.then.stop_price == D("98.00")
     assert cancel.then.replaces == stop.client_order_id
-    [moved] = [r for r in e.take_reports() if isinstance(r, StopMoved)]
-    assert moved.trigger == D("98.00") and moved.price == D("100.00")
+    assert not [r for r in e.take_reports() if isinstance(r, StopMoved)]  # not yet: in flight
     # nothing more while the cancel is in flight, even when the price rises again
     assert e.handle(trade("101.00", 4)) == []
     [place] = e.handle(OrderStatusReport(stop.client_order_id, OrderStatus.CANCELLED, 5 * SEC))
     assert place.client_order_id == cancel.then.client_order_id  # the journaled id
     assert place.stop_price == D("98.98")  # and the level that is true now (101 * 0.98)
     assert len(e.live_stops()) == 1
+    assert not [r for r in e.take_reports() if isinstance(r, StopMoved)]
+    e.handle(OrderAccepted(place.client_order_id, "X3", 6 * SEC))
+    # the move is reported when the exchange has the new stop, with the old trigger
+    [moved] = [r for r in e.take_reports() if isinstance(r, StopMoved)]
+    assert (moved.old_trigger, moved.trigger, moved.limit) == (D("97.02"), D("98.98"), D("98.48"))
+    assert moved.ts == 6 * SEC
 
 
 def test_trade_at_99_50_moves_the_stop_from_97_02():
@@ -127,16 +132,18 @@ def test_partial_entry_fills_resize_the_stop():
     assert place.size == D("0.5") and place.stop_price == stop.stop_price
 
 
-def test_stop_rejected_when_price_is_below_it_retries_when_valid_again():
-    e = engine()
+def test_stop_refused_as_above_the_market_with_on_breach_wait_retries_when_valid_again():
+    from tradekit.core import OrderRejected, ProtectionParams, StopBreached
+
+    e = engine(protection=ProtectionParams(on_breach="wait"))
     [buy] = e.handle(trade("100.00", 0))
     e.handle(OrderAccepted(buy.client_order_id, "X1", 0))
     [stop] = e.handle(OrderFilled(buy.client_order_id, "T1", D("99.00"), D("0.5"), D("0"), 1))
-    from tradekit.core import OrderRejected
-
     e.handle(OrderRejected(stop.client_order_id, "PREVIEW_STOP_PRICE_ABOVE_LAST_TRADE_PRICE", 2))
-    assert e.stop_blocked
-    assert e.handle(trade("96.00", 3)) == []  # still below: no retry loop
+    [breached] = [r for r in e.take_reports() if isinstance(r, StopBreached)]
+    assert breached.action == "wait"  # said, not silent
+    assert e.handle(trade("96.00", 3)) == []  # on_breach=wait: still below, no retry loop
+    assert e.protection_state.value == "blocked"
     [again] = e.handle(trade("97.50", 4))
     assert isinstance(again, PlaceStopLimitSell) and again.stop_price == D("97.02")
     assert again.client_order_id != stop.client_order_id
@@ -253,4 +260,4 @@ def test_an_entry_cancel_refused_is_not_sent_again_on_every_trade():
     assert e.handle(CancelRejected(buy.client_order_id, "ORDER_IS_FULLY_FILLED", 3)) == []
     assert e.handle(trade("100.00", 4)) == []  # settling: the exchange's word comes next
     e.handle(OrderFilled(buy.client_order_id, "T1", D("99.00"), D("0.5"), D("0"), 5))
-    assert e.entry is None and e.cancel_refused is None
+    assert e.entry is None and e.entry_cancel_refused is None

@@ -3,7 +3,7 @@
 import random
 from decimal import Decimal as D
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from minimarket import MiniMarket
 
@@ -15,6 +15,7 @@ from tradekit.core import (
     MarketTrade,
     PairParams,
     PlaceLimitBuy,
+    PlaceLimitSell,
     PlaceStopLimitSell,
     PositionState,
     ProductSpec,
@@ -63,10 +64,23 @@ def _decimals_only(obj) -> None:
             _decimals_only(value)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Products whose minimums matter: BTC's are a satoshi; "SOL-USD" here refuses anything
+# under 0.1 or under 10 USD, so partial fills and exits leave remainders the exchange
+# would refuse.
+SOL = ProductSpec("BTC-USD", D("0.001"), D("0.01"), D("0.1"), quote_min_size=D("10"))
+products = st.sampled_from([(BTC, D("0.25")), (SOL, D("0.15")), (SOL, D("0.3")), (SOL, D("0.1"))])
+# paths with gaps and fast drops: most steps small, some far
+gappy = st.lists(
+    st.one_of(st.integers(-300, 300), st.integers(-3000, -800), st.integers(800, 2000)),
+    min_size=5,
+    max_size=120,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.integers(10_000, 100_000),
-    steps,
+    gappy,
     trails,
     ratchets,
     st.integers(0, 2**32),
@@ -74,30 +88,45 @@ def _decimals_only(obj) -> None:
     st.booleans(),
     st.booleans(),
     st.booleans(),
+    products,
+    st.booleans(),
+    st.sampled_from([0.0, 0.2]),
 )
 def test_engine_invariants_under_random_paths_and_event_orders(
-    start, moves, trail, step, seed, chaos, partial, pullback, edit
+    start, moves, trail, step, seed, chaos, partial, pullback, edit, product, gaps, refuse
 ):
+    """After EVERY event (MiniMarket.check): at most one live stop, and protection
+    liveness (an open size at or above the minimum has a stop, an exit, or a reported
+    reason: dust, or a bounded back-off). Over the run: the stop only rises as the
+    exchange acknowledges it, ids are never reused, no float, sold <= bought."""
+    spec, size = product
     rule = (
         PullbackEntry(D("0.01"), 20 * SEC, D("0.001")) if pullback else FixedOffsetEntry(D("0.002"))
     )
-    params = PairParams(BTC, TrailParams(trail, D("0.005"), step), 5 * SEC, size=D("0.25"))
+    params = PairParams(spec, TrailParams(trail, D("0.005"), step), 5 * SEC, size=size)
     engine = DecisionEngine(params, rule, "p")
     engine.can_edit_stops = edit
-    market = MiniMarket(engine, random.Random(seed) if chaos else None, partial=partial)
+    rng = random.Random(seed) if (chaos or refuse) else None
+    market = MiniMarket(engine, rng, partial=partial, gap_fills=gaps, refuse=refuse)
+    if not chaos and rng is not None:
+        market._shake = lambda batch, ts: batch  # refusals only, delivered in order
     triggers: list[D] = []
     checked = 0
-    for i, price in enumerate(path(start, moves)):
+    prices = path(start, moves)
+    # time keeps running after the path (bounded): back-offs expire, exits re-price
+    prices += [prices[-1]] * 70
+    for i, price in enumerate(prices):
         ts = (i + 1) * SEC
         pending = market.trade(price, ts)
         pending.append(MarketTrade("BTC-USD", price, D("1"), ts, str(i)))
         market.pump(pending, ts)
         for r in engine.take_reports():
+            event(type(r).__name__)  # shows which protection paths the examples reach
             if isinstance(r, StopMoved):
                 if r.old_trigger is None:
                     triggers = []
                 triggers.append(r.trigger)
-                assert r.trigger < r.highest and r.limit <= r.trigger
+                assert r.limit <= r.trigger
         assert triggers == sorted(triggers)  # within a position the stop only rises
         pos = engine.position
         if pos is not None:
@@ -109,10 +138,17 @@ def test_engine_invariants_under_random_paths_and_event_orders(
     assert len(market.seen_coids) == len(set(market.seen_coids))
     # no float anywhere in what the core asked for
     for cmd in market.commands:
-        assert isinstance(cmd, PlaceLimitBuy | PlaceStopLimitSell | CancelOrder | EditStopOrder)
+        assert isinstance(
+            cmd, PlaceLimitBuy | PlaceStopLimitSell | PlaceLimitSell | CancelOrder | EditStopOrder
+        )
         _decimals_only(cmd)
     # total sold <= total bought, per the exchange
-    bought = sum((o["filled"] for o in market.orders.values() if not o["stop"]), D(0))
-    sold = sum((o["filled"] for o in market.orders.values() if o["stop"]), D(0))
+    bought = sum(
+        (o["filled"] for o in market.orders.values() if not (o["stop"] or o["sell"])), D(0)
+    )
+    sold = sum((o["filled"] for o in market.orders.values() if o["stop"] or o["sell"]), D(0))
     assert sold <= bought
+    # at the end, after a long flat tail: whatever is held is protected or reported dust
+    if engine.position is not None:
+        assert engine.stop is not None or engine.exit is not None or engine.protection.dust
     assert checked

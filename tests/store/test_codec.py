@@ -12,11 +12,13 @@ from tradekit.core import (
     CancelReason,
     CancelRejected,
     CancelUnknown,
+    DustLeft,
     EditRejected,
     EditStopOrder,
     EntryEnded,
     EntryPlaced,
     EntrySkipped,
+    ExitPlaced,
     MarketTrade,
     OrderAccepted,
     OrderEdited,
@@ -30,6 +32,9 @@ from tradekit.core import (
     PlaceStopLimitSell,
     PositionClosed,
     PositionOpened,
+    ProtectionBlocked,
+    StopBreached,
+    StopGappedThrough,
     StopMoved,
     StopRejected,
     StopTriggered,
@@ -80,6 +85,12 @@ SAMPLES: list[object] = [
     ),
     StopRejected("BTC-USD", "t-2", "INVALID_PRICE", 22),
     StopTriggered("BTC-USD", "t-3", D("0"), D("0.01"), 23),
+    StopBreached("BTC-USD", D("97902.00"), D("97800.10"), "exit", 24),
+    StopGappedThrough("BTC-USD", "t-3", D("97412.49"), D("97000.00"), 25),
+    ExitPlaced("BTC-USD", "t-4", D("0.01"), D("96515.00"), "gap_through", 26),
+    ProtectionBlocked("BTC-USD", "stop refused (INVALID_SIZE_PRECISION)", 27 + 10**9, 27),
+    ProtectionBlocked("BTC-USD", "on_breach=wait", None, 28),
+    DustLeft("BTC-USD", D("0.00000004"), "size 0.00000004 is below base_min_size 0.0001", 29),
     PositionClosed(
         "BTC-USD", D("0.01"), D("99900.00"), D("107261.00"), D("-0.0"), D("73.61000000000"), 24
     ),
@@ -88,7 +99,7 @@ SAMPLES: list[object] = [
 
 def test_samples_cover_every_class():
     assert {type(s).__name__ for s in SAMPLES} == set(REGISTRY)
-    assert len(REGISTRY) == 25
+    assert len(REGISTRY) == 30
 
 
 @pytest.mark.parametrize("obj", SAMPLES, ids=lambda o: type(o).__name__)

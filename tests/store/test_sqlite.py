@@ -349,10 +349,9 @@ def test_record_is_one_transaction_trigger_fails_last_write(store: Store):
     driver.step(OrderAccepted("t-1", "ex-1", 2))
     before = {t: count(store, t) for t in ("journal", "orders", "fills", "positions")}
     state_before = store.load_engine_state(PID)
-    # stop_history is written late in record(): make it fail there
+    # positions is written late in record() (after journal, orders, fills): fail there
     store._conn.execute(
-        "CREATE TEMP TRIGGER boom BEFORE INSERT ON stop_history "
-        "BEGIN SELECT RAISE(ABORT, 'boom'); END"
+        "CREATE TEMP TRIGGER boom BEFORE INSERT ON positions BEGIN SELECT RAISE(ABORT, 'boom'); END"
     )
     with pytest.raises(StoreError, match="boom"):
         driver.step(OrderFilled("t-1", "tr-1", D("99900.00"), D("0.01"), D("0.5"), 3))

@@ -2,7 +2,8 @@
 
 Every trading rule of tradekit lives in this package: money and increments
 (`money`), the ratchet (`position`), the order state machine (`orders`), entry rules
-(`entry`) and the decision engine (`decision`) that turns events into commands.
+(`entry`), protection (`protection`: the state machine that keeps every filled position
+protected) and the decision engine (`decision`) that turns events into commands.
 """
 
 from tradekit.core.commands import (
@@ -45,13 +46,24 @@ from tradekit.core.orders import (
     Trigger,
 )
 from tradekit.core.position import PositionState, TrailParams
+from tradekit.core.protection import (
+    BreachPolicy,
+    InvalidProtectionTransition,
+    ProtectionParams,
+    ProtectionState,
+)
 from tradekit.core.reports import (
+    DustLeft,
     EntryEnded,
     EntryPlaced,
     EntrySkipped,
+    ExitPlaced,
     PositionClosed,
     PositionOpened,
+    ProtectionBlocked,
     Report,
+    StopBreached,
+    StopGappedThrough,
     StopMoved,
     StopRejected,
     StopTriggered,
@@ -60,12 +72,14 @@ from tradekit.core.risk import PortfolioRisk, RiskLimits
 
 __all__ = [
     "Applied",
+    "BreachPolicy",
     "CancelOrder",
     "CancelReason",
     "CancelRejected",
     "CancelUnknown",
     "Command",
     "DecisionEngine",
+    "DustLeft",
     "EditRejected",
     "EditStopOrder",
     "EntryEnded",
@@ -73,8 +87,10 @@ __all__ = [
     "EntryRule",
     "EntrySkipped",
     "Event",
+    "ExitPlaced",
     "FixedOffsetEntry",
     "InvalidOrderTransition",
+    "InvalidProtectionTransition",
     "MarketTrade",
     "Order",
     "OrderAccepted",
@@ -98,9 +114,14 @@ __all__ = [
     "PositionOpened",
     "PositionState",
     "ProductSpec",
+    "ProtectionBlocked",
+    "ProtectionParams",
+    "ProtectionState",
     "PullbackEntry",
     "Report",
     "RiskLimits",
+    "StopBreached",
+    "StopGappedThrough",
     "StopMoved",
     "StopRejected",
     "StopTriggered",

@@ -24,6 +24,9 @@ class CancelReason(StrEnum):
     STOP_TRIGGERED = "stop_triggered"  # the stop is selling: stop buying
     KILL = "kill"  # the kill switch
     FLATTEN = "flatten"  # the kill switch sells: the stop makes way for the exit order
+    BREACH = "breach"  # the stop cannot rest where it must (market under it): exit
+    GAP_THROUGH = "gap_through"  # a triggered stop the market gapped below: exit instead
+    EXIT_REPRICE = "exit_reprice"  # an exit that has not filled follows the market down
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +58,9 @@ class PlaceStopLimitSell:
 
 @dataclass(frozen=True, slots=True)
 class PlaceLimitSell:
-    """An exit at a price (the kill switch's flatten): a GTC limit sell of the position."""
+    """An exit: a GTC limit sell of the position, marketable when placed (never a market
+    order): after a stop could not rest or was gapped through, or the kill switch's
+    flatten."""
 
     client_order_id: str
     product_id: str

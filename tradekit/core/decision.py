@@ -7,42 +7,39 @@ performs the commands, journals them first, and feeds back what happened as even
 
 Rules, in the order a position lives them:
 1. Flat: the entry rule may fire; the engine places one limit buy (size from `size`, or
-   `quote_budget / limit` rounded down), never below the product's minimum.
+   `quote_budget / limit` rounded down), never below the product's base or quote minimum.
 2. The entry is cancelled once `max_entry_wait` has passed since it was placed.
-3. Every entry fill (partial or full) is protected at once: the desired stop is the
-   position's trigger/limit for its whole open size. Protection is *level-triggered*:
-   after each event the engine compares the live stop with the desired one and, when
-   they differ and nothing is in flight, starts one change.
-4. A change is cancel, then place (Coinbase holds the funds of a resting sell). The
-   cancel command carries the stop to place next, so the driver journals the whole
-   intent before the unprotected gap opens. The new stop is placed only once the old one
-   is known cancelled; a refused cancel (the stop already triggered or filled) places no
-   new stop.
-5. When the stop starts to execute, an entry still working is cancelled.
-6. When everything bought is sold and no entry works, the position is closed with its
-   realized P&L, fees included; the pair is flat again.
+3. Every entry fill (partial or full) is protected at once. Protection is its own state
+   machine, `tradekit.core.protection` (stops, moves, exits when a stop cannot rest,
+   gap-through, dust, refusals): every rule of it is stated there. It is
+   *level-triggered*: after each event the engine asks it to make the exchange match
+   the desired stop.
+4. When the stop starts to execute, an entry still working is cancelled.
+5. When everything bought is sold (or what is left is dust) and no order works, the
+   position is closed with its realized P&L, fees included; the pair is flat again.
 
-Client order ids are `<id_prefix>-<n>` with `n` counting up in the engine's persisted
-state: deterministic, never reused, and fixed at the command so a retry is the same order.
+Fills: one watermark per order (`Order.fill` / `Order.fill_to`) books every unit once,
+whatever mix, order and repetition of per-trade fills and cumulative reports arrive.
+
+Client order ids are `<id_prefix>-<n>`, `n` counting up in the engine's persisted state:
+deterministic, and fixed at the command so a retry is the same order. The counter is
+journaled in the same transaction as the command; a store that is not fsync'd on every
+commit can lose that transaction to a power cut, so on every start the driver syncs the
+counter with the exchange (ids at and after the saved `n` that the exchange already
+knows are skipped, see `skip_ids`) before any new id is sent: ids stay readable and
+deterministic (the parity and crash tests compare them), and a rolled-back counter can
+never reuse one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from enum import StrEnum
 from typing import Any
 
-from tradekit.core.commands import (
-    CancelOrder,
-    CancelReason,
-    Command,
-    EditStopOrder,
-    PlaceLimitBuy,
-    PlaceLimitSell,
-    PlaceStopLimitSell,
-)
+from tradekit.core.commands import CancelOrder, CancelReason, Command, PlaceLimitBuy
 from tradekit.core.entry import EntryRule
 from tradekit.core.events import (
     CancelRejected,
@@ -72,6 +69,7 @@ from tradekit.core.orders import (
     Trigger,
 )
 from tradekit.core.position import PositionState, TrailParams
+from tradekit.core.protection import Protection, ProtectionParams, ProtectionState
 from tradekit.core.reports import (
     EntryEnded,
     EntryPlaced,
@@ -79,23 +77,9 @@ from tradekit.core.reports import (
     PositionClosed,
     PositionOpened,
     Report,
-    StopMoved,
-    StopRejected,
-    StopTriggered,
 )
 
 _ARCHIVE = 16  # finished orders kept for late events (a fill reported after CANCELLED)
-_STOP_IN_FLIGHT = frozenset(
-    {
-        OrderStatus.INITIALIZED,
-        OrderStatus.SUBMIT_UNKNOWN,
-        OrderStatus.PENDING_CANCEL,
-        OrderStatus.CANCEL_UNKNOWN,
-        OrderStatus.CANCEL_QUEUED,
-        OrderStatus.PENDING_EDIT,
-        OrderStatus.UNKNOWN_ORDER_STATUS,
-    }
-)
 _ENTRY_CANCELLABLE = frozenset({OrderStatus.OPEN, OrderStatus.PENDING, OrderStatus.QUEUED})
 
 
@@ -108,6 +92,7 @@ class PairParams:
     max_entry_wait_ns: int
     size: Decimal | None = None
     quote_budget: Decimal | None = None
+    protection: ProtectionParams = field(default_factory=ProtectionParams)
 
     def __post_init__(self) -> None:
         if (self.size is None) == (self.quote_budget is None):
@@ -145,17 +130,11 @@ class DecisionEngine:
         self.seq = 0
         self.orders: dict[str, Order] = {}  # live cycle and the recent archive
         self.entry: Order | None = None  # the entry order while it works
-        self.stop: Order | None = None  # the stop order while it may rest
-        self.next_stop_id: str | None = None  # reserved id of the stop that follows a cancel
         self.position: PositionState | None = None
-        self.stop_blocked: str | None = None  # why the last stop was refused
-        self.cancel_refused: str | None = None  # the stop whose cancel was refused
-        self.edit_refused: str | None = None  # the stop whose in-place edit was refused
-        self.exit: Order | None = None  # the flatten order while it may rest
-        self.flatten_offset: Decimal | None = None  # set by a flattening kill switch
-        # A capability of the exchange, set by the driver: may a resting stop be moved
-        # in place (no unprotected gap)? Otherwise, and after a refusal: cancel, place.
-        self.can_edit_stops = False
+        self.protection = Protection(
+            params.product, params.protection, params.trail.stop_limit_buffer_pct, self
+        )
+        self.entry_cancel_refused: str | None = None  # an entry whose cancel was refused
         self.trading_state = TradingState.ACTIVE
         # Set by a portfolio: may an entry of (product, size, limit, ts) go? None = yes,
         # else the reason it may not (tradekit.core.risk.PortfolioRisk.check).
@@ -206,6 +185,30 @@ class DecisionEngine:
             return Phase.IN_POSITION
         return Phase.ENTERING if self.entry is not None else Phase.FLAT
 
+    @property
+    def protection_state(self) -> ProtectionState:
+        return self.protection.state
+
+    @property
+    def stop(self) -> Order | None:
+        """The stop order while it may rest."""
+        return self.protection.stop
+
+    @property
+    def exit(self) -> Order | None:
+        """The exit limit sell while it may rest."""
+        return self.protection.exit
+
+    @property
+    def can_edit_stops(self) -> bool:
+        """A capability of the exchange, set by the driver: may a resting stop be moved
+        in place (no unprotected gap)? Otherwise, and after a refusal: cancel, place."""
+        return self.protection.can_edit
+
+    @can_edit_stops.setter
+    def can_edit_stops(self, value: bool) -> None:
+        self.protection.can_edit = value
+
     def live_stops(self) -> list[Order]:
         """Stop orders that may rest on the exchange (never more than one)."""
         return [
@@ -215,6 +218,23 @@ class DecisionEngine:
     def pending_orders(self) -> list[Order]:
         """Orders whose exchange state must be looked up after a restart."""
         return [o for o in self.orders.values() if o.is_open]
+
+    def skip_ids(self, n: int) -> None:
+        """The exchange already knows the next `n` ids (a counter rolled back by a lost
+        commit): never use them."""
+        self.seq += n
+
+    # -- the protection host -----------------------------------------------------------
+
+    def next_id(self) -> str:
+        self.seq += 1
+        return f"{self.id_prefix}-{self.seq}"
+
+    def add_order(self, order: Order) -> None:
+        self.orders[order.client_order_id] = order
+
+    def report(self, report: Report) -> None:
+        self._reports.append(report)
 
     # -- market ------------------------------------------------------------------------
 
@@ -228,15 +248,9 @@ class DecisionEngine:
         self.rule.observe(price, ts)
         pos = self.position
         if pos is not None:
-            commands: list[Command] = []
-            old = pos.stop_trigger
-            if pos.ratchet(price):
-                self._stop_moved(old, price, ts)
-                commands = self._protect(ts)
-            elif self.stop_blocked is not None and pos.stop_trigger is not None:
-                if price > pos.stop_trigger:  # a stop-down is valid again: retry
-                    self.stop_blocked = None
-                    commands = self._protect(ts)
+            pos.ratchet(price)
+            self.protection.on_trade(price, ts)
+            commands = self._protect(ts)
             if self.entry is not None:
                 commands += self._entry_timeout(ts)
             return commands
@@ -261,13 +275,16 @@ class DecisionEngine:
             offset = to_decimal(ev.flatten_offset_pct, "flatten_offset_pct")
             if not ZERO <= offset < 1:
                 raise ValueError(f"flatten_offset_pct must be in [0, 1), got {offset}")
-            self.flatten_offset = offset
+            self.protection.flatten(offset)
             commands += self._protect(ev.ts)
         return commands
 
     def _on_timer(self, ev: Timer) -> list[Command]:
         self.last_ts = max(self.last_ts, ev.ts)
-        return self._entry_timeout(ev.ts) if self.entry is not None else []
+        commands = self._entry_timeout(ev.ts) if self.entry is not None else []
+        if self.position is not None:
+            commands += self._protect(ev.ts)  # back-offs and exit re-pricing are timed
+        return commands
 
     # -- orders ------------------------------------------------------------------------
 
@@ -283,11 +300,7 @@ class DecisionEngine:
         order = self.orders.get(ev.client_order_id)
         if order is None:
             return []
-        if order.transition(Trigger.REJECTED, ev.reason) is Applied.CHANGED and order is self.stop:
-            self.stop_blocked = ev.reason
-            self._reports.append(
-                StopRejected(self.product_id, order.client_order_id, ev.reason, ev.ts)
-            )
+        order.transition(Trigger.REJECTED, ev.reason)
         return self._settle(ev.ts)
 
     def _on_submit_unknown(self, ev: OrderSubmitUnknown) -> list[Command]:
@@ -314,14 +327,12 @@ class DecisionEngine:
             return []
         if ev.order_id and not order.order_id:
             order.order_id = ev.order_id
-        if ev.filled_size is not None and ev.filled_size > order.filled_size:
+        if ev.filled_size is not None:
             _, delta = order.fill_to(ev.filled_size, ev.filled_value, ev.total_fees)
             if delta is not None:
                 self._book(order, delta, ev.ts)
         if ev.triggered and not order.triggered:
             order.triggered = True
-            if order is self.stop:
-                self._stop_triggered(order, ev.ts)
         if ev.status is not OrderStatus.FILLED:
             order.transition(REPORT_TRIGGER[ev.status])
         return self._settle(ev.ts)
@@ -332,11 +343,8 @@ class DecisionEngine:
             return []
         if order.transition(Trigger.CANCEL_REJECTED, ev.reason) is Applied.CHANGED:
             if order is self.entry:
-                self.cancel_refused = order.client_order_id  # not again: it is settling
-            if order is self.stop:
-                # Already triggered or filled: the stop is doing its job. No new stop.
-                self.cancel_refused = order.client_order_id
-                self.next_stop_id = None
+                self.entry_cancel_refused = order.client_order_id  # not again: it settles
+            self.protection.on_cancel_refused(order)
         return self._settle(ev.ts)
 
     def _on_cancel_unknown(self, ev: CancelUnknown) -> list[Command]:
@@ -353,6 +361,7 @@ class DecisionEngine:
             order.size = ev.size
             order.stop_price = ev.stop_price
             order.limit_price = ev.limit_price
+            self.protection.on_edited(order, ev.ts)
         return self._settle(ev.ts)
 
     def _on_edit_rejected(self, ev: EditRejected) -> list[Command]:
@@ -360,14 +369,10 @@ class DecisionEngine:
         if order is None:
             return []
         if order.transition(Trigger.EDIT_REJECTED, ev.reason) is Applied.CHANGED:
-            self.edit_refused = order.client_order_id  # fall back to cancel, then place
+            self.protection.on_edit_refused(order)
         return self._settle(ev.ts)
 
     # -- decisions ---------------------------------------------------------------------
-
-    def _next_id(self) -> str:
-        self.seq += 1
-        return f"{self.id_prefix}-{self.seq}"
 
     def _enter(self, limit: Decimal, signal_price: Decimal, ts: int) -> list[Command]:
         limit = self.product.price_down(limit)
@@ -377,7 +382,7 @@ class DecisionEngine:
         if size is None:
             assert self.params.quote_budget is not None
             size = self.product.size_down(self.params.quote_budget / limit)
-        problem = self.product.size_problem(size)
+        problem = self.product.size_problem(size) or self.product.notional_problem(size, limit)
         if problem:
             return self._skip(problem, ts)
         if self.entry_gate is not None:
@@ -386,9 +391,9 @@ class DecisionEngine:
                 return self._skip(refused, ts)
         self._last_skip = ""
         order = Order(
-            self._next_id(), self.product_id, OrderSide.BUY, OrderType.LIMIT, size, limit, None, ts
+            self.next_id(), self.product_id, OrderSide.BUY, OrderType.LIMIT, size, limit, None, ts
         )
-        self._add(order)
+        self.add_order(order)
         self.entry = order
         self._reports.append(
             EntryPlaced(self.product_id, order.client_order_id, size, limit, signal_price, ts)
@@ -407,17 +412,15 @@ class DecisionEngine:
         if (
             entry.status in _ENTRY_CANCELLABLE
             and ts - entry.created_ts >= self.params.max_entry_wait_ns
-            and self.cancel_refused != entry.client_order_id
+            and self.entry_cancel_refused != entry.client_order_id
         ):
             return self._cancel(entry, CancelReason.ENTRY_TIMEOUT, ts)
         return []
 
-    def _cancel(
-        self, order: Order, reason: CancelReason, ts: int, then: PlaceStopLimitSell | None = None
-    ) -> list[Command]:
+    def _cancel(self, order: Order, reason: CancelReason, ts: int) -> list[Command]:
         assert order.order_id is not None
         order.transition(Trigger.CANCEL_REQUESTED)
-        return [CancelOrder(order.client_order_id, order.order_id, reason, ts, then)]
+        return [CancelOrder(order.client_order_id, order.order_id, reason, ts)]
 
     def _book(self, order: Order, delta: FillDelta, ts: int) -> None:
         """Book a new fill on the position (buys open/increase, sells reduce)."""
@@ -426,31 +429,13 @@ class DecisionEngine:
             if pos is None:
                 pos = self.position = PositionState(self.product, self.params.trail)
                 self._reports.append(PositionOpened(self.product_id, delta.size, delta.price, ts))
-            old = pos.stop_trigger
-            if pos.add_buy(delta.size, delta.price, delta.fee):
-                self._stop_moved(old, delta.price, ts)
+            pos.add_buy(delta.size, delta.price, delta.fee)
         else:
             if self.position is None:  # a sell we cannot place against: book nothing
                 return
             self.position.add_sell(delta.size, delta.price, delta.fee)
-            if order.order_type is OrderType.STOP_LIMIT and not order.triggered:
+            if order.order_type is OrderType.STOP_LIMIT:
                 order.triggered = True  # a stop that fills has triggered
-                if order is self.stop:
-                    self._stop_triggered(order, ts)
-
-    def _stop_moved(self, old: Decimal | None, price: Decimal, ts: int) -> None:
-        pos = self.position
-        assert pos is not None and pos.stop_trigger is not None and pos.stop_limit is not None
-        self._reports.append(
-            StopMoved(
-                self.product_id, old, pos.stop_trigger, pos.stop_limit, price, pos.highest, ts
-            )
-        )
-
-    def _stop_triggered(self, stop: Order, ts: int) -> None:
-        self._reports.append(
-            StopTriggered(self.product_id, stop.client_order_id, stop.filled_size, stop.size, ts)
-        )
 
     def _settle(self, ts: int) -> list[Command]:
         """After any order event: retire finished orders, then act on what is true now."""
@@ -459,8 +444,8 @@ class DecisionEngine:
         entry = self.entry
         if entry is not None and entry.status.is_terminal:
             self.entry = None
-            if self.cancel_refused == entry.client_order_id:
-                self.cancel_refused = None
+            if self.entry_cancel_refused == entry.client_order_id:
+                self.entry_cancel_refused = None
             self._reports.append(
                 EntryEnded(
                     self.product_id,
@@ -470,161 +455,47 @@ class DecisionEngine:
                     ts,
                 )
             )
-        if self.exit is not None and self.exit.status.is_terminal:
-            self.exit = None
-        stop = self.stop
-        if stop is not None:
-            if stop.status.is_terminal:
-                self.stop = None
-                if self.cancel_refused == stop.client_order_id:
-                    self.cancel_refused = None
-            elif stop.triggered and self.entry is not None:
-                # The stop is selling: buying more now would feed a falling market.
-                if self.entry.status in _ENTRY_CANCELLABLE:
-                    commands += self._cancel(self.entry, CancelReason.STOP_TRIGGERED, ts)
+        stop = self.protection.stop
+        if (
+            stop is not None
+            and stop.triggered
+            and self.entry is not None
+            and self.entry.status in _ENTRY_CANCELLABLE
+        ):
+            # The stop is selling: buying more now would feed a falling market.
+            commands += self._cancel(self.entry, CancelReason.STOP_TRIGGERED, ts)
         commands += self._protect(ts)
         self._maybe_close(ts)
         self._trim()
         return commands
 
     def _protect(self, ts: int) -> list[Command]:
-        """Make the exchange's stop match the desired one: at most one change at a time."""
-        pos = self.position
-        if pos is None or pos.stop_trigger is None or pos.stop_limit is None:
-            return []
-        if self.flatten_offset is not None:
-            return self._flatten(pos, ts)
-        size = self.product.size_down(pos.open_size)
-        stop = self.stop
-        if stop is not None:
-            if (
-                stop.status in _STOP_IN_FLIGHT
-                or stop.triggered
-                or self.cancel_refused == stop.client_order_id
-            ):
-                return []  # wait for the exchange's word; never touch an executing stop
-            if (
-                stop.remaining == size
-                and stop.stop_price == pos.stop_trigger
-                and stop.limit_price == pos.stop_limit
-            ):
-                return []
-            valid = size > ZERO and self.product.size_problem(size) is None
-            if self.can_edit_stops and valid and self.edit_refused != stop.client_order_id:
-                assert stop.order_id is not None
-                stop.transition(Trigger.EDIT_REQUESTED)
-                return [
-                    EditStopOrder(
-                        stop.client_order_id,
-                        stop.order_id,
-                        size,
-                        pos.stop_trigger,
-                        pos.stop_limit,
-                        ts,
-                    )
-                ]
-            reason = (
-                CancelReason.STOP_MOVE
-                if stop.stop_price != pos.stop_trigger
-                else CancelReason.STOP_RESIZE
-            )
-            then = None
-            if valid:
-                self.next_stop_id = self.next_stop_id or self._next_id()
-                then = self._stop_command(self.next_stop_id, size, pos, ts, stop.client_order_id)
-            return self._cancel(stop, reason, ts, then)
-        if self.stop_blocked is not None or size <= ZERO or self.product.size_problem(size):
-            return []
-        coid = self.next_stop_id or self._next_id()
-        self.next_stop_id = None
-        replaces = self._previous_stop_id()
-        command = self._stop_command(coid, size, pos, ts, replaces)
-        order = Order(
-            coid,
-            self.product_id,
-            OrderSide.SELL,
-            OrderType.STOP_LIMIT,
-            size,
-            command.limit_price,
-            command.stop_price,
-            ts,
-        )
-        self._add(order)
-        self.stop = order
-        return [command]
-
-    def _flatten(self, pos: PositionState, ts: int) -> list[Command]:
-        """The kill switch sells: the stop makes way (the exchange holds its funds), then
-        one limit sell of what is held, at the stated offset below the last price."""
-        stop = self.stop
-        if stop is not None and stop.is_open:
-            if stop.status in _STOP_IN_FLIGHT or stop.triggered:
-                return []  # wait; a triggered stop is already selling
-            if self.cancel_refused == stop.client_order_id:
-                return []
-            return self._cancel(stop, CancelReason.FLATTEN, ts)
-        if self.exit is not None and self.exit.is_open:
-            return []
-        size = self.product.size_down(pos.open_size)
-        price = self.last_price if self.last_price is not None else pos.highest
-        assert self.flatten_offset is not None
-        limit = self.product.price_down(price * (1 - self.flatten_offset))
-        if size <= ZERO or limit <= ZERO or self.product.size_problem(size):
-            return []
-        order = Order(
-            self._next_id(), self.product_id, OrderSide.SELL, OrderType.LIMIT, size, limit, None, ts
-        )
-        self._add(order)
-        self.exit = order
-        return [PlaceLimitSell(order.client_order_id, self.product_id, size, limit, ts)]
-
-    def _stop_command(
-        self, coid: str, size: Decimal, pos: PositionState, ts: int, replaces: str | None
-    ) -> PlaceStopLimitSell:
-        assert pos.stop_trigger is not None and pos.stop_limit is not None
-        return PlaceStopLimitSell(
-            coid, self.product_id, size, pos.stop_trigger, pos.stop_limit, ts, replaces
-        )
-
-    def _previous_stop_id(self) -> str | None:
-        for order in reversed(self.orders.values()):
-            if order.order_type is OrderType.STOP_LIMIT:
-                return order.client_order_id
-        return None
+        return self.protection.update(self.position, self.entry is not None, ts)
 
     def _maybe_close(self, ts: int) -> None:
         pos = self.position
-        if pos is None or pos.open_size > ZERO or self.entry is not None:
+        if pos is None or self.entry is not None or self.protection.orders():
             return
-        if self.stop is not None and self.stop.is_open:
-            return
-        if self.exit is not None and self.exit.is_open:
+        left = pos.open_size
+        if left > ZERO and not self.protection.dust:
             return
         entry_price = pos.entry_price
+        assert entry_price is not None
         exit_price = pos.exit_price
-        assert entry_price is not None and exit_price is not None
         self._reports.append(
             PositionClosed(
                 self.product_id,
                 pos.filled_size,
                 entry_price,
-                exit_price,
+                entry_price if exit_price is None else exit_price,
                 pos.fees,
                 pos.realized_pnl,
                 ts,
+                left,
             )
         )
         self.position = None
-        self.stop = None
-        self.exit = None
-        self.flatten_offset = None
-        self.next_stop_id = None
-        self.stop_blocked = None
-        self.cancel_refused = None
-        self.edit_refused = None
-
-    def _add(self, order: Order) -> None:
-        self.orders[order.client_order_id] = order
+        self.protection.reset()
 
     def _trim(self) -> None:
         """Forget the oldest finished orders beyond a small archive."""
@@ -642,14 +513,9 @@ class DecisionEngine:
             "seq": self.seq,
             "orders": [o.to_dict() for o in self.orders.values()],
             "entry": None if self.entry is None else self.entry.client_order_id,
-            "stop": None if self.stop is None else self.stop.client_order_id,
-            "next_stop_id": self.next_stop_id,
+            "entry_cancel_refused": self.entry_cancel_refused,
             "position": None if self.position is None else self.position.to_dict(),
-            "stop_blocked": self.stop_blocked,
-            "cancel_refused": self.cancel_refused,
-            "edit_refused": self.edit_refused,
-            "exit": None if self.exit is None else self.exit.client_order_id,
-            "flatten_offset": None if self.flatten_offset is None else str(self.flatten_offset),
+            "protection": self.protection.snapshot(),
             "trading_state": self.trading_state.value,
             "last_skip": self._last_skip,
             "last_price": None if self.last_price is None else str(self.last_price),
@@ -669,23 +535,60 @@ class DecisionEngine:
         engine = cls(params, entry_rule, state["id_prefix"])
         engine.seq = int(state["seq"])
         for d in state["orders"]:
-            engine._add(Order.from_dict(d))
+            engine.add_order(Order.from_dict(d))
         engine.entry = engine.orders[state["entry"]] if state["entry"] else None
-        engine.stop = engine.orders[state["stop"]] if state["stop"] else None
-        engine.next_stop_id = state["next_stop_id"]
         if state["position"] is not None:
             engine.position = PositionState.from_dict(
                 params.product, params.trail, state["position"]
             )
-        engine.stop_blocked = state["stop_blocked"]
-        engine.cancel_refused = state["cancel_refused"]
-        engine.edit_refused = state.get("edit_refused")
-        engine.exit = engine.orders[state["exit"]] if state.get("exit") else None
-        offset = state.get("flatten_offset")
-        engine.flatten_offset = None if offset is None else Decimal(offset)
+        protection = state.get("protection")
+        if protection is None:  # a snapshot from before the protection state machine
+            protection = _legacy_protection(state, engine)
+            if (
+                engine.entry is not None
+                and state.get("cancel_refused") == engine.entry.client_order_id
+            ):
+                engine.entry_cancel_refused = engine.entry.client_order_id
+        else:
+            engine.entry_cancel_refused = state.get("entry_cancel_refused")
+        engine.protection.restore(protection, engine.orders)
         engine.trading_state = TradingState(state["trading_state"])
         engine._last_skip = state["last_skip"]
         engine.last_price = None if state["last_price"] is None else Decimal(state["last_price"])
         engine.last_ts = int(state["last_ts"])
         entry_rule.restore(state["rule"])
         return engine
+
+
+def _legacy_protection(state: dict[str, Any], engine: DecisionEngine) -> dict[str, Any]:
+    """The protection part of an old snapshot (five nullable fields) in today's form."""
+    stop = engine.orders.get(state["stop"]) if state.get("stop") else None
+    exit_ = engine.orders.get(state["exit"]) if state.get("exit") else None
+    if exit_ is not None:
+        pstate = ProtectionState.EXITING
+    elif stop is None:
+        pstate = ProtectionState.BLOCKED if state.get("stop_blocked") else ProtectionState.NONE
+    elif stop.triggered:
+        pstate = ProtectionState.TRIGGERED
+    elif stop.status in (OrderStatus.INITIALIZED, OrderStatus.SUBMIT_UNKNOWN):
+        pstate = ProtectionState.PLACING
+    elif stop.status is OrderStatus.PENDING_EDIT:
+        pstate = ProtectionState.EDITING
+    elif stop.status.is_unsettled:
+        pstate = ProtectionState.MOVING
+    else:
+        pstate = ProtectionState.RESTING
+    cancel_refused = state.get("cancel_refused")
+    return {
+        "state": pstate.value,
+        "stop": None if stop is None else stop.client_order_id,
+        "exit": None if exit_ is None else exit_.client_order_id,
+        "next_stop_id": state.get("next_stop_id"),
+        "exiting": "flatten" if state.get("flatten_offset") is not None else "",
+        "flatten_offset": state.get("flatten_offset"),
+        "rested_trigger": None if stop is None or stop.stop_price is None else str(stop.stop_price),
+        "cancel_refused": cancel_refused
+        if stop and cancel_refused == stop.client_order_id
+        else None,
+        "edit_refused": state.get("edit_refused"),
+    }

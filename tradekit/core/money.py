@@ -140,6 +140,15 @@ class ProductSpec:
             return f"size {size} is above base_max_size {self.base_max_size}"
         return None
 
+    def notional_problem(self, size: Decimal, price: Decimal) -> str | None:
+        """Why an order of `size` at `price` is too small in quote terms, or None."""
+        if self.quote_min_size and size * price < self.quote_min_size:
+            return (
+                f"value {plain(size * price)} (size {plain(size)} x price {plain(price)}) "
+                f"is below quote_min_size {plain(self.quote_min_size)}"
+            )
+        return None
+
     def to_dict(self) -> dict[str, str | None]:
         return {
             "product_id": self.product_id,

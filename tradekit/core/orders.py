@@ -279,6 +279,13 @@ class Order:
     triggered: bool = False
     reason: str = ""  # last rejection / cancel-refusal reason
     trade_ids: set[str] = field(default_factory=set)
+    # the two views of the fills; `filled_*` above is what is booked (the watermark)
+    traded_size: Decimal = ZERO  # the sum of the per-trade fills seen (by trade id)
+    traded_value: Decimal = ZERO
+    traded_fees: Decimal = ZERO
+    reported_size: Decimal = ZERO  # the largest cumulative report seen
+    reported_value: Decimal = ZERO
+    reported_fees: Decimal = ZERO
 
     @property
     def remaining(self) -> Decimal:
@@ -322,41 +329,66 @@ class Order:
         """Apply one execution, identified by its trade id (a repeat changes nothing)."""
         if trade_id in self.trade_ids:
             return Applied.DUPLICATE, None
-        total = self.filled_size + size
-        if total > self.size:
-            raise OverfillError(self.client_order_id, self.size, total)
-        trigger = Trigger.FILL_COMPLETE if total == self.size else Trigger.FILL
-        applied = self._apply(trigger)
-        if applied is not Applied.CHANGED:
-            return applied, None
+        if size <= ZERO or price <= ZERO or fee < ZERO:
+            raise ValueError(
+                f"order {self.client_order_id}: impossible fill {trade_id!r} "
+                f"(size {size}, price {price}, fee {fee})"
+            )
+        traded = self.traded_size + size
+        if traded > self.size:
+            raise OverfillError(self.client_order_id, self.size, traded)
         self.trade_ids.add(trade_id)
-        self.filled_size = total
-        self.filled_value += size * price
-        self.fees += fee
-        return applied, FillDelta(size, price, fee)
+        self.traded_size = traded
+        self.traded_value += size * price
+        self.traded_fees += fee
+        return self._raise_watermark()
 
     def fill_to(
         self, filled_size: Decimal, filled_value: Decimal, total_fees: Decimal
     ) -> tuple[Applied, FillDelta | None]:
-        """Apply a cumulative report (user channel, order lookup): only the increase counts.
+        """Apply a cumulative report (user channel, order lookup): "at least this much".
 
         A report that shows no more than is known is stale (out of order) or a repeat.
         """
-        if filled_size <= self.filled_size:
-            return Applied.STALE, None
+        if filled_size < ZERO or filled_value < ZERO or total_fees < ZERO:
+            raise ValueError(
+                f"order {self.client_order_id}: impossible cumulative report "
+                f"(filled {filled_size}, value {filled_value}, fees {total_fees})"
+            )
         if filled_size > self.size:
             raise OverfillError(self.client_order_id, self.size, filled_size)
-        trigger = Trigger.FILL_COMPLETE if filled_size == self.size else Trigger.FILL
+        if filled_size <= self.reported_size:
+            return Applied.STALE, None
+        self.reported_size = filled_size
+        self.reported_value = filled_value
+        self.reported_fees = total_fees
+        return self._raise_watermark()
+
+    def _raise_watermark(self) -> tuple[Applied, FillDelta | None]:
+        """The one booking rule. Per-trade fills (by trade id) and cumulative reports are
+        two views of one total: the order has filled at least the larger of the two, so
+        that much is booked, and only its increase over what is booked already. Any mix,
+        order and repetition of them books every unit exactly once."""
+        if self.reported_size > self.traded_size:
+            size, value, fees = self.reported_size, self.reported_value, self.reported_fees
+        else:
+            size, value, fees = self.traded_size, self.traded_value, self.traded_fees
+        if size <= self.filled_size:
+            return Applied.STALE, None
+        trigger = Trigger.FILL_COMPLETE if size == self.size else Trigger.FILL
         applied = self._apply(trigger)
         if applied is not Applied.CHANGED:
             return applied, None
-        delta_size = filled_size - self.filled_size
-        delta_value = filled_value - self.filled_value
-        delta_fee = max(total_fees - self.fees, ZERO)
-        self.filled_size = filled_size
-        self.filled_value = filled_value
+        delta_size = size - self.filled_size
+        delta_value = value - self.filled_value
+        delta_fee = max(fees - self.fees, ZERO)
+        self.filled_size = size
+        self.filled_value = value
         self.fees += delta_fee
-        return applied, FillDelta(delta_size, delta_value / delta_size, delta_fee)
+        price = delta_value / delta_size
+        if price <= ZERO:  # the two views disagree on value: book the average so far
+            price = value / size
+        return applied, FillDelta(delta_size, price, delta_fee)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -376,6 +408,12 @@ class Order:
             "triggered": self.triggered,
             "reason": self.reason,
             "trade_ids": sorted(self.trade_ids),
+            "traded": [str(self.traded_size), str(self.traded_value), str(self.traded_fees)],
+            "reported": [
+                str(self.reported_size),
+                str(self.reported_value),
+                str(self.reported_fees),
+            ],
         }
 
     @classmethod
@@ -397,6 +435,13 @@ class Order:
             triggered=bool(d["triggered"]),
             reason=d["reason"],
             trade_ids=set(d["trade_ids"]),
+            # orders saved before the two views were kept: what was booked came as trades
+            traded_size=Decimal(d["traded"][0]) if "traded" in d else Decimal(d["filled_size"]),
+            traded_value=Decimal(d["traded"][1]) if "traded" in d else Decimal(d["filled_value"]),
+            traded_fees=Decimal(d["traded"][2]) if "traded" in d else Decimal(d["fees"]),
+            reported_size=Decimal(d["reported"][0]) if "reported" in d else ZERO,
+            reported_value=Decimal(d["reported"][1]) if "reported" in d else ZERO,
+            reported_fees=Decimal(d["reported"][2]) if "reported" in d else ZERO,
         )
 
 

@@ -54,7 +54,8 @@ class PositionState:
         "_limit_factor",
         "_step",
         "cost",
-        "fees",
+        "entry_fees",
+        "exit_fees",
         "filled_size",
         "highest",
         "params",
@@ -75,7 +76,8 @@ class PositionState:
         self.sold_size = ZERO
         self.cost = ZERO
         self.proceeds = ZERO
-        self.fees = ZERO
+        self.entry_fees = ZERO
+        self.exit_fees = ZERO
         self.highest = ZERO
         self.stop_trigger: Decimal | None = None
         self.stop_limit: Decimal | None = None
@@ -104,7 +106,7 @@ class PositionState:
         """Record an entry fill; return True when the desired stop changed."""
         self.filled_size += size
         self.cost += size * price
-        self.fees += fee
+        self.entry_fees += fee
         # The first fill starts the trail from the fill price; later ones can only raise it.
         return self.ratchet(price)
 
@@ -112,7 +114,7 @@ class PositionState:
         """Record an exit fill."""
         self.sold_size += size
         self.proceeds += size * price
-        self.fees += fee
+        self.exit_fees += fee
 
     # -- derived -----------------------------------------------------------------------
 
@@ -130,12 +132,26 @@ class PositionState:
         return self.proceeds / self.sold_size if self.sold_size else None
 
     @property
+    def fees(self) -> Decimal:
+        return self.entry_fees + self.exit_fees
+
+    @property
     def realized_pnl(self) -> Decimal:
-        """Quote P&L of what has been sold so far, all fees included."""
+        """Quote P&L of what has been sold so far: proceeds less exit fees, less the cost
+        and the entry fees of the part sold (prorated: a partial exit carries only its
+        share of the entry's fees; once all is sold this is the whole trade's P&L)."""
         if not self.filled_size:
             return -self.fees
-        cost_of_sold = self.cost * self.sold_size / self.filled_size
-        return self.proceeds - cost_of_sold - self.fees
+        share = self.sold_size / self.filled_size
+        return self.proceeds - self.exit_fees - (self.cost + self.entry_fees) * share
+
+    def unrealized_pnl(self, price: Decimal) -> Decimal:
+        """What the open size would add at `price` (before exit fees), less its share of
+        the entry fees."""
+        if not self.filled_size:
+            return ZERO
+        share = self.open_size / self.filled_size
+        return self.open_size * price - (self.cost + self.entry_fees) * share
 
     def to_dict(self) -> dict[str, Any]:
         def s(v: Decimal | None) -> str | None:
@@ -147,6 +163,8 @@ class PositionState:
             "cost": str(self.cost),
             "proceeds": str(self.proceeds),
             "fees": str(self.fees),
+            "entry_fees": str(self.entry_fees),
+            "exit_fees": str(self.exit_fees),
             "highest": str(self.highest),
             "stop_trigger": s(self.stop_trigger),
             "stop_limit": s(self.stop_limit),
@@ -157,8 +175,12 @@ class PositionState:
         cls, product: ProductSpec, params: TrailParams, d: dict[str, Any]
     ) -> PositionState:
         pos = cls(product, params)
-        for name in ("filled_size", "sold_size", "cost", "proceeds", "fees", "highest"):
+        for name in ("filled_size", "sold_size", "cost", "proceeds", "highest"):
             setattr(pos, name, Decimal(d[name]))
+        if "entry_fees" in d:
+            pos.entry_fees, pos.exit_fees = Decimal(d["entry_fees"]), Decimal(d["exit_fees"])
+        else:  # saved before the fees were split: all of them count as the entry's
+            pos.entry_fees = Decimal(d["fees"])
         for name in ("stop_trigger", "stop_limit"):
             setattr(pos, name, None if d[name] is None else Decimal(d[name]))
         return pos

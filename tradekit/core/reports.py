@@ -51,9 +51,10 @@ class PositionOpened:
 
 @dataclass(frozen=True, slots=True)
 class StopMoved:
-    """The desired stop changed: `old_trigger` is None for the first stop of a position.
-
-    `price` is the trade (or fill) price that caused it; `highest` the high it trails.
+    """The exchange has a new stop (placement acknowledged or edit accepted): from `ts`
+    on it rests at `trigger`/`limit`. `old_trigger` is the stop it replaced, None for a
+    position's first stop. `price` is the price that set it (the new high, or the entry
+    fill for a first stop); `highest` the high it trails.
     """
 
     product_id: str
@@ -88,7 +89,70 @@ class StopTriggered:
 
 
 @dataclass(frozen=True, slots=True)
+class StopBreached:
+    """The stop should be at `trigger`, at or above the market (`price`): it cannot rest,
+    which means it was hit. `action` is "exit" (a marketable limit sell follows) or
+    "wait" (on_breach = "wait": no stop until the price is back above the trigger)."""
+
+    product_id: str
+    trigger: Decimal
+    price: Decimal
+    action: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class StopGappedThrough:
+    """A triggered stop rests unfilled above the market (it gapped below `limit`): it is
+    cancelled and the position exits with a limit sell from the last `price`."""
+
+    product_id: str
+    client_order_id: str
+    limit: Decimal
+    price: Decimal
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExitPlaced:
+    """An exit limit sell was sent; `reason` says why: breach, gap_through, flatten,
+    stop_ended_unfilled."""
+
+    product_id: str
+    client_order_id: str
+    size: Decimal
+    limit_price: Decimal
+    reason: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectionBlocked:
+    """Nothing protects the open size for now, and why: a refusal backing off (retried
+    no sooner than `retry_at`), a permanent refusal waiting for different levels, or
+    on_breach = "wait"."""
+
+    product_id: str
+    reason: str
+    retry_at: int | None
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class DustLeft:
+    """What is left (`size`) is under the product's minimum and cannot be sold or
+    protected: reported once; the position's protection duty ends and the pair is free."""
+
+    product_id: str
+    size: Decimal
+    reason: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
 class PositionClosed:
+    """`left` is the dust still held (under the minimum), zero when all was sold."""
+
     product_id: str
     size: Decimal
     entry_price: Decimal
@@ -96,6 +160,7 @@ class PositionClosed:
     fees: Decimal
     realized_pnl: Decimal
     ts: int
+    left: Decimal = Decimal(0)
 
 
 Report = (
@@ -106,5 +171,10 @@ Report = (
     | StopMoved
     | StopRejected
     | StopTriggered
+    | StopBreached
+    | StopGappedThrough
+    | ExitPlaced
+    | ProtectionBlocked
+    | DustLeft
     | PositionClosed
 )
