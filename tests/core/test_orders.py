@@ -1,6 +1,8 @@
 from decimal import Decimal as D
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tradekit.core.orders import (
     TRANSITIONS,
@@ -129,3 +131,41 @@ def test_round_trip_dict():
     o.transition(Trigger.ACCEPTED)
     o.fill("t1", D("0.3"), D("100"), D("0.01"))
     assert Order.from_dict(o.to_dict()) == o
+
+
+# -- one watermark: every unit booked once ------------------------------------------------
+
+
+@given(
+    st.lists(st.integers(1, 50), min_size=1, max_size=8),  # the order's trades, in units
+    st.data(),
+)
+def test_any_mix_order_and_repetition_of_fills_and_reports_books_each_unit_once(units, data):
+    """The exchange's truth is a list of trades; what arrives is any interleaving of
+    per-trade fills (repeated or not) and cumulative reports (after any prefix of the
+    trades, repeated, stale, out of order). Booked = exactly what was filled."""
+    unit = D("0.001")
+    price = D("100.5")
+    trades = [(f"t{i}", u * unit) for i, u in enumerate(units)]
+    total = sum((size for _, size in trades), D(0))
+    order = Order("c-1", "BTC-USD", OrderSide.BUY, OrderType.LIMIT, total, price)
+    order.transition(Trigger.ACCEPTED)
+    messages: list[tuple[str, int]] = [("fill", i) for i in range(len(trades))]
+    messages += [("cum", k) for k in range(1, len(trades) + 1)]
+    messages += data.draw(st.lists(st.sampled_from(messages), max_size=10))  # repeats
+    messages = data.draw(st.permutations(messages))
+    booked = D(0)
+    for kind, i in messages:
+        if kind == "fill":
+            trade_id, size = trades[i]
+            _, delta = order.fill(trade_id, size, price, D("0.01"))
+        else:
+            filled = sum((size for _, size in trades[:i]), D(0))
+            _, delta = order.fill_to(filled, filled * price, D("0.01") * i)
+        if delta is not None:
+            assert delta.size > 0 and delta.price > 0
+            booked += delta.size
+        assert booked == order.filled_size <= total
+    assert booked == total
+    assert order.status is OrderStatus.FILLED
+    assert order.fees == D("0.01") * len(trades)

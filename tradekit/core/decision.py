@@ -382,9 +382,11 @@ class DecisionEngine:
         if size is None:
             assert self.params.quote_budget is not None
             size = self.product.size_down(self.params.quote_budget / limit)
-        problem = self.product.size_problem(size) or self.product.notional_problem(size, limit)
+        problem = self.product.size_problem(size) or self.product.notional_problem(
+            size, self._first_stop_limit(size, limit)
+        )
         if problem:
-            return self._skip(problem, ts)
+            return self._skip(f"{problem} (the stop after this entry could not be placed)", ts)
         if self.entry_gate is not None:
             refused = self.entry_gate(self.product_id, size, limit, ts)
             if refused:
@@ -399,6 +401,14 @@ class DecisionEngine:
             EntryPlaced(self.product_id, order.client_order_id, size, limit, signal_price, ts)
         )
         return [PlaceLimitBuy(order.client_order_id, self.product_id, size, limit, ts)]
+
+    def _first_stop_limit(self, size: Decimal, entry_limit: Decimal) -> Decimal:
+        """The limit of the stop an entry filled at `entry_limit` gets: an entry whose
+        stop would be under the quote minimum is not made (it could not be protected)."""
+        trail = self.params.trail
+        trigger = self.product.price_down(entry_limit * (1 - trail.trail_pct))
+        limit = self.product.price_down(trigger * (1 - trail.stop_limit_buffer_pct))
+        return self.protection.meet_minimum(size, limit, trigger)
 
     def _skip(self, reason: str, ts: int) -> list[Command]:
         if reason != self._last_skip:

@@ -450,9 +450,9 @@ class Protection:
         quote minimum, up to `ceiling`), or None."""
         if price is None or price <= ZERO or ceiling is None:
             return "no price above 0 to sell at"
-        return order_problem(self.product, size, self._meet_minimum(size, price, ceiling))
+        return order_problem(self.product, size, self.meet_minimum(size, price, ceiling))
 
-    def _meet_minimum(self, size: Decimal, price: Decimal, ceiling: Decimal) -> Decimal:
+    def meet_minimum(self, size: Decimal, price: Decimal, ceiling: Decimal) -> Decimal:
         """`price`, raised (never above `ceiling`: a stop's trigger, an exit's market) so
         that size x price meets the quote minimum: a smaller buffer beats no order."""
         minimum = self.product.quote_min_size
@@ -498,7 +498,7 @@ class Protection:
         self._go(ProtectionState.RESTING)
         trigger, limit = pos.stop_trigger, pos.stop_limit
         assert trigger is not None and limit is not None
-        limit = self._meet_minimum(size, limit, trigger)
+        limit = self.meet_minimum(size, limit, trigger)
         if stop.remaining == size and stop.stop_price == trigger and stop.limit_price == limit:
             return []
         valid = order_problem(self.product, size, limit) is None
@@ -595,7 +595,7 @@ class Protection:
     def _place_stop(self, size: Decimal, pos: PositionState, ts: int) -> list[Command]:
         trigger, limit = pos.stop_trigger, pos.stop_limit
         assert trigger is not None and limit is not None
-        limit = self._meet_minimum(size, limit, trigger)
+        limit = self.meet_minimum(size, limit, trigger)
         coid = self.next_stop_id or self.host.next_id()
         key = f"STOP_LIMIT {size} {trigger} {limit}"
         if self.refused is not None and self.refused[1] == key:
@@ -623,7 +623,7 @@ class Protection:
         limit = self._exit_price(last)
         if limit is None or limit <= ZERO or last is None:
             return self._block("no market price to exit at yet", ts)
-        limit = self._meet_minimum(size, limit, last)
+        limit = self.meet_minimum(size, limit, last)
         key = f"LIMIT {size} {limit}"
         if self.refused is not None and self.refused[1] == key:
             return self._block(f"exit refused ({self.refused[0]}); not sent again unchanged", ts)
