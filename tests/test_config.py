@@ -97,3 +97,51 @@ def test_duplicate_pairs_and_empty(tmp_path):
         load_config(write(tmp_path, dup), environ={})
     with pytest.raises(ConfigError, match="pairs"):
         load_config(write(tmp_path, "[portfolio]\n"), environ={})
+
+
+def test_protection_settings_reach_the_core():
+    from tradekit.config import load_config_dict
+    from tradekit.core import BreachPolicy
+    from tradekit.exchange.products import DEFAULT_PRODUCTS
+
+    cfg = load_config_dict(
+        {
+            "pairs": [
+                {
+                    "product_id": "BTC-USD",
+                    "size": "0.01",
+                    "trail_pct": "0.02",
+                    "on_breach": "wait",
+                    "exit_reprice_after": "2s",
+                    "gap_exit_after": "30s",
+                    "gap_exit_after_trades": 5,
+                }
+            ]
+        }
+    )
+    p = cfg.pairs[0].params(DEFAULT_PRODUCTS["BTC-USD"]).protection
+    assert p.on_breach is BreachPolicy.WAIT
+    assert (p.exit_reprice_ns, p.gap_exit_after_ns, p.gap_exit_after_trades) == (
+        2 * 10**9,
+        30 * 10**9,
+        5,
+    )
+    default = load_config_dict(
+        {"pairs": [{"product_id": "BTC-USD", "size": "1", "trail_pct": "0.02"}]}
+    )
+    assert default.pairs[0].params(DEFAULT_PRODUCTS["BTC-USD"]).protection.on_breach == "exit"
+
+
+def test_a_bad_on_breach_is_named():
+    import pytest
+
+    from tradekit.config import ConfigError, load_config_dict
+
+    with pytest.raises(ConfigError, match="on_breach"):
+        load_config_dict(
+            {
+                "pairs": [
+                    {"product_id": "BTC-USD", "size": "1", "trail_pct": "0.02", "on_breach": "pray"}
+                ]
+            }
+        )

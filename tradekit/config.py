@@ -39,6 +39,7 @@ from tradekit.core.decision import PairParams
 from tradekit.core.entry import EntryRule, FixedOffsetEntry, PullbackEntry
 from tradekit.core.money import ProductSpec
 from tradekit.core.position import TrailParams
+from tradekit.core.protection import BreachPolicy, ProtectionParams
 
 ENV_PREFIX = "TRADEKIT__"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -107,6 +108,13 @@ class PairConfig(_Strict):
     stop_limit_buffer_pct: Fraction = Decimal("0.005")
     min_ratchet: Annotated[Decimal, BeforeValidator(_no_float), Field(ge=0)] = Decimal(0)
     max_entry_wait: DurationNs = 300 * 10**9
+    # When a stop cannot rest (the market is already under it) or a triggered stop was
+    # gapped through: "exit" sells with a marketable limit (the default), "wait" waits
+    # for the price to come back above the trigger, unprotected, and says so.
+    on_breach: Literal["exit", "wait"] = "exit"
+    exit_reprice_after: DurationNs = 5 * 10**9  # an unfilled exit follows the market
+    gap_exit_after: DurationNs = 10 * 10**9  # a triggered stop gapped under its limit ...
+    gap_exit_after_trades: Annotated[int, Field(ge=1, le=1_000_000)] = 3  # ... or trades
 
     @field_validator("quote_budget")
     @classmethod
@@ -132,6 +140,12 @@ class PairConfig(_Strict):
             max_entry_wait_ns=self.max_entry_wait,
             size=self.size,
             quote_budget=self.quote_budget,
+            protection=ProtectionParams(
+                on_breach=BreachPolicy(self.on_breach),
+                exit_reprice_ns=self.exit_reprice_after,
+                gap_exit_after_ns=self.gap_exit_after,
+                gap_exit_after_trades=self.gap_exit_after_trades,
+            ),
         )
 
 

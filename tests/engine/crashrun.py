@@ -1,6 +1,6 @@
 """A real trading process for the crash tests: run the demo pair on persisted state.
 
-    python crashrun.py DB PAPER_STATE TICKS [--kill WHERE:WHEN:N]
+    python crashrun.py DB PAPER_STATE TICKS [--kill WHERE:WHEN:N] [--volatility V]
 
 WHERE names a moment (see HOOKS), WHEN is `before` or `after` it, N which occurrence
 (1 = the first). At that moment the process SIGKILLs itself: no cleanup, no flush, as
@@ -32,6 +32,7 @@ HOOKS = {
     "place-stop": "the exchange places the new stop",
     "advance-fill": "the exchange's market fills an order",
     "journal-fill": "the store commits an OrderFilled event",
+    "place-exit": "the exchange places an exit limit sell (gap-through, breach)",
 }
 
 SETUP = DemoSetup(
@@ -84,6 +85,12 @@ class CrashingExchange:
         self._k.at("cancel", "after")
         return res
 
+    def place_limit_sell(self, *args: Any) -> Any:
+        self._k.at("place-exit", "before")
+        res = self._inner.place_limit_sell(*args)
+        self._k.at("place-exit", "after")
+        return res
+
     def place_stop_limit(self, *args: Any) -> Any:
         self._k.at("place-stop", "before")
         res = self._inner.place_stop_limit(*args)
@@ -119,9 +126,12 @@ def main() -> int:
     ap.add_argument("paper")
     ap.add_argument("ticks", type=int)
     ap.add_argument("--kill")
+    # a wild market (gaps through stops: exits) instead of the default one
+    ap.add_argument("--volatility", type=float)
     args = ap.parse_args()
     killer = Killer(args.kill)
-    setup = DemoSetup(**{**SETUP.__dict__, "ticks": args.ticks})
+    extra = {} if args.volatility is None else {"volatility": args.volatility}
+    setup = DemoSetup(**{**SETUP.__dict__, "ticks": args.ticks, **extra})
     inner = setup.exchange(args.paper)
     exchange = CrashingExchange(inner, killer)
     store = CrashingStore(args.db)
@@ -138,6 +148,7 @@ def main() -> int:
             {
                 "pnl": str(store.total_realized_pnl()),
                 "closed": len(store.closed_positions()),
+                "exits": sum(1 for r in store.journal() if r["type"] == "ExitPlaced"),
                 "orders": orders,
                 "fills": sorted(f.trade_id for f in inner.list_fills()),
                 "live_stops": [(o.client_order_id, str(o.stop_price)) for o in live_stops],

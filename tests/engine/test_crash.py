@@ -15,11 +15,15 @@ RUNNER = Path(__file__).with_name("crashrun.py")
 TICKS = 4000
 
 
-def run(tmp: Path, kill: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    tmp: Path, kill: str | None = None, volatility: float | None = None
+) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, str(RUNNER), str(tmp / "db.sqlite"), str(tmp / "paper.jsonl")]
     cmd.append(str(TICKS))
     if kill:
         cmd += ["--kill", kill]
+    if volatility is not None:
+        cmd += ["--volatility", str(volatility)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
@@ -65,3 +69,33 @@ def test_sigkill_then_restart_matches_an_uninterrupted_run(tmp_path, baseline, k
     assert len(result["live_stops"]) <= 1
     assert result["pnl"] == baseline["pnl"]
     assert result["balances"] == baseline["balances"]
+
+
+# A wild market (volatility 8): stops gapped through and replaced by exits.
+WILD = 8.0
+
+
+@pytest.fixture(scope="module")
+def wild_baseline(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    proc = run(tmp_path_factory.mktemp("wild"), volatility=WILD)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["exits"] >= 2  # the path must exercise the exits
+    return result
+
+
+@pytest.mark.parametrize(
+    "kill", [f"place-exit:{w}:{n}" for w in ("before", "after") for n in (1, 2)]
+)
+def test_sigkill_around_an_exit_then_restart_matches_an_uninterrupted_run(
+    tmp_path, wild_baseline, kill
+):
+    crashed = run(tmp_path, kill, WILD)
+    assert crashed.returncode == -signal.SIGKILL, (crashed.returncode, crashed.stderr)
+    resumed = run(tmp_path, volatility=WILD)
+    assert resumed.returncode == 0, resumed.stderr
+    result = json.loads(resumed.stdout)
+    coids = [o[0] for o in result["orders"]]
+    assert len(coids) == len(set(coids))
+    for key in ("orders", "fills", "live_stops", "pnl", "balances"):
+        assert result[key] == wild_baseline[key], key

@@ -108,6 +108,17 @@ def gap_path() -> list[MarketTrade]:
     ]
 
 
+def gap_through_path() -> list[MarketTrade]:
+    """Up to 61500 (stop 60885.00 / 60580.57), then a gap to 59000 under the stop's
+    limit: it triggers and rests unfilled; three trades under the limit and it is
+    replaced by an exit, which fills; then a new entry."""
+    prices = ["60000", "59900", "59800", "60500", "61000", "61500", "59000", "58900"]
+    prices += ["58800", "58700", "58800", "59000", "59500", "60000", "60500", "61000"]
+    return [
+        MarketTrade("BTC-USD", D(p), D("1"), (i + 1) * SEC, str(i)) for i, p in enumerate(prices)
+    ]
+
+
 def scenario(name: str) -> tuple[DemoSetup, list[MarketTrade], dict[str, Any]]:
     if name == "demo":
         setup = DemoSetup(seed=4, ticks=6000, volatility=1.5, pullback_pct=D("0.005"))
@@ -123,6 +134,8 @@ def scenario(name: str) -> tuple[DemoSetup, list[MarketTrade], dict[str, Any]]:
         setup = DemoSetup(seed=6, ticks=6000, volatility=1.5, pullback_pct=D("0.005"))
         return setup, setup.path().to_list(), {"race": True}
     setup = DemoSetup(seed=1, ticks=16, pullback_pct=D("0.001"), trail_pct=D("0.01"))
+    if name == "gap-through-exit":
+        return setup, gap_through_path(), {"gap_through": True}
     return setup, gap_path(), {"fill_model": "trade_size", "lose": True}
 
 
@@ -143,7 +156,14 @@ def make_exchange(opts: dict[str, Any]) -> Any:
 
 
 @pytest.mark.parametrize(
-    "name", ["demo", "partial-fills", "gap-and-lost-cancel-replies", "fill-races-cancel"]
+    "name",
+    [
+        "demo",
+        "partial-fills",
+        "gap-and-lost-cancel-replies",
+        "fill-races-cancel",
+        "gap-through-exit",
+    ],
 )
 def test_sync_and_async_journals_are_identical(tmp_path, name):
     setup, trades, opts = scenario(name)
@@ -168,6 +188,11 @@ def test_sync_and_async_journals_are_identical(tmp_path, name):
     async_rows = asyncio.run(run_async())
     assert len(sync_rows) > 20
     kinds = {r[4] for r in sync_rows}
+    if opts.get("gap_through"):
+        # the triggered stop the market gapped under was cancelled and an exit sold
+        assert {"StopGappedThrough", "ExitPlaced", "PlaceLimitSell"} <= kinds
+        exits = [r[5] for r in sync_rows if r[4] == "ExitPlaced"]
+        assert [e["reason"] for e in exits] == ["gap_through"]
     assert {"PlaceLimitBuy", "PlaceStopLimitSell", "CancelOrder"} <= kinds
     for a, b in zip(sync_rows, async_rows, strict=True):
         assert a == b
@@ -186,3 +211,8 @@ def test_sync_and_async_journals_are_identical(tmp_path, name):
         assert "CancelUnknown" in types
         after = types[types.index("CancelUnknown") :]
         assert "OrderStatusReport" in after and "PlaceStopLimitSell" in after
+        # the entry that filled in the gap got a stop the exchange refused (the market
+        # was already under it): the position exited instead of waiting unprotected
+        exits = [r[5] for r in sync_rows if r[4] == "ExitPlaced"]
+        assert exits and exits[0]["reason"] == "breach"
+        assert "StopBreached" in types

@@ -1,7 +1,10 @@
 """`replay`: a seeded 1,000,000-tick path through paper exchange + sync engine + store file.
 
 Figures: replay_ticks_per_s (median), peak_rss_mb (the process's peak resident memory),
-and journal_rows (what the store wrote: it grows with decisions, not with ticks).
+and journal_rows (what the store wrote: it grows with decisions, not with ticks). What the
+run traded, so that a change to the protection rules or the fill model shows its effect:
+realized_pnl (USD, fees included), positions_closed, refused_stops (StopRejected),
+exits_after_breach (exits because a stop could not rest), gap_through_exits, dust_left.
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ def run(ticks: int, repeat: int, progress: TextIO | None) -> list[Figure]:
         progress.write(f"replay: generating a {ticks:,}-tick path (seed 1)\n")
     trades = setup.path().to_list()
     rows: list[int] = []
+    outcome: dict[str, float] = {}
 
     def replay() -> None:
         with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "replay.sqlite") as store:
             engine = setup.engine(store, setup.exchange(), "bench", trades)
             engine.run()
             rows.append(len(store.journal()))
+            outcome.update(_outcome(store))
 
     rate = median_rate(len(trades), replay, repeat, "replay", progress)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -35,4 +40,36 @@ def run(ticks: int, repeat: int, progress: TextIO | None) -> list[Figure]:
         Figure("replay_ticks_per_s", round(rate), "ticks/s"),
         Figure("peak_rss_mb", round(peak_kb / 1024, 1), "MB"),
         Figure("journal_rows", rows[-1], "rows"),
+        *(
+            Figure(name, value, unit)
+            for (name, unit), value in zip(_OUTCOME, outcome.values(), strict=True)
+        ),
     ]
+
+
+_OUTCOME = (
+    ("realized_pnl", "USD"),
+    ("positions_closed", "positions"),
+    ("refused_stops", "stops"),
+    ("exits_after_breach", "exits"),
+    ("gap_through_exits", "exits"),
+    ("dust_left", "positions"),
+)
+
+
+def _outcome(store: Store) -> dict[str, float]:
+    counts = {name: 0 for name, _ in _OUTCOME}
+    for row in store.journal_objects(kinds="report"):
+        kind = row.type
+        if kind == "PositionClosed":
+            counts["positions_closed"] += 1
+        elif kind == "StopRejected":
+            counts["refused_stops"] += 1
+        elif kind == "ExitPlaced" and row.obj.reason == "breach":
+            counts["exits_after_breach"] += 1
+        elif kind == "StopGappedThrough":
+            counts["gap_through_exits"] += 1
+        elif kind == "DustLeft":
+            counts["dust_left"] += 1
+    pnl = float(round(store.total_realized_pnl(), 2))  # a figure for people: cents
+    return {"realized_pnl": pnl, **{k: v for k, v in counts.items() if k != "realized_pnl"}}

@@ -180,6 +180,7 @@ class Portfolio:
         """Every pair's saved state and open orders reconciled before trading resumes."""
         for pid, driver in self.drivers.items():
             driver.restore()
+            await driver.sync_ids()
             self.risk.add(driver.decision)
             for ev in await driver.recovery_events():
                 await self._process(pid, ev)

@@ -304,6 +304,33 @@ class AsyncPairDriver:
             events += await self._recover_order(order, ts)
         return events
 
+    async def sync_ids(self, limit: int = 1000) -> int:
+        """Skip client order ids the exchange already knows (see DecisionEngine's doc).
+
+        The id counter is saved in the same commit as the command that uses it, but a
+        commit that was not fsync'd can be lost to a power cut while its order reached
+        the exchange; the restored counter would then hand out that id again, and
+        Coinbase answers a reused id with the OLD order. So before any new id is sent the
+        next ids are looked up, and the used ones are skipped (and noted). Run right
+        after `restore()`, before anything can decide."""
+        decision = self.decision
+        skipped = 0
+        while skipped < limit:
+            coid = f"{decision.id_prefix}-{decision.seq + 1}"
+            if await self.exchange.get_order_by_client_id(coid) is None:
+                break
+            decision.skip_ids(1)
+            skipped += 1
+        if skipped:
+            self.store.note(
+                self.product_id,
+                f"skipped {skipped} client order id(s) the exchange already knows "
+                f"(the store lost its last commit): next id {decision.id_prefix}-"
+                f"{decision.seq + 1}",
+                decision.last_ts,
+            )
+        return skipped
+
     async def _recover_order(self, order: Order, ts: int) -> list[Event]:
         coid = order.client_order_id
         status = order.status

@@ -174,6 +174,7 @@ class AsyncExecutionEngine:
         results: list[StepResult] = []
         if not self.driver.restore():
             return results
+        await self.driver.sync_ids()
         cursor = self.cursor
         self._ticks = self._ticks_from(cursor)
         market_seq = self._market.market_seq if self._market is not None else None

@@ -175,6 +175,7 @@ class ExecutionEngine:
         results: list[StepResult] = []
         if not self.driver.restore():
             return results
+        self.driver.sync_ids()
         cursor = self.cursor
         self._ticks = self._ticks_from(cursor)
         market_seq = self._market.market_seq if self._market is not None else None
