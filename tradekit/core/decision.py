@@ -162,6 +162,8 @@ class DecisionEngine:
 
     def handle(self, event: Event) -> list[Command]:
         """Consume one event; return the commands to perform, in order."""
+        if type(event) is MarketTrade:
+            return self._on_trade(event)  # its own context, entered off the hot path
         try:
             handler = self._handlers[type(event)]
         except KeyError:
@@ -241,25 +243,30 @@ class DecisionEngine:
     def _on_trade(self, ev: MarketTrade) -> list[Command]:
         price = ev.price
         if type(price) is not Decimal:
-            to_decimal(price, "MarketTrade.price")
+            price = to_decimal(price, "MarketTrade.price")  # floats raise
         ts = ev.ts
         self.last_price = price
         self.last_ts = ts
         self.rule.observe(price, ts)
         pos = self.position
         if pos is not None:
-            pos.ratchet(price)
-            self.protection.on_trade(price, ts)
-            commands = self._protect(ts)
-            if self.entry is not None:
-                commands += self._entry_timeout(ts)
+            moved = pos.ratchet(price)
+            protection = self.protection
+            if not moved and self.entry is None and protection.quiet(pos, price):
+                return []  # the hot path: a stop rests where it should, nothing to do
+            with localcontext(MONEY_CONTEXT):
+                protection.on_trade(price, ts)
+                commands = self._protect(ts)
+                if self.entry is not None:
+                    commands += self._entry_timeout(ts)
             return commands
         if self.entry is not None:
             return self._entry_timeout(ts)
         if self.trading_state is TradingState.ACTIVE:
-            limit = self.rule.signal(price, ts)
-            if limit is not None:
-                return self._enter(limit, price, ts)
+            with localcontext(MONEY_CONTEXT):
+                limit = self.rule.signal(price, ts)
+                if limit is not None:
+                    return self._enter(limit, price, ts)
         return []
 
     def _on_trading_state(self, ev: TradingStateChanged) -> list[Command]:

@@ -73,20 +73,24 @@ def to_decimal(value: object, name: str) -> Decimal:
 
 
 def round_down(value: Decimal, increment: Decimal) -> Decimal:
-    """The largest multiple of `increment` that is <= `value` (towards minus infinity)."""
-    steps = (value / increment).to_integral_value(rounding=ROUND_FLOOR)
-    return (steps * increment).quantize(increment)
+    """The largest multiple of `increment` that is <= `value` (towards minus infinity).
+
+    Computed in MONEY_CONTEXT whatever the caller's thread context is."""
+    ctx = MONEY_CONTEXT
+    steps = ctx.divide(value, increment).to_integral_value(rounding=ROUND_FLOOR, context=ctx)
+    return ctx.multiply(steps, increment).quantize(increment, context=ctx)
 
 
 def round_up(value: Decimal, increment: Decimal) -> Decimal:
     """The smallest multiple of `increment` that is >= `value` (towards plus infinity)."""
-    steps = (value / increment).to_integral_value(rounding=ROUND_CEILING)
-    return (steps * increment).quantize(increment)
+    ctx = MONEY_CONTEXT
+    steps = ctx.divide(value, increment).to_integral_value(rounding=ROUND_CEILING, context=ctx)
+    return ctx.multiply(steps, increment).quantize(increment, context=ctx)
 
 
 def is_multiple(value: Decimal, increment: Decimal) -> bool:
     """True when `value` is an exact multiple of `increment` (what the exchange accepts)."""
-    return value % increment == 0
+    return MONEY_CONTEXT.remainder(value, increment) == 0
 
 
 @dataclass(frozen=True, slots=True)

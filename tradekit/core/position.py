@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from tradekit.core.money import ONE, ZERO, ProductSpec, round_down, to_decimal
+from tradekit.core.money import MONEY_CONTEXT, ONE, ZERO, ProductSpec, round_down, to_decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,12 +92,17 @@ class PositionState:
         if last_price <= self.highest:
             return False
         self.highest = last_price
-        candidate = round_down(last_price * self._keep, self.product.quote_increment)
+        ctx = MONEY_CONTEXT  # explicit: exact whatever the caller's thread context
+        candidate = round_down(ctx.multiply(last_price, self._keep), self.product.quote_increment)
         trigger = self.stop_trigger
-        if candidate <= ZERO or (trigger is not None and candidate <= trigger * self._step):
+        if candidate <= ZERO or (
+            trigger is not None and candidate <= ctx.multiply(trigger, self._step)
+        ):
             return False
         self.stop_trigger = candidate
-        self.stop_limit = round_down(candidate * self._limit_factor, self.product.quote_increment)
+        self.stop_limit = round_down(
+            ctx.multiply(candidate, self._limit_factor), self.product.quote_increment
+        )
         return True
 
     # -- fills -------------------------------------------------------------------------

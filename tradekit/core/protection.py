@@ -239,6 +239,7 @@ class Protection:
         self.gap_trades = 0
         self.breach_reported: Decimal | None = None  # StopBreached (wait) said for it
         self.dust = False  # DustLeft reported: the duty is over
+        self.triggered_reported: str | None = None  # the stop StopTriggered was said for
         self.wait_above: Decimal | None = None  # on_breach=wait: no stop until a trade above
         self.highest = ZERO  # the position's high, for the reports
         self.placed_high = ZERO  # the high that set the stop last sent (StopMoved says it)
@@ -298,6 +299,26 @@ class Protection:
             return []
         return self._decide(pos, entry_working, ts)
 
+    def quiet(self, pos: PositionState, price: Decimal) -> bool:
+        """True when a trade at `price` cannot change anything: a stop rests, untriggered,
+        at the desired levels for the whole size, under the market, and nothing else is
+        going on (the engine's hot path; when in doubt, False and the full rules run)."""
+        stop = self.stop
+        return (
+            stop is not None
+            and self.state is ProtectionState.RESTING
+            and stop.status is OrderStatus.OPEN
+            and not stop.triggered
+            and not self.exiting
+            and self.price_hint is None
+            and self.wait_above is None
+            and stop.stop_price is not None
+            and price > stop.stop_price
+            and stop.stop_price == pos.stop_trigger
+            and stop.limit_price == pos.stop_limit
+            and stop.remaining == pos.open_size
+        )
+
     def on_trade(self, price: Decimal, ts: int) -> None:
         """Count trades under a triggered stop's limit (the gap-through clock)."""
         self.price_hint = None  # the market's own word replaces the inference
@@ -317,6 +338,13 @@ class Protection:
 
     def _observe(self, pos: PositionState | None, ts: int) -> None:
         stop = self.stop
+        if stop is not None and stop.triggered and self.triggered_reported != stop.client_order_id:
+            self.triggered_reported = stop.client_order_id
+            self.host.report(
+                StopTriggered(
+                    self.host.product_id, stop.client_order_id, stop.filled_size, stop.size, ts
+                )
+            )
         if stop is not None:
             if stop.status is OrderStatus.REJECTED:
                 self.stop = None
@@ -334,18 +362,12 @@ class Protection:
                 if self.state is ProtectionState.PLACING and stop.status not in IN_FLIGHT:
                     self._stop_rested(stop, ts)
                     self._go(ProtectionState.RESTING)
-                if stop.triggered and self.state is not ProtectionState.TRIGGERED:
-                    if self.state is ProtectionState.RESTING or stop.status not in _CANCELLING:
-                        self._go(ProtectionState.TRIGGERED)
-                    self.host.report(
-                        StopTriggered(
-                            self.host.product_id,
-                            stop.client_order_id,
-                            stop.filled_size,
-                            stop.size,
-                            ts,
-                        )
-                    )
+                if (
+                    stop.triggered
+                    and self.state is not ProtectionState.TRIGGERED
+                    and (self.state is ProtectionState.RESTING or stop.status not in _CANCELLING)
+                ):
+                    self._go(ProtectionState.TRIGGERED)
         ex = self.exit
         if ex is not None and ex.status.is_terminal:
             self.exit = None
@@ -670,6 +692,7 @@ class Protection:
             "gap_trades": self.gap_trades,
             "breach_reported": s(self.breach_reported),
             "dust": self.dust,
+            "triggered_reported": self.triggered_reported,
             "wait_above": s(self.wait_above),
             "placed_high": str(self.placed_high),
             "price_hint": s(self.price_hint),
@@ -698,6 +721,7 @@ class Protection:
         self.gap_trades = int(d.get("gap_trades", 0))
         self.breach_reported = dec(d.get("breach_reported"))
         self.dust = bool(d.get("dust", False))
+        self.triggered_reported = d.get("triggered_reported")
         self.wait_above = dec(d.get("wait_above"))
         self.placed_high = Decimal(d.get("placed_high", "0"))
         self.price_hint = dec(d.get("price_hint"))
