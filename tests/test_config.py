@@ -145,3 +145,22 @@ def test_a_bad_on_breach_is_named():
                 ]
             }
         )
+
+
+def test_sanity_guards_are_on_by_default_and_can_be_turned_off():
+    from decimal import Decimal as D
+
+    from tradekit.config import load_config_dict
+    from tradekit.exchange.products import DEFAULT_PRODUCTS
+
+    spec = DEFAULT_PRODUCTS["BTC-USD"]
+    pair = {"product_id": "BTC-USD", "size": "1", "trail_pct": "0.02"}
+    on = load_config_dict({"pairs": [pair]}).pairs[0].params(spec).sanity
+    assert (on.print_band_pct, on.max_order_value, on.order_price_band_pct) == (
+        D("0.05"),
+        D("25000"),
+        D("0.05"),
+    )
+    off = {**pair, "print_band_pct": "off", "max_order_value": "off"}
+    sanity = load_config_dict({"pairs": [off]}).pairs[0].params(spec).sanity
+    assert sanity.print_band_pct is None and sanity.max_order_value is None

@@ -40,6 +40,7 @@ from tradekit.core.entry import EntryRule, FixedOffsetEntry, PullbackEntry
 from tradekit.core.money import ProductSpec
 from tradekit.core.position import TrailParams
 from tradekit.core.protection import BreachPolicy, ProtectionParams
+from tradekit.core.sanity import SanityParams
 
 ENV_PREFIX = "TRADEKIT__"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -76,6 +77,16 @@ def _duration_ns(value: Any) -> Any:
 
 
 Money = Annotated[Decimal, BeforeValidator(_no_float)]
+
+
+def _off(value: Any) -> Any:
+    """A guard that is on by default is turned off with the string "off"."""
+    return None if value == "off" else value
+
+
+Guard = Annotated[
+    Annotated[Decimal, Field(gt=0)] | None, BeforeValidator(_no_float), BeforeValidator(_off)
+]
 Fraction = Annotated[Decimal, BeforeValidator(_no_float), Field(ge=0, lt=1)]
 DurationNs = Annotated[int, BeforeValidator(_duration_ns), Field(gt=0)]
 
@@ -115,6 +126,12 @@ class PairConfig(_Strict):
     exit_reprice_after: DurationNs = 5 * 10**9  # an unfilled exit follows the market
     gap_exit_after: DurationNs = 10 * 10**9  # a triggered stop gapped under its limit ...
     gap_exit_after_trades: Annotated[int, Field(ge=1, le=1_000_000)] = 3  # ... or trades
+    # Sanity guards (tradekit.core.sanity), on by default for a portfolio; "off" to drop.
+    print_band_pct: Guard = Decimal("0.05")  # a print this far from recent trades ...
+    confirm_trades: Annotated[int, Field(ge=1, le=1000)] = 3  # ... waits for confirmation
+    max_order_value: Guard = Decimal("25000")  # quote currency, one entry
+    max_order_size: Guard = None  # base currency, one entry
+    order_price_band_pct: Guard = Decimal("0.05")  # an entry's limit vs the last trade
 
     @field_validator("quote_budget")
     @classmethod
@@ -145,6 +162,13 @@ class PairConfig(_Strict):
                 exit_reprice_ns=self.exit_reprice_after,
                 gap_exit_after_ns=self.gap_exit_after,
                 gap_exit_after_trades=self.gap_exit_after_trades,
+            ),
+            sanity=SanityParams(
+                print_band_pct=self.print_band_pct,
+                confirm_trades=self.confirm_trades,
+                max_order_value=self.max_order_value,
+                max_order_size=self.max_order_size,
+                order_price_band_pct=self.order_price_band_pct,
             ),
         )
 

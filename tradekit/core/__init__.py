@@ -60,6 +60,7 @@ from tradekit.core.reports import (
     ExitPlaced,
     PositionClosed,
     PositionOpened,
+    PrintIgnored,
     ProtectionBlocked,
     Report,
     StopBreached,
@@ -69,6 +70,7 @@ from tradekit.core.reports import (
     StopTriggered,
 )
 from tradekit.core.risk import PortfolioRisk, RiskLimits
+from tradekit.core.sanity import PrintFilter, SanityParams
 
 __all__ = [
     "Applied",
@@ -113,6 +115,8 @@ __all__ = [
     "PositionClosed",
     "PositionOpened",
     "PositionState",
+    "PrintFilter",
+    "PrintIgnored",
     "ProductSpec",
     "ProtectionBlocked",
     "ProtectionParams",
@@ -120,6 +124,7 @@ __all__ = [
     "PullbackEntry",
     "Report",
     "RiskLimits",
+    "SanityParams",
     "StopBreached",
     "StopGappedThrough",
     "StopMoved",

@@ -76,8 +76,10 @@ from tradekit.core.reports import (
     EntrySkipped,
     PositionClosed,
     PositionOpened,
+    PrintIgnored,
     Report,
 )
+from tradekit.core.sanity import PrintFilter, SanityParams
 
 _ARCHIVE = 16  # finished orders kept for late events (a fill reported after CANCELLED)
 _ENTRY_CANCELLABLE = frozenset({OrderStatus.OPEN, OrderStatus.PENDING, OrderStatus.QUEUED})
@@ -93,6 +95,7 @@ class PairParams:
     size: Decimal | None = None
     quote_budget: Decimal | None = None
     protection: ProtectionParams = field(default_factory=ProtectionParams)
+    sanity: SanityParams = field(default_factory=SanityParams)
 
     def __post_init__(self) -> None:
         if (self.size is None) == (self.quote_budget is None):
@@ -135,6 +138,7 @@ class DecisionEngine:
             params.product, params.protection, params.trail.stop_limit_buffer_pct, self
         )
         self.entry_cancel_refused: str | None = None  # an entry whose cancel was refused
+        self.prints = PrintFilter(params.sanity.print_band_pct, params.sanity.confirm_trades)
         self.trading_state = TradingState.ACTIVE
         # Set by a portfolio: may an entry of (product, size, limit, ts) go? None = yes,
         # else the reason it may not (tradekit.core.risk.PortfolioRisk.check).
@@ -245,6 +249,11 @@ class DecisionEngine:
         if type(price) is not Decimal:
             price = to_decimal(price, "MarketTrade.price")  # floats raise
         ts = ev.ts
+        ignored = self.prints.check(price)
+        if ignored is not None:
+            self.last_ts = max(self.last_ts, ts)
+            self._reports.append(PrintIgnored(self.product_id, price, ignored, ts))
+            return []
         self.last_price = price
         self.last_ts = ts
         self.rule.observe(price, ts)
@@ -394,6 +403,9 @@ class DecisionEngine:
         )
         if problem:
             return self._skip(f"{problem} (the stop after this entry could not be placed)", ts)
+        refused = self.params.sanity.order_problem(size, limit, self.last_price)
+        if refused:
+            return self._skip(refused, ts)
         if self.entry_gate is not None:
             refused = self.entry_gate(self.product_id, size, limit, ts)
             if refused:
@@ -533,6 +545,7 @@ class DecisionEngine:
             "entry_cancel_refused": self.entry_cancel_refused,
             "position": None if self.position is None else self.position.to_dict(),
             "protection": self.protection.snapshot(),
+            "prints": self.prints.snapshot(),
             "trading_state": self.trading_state.value,
             "last_skip": self._last_skip,
             "last_price": None if self.last_price is None else str(self.last_price),
@@ -569,6 +582,8 @@ class DecisionEngine:
         else:
             engine.entry_cancel_refused = state.get("entry_cancel_refused")
         engine.protection.restore(protection, engine.orders)
+        if "prints" in state:
+            engine.prints.restore(state["prints"])
         engine.trading_state = TradingState(state["trading_state"])
         engine._last_skip = state["last_skip"]
         engine.last_price = None if state["last_price"] is None else Decimal(state["last_price"])

@@ -150,6 +150,17 @@ class DustLeft:
 
 
 @dataclass(frozen=True, slots=True)
+class PrintIgnored:
+    """A market print the rules did not see (not positive, or far from recent trades
+    and not yet confirmed); see `tradekit.core.sanity`."""
+
+    product_id: str
+    price: Decimal
+    reason: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
 class PositionClosed:
     """`left` is the dust still held (under the minimum), zero when all was sold."""
 
@@ -176,5 +187,6 @@ Report = (
     | ExitPlaced
     | ProtectionBlocked
     | DustLeft
+    | PrintIgnored
     | PositionClosed
 )

@@ -1,0 +1,133 @@
+"""Sanity guards in front of the trading rules: bad prints and oversized orders.
+
+Two failures of real markets and real configs that the rules themselves cannot see:
+
+- **A bad print.** One trade far from the market (a fat finger, a broken feed, a price of
+  zero) would move the ratchet to a stop the market never supported, or open a position
+  at an impossible price. `PrintFilter` keeps a reference price from recent trades; a
+  print that is not positive, or further than `print_band_pct` from the reference, is
+  ignored (reported as `PrintIgnored`) until `confirm_trades` prints in a row agree
+  with it (within the band of each other): then the market really moved, and the
+  reference follows it.
+- **An order no one meant.** `max_order_size` (base), `max_order_value` (quote) and
+  `order_price_band_pct` (the limit's distance from the last trade) are checked before an
+  entry is made; a refused entry is reported (`EntrySkipped`, with the limit named).
+  Sells that reduce a position (stops, exits) are never held back by them: protection
+  comes first.
+
+Every guard is off when its setting is None (the core's default, so that a backtest on
+candles sees every bar); the config of a live portfolio turns them on (see README).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from tradekit.core.money import MONEY_CONTEXT, ZERO, plain, to_decimal
+
+
+@dataclass(frozen=True, slots=True)
+class SanityParams:
+    print_band_pct: Decimal | None = None
+    confirm_trades: int = 3
+    max_order_size: Decimal | None = None
+    max_order_value: Decimal | None = None
+    order_price_band_pct: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("print_band_pct", "max_order_size", "max_order_value", "order_price_band_pct"):
+            value = getattr(self, name)
+            if value is not None:
+                value = to_decimal(value, name)
+                if not value.is_finite() or value <= ZERO:
+                    raise ValueError(f"{name} must be a positive number, got {value}")
+                object.__setattr__(self, name, value)
+        for name in ("print_band_pct", "order_price_band_pct"):
+            value = getattr(self, name)
+            if value is not None and value >= 1:
+                raise ValueError(f"{name} must be below 1, got {value}")
+        if type(self.confirm_trades) is not int or not 1 <= self.confirm_trades <= 1000:
+            raise ValueError(
+                f"confirm_trades must be an int in [1, 1000], got {self.confirm_trades!r}"
+            )
+
+    def order_problem(self, size: Decimal, limit: Decimal, last: Decimal | None) -> str | None:
+        """Why an entry of `size` at `limit` must not leave, or None."""
+        ctx = MONEY_CONTEXT
+        if self.max_order_size is not None and size > self.max_order_size:
+            return f"size {plain(size)} is above max_order_size {plain(self.max_order_size)}"
+        value = ctx.multiply(size, limit)
+        if self.max_order_value is not None and value > self.max_order_value:
+            return f"value {plain(value)} is above max_order_value {plain(self.max_order_value)}"
+        band = self.order_price_band_pct
+        if band is not None and last is not None and last > ZERO:
+            distance = ctx.divide(abs(limit - last), last)
+            if distance > band:
+                return (
+                    f"limit {plain(limit)} is {plain(round(distance * 100, 2))}% from the last "
+                    f"trade {plain(last)} (order_price_band_pct {plain(band)})"
+                )
+        return None
+
+
+class PrintFilter:
+    """Which market prints the rules may see. See the module docstring."""
+
+    __slots__ = ("_hi", "_ihi", "_ilo", "_lo", "band", "confirm", "reference", "suspects")
+
+    def __init__(self, band: Decimal | None, confirm: int) -> None:
+        self.band = band
+        self.confirm = confirm
+        self.reference: Decimal | None = None
+        self.suspects: list[Decimal] = []
+        self._lo = self._hi = ZERO  # the band around the reference, kept ready
+        self._ilo = self._ihi = ZERO  # half of it: within, the reference need not move
+
+    def check(self, price: Decimal) -> str | None:
+        """None when `price` may be used; else why it is ignored."""
+        if price <= ZERO:
+            return f"a print at {plain(price)} (not positive)"
+        if self.band is None:
+            return None
+        ref = self.reference
+        if ref is None or self._lo <= price <= self._hi:
+            if self.suspects:
+                self.suspects.clear()
+            if ref is None or not self._ilo <= price <= self._ihi:
+                self._center(price)  # follow the market, not on every tick
+            return None
+        self.suspects.append(price)
+        recent = self.suspects[-self.confirm :]
+        ctx = MONEY_CONTEXT
+        if len(recent) >= self.confirm and max(recent) <= ctx.multiply(min(recent), 1 + self.band):
+            self.suspects.clear()
+            self._center(price)  # confirmed: the market did move
+            return None
+        return (
+            f"a print at {plain(price)}, beyond {plain(self.band * 100)}% of recent trades "
+            f"({plain(ref)}): ignored until {self.confirm} trades confirm it"
+        )
+
+    def _center(self, price: Decimal) -> None:
+        assert self.band is not None
+        ctx = MONEY_CONTEXT
+        self.reference = price
+        self._lo = ctx.multiply(price, 1 - self.band)
+        self._hi = ctx.multiply(price, 1 + self.band)
+        half = self.band / 2
+        self._ilo = ctx.multiply(price, 1 - half)
+        self._ihi = ctx.multiply(price, 1 + half)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "reference": None if self.reference is None else str(self.reference),
+            "suspects": [str(p) for p in self.suspects],
+        }
+
+    def restore(self, d: dict[str, Any]) -> None:
+        ref = d.get("reference")
+        self.suspects = [Decimal(str(p)) for p in d.get("suspects") or []]
+        if ref is not None and self.band is not None:
+            self._center(Decimal(str(ref)))
