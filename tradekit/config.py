@@ -67,12 +67,18 @@ def _no_float(value: Any) -> Any:
 def _duration_ns(value: Any) -> Any:
     """Seconds as a number, or a string with a unit: "90s", "5m", "1h", "250ms"."""
     if isinstance(value, int | Decimal) and not isinstance(value, bool):
-        return int(Decimal(value) * 10**9)
+        seconds = Decimal(value)
+        if not seconds.is_finite() or seconds > _MAX_DURATION_NS // 10**9:
+            raise ValueError(f"{value} seconds is not a duration of at most a year")
+        return int(seconds * 10**9)
     if isinstance(value, str):
         m = _DURATION.match(value)
         if not m:
             raise ValueError(f"{value!r} is not a duration such as '90s', '5m' or '1h'")
-        return int(Decimal(m.group(1)) * _UNIT_NS[m.group(2) or "s"])
+        ns = int(Decimal(m.group(1)) * _UNIT_NS[m.group(2) or "s"])
+        if ns > _MAX_DURATION_NS:
+            raise ValueError(f"{value!r} is longer than a year")
+        return ns
     return value
 
 
@@ -86,6 +92,11 @@ def _off(value: Any) -> Any:
 
 Guard = Annotated[
     Annotated[Decimal, Field(gt=0)] | None, BeforeValidator(_no_float), BeforeValidator(_off)
+]
+BandGuard = Annotated[
+    Annotated[Decimal, Field(gt=0, lt=1)] | None,
+    BeforeValidator(_no_float),
+    BeforeValidator(_off),
 ]
 Fraction = Annotated[Decimal, BeforeValidator(_no_float), Field(ge=0, lt=1)]
 DurationNs = Annotated[int, BeforeValidator(_duration_ns), Field(gt=0)]
@@ -127,11 +138,11 @@ class PairConfig(_Strict):
     gap_exit_after: DurationNs = 10 * 10**9  # a triggered stop gapped under its limit ...
     gap_exit_after_trades: Annotated[int, Field(ge=1, le=1_000_000)] = 3  # ... or trades
     # Sanity guards (tradekit.core.sanity), on by default for a portfolio; "off" to drop.
-    print_band_pct: Guard = Decimal("0.05")  # a print this far from recent trades ...
+    print_band_pct: BandGuard = Decimal("0.05")  # a print this far from recent trades ...
     confirm_trades: Annotated[int, Field(ge=1, le=1000)] = 3  # ... waits for confirmation
     max_order_value: Guard = Decimal("25000")  # quote currency, one entry
     max_order_size: Guard = None  # base currency, one entry
-    order_price_band_pct: Guard = Decimal("0.05")  # an entry's limit vs the last trade
+    order_price_band_pct: BandGuard = Decimal("0.05")  # an entry's limit vs the last trade
 
     @field_validator("quote_budget")
     @classmethod
@@ -253,8 +264,11 @@ def load_config_dict(
 ) -> Config:
     """Validate a parsed config (with environment overrides applied)."""
     data = _env_overrides(data, os.environ if environ is None else environ)
+    problems = _out_of_range(data, (), data)
+    if problems:  # before pydantic: a monstrous number must not cost time or memory
+        raise ConfigError(source, problems)
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_url=False):
@@ -264,6 +278,50 @@ def load_config_dict(
             shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
             problems.append(f"{where}: {msg}{shown}")
         raise ConfigError(source, problems) from None
+    return config
+
+
+# Numbers a config may hold at all: money, sizes and fractions within 10^-18 .. 10^15, at
+# most 40 digits; durations at most a year. Anything else is a typo or an attack.
+_MAX_EXP, _MIN_EXP, _MAX_DIGITS, _MAX_TEXT = 15, -18, 40, 256
+_MAX_DURATION_NS = 366 * 86400 * 10**9
+
+
+def _out_of_range(data: Any, where: tuple[Any, ...], root: Any) -> list[str]:
+    problems: list[str] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            problems += _out_of_range(value, (*where, key), root)
+        return problems
+    if isinstance(data, list):
+        for i, value in enumerate(data):
+            problems += _out_of_range(value, (*where, i), root)
+        return problems
+    number: Decimal | None = None
+    if isinstance(data, str):
+        if len(data) > _MAX_TEXT:
+            return [f"{_format_loc(where, root)}: a value of {len(data)} characters is too long"]
+        if _NUMBERISH.match(data):
+            try:
+                number = Decimal(data.strip())
+            except ArithmeticError:
+                number = None
+    elif isinstance(data, Decimal):
+        number = data
+    elif isinstance(data, int) and not isinstance(data, bool):
+        number = Decimal(data) if data.bit_length() < 200 else Decimal("1E+99")
+    if number is None or not number.is_finite():
+        return problems  # not a number (or NaN/inf: the field's own check names it)
+    digits = len(number.as_tuple().digits)
+    exp = number.adjusted()
+    if number and (exp > _MAX_EXP or exp < _MIN_EXP or digits > _MAX_DIGITS):
+        path = _format_loc(where, root)
+        shown = str(data)[:40]
+        problems.append(f"{path}: {shown} is out of range (numbers here are within 1e-18 to 1e15)")
+    return problems
+
+
+_NUMBERISH = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
 
 
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
