@@ -618,3 +618,21 @@ def test_entry_placed_report_is_journaled_not_tabled(store: Store):
     store.record(PID, reports=[report], ts=1)
     assert store.journal_objects()[0].obj == report
     assert store.open_positions() == [] and store.stop_history() == []
+
+
+def test_a_bit_flipped_deep_in_the_file_is_refused_and_left_untouched(path: Path):
+    """The header, the page count and the identity are fine; one b-tree page is not."""
+    data = bytearray(_store_with_data(path))
+    page = int.from_bytes(data[16:18], "big")
+
+    # the fullest b-tree leaf page (type 13: a table leaf) of the file
+    def cells(n: int) -> int:
+        return int.from_bytes(data[n * page + 3 : n * page + 5], "big")
+
+    leaf = max((n for n in range(1, len(data) // page) if data[n * page] == 13), key=cells)
+    start = leaf * page
+    assert cells(leaf) > 1
+    for i in range(8, 8 + 2 * cells(leaf)):  # its cell pointers, scrambled
+        data[start + i] ^= 0x5A
+    path.write_bytes(bytes(data))
+    _refused_untouched(path, "damaged")
