@@ -19,8 +19,8 @@ and, for a stop-limit not yet triggered, a new stop price; the same price, size,
 and funds checks as a placement apply, and the hold is resized (more funds held, or some
 released). An edited order keeps its time priority (Coinbase moves it to the back of the
 queue on a price change or a size increase; only the "trade_size" fill model could
-tell). A buy whose price changes is "crossing" again when the new limit is at or above
-the last trade.
+tell). An order (a limit, or a triggered stop) whose price changes is "crossing" again
+when the new limit is marketable against the last trade.
 
 State changes go through the `_apply_*` methods only: the live path writes the journal
 record first, then applies it; a restart replays the same records through the same
@@ -72,9 +72,10 @@ from tradekit.exchange.types import (
 if TYPE_CHECKING:
     from tradekit.exchange.base import Exchange
 
-__all__ = ["FillModel", "PaperExchange"]
+__all__ = ["FillModel", "PaperExchange", "SellFills"]
 
 FillModel = Literal["full", "trade_size"]
+SellFills = Literal["trade", "limit"]
 
 _ID_NAMESPACE = uuid.UUID("6f1d3c1e-8a47-5b7e-9a53-0c2f4e7d9b11")
 
@@ -85,7 +86,10 @@ class PaperExchange:
     products: ProductSpecs (a mapping by product_id or an iterable), default
     `DEFAULT_PRODUCTS`. balances: initial available funds per currency (every product's
     currencies get a wallet, empty unless given). maker_fee / taker_fee: rates.
-    fill_model: "full" or "trade_size". state_path: the journal (see `journal`).
+    fill_model: "full" or "trade_size" (how much a touch fills, see `matching`).
+    sell_fills: "trade" (default: a marketable sell fills at the trade price) or "limit"
+    (pessimistic, opt-in: every sell fills at its limit), see `matching`; a journal keeps
+    it, so a restart never changes it. state_path: the journal (see `journal`).
     clock: integer ns for `created_ts` of new orders; default: the latest trade's ts.
     id_seed: mixed into order and trade ids, so that two exchanges' ids differ.
     """
@@ -101,6 +105,7 @@ class PaperExchange:
         "_ledger",
         "_maker",
         "_orders",
+        "_sells_at_trade",
         "_seq",
         "_taker",
         "_trade_size",
@@ -115,6 +120,7 @@ class PaperExchange:
         state_path: str | os.PathLike[str] | None = None,
         *,
         fill_model: FillModel = "full",
+        sell_fills: SellFills = "trade",
         clock: Callable[[], int] | None = None,
         id_seed: str = "paper",
     ) -> None:
@@ -142,7 +148,9 @@ class PaperExchange:
                 raise ValueError(f"{name}: {rate} is not in [0, 1)")
         if fill_model not in ("full", "trade_size"):
             raise ValueError(f"fill_model: {fill_model!r} is not 'full' or 'trade_size'")
-        config = Config(specs, tuple(initial), maker, taker, fill_model, id_seed)
+        if sell_fills not in ("trade", "limit"):
+            raise ValueError(f"sell_fills: {sell_fills!r} is not 'trade' or 'limit'")
+        config = Config(specs, tuple(initial), maker, taker, fill_model, sell_fills, id_seed)
         self._setup(config, clock)
         self._journal: Journal | None = None
         if state_path is not None:
@@ -162,6 +170,7 @@ class PaperExchange:
             taker_fee=config.taker_fee,
             state_path=path,
             fill_model=cast(FillModel, config.fill_model),
+            sell_fills=cast(SellFills, config.sell_fills),
             clock=clock,
             id_seed=config.id_seed,
         )
@@ -172,6 +181,7 @@ class PaperExchange:
         self._maker = config.maker_fee
         self._taker = config.taker_fee
         self._trade_size = config.fill_model == "trade_size"
+        self._sells_at_trade = config.sell_fills == "trade"
         self._books = {spec.product_id: Book(spec) for spec in config.products}
         self._ledger = Ledger(
             config.products, config.balances, max(config.maker_fee, config.taker_fee)
@@ -208,11 +218,13 @@ class PaperExchange:
         if type(price) is not Decimal or not price.is_finite():
             raise TypeError(f"advance: trade price must be a finite Decimal, got {price!r}")
         with localcontext(EXACT_CONTEXT):
-            plan, triggered = plan_fills(book, price, trade.size if self._trade_size else None)
+            plan, triggered = plan_fills(
+                book, price, trade.size if self._trade_size else None, self._sells_at_trade
+            )
             if not plan and not triggered:
                 return []
             fills = []
-            for k, (o, size, liquidity) in enumerate(plan, start=len(self._fills) + 1):
+            for k, (o, fill_price, size, liquidity) in enumerate(plan, start=len(self._fills) + 1):
                 rate = self._taker if liquidity == TAKER else self._maker
                 fills.append(
                     Fill(
@@ -221,9 +233,9 @@ class PaperExchange:
                         client_order_id=o.client_order_id,
                         product_id=o.product_id,
                         side=o.side,
-                        price=o.limit_price,
+                        price=fill_price,
                         size=size,
-                        commission=o.limit_price * size * rate,
+                        commission=fill_price * size * rate,
                         ts=trade.ts,
                         liquidity=liquidity,
                     )
@@ -265,9 +277,9 @@ class PaperExchange:
     def place_limit_sell(
         self, client_order_id: str, product_id: str, size: Decimal, limit_price: Decimal
     ) -> PlaceResult:
-        """A GTC limit SELL (an exit at a price: the kill switch's flatten). It fills on a
-        trade at or above its limit, at the limit; marketable on arrival (limit at or below
-        the last trade) its first fill is TAKER."""
+        """A GTC limit SELL (an exit at a price). Marketable on arrival (limit at or below
+        the last trade) it fills on its first trade at or above its limit, at that trade's
+        price, as TAKER; else it rests and fills at its limit as MAKER (see `matching`)."""
         return self._submit(
             client_order_id,
             product_id,
@@ -323,12 +335,7 @@ class PaperExchange:
         if problem is not None:
             return refused(client_order_id, *problem)
         # marketable on arrival: its first fill is TAKER (a stop waits for its trigger)
-        if stop is not None or last is None:
-            crossing = False
-        elif side is OrderSide.BUY:
-            crossing = limit >= last.price
-        else:
-            crossing = limit <= last.price
+        crossing = stop is None and _marketable(side, limit, last)
         order_type = OrderType.LIMIT if stop is None else OrderType.STOP_LIMIT
         return self._place(client_order_id, spec, side, order_type, size, limit, stop, crossing)
 
@@ -431,9 +438,8 @@ class PaperExchange:
             return EditResult(order_id, False, *problem)
         new_stop = o.stop_price if stop is None else stop
         crossing = o.crossing
-        if o.side is OrderSide.BUY and limit != o.limit_price:
-            last = book.last
-            crossing = last is not None and limit >= last.price
+        if limit != o.limit_price and (o.order_type is OrderType.LIMIT or o.triggered):
+            crossing = _marketable(o.side, limit, book.last)
         self._write(
             {
                 "op": "edit",
@@ -485,6 +491,10 @@ class PaperExchange:
     @property
     def fill_model(self) -> FillModel:
         return "trade_size" if self._trade_size else "full"
+
+    @property
+    def sell_fills(self) -> SellFills:
+        return "trade" if self._sells_at_trade else "limit"
 
     def get_order(self, order_id: str) -> ExchangeOrder | None:
         order = self._orders.get(order_id)
@@ -638,7 +648,7 @@ class PaperExchange:
         self._ledger.settle(o, book.spec, f)
         if o.remaining == 0:
             o.status = OrderStatus.FILLED
-            if o.hold:  # only a journal with fills off the limit price leaves a rest
+            if o.hold:  # only a buy filled under its limit leaves a rest
                 self._ledger.release(o, book.spec)
             book.discard(o)
         self._fills.append(f)
@@ -711,6 +721,13 @@ class PaperExchange:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _marketable(side: OrderSide, limit: Decimal, last: MarketTrade | None) -> bool:
+    """A limit order that would cross the last trade (no trade seen yet: not marketable)."""
+    if last is None:
+        return False
+    return limit >= last.price if side is OrderSide.BUY else limit <= last.price
 
 
 if TYPE_CHECKING:

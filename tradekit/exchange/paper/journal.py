@@ -1,10 +1,14 @@
 """The paper exchange's journal: JSON lines, written before each change, replayed on start.
 
 Persistence (`state_path`): a JSON-lines journal, Decimals as plain strings. Line 1 is
-the configuration (`"op": "init"`: products, initial balances, fees, fill model, id
-seed); then one line per mutation: `place` (the new order), `cancel` (its order id),
-`edit` (the order id, its new size, limit, stop and crossing flag) and `tick` (a trade
-that triggered or filled something: the trigger ids and the fills).
+the configuration (`"op": "init"`, `"v": 2`: products, initial balances, fees, fill
+model, sell fills, id seed). A version-1 header, written before `sell_fills` existed,
+means `sell_fills="limit"`, the model it was written with: a journal never changes its
+fill model on restart, and a constructor asking for another one is refused (an older
+tradekit refuses a version-2 journal). Then one line per mutation: `place` (the new
+order), `cancel` (its order id), `edit` (the order id, its new size, limit, stop and
+crossing flag) and `tick` (a trade that triggered or filled something: the trigger ids
+and the fills).
 Every line also carries `seq` (market_seq at that moment) and `last` (each product's
 last trade price and ts). Each line is written, flushed and fsync'd BEFORE the state
 changes in memory and before the call returns (a failed write changes nothing and is
@@ -39,7 +43,11 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
-JOURNAL_VERSION = 1
+JOURNAL_VERSION = 2
+# Version 1 journals were written before `sell_fills` existed, when every sell filled at
+# its limit: they replay with sell_fills="limit", so that a restart never changes the
+# fill model a journal was written with. An older tradekit refuses version 2.
+_V1_SELL_FILLS = "limit"
 
 _T = TypeVar("_T")
 
@@ -61,6 +69,7 @@ class Config:
     maker_fee: Decimal
     taker_fee: Decimal
     fill_model: str
+    sell_fills: str
     id_seed: str
 
     def to_record(self) -> dict[str, Any]:
@@ -72,6 +81,7 @@ class Config:
             "maker_fee": plain(self.maker_fee),
             "taker_fee": plain(self.taker_fee),
             "fill_model": self.fill_model,
+            "sell_fills": self.sell_fills,
             "id_seed": self.id_seed,
         }
 
@@ -79,20 +89,23 @@ class Config:
     def from_record(cls, rec: dict[str, Any]) -> Config:
         if rec.get("op") != "init":
             raise Bad("the first line is not the configuration (op 'init')")
-        if rec.get("v") != JOURNAL_VERSION:
-            raise Bad(f"journal version {rec.get('v')!r}, expected {JOURNAL_VERSION}")
+        version = rec.get("v")
+        if version not in (1, JOURNAL_VERSION):
+            raise Bad(f"journal version {version!r}, expected 1 or {JOURNAL_VERSION}")
         return cls(
             products=tuple(ProductSpec.from_dict(p) for p in rec["products"]),
             balances=tuple((str(c), dec(a)) for c, a in rec["balances"].items()),
             maker_fee=dec(rec["maker_fee"]),
             taker_fee=dec(rec["taker_fee"]),
             fill_model=str(rec["fill_model"]),
+            sell_fills=_V1_SELL_FILLS if version == 1 else str(rec["sell_fills"]),
             id_seed=str(rec["id_seed"]),
         )
 
     def differences(self, other: Config) -> list[str]:
         out = []
-        for name in ("products", "balances", "maker_fee", "taker_fee", "fill_model", "id_seed"):
+        names = ("products", "balances", "maker_fee", "taker_fee", "fill_model", "sell_fills")
+        for name in (*names, "id_seed"):
             mine, theirs = getattr(self, name), getattr(other, name)
             if mine != theirs:
                 out.append(f"{name}: journal has {mine!r}, constructor has {theirs!r}")
