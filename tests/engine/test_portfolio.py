@@ -133,12 +133,12 @@ def test_controls_and_a_responsive_loop(tmp_path):
             store,
             paced,
         )
-        ticks: list[float] = []
+        ticks: list[int] = []
 
-        async def ticker() -> None:  # a notebook's other work: every 10 ms
+        async def ticker() -> None:  # a notebook's other work, as often as it may run
             while True:
-                ticks.append(time.perf_counter())
-                await asyncio.sleep(0.01)
+                ticks.append(pf.stats.messages)  # how far the portfolio got meanwhile
+                await asyncio.sleep(0)
 
         tick_task = asyncio.get_running_loop().create_task(ticker())
         handle = pf.start()
@@ -173,12 +173,15 @@ def test_controls_and_a_responsive_loop(tmp_path):
             if r["type"] == "PlaceLimitBuy"
         ]
         assert set(later_entries) <= {"BTC-USD"}
+    # Fairness without a clock: between two turns of the other task, the portfolio never
+    # handled more than one batch of feed messages (it yields every FAIR_BATCH), however
+    # long the burst. (Wall-clock latency is measured by `python -m tradekit.bench
+    # portfolio`, not asserted here.)
+    from tradekit.engine.portfolio import FAIR_BATCH
+
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
-    assert len(ticks) > 3
-    # Stated tolerance: while the burst runs, the 10 ms ticker's median interval stays
-    # within 10 ms + 50 % and no interval exceeds 100 ms (seen here: ~12 ms and ~15 ms).
-    assert sorted(gaps)[len(gaps) // 2] < 0.015
-    assert max(gaps) < 0.1
+    assert max(ticks) >= 3000 and len(ticks) > 3000 // FAIR_BATCH
+    assert max(gaps) <= FAIR_BATCH
 
 
 def test_a_feed_that_ends_while_the_loop_waits_ends_the_run(tmp_path):

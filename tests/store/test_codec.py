@@ -32,6 +32,7 @@ from tradekit.core import (
     PlaceStopLimitSell,
     PositionClosed,
     PositionOpened,
+    PrintIgnored,
     ProtectionBlocked,
     StopBreached,
     StopGappedThrough,
@@ -91,6 +92,7 @@ SAMPLES: list[object] = [
     ProtectionBlocked("BTC-USD", "stop refused (INVALID_SIZE_PRECISION)", 27 + 10**9, 27),
     ProtectionBlocked("BTC-USD", "on_breach=wait", None, 28),
     DustLeft("BTC-USD", D("0.00000004"), "size 0.00000004 is below base_min_size 0.0001", 29),
+    PrintIgnored("BTC-USD", D("-1"), "a print at -1 (not positive)", 30),
     PositionClosed(
         "BTC-USD", D("0.01"), D("99900.00"), D("107261.00"), D("-0.0"), D("73.61000000000"), 24
     ),
@@ -99,7 +101,7 @@ SAMPLES: list[object] = [
 
 def test_samples_cover_every_class():
     assert {type(s).__name__ for s in SAMPLES} == set(REGISTRY)
-    assert len(REGISTRY) == 30
+    assert len(REGISTRY) == 31
 
 
 @pytest.mark.parametrize("obj", SAMPLES, ids=lambda o: type(o).__name__)
