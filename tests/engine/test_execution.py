@@ -489,3 +489,47 @@ def test_a_store_that_lost_its_last_commits_never_reuses_a_client_order_id(tmp_p
     after = [o.client_order_id for o in ex.list_orders(PID)]
     assert len(after) == len(set(after))
     assert set(after) - known and all(int(c.split("-")[1]) > 4 for c in set(after) - known)
+
+
+# -- transient trouble is not fatal ------------------------------------------------------
+
+
+class BusyOnce:
+    """The paper exchange, rate limited (still 429 after the adapter's retries) on the
+    first stop placement and on the lookup that follows it."""
+
+    def __init__(self, inner: PaperExchange) -> None:
+        self._inner = inner
+        self.refused = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+    def place_stop_limit(self, *args):
+        if self.refused == 0:
+            self.refused += 1
+            from tradekit.exchange.coinbase.common import RateLimited
+
+            raise RateLimited("POST /orders: 429 after 5 attempts")
+        return self._inner.place_stop_limit(*args)
+
+    def get_order_by_client_id(self, coid):
+        if self.refused == 1:
+            self.refused += 1
+            from tradekit.exchange.coinbase.common import RateLimited
+
+            raise RateLimited("GET /orders/historical/batch: 429 after 5 attempts")
+        return self._inner.get_order_by_client_id(coid)
+
+
+def test_a_rate_limited_stop_placement_is_settled_and_sent_again_not_fatal(store):
+    ex = BusyOnce(new_exchange())
+    eng = new_engine(RATCHET_PATH, ex, store, min_ratchet="0.001")
+    eng.run(ticks=3)  # the entry fills at tick 2; its stop meets the 429s
+    stop = eng.decision.stop
+    assert stop is not None and stop.status is OrderStatus.SUBMIT_UNKNOWN  # never assumed
+    eng.run(ticks=1)  # the next pull settles it: looked up, not there, sent (same id)
+    assert ex._inner.get_order_by_client_id(stop.client_order_id) is not None  # the resend
+    [live] = open_stops(ex._inner)  # ... then moved by tick 3's new high, as usual
+    assert live.client_order_id == eng.decision.stop.client_order_id
+    assert eng.decision.stop.status is OrderStatus.OPEN

@@ -23,6 +23,16 @@ class OutcomeUnknown(ExchangeError):
     """A request was sent and its reply lost: it may or may not have taken effect."""
 
 
+class ExchangeBusy(ExchangeError):
+    """The exchange would not serve now (still rate limited after the retries): a
+    transient refusal; what was asked may be asked again later."""
+
+
+# Trouble that passes: a caller keeps its state, backs off and asks again (an order whose
+# request met one of these is looked up, never assumed failed).
+TRANSIENT = (OutcomeUnknown, ExchangeBusy)
+
+
 @dataclass(frozen=True, slots=True)
 class PlaceResult:
     success: bool

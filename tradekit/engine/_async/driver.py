@@ -40,7 +40,7 @@ from tradekit.core.events import (
 )
 from tradekit.core.orders import Order, OrderSide, OrderStatus, OrderType
 from tradekit.core.reports import Report
-from tradekit.exchange.types import Fill, OutcomeUnknown, status_report
+from tradekit.exchange.types import TRANSIENT, Fill, status_report
 from tradekit.store.sqlite import Store
 
 
@@ -150,7 +150,7 @@ class AsyncPairDriver:
                 # refused (filled, triggered, gone): the exchange's truth settles why
                 refused = CancelRejected(cmd.client_order_id, cancelled.failure_reason, ts)
                 return [refused, *await self._ask(cmd.client_order_id, cmd.order_id, ts)]
-        except OutcomeUnknown as exc:
+        except TRANSIENT as exc:
             # Never assumed failed: say it is unknown, then ask the exchange at once.
             if isinstance(cmd, CancelOrder):
                 unknown: Event = CancelUnknown(cmd.client_order_id, ts, str(exc))
@@ -170,8 +170,12 @@ class AsyncPairDriver:
             res = await self.exchange.edit_order(
                 cmd.order_id, cmd.size, cmd.limit_price, cmd.stop_price
             )
-        except OutcomeUnknown:
-            return await self.edit_truth(cmd.client_order_id, cmd.order_id, ts)
+        except TRANSIENT:
+            try:
+                return await self.edit_truth(cmd.client_order_id, cmd.order_id, ts)
+            except TRANSIENT:
+                self.unsettled = True  # `settle()` asks again
+                return []
         if res.success:
             return [OrderEdited(cmd.client_order_id, cmd.size, cmd.stop_price, cmd.limit_price, ts)]
         return [EditRejected(cmd.client_order_id, res.failure_reason or "UNKNOWN", ts)]
@@ -235,7 +239,7 @@ class AsyncPairDriver:
     async def _ask(self, coid: str, order_id: str | None, ts: int) -> list[Event]:
         try:
             news = await self.order_news(coid, order_id, ts)
-        except OutcomeUnknown:
+        except TRANSIENT:
             news = []
         if not news:
             self.unsettled = True  # not found yet, or no answer: `settle()` tries again
@@ -250,12 +254,13 @@ class AsyncPairDriver:
             OrderStatus.SUBMIT_UNKNOWN,
             OrderStatus.CANCEL_UNKNOWN,
             OrderStatus.UNKNOWN_ORDER_STATUS,
+            OrderStatus.PENDING_EDIT,  # never in flight here: its answer was lost
         )
         for order in list(self.decision.pending_orders()):
             if order.status in doubtful:
                 try:
                     events += await self._recover_order(order, self.decision.last_ts)
-                except OutcomeUnknown:
+                except TRANSIENT:
                     self.unsettled = True
         return events
 

@@ -41,7 +41,7 @@ from tradekit.core.events import (
 )
 from tradekit.core.orders import Order, OrderSide, OrderStatus, OrderType
 from tradekit.core.reports import Report
-from tradekit.exchange.types import Fill, OutcomeUnknown, status_report
+from tradekit.exchange.types import TRANSIENT, Fill, status_report
 from tradekit.store.sqlite import Store
 
 
@@ -151,7 +151,7 @@ class PairDriver:
                 # refused (filled, triggered, gone): the exchange's truth settles why
                 refused = CancelRejected(cmd.client_order_id, cancelled.failure_reason, ts)
                 return [refused, *self._ask(cmd.client_order_id, cmd.order_id, ts)]
-        except OutcomeUnknown as exc:
+        except TRANSIENT as exc:
             # Never assumed failed: say it is unknown, then ask the exchange at once.
             if isinstance(cmd, CancelOrder):
                 unknown: Event = CancelUnknown(cmd.client_order_id, ts, str(exc))
@@ -169,8 +169,12 @@ class PairDriver:
     def _edit(self, cmd: EditStopOrder, ts: int) -> list[Event]:
         try:
             res = self.exchange.edit_order(cmd.order_id, cmd.size, cmd.limit_price, cmd.stop_price)
-        except OutcomeUnknown:
-            return self.edit_truth(cmd.client_order_id, cmd.order_id, ts)
+        except TRANSIENT:
+            try:
+                return self.edit_truth(cmd.client_order_id, cmd.order_id, ts)
+            except TRANSIENT:
+                self.unsettled = True  # `settle()` asks again
+                return []
         if res.success:
             return [OrderEdited(cmd.client_order_id, cmd.size, cmd.stop_price, cmd.limit_price, ts)]
         return [EditRejected(cmd.client_order_id, res.failure_reason or "UNKNOWN", ts)]
@@ -234,7 +238,7 @@ class PairDriver:
     def _ask(self, coid: str, order_id: str | None, ts: int) -> list[Event]:
         try:
             news = self.order_news(coid, order_id, ts)
-        except OutcomeUnknown:
+        except TRANSIENT:
             news = []
         if not news:
             self.unsettled = True  # not found yet, or no answer: `settle()` tries again
@@ -249,12 +253,13 @@ class PairDriver:
             OrderStatus.SUBMIT_UNKNOWN,
             OrderStatus.CANCEL_UNKNOWN,
             OrderStatus.UNKNOWN_ORDER_STATUS,
+            OrderStatus.PENDING_EDIT,  # never in flight here: its answer was lost
         )
         for order in list(self.decision.pending_orders()):
             if order.status in doubtful:
                 try:
                     events += self._recover_order(order, self.decision.last_ts)
-                except OutcomeUnknown:
+                except TRANSIENT:
                     self.unsettled = True
         return events
 

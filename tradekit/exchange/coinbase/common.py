@@ -6,15 +6,15 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from tradekit.exchange.types import ExchangeError
+from tradekit.exchange.types import ExchangeBusy, ExchangeError
 
 
 class AuthenticationError(ExchangeError):
     """401/403: the key was refused (its secret is never in the message)."""
 
 
-class RateLimited(ExchangeError):
-    """Still 429 after every retry."""
+class RateLimited(ExchangeBusy):
+    """Still 429 after every retry (transient: ask again later)."""
 
 
 class RequestRejected(ExchangeError):
