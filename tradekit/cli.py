@@ -125,7 +125,7 @@ async def _run_portfolio(config: object, args: argparse.Namespace) -> int:
     import asyncio
     import time
 
-    from tradekit.engine.session import open_session
+    from tradekit.app.session import open_session
 
     async with open_session(
         config,  # type: ignore[arg-type]
