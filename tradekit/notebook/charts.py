@@ -572,6 +572,12 @@ class LiveRatchetChart:
         """Take in one step's result; the front end is updated when the throttle allows."""
         if result is None:
             return
+        self.take(result)
+        self._maybe_flush()
+
+    def take(self, result: StepResult) -> None:
+        """Take in one step's result without drawing: the caller flushes (a monitor
+        that throttles several charts and tables as one)."""
         self.steps_seen += 1
         for cmd in result.commands:
             if isinstance(cmd, PlaceLimitBuy):
@@ -615,7 +621,6 @@ class LiveRatchetChart:
             elif isinstance(report, PositionClosed):
                 self._close(report)
         self._dirty = True
-        self._maybe_flush()
 
     def _add_price(self, ts: int, price: Decimal) -> None:
         self._ts.append(ts)
