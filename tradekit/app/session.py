@@ -23,6 +23,7 @@ This wiring lives above the engines on purpose: no engine module imports the sim
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import os
@@ -92,6 +93,35 @@ class Session:
         if self.handle is None:
             self.handle = self.portfolio.start()
         return self.handle
+
+    async def first_report(self, kind: str, timeout: float = 30.0) -> dict[str, Any]:
+        """The journal row of the first report of type `kind` (e.g. "EntrySkipped",
+        "PositionClosed"), waiting for it if there is none yet: woken by the portfolio's
+        steps, never by polling. Raises TimeoutError after `timeout` seconds."""
+
+        def first() -> dict[str, Any] | None:
+            rows = self.store.journal(kinds="report")
+            return next((r for r in rows if r["type"] == kind), None)
+
+        row = first()
+        if row is not None:
+            return row
+        seen = asyncio.get_running_loop().create_future()
+
+        def on_step(_pid: str, step: Any) -> None:
+            if not seen.done() and any(type(r).__name__ == kind for r in step.reports):
+                seen.set_result(None)
+
+        unwatch = self.portfolio.watch(on_step)
+        try:
+            await asyncio.wait_for(seen, timeout)
+        except TimeoutError:
+            raise TimeoutError(f"no {kind} report within {timeout:g} s") from None
+        finally:
+            unwatch()
+        row = first()
+        assert row is not None
+        return row
 
     async def close(self) -> None:
         """Stop the portfolio (its stops stay on the exchange), close the feed, the

@@ -70,6 +70,7 @@ _WAKE: Any = object()  # a control is waiting in `_urgent`
 class _Control:
     product_id: str | None
     event: Event
+    done: asyncio.Future[None] | None = None
 
 
 class PortfolioHandle:
@@ -175,6 +176,11 @@ class Portfolio:
                 self.store.note(None, f"portfolio stopped by an error: {exc!r}", _now_ns())
             raise
         finally:
+            while self._urgent:  # controls never handled: their waiters learn it
+                c = self._urgent.popleft()
+                if c.done is not None and not c.done.done():
+                    c.done.set_exception(RuntimeError("the portfolio stopped before this"))
+                    c.done.exception()  # retrieved: nobody has to await it
             await self._close_feed()
             if self.close_store:
                 self.store.close()
@@ -190,26 +196,44 @@ class Portfolio:
 
     # -- controls (journaled as events of each pair) -------------------------------
 
-    def pause(self, product_id: str) -> None:
-        self._control(product_id, TradingState.PAUSED, "paused")
+    # Each control is queued at once and returns a future that is done when the pair
+    # has handled it: ignore it, or `await portfolio.pause("SOL-USD")` to wait for that.
 
-    def resume(self, product_id: str) -> None:
-        self._control(product_id, TradingState.ACTIVE, "resumed")
+    def pause(self, product_id: str) -> asyncio.Future[Any]:
+        return self._control(product_id, TradingState.PAUSED, "paused")
 
-    def kill(self, reason: str = "kill switch", flatten_offset_pct: Decimal | None = None) -> None:
+    def resume(self, product_id: str) -> asyncio.Future[Any]:
+        return self._control(product_id, TradingState.ACTIVE, "resumed")
+
+    def kill(
+        self, reason: str = "kill switch", flatten_offset_pct: Decimal | None = None
+    ) -> asyncio.Future[Any]:
         """Cancel every working entry and allow no new one. Stops stay in place, unless
         `flatten_offset_pct` is given: then each position is sold with a limit order that
         far below the last price (its stop cancelled first)."""
-        for pid in self.drivers:
-            self._control(pid, TradingState.HALTED, reason, flatten_offset_pct)
+        self._check_running("kill switch")
+        return asyncio.gather(
+            *(
+                self._control(pid, TradingState.HALTED, reason, flatten_offset_pct)
+                for pid in self.drivers
+            )
+        )
 
-    def pause_all(self) -> None:
-        for pid in self.drivers:
-            self.pause(pid)
+    def pause_all(self) -> asyncio.Future[Any]:
+        self._check_running("pause all")
+        return asyncio.gather(*(self.pause(pid) for pid in self.drivers))
 
-    def resume_all(self) -> None:
-        for pid in self.drivers:
-            self.resume(pid)
+    def resume_all(self) -> asyncio.Future[Any]:
+        self._check_running("resume all")
+        return asyncio.gather(*(self.resume(pid) for pid in self.drivers))
+
+    def _check_running(self, what: str) -> None:
+        if self._inbox is None or not self.running:
+            why = "was never started" if self._task is None else "has stopped"
+            raise RuntimeError(
+                f"cannot {what}: the portfolio {why}, so nothing would act on it "
+                "(start a new run to trade again)"
+            )
 
     @property
     def running(self) -> bool:
@@ -222,22 +246,20 @@ class Portfolio:
         state: TradingState,
         reason: str,
         flatten_offset_pct: Decimal | None = None,
-    ) -> None:
+    ) -> asyncio.Future[Any]:
         if product_id not in self.drivers:
             known = ", ".join(self.drivers)
             raise KeyError(f"no pair {product_id!r} in this portfolio (it has {known})")
-        if self._inbox is None or not self.running:
-            why = "was never started" if self._task is None else "has stopped"
-            raise RuntimeError(
-                f"cannot {reason!r} {product_id}: the portfolio {why}, so nothing would "
-                "act on it (start a new run to trade again)"
-            )
+        self._check_running(f"{state.value.lower()} {product_id}")
+        assert self._inbox is not None
         ev = TradingStateChanged(state, self._control_ts(product_id), reason, flatten_offset_pct)
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         # Controls jump the queue: handled before any feed event still waiting (a kill
         # must not wait behind a backlog); the marker only wakes an idle consumer.
-        self._urgent.append(_Control(product_id, ev))
+        self._urgent.append(_Control(product_id, ev, done))
         with contextlib.suppress(asyncio.QueueFull):
             self._inbox.put_nowait(_WAKE)
+        return done
 
     def _control_ts(self, product_id: str) -> int:
         """A control's time: the wall clock on a live market, the pair's market time on
@@ -291,6 +313,8 @@ class Portfolio:
                 while self._urgent:
                     c = self._urgent.popleft()
                     await self._dispatch(c.event, c.product_id)
+                    if c.done is not None and not c.done.done():
+                        c.done.set_result(None)
                 try:
                     item = inbox.get_nowait()
                 except asyncio.QueueEmpty:

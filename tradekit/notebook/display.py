@@ -30,7 +30,17 @@ if TYPE_CHECKING:
 
     from tradekit.store.sqlite import Store
 
-__all__ = ["Table", "fills", "journal", "orders", "positions", "stop_history", "stops"]
+__all__ = [
+    "Table",
+    "feed_health",
+    "fills",
+    "journal",
+    "orders",
+    "positions",
+    "status",
+    "stop_history",
+    "stops",
+]
 
 _EPOCH = datetime(1970, 1, 1)
 
@@ -341,3 +351,37 @@ def journal(
         ts_columns=("ts",),
         tail=True,
     )
+
+
+def status(portfolio: Any, columns: Sequence[str] | None = None) -> Table:
+    """A running (or stopped) portfolio, one row per pair: `Portfolio.pair_status`."""
+    default = [
+        "product_id",
+        "state",
+        "phase",
+        "protection",
+        "last_price",
+        "open_size",
+        "stop",
+        "stop_limit",
+        "stop_distance",
+        "realized_pnl",
+        "unrealized_pnl",
+    ]
+    return Table("portfolio status", columns or default, portfolio.status())
+
+
+def feed_health(session: Any) -> Table:
+    """The feed's and the portfolio's figures of a session, as one row."""
+    f, p = session.feed.stats, session.portfolio.stats
+    row = {
+        "messages": f.messages,
+        "gaps": f.gaps,
+        "duplicates": f.duplicates,
+        "reconnects": f.reconnects,
+        "resyncs": f.resyncs,
+        "events handled": p.messages,
+        "commands": p.commands,
+        "REST polls": p.polls,
+    }
+    return Table("feed health", list(row), [row])

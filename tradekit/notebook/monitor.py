@@ -102,6 +102,9 @@ class PortfolioMonitor:
         }
         self._build()
         self._unwatch: Callable[[], None] | None = self.portfolio.watch(self._on_step)
+        task = getattr(self.portfolio, "_task", None)
+        if task is not None:  # closes the moment the run ends (the loop also checks)
+            task.add_done_callback(lambda _t: self._closing())
         self.refresh()
         if start:
             self._task = asyncio.get_running_loop().create_task(
@@ -274,6 +277,12 @@ class PortfolioMonitor:
             self.close()
         except asyncio.CancelledError:
             raise
+        except Exception:
+            self._error(traceback.format_exc())
+
+    def _closing(self) -> None:
+        try:
+            self.close()
         except Exception:
             self._error(traceback.format_exc())
 
