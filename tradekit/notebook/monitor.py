@@ -43,20 +43,22 @@ FEED_FIGURES = (
     ("reconnects", "reconnects"),
     ("resyncs", "resyncs"),
 )
-STATUS_COLUMNS = (
-    ("product_id", "pair"),
-    ("state", "state"),
-    ("phase", "phase"),
-    ("protection", "protection"),
-    ("last_price", "last price"),
-    ("open_size", "open size"),
-    ("stop", "stop trigger"),
-    ("stop_limit", "stop limit"),
-    ("stop_distance", "to stop"),
-    ("realized_pnl", "realized P&L"),
-    ("unrealized_pnl", "unrealized P&L"),
-)
-_CELL = "padding:2px 8px;border-bottom:1px solid #e4e4e4;white-space:nowrap;"
+STATUS_COLUMNS = {
+    "product_id": "pair",
+    "state": "state",
+    "phase": "phase",
+    "protection": "protection",
+    "last_price": "last",
+    "open_size": "held",
+    "stop": "stop",
+    "stop_limit": "stop limit",
+    "stop_distance": "to stop",
+    "realized_pnl": "realized",
+    "unrealized_pnl": "unrealized",
+}
+# what fits a notebook's width; the stop's limit is on the stop's hover (and `columns=`)
+DEFAULT_COLUMNS = tuple(c for c in STATUS_COLUMNS if c != "stop_limit")
+_CELL = "padding:2px 6px;border-bottom:1px solid #e4e4e4;white-space:nowrap;"
 _NUM = _CELL + "text-align:right;font-family:monospace;"
 
 
@@ -64,7 +66,9 @@ class PortfolioMonitor:
     """A live dashboard of a running portfolio. See the module docstring.
 
     `target`: a `Session` (from `open_session`), a `Portfolio` or a `PortfolioHandle`.
-    `feed`: the feed whose `stats` to show (a Session's own by default).
+    `feed`: the feed whose `stats` to show (a Session's own by default). `columns`: the
+    status table's columns (keys of `STATUS_COLUMNS`; the stop limit is left out by
+    default, and shown on the stop's hover).
     `clock` (seconds) and `start=False` are for tests: with a clock the test moves, the
     throttle is exact; without the background task nothing redraws but `refresh()`.
     """
@@ -78,9 +82,14 @@ class PortfolioMonitor:
         chart_height: int = 360,
         flatten_offset_pct: Decimal = Decimal("0.005"),
         feed: Any = None,
+        columns: tuple[str, ...] | list[str] = DEFAULT_COLUMNS,
         clock: Callable[[], float] = time.monotonic,
         start: bool = True,
     ) -> None:
+        unknown = [c for c in columns if c not in STATUS_COLUMNS]
+        if unknown:
+            raise ValueError(f"unknown columns {unknown}: choose from {list(STATUS_COLUMNS)}")
+        self.columns = tuple(columns)
         if max_updates_per_s <= 0:
             raise ValueError(f"max_updates_per_s must be positive, got {max_updates_per_s}")
         self.portfolio, self.handle, session_feed = _unpack(target)
@@ -333,7 +342,7 @@ class PortfolioMonitor:
         if not self._dirty:
             return
         rows = self.portfolio.status()
-        status_html = _status_table(rows)
+        status_html = _status_table(rows, self.columns)
         # one front-end update: the tables, the buttons' labels, the charts (each chart
         # sends its traces in one batch, and only if it has something new)
         self.header.value = self._header(rows)
@@ -404,8 +413,8 @@ def _quote_of(rows: list[dict[str, Any]]) -> str:
     return quotes.pop() if len(quotes) == 1 else ""
 
 
-def _status_table(rows: list[dict[str, Any]]) -> str:
-    head = "".join(f"<th style='{_CELL}text-align:left'>{h}</th>" for _, h in STATUS_COLUMNS)
+def _status_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
+    head = "".join(f"<th style='{_CELL}text-align:left'>{STATUS_COLUMNS[c]}</th>" for c in columns)
     body = []
     for r in rows:
         product = r["product"]
@@ -423,13 +432,12 @@ def _status_table(rows: list[dict[str, Any]]) -> str:
             "unrealized_pnl": fmt.signed_money(r["unrealized_pnl"]),
         }
         tds = []
-        for key, _ in STATUS_COLUMNS:
+        for key in columns:
             value = r.get(key)
-            exact = (
-                f" title='{html.escape(fmt.exact(value), quote=True)}'"
-                if isinstance(value, Decimal)
-                else ""
-            )
+            hover = fmt.exact(value) if isinstance(value, Decimal) else ""
+            if key == "stop" and value is not None:
+                hover = f"trigger {hover}, limit {fmt.exact(r['stop_limit'])}"
+            exact = f" title='{html.escape(hover, quote=True)}'" if hover else ""
             style = _NUM if isinstance(value, Decimal) else _CELL
             tds.append(f"<td style='{style}'{exact} data-col='{key}'>{cells[key]}</td>")
         body.append(f"<tr data-pair='{html.escape(r['product_id'])}'>{''.join(tds)}</tr>")
