@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -262,8 +263,9 @@ class Portfolio:
         return done
 
     def _control_ts(self, product_id: str) -> int:
-        """A control's time: the wall clock on a live market, the pair's market time on
-        historical data (a replay), so that a journal never mixes the two clocks."""
+        """A control's time, when it is handled: the wall clock on a live market, the
+        pair's market time on historical data (a replay), so that a journal does not mix
+        the two clocks (before a pair's first trade, only the wall clock is known)."""
         now = _now_ns()
         last = self.drivers[product_id].decision.last_ts
         if last and not 0 <= now - last <= LIVE_CLOCK_NS:
@@ -312,6 +314,9 @@ class Portfolio:
             while not self._stopping:
                 while self._urgent:
                     c = self._urgent.popleft()
+                    if c.product_id is not None:  # stamped when handled, on its clock
+                        ts = self._control_ts(c.product_id)
+                        c.event = dataclasses.replace(c.event, ts=ts)  # type: ignore[type-var]
                     await self._dispatch(c.event, c.product_id)
                     if c.done is not None and not c.done.done():
                         c.done.set_result(None)
