@@ -60,8 +60,8 @@ def execute_notebook(
     before_last: str | None = None,
     timeout: int = 120,
 ) -> tuple[Any, dict[str, Any] | None, float]:
-    """Run a notebook in a fresh kernel, a cell at a time, waiting `pause_s` before each
-    code cell (a person reading); `before_last` is code run just before the last code
+    """Run a notebook in a fresh kernel, a cell at a time, waiting `pause_s` between two
+    code cells (a person reading); `before_last` is code run just before the last code
     cell (a test's look at the notebook's own objects) whose last line prints JSON.
     Returns (the executed notebook, that JSON or None, seconds taken)."""
     import json
@@ -88,7 +88,7 @@ def execute_notebook(
                     o.get("text", "") for o in probe.outputs if o.output_type == "stream"
                 )
                 facts = json.loads(text.strip().splitlines()[-1])
-            if pause_s:
+            if pause_s and i != code_cells[0]:
                 time.sleep(pause_s)
             client.execute_cell(nb.cells[i], i)
     return nb, facts, time.monotonic() - start

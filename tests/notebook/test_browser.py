@@ -222,6 +222,8 @@ def test_notebook_01_renders_its_widgets_and_charts_in_jupyterlab(lab, browser):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.locator(".tradekit-stepper").screenshot(path=str(PANEL_SCREENSHOT))
         page.screenshot(path=str(SCREENSHOT))
+        if os.environ.get("TRADEKIT_UPDATE_SCREENSHOTS") == "1":
+            shutil.copy(SCREENSHOT, README_01_SHOT)
         static = page.locator(".jp-OutputArea-output.js-plotly-plot").last  # from fig.show()
         static.scroll_into_view_if_needed()
         static.screenshot(path=str(CHART_SCREENSHOT))
@@ -255,6 +257,7 @@ monitor""",
 MONITOR_SHOT = ARTIFACTS / "monitor.png"
 MONITOR_KILLED_SHOT = ARTIFACTS / "monitor-after-kill.png"
 README_SHOT = Path(__file__).resolve().parents[2] / "docs" / "monitor.png"
+README_01_SHOT = README_SHOT.with_name("01-sync-single-pair.png")
 
 
 def _write_notebook(path: Path, sources: list[str]) -> None:

@@ -1,7 +1,7 @@
 """Notebooks read at a person's pace tell the same story as notebooks run at once.
 
 Each selected notebook runs twice in fresh kernels, at the same time: straight through,
-and with a pause before every code cell (`TRADEKIT_NOTEBOOK_PAUSE_S`, 10 s by default: a
+and with a pause between code cells (`TRADEKIT_NOTEBOOK_PAUSE_S`, 10 s by default: a
 reader). Both runs must be free of errors, show the same kinds of output in every cell,
 and, for the live notebooks (03, 04), the same facts read from the notebook's own
 objects just before its last cell (the checks live here, not in the notebook).
@@ -104,21 +104,27 @@ def _selected():
     ]
 
 
-@pytest.mark.parametrize("path", _selected(), ids=lambda p: p.name)
-def test_read_at_a_persons_pace_the_notebook_tells_the_same_story(path, tmp_path):
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every selected notebook, straight through and paced, all at once (the paced runs
+    mostly wait: together they take as long as the longest one)."""
     require("nbclient", "nbformat", "ipykernel", "ipywidgets", "plotly", "anywidget", "pandas")
-    probe = STORIES.get(path.name)
-    (tmp_path / "now").mkdir()
-    (tmp_path / "paced").mkdir()
-    with ThreadPoolExecutor(2) as pool:
-        now = pool.submit(execute_notebook, path, tmp_path / "now", before_last=probe)
-        paced = pool.submit(
-            execute_notebook, path, tmp_path / "paced", pause_s=PAUSE_S, before_last=probe
-        )
-        (nb_now, facts_now, t_now), (nb_paced, facts_paced, t_paced) = (
-            now.result(),
-            paced.result(),
-        )
+    jobs = {}
+    with ThreadPoolExecutor(2 * len(_selected())) as pool:
+        for path in _selected():
+            probe = STORIES.get(path.name)
+            for mode, pause in (("now", 0.0), ("paced", PAUSE_S)):
+                workdir = tmp_path_factory.mktemp(f"{path.stem}-{mode}")
+                jobs[path.name, mode] = pool.submit(
+                    execute_notebook, path, workdir, pause_s=pause, before_last=probe
+                )
+        return {key: job.result() for key, job in jobs.items()}
+
+
+@pytest.mark.parametrize("path", _selected(), ids=lambda p: p.name)
+def test_read_at_a_persons_pace_the_notebook_tells_the_same_story(path, runs):
+    nb_now, facts_now, t_now = runs[path.name, "now"]
+    nb_paced, facts_paced, t_paced = runs[path.name, "paced"]
     print(f"{path.name}: at once {t_now:.1f} s, paced ({PAUSE_S:g} s a cell) {t_paced:.1f} s")
     for nb in (nb_now, nb_paced):
         errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
@@ -127,6 +133,6 @@ def test_read_at_a_persons_pace_the_notebook_tells_the_same_story(path, tmp_path
         for secret_marker in ("PRIVATE KEY", "privateKey", "Bearer "):
             assert secret_marker not in shown
     assert output_shape(nb_paced) == output_shape(nb_now)
-    if probe is not None:
+    if path.name in STORIES:
         assert facts_now == EXPECTED[path.name]
         assert facts_paced == facts_now
