@@ -320,7 +320,6 @@ class LiveRatchetChart:
             ]
             data[TRIGGER].x = data[LIMIT].x = _xs(sx)
             data[TRIGGER].y = _ys(st)
-            data[TRIGGER].marker.size = sizes
             data[LIMIT].y = _ys(sl)
             data[TRIGGER].text = data[LIMIT].text = stop_text
             markers = ((ENTRIES, self._entries), (EXITS, self._exits), (MOVES, self._moves))
@@ -328,6 +327,10 @@ class LiveRatchetChart:
                 data[index].x = [ts_to_datetime(t) for t, _, _ in rows]
                 data[index].y = [_f(p) for _, p, _ in rows]
                 data[index].text = [text for _, _, text in rows]
+        if sizes != list(data[TRIGGER].marker.size or ()):
+            # on its own: inside a batch, plotly.py sends one restyle for all traces and
+            # resets the other traces' marker sizes to the default
+            data[TRIGGER].marker.size = sizes
         self.frontend_updates += 1
         self._last_flush = self._clock() if now is None else now
         self._dirty = False
