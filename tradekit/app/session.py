@@ -29,7 +29,7 @@ import contextlib
 import os
 import secrets
 import tempfile
-from collections.abc import Generator
+from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -202,7 +202,7 @@ def live_credentials(config: Config, live: bool) -> Credentials:
 class _Opening:
     """What `open_session` returns: awaited, the Session; or `async with` it."""
 
-    def __init__(self, make: Any) -> None:
+    def __init__(self, make: Callable[[], Coroutine[Any, Any, Session]]) -> None:
         self._make = make
         self._session: Session | None = None
 

@@ -316,7 +316,7 @@ class Portfolio:
                     c = self._urgent.popleft()
                     if c.product_id is not None:  # stamped when handled, on its clock
                         ts = self._control_ts(c.product_id)
-                        c.event = dataclasses.replace(c.event, ts=ts)  # type: ignore[type-var]
+                        c.event = dataclasses.replace(c.event, ts=ts)
                     await self._dispatch(c.event, c.product_id)
                     if c.done is not None and not c.done.done():
                         c.done.set_result(None)

@@ -24,6 +24,7 @@ ipywidgets and plotly are imported when a monitor is made.
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import time
 import traceback
@@ -140,7 +141,7 @@ class PortfolioMonitor:
         for pid in pids:
             b = w.Button(description=f"pause {pid}", layout=w.Layout(width="auto"))
             b.add_class("tradekit-pause-pair")
-            b.on_click(self._guard(lambda _b, pid=pid: self._toggle_pair(pid)))
+            b.on_click(self._guard(functools.partial(self._toggle_pair_button, pid)))
             self.pair_buttons[pid] = b
         self.pause_all_button = w.Button(description="pause all", layout=w.Layout(width="auto"))
         self.pause_all_button.on_click(self._guard(lambda _b: self.portfolio.pause_all()))
@@ -226,6 +227,9 @@ class PortfolioMonitor:
             self.refresh()
 
         return run
+
+    def _toggle_pair_button(self, product_id: str, _button: Any) -> None:
+        self._toggle_pair(product_id)
 
     def _toggle_pair(self, product_id: str) -> None:
         state = self.portfolio.drivers[product_id].decision.trading_state.value
