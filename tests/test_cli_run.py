@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,10 +16,24 @@ from tradekit.store.sqlite import Store
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "portfolio.toml"
 PAIRS = ("BTC-USD", "ETH-USD", "SOL-USD")
-STATUS = re.compile(
-    r"^  (?P<pid>[A-Z]+-[A-Z]+)\s+(?P<state>ACTIVE|PAUSED|HALTED)\s+"
-    r"(?P<phase>flat|entering|in_position)\s+last \S+  held \S+  stop \S+  P&L \S+$"
+# a row of the status table: prices at the product's increment, money to the cent
+ROW = re.compile(
+    r"^(?P<pid>[A-Z]+-[A-Z]+)\s+(?P<state>active|paused|halted)\s+"
+    r"(?P<phase>flat|entering|in position)\s+(?P<protection>[a-z]+)\s+"
+    r"(?P<last>[\d,]+\.\d+)\s+(?P<held>–|[\d.]+)\s+(?P<stop>–|[\d,]+\.\d+)\s+"
+    r"(?P<to_stop>–|-?[\d.]+%)\s+(?P<realized>[+-]?[\d,]+\.\d\d)\s+"
+    r"(?P<unrealized>–|[+-]?[\d,]+\.\d\d)$"
 )
+HEADER = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC  running [\d,]+ s  .* P&L [+-]?[\d,]+\.\d\d "
+    r"\(realized [+-]?[\d,]+\.\d\d, unrealized [+-]?[\d,]+\.\d\d\)$"
+)
+FEED = re.compile(r"^feed: [\d,]+ messages?, [\d,]+ gaps?, [\d,]+ reconnects?, .* REST polls?$")
+SUMMARY = re.compile(
+    r"^  (?P<pid>[A-Z]+-[A-Z]+)\s+\d+ entr(y|ies), \d+ fills?, \d+ positions? closed, "
+    r"\d+ stop moves?, realized [+-]?[\d,]+\.\d\d"
+)
+DECIMAL_NOISE = re.compile(r"\d\.\d{9,}")  # no figure with more digits than an increment
 
 
 def clean_env() -> dict[str, str]:
@@ -37,45 +52,71 @@ def tradekit(*args: str, cwd: Path, timeout: float = 60) -> subprocess.Completed
     )
 
 
-def test_run_trades_the_example_on_the_simulator_and_prints_status_per_pair(tmp_path):
+def test_run_shows_a_status_view_and_a_summary_and_announces_the_store(tmp_path):
     db = tmp_path / "run.sqlite"
-    proc = tradekit(
-        "run",
-        str(EXAMPLE),
-        "--for",
-        "4",
-        "--db",
-        str(db),
-        "--speed",
-        "100x",
-        "--status-every",
-        "1",
-        cwd=tmp_path,
-    )
+    args = ("run", str(EXAMPLE), "--db", str(db), "--speed", "100x", "--status-every", "1")
+    proc = tradekit(*args, "--for", "3", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     lines = proc.stdout.splitlines()
     where = r"tradekit sim at http://127\.0\.0\.1:\d+"
-    assert re.fullmatch(rf"tradekit run: 3 pairs, {where}, store {re.escape(str(db))}", lines[0])
-    stopped = lines.index("tradekit run: stopped; open stops are left in place")
-    during = [STATUS.match(line) for line in lines[1:stopped]]
-    after = [STATUS.match(line) for line in lines[stopped + 1 :]]
-    assert all(during) and all(after), proc.stdout
-    # a block of one line per pair, in the config's order, about once a second
-    blocks = [tuple(m["pid"] for m in during[i : i + 3]) for i in range(0, len(during), 3)]
-    assert len(during) % 3 == 0 and 2 <= len(blocks) <= 6, proc.stdout
-    assert set(blocks) == {PAIRS}
-    assert tuple(m["pid"] for m in after) == PAIRS
-    assert {m["state"] for m in during + after} == {"ACTIVE"}
+    first = rf"tradekit run: 3 pairs, {where}, store {re.escape(str(db))} \(new run (\w+)\)"
+    run_id = re.fullmatch(first, lines[0]).group(1)
+    headers = [line for line in lines if HEADER.match(line)]
+    rows = [m for line in lines if (m := ROW.match(line))]
+    # a timestamped block about once a second, and one more at the end
+    assert 3 <= len(headers) <= 6, proc.stdout
+    assert len(rows) == 3 * len(headers)
+    assert sum(1 for line in lines if FEED.match(line)) == len(headers)
+    assert {m["pid"] for m in rows} == set(PAIRS)
+    assert {m["state"] for m in rows} == {"active"}
+    assert not DECIMAL_NOISE.search(proc.stdout), proc.stdout
+    # the summary: one line per pair, then the total
+    end = lines.index(next(x for x in lines if x.startswith("tradekit run: stopped after")))
+    assert "open stops are left in place" in lines[end]
+    assert tuple(m["pid"] for m in map(SUMMARY.match, lines[end + 1 : end + 4])) == PAIRS
+    assert re.fullmatch(r"  realized P&L [+-]?[\d,]+\.\d\d USD \(fees included\)", lines[end + 4])
 
     with Store(db) as store:
-        rows = store.journal()
-        assert rows, "the run journaled nothing"
-        assert store.meta_get("run_id")
-        assert {r["product_id"] for r in rows} <= set(PAIRS)
-        kinds = {(r["kind"], r["type"]) for r in rows}
+        rows_ = store.journal()
+        assert rows_, "the run journaled nothing"
+        assert store.meta_get("run_id") == run_id
+        assert {r["product_id"] for r in rows_} <= set(PAIRS)
+        kinds = {(r["kind"], r["type"]) for r in rows_}
         assert ("command", "PlaceLimitBuy") in kinds  # ETH's fixed offset enters at once
     assert Path(f"{db}.sim.jsonl").exists()  # the simulated exchange beside the store
+
+    # run again on the same store: the resume is announced in the first line
+    again = tradekit(*args, "--for", "1", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[0].endswith(f"(resumed run {run_id})")
+
+
+def test_ctrl_c_stops_the_run_with_a_summary(tmp_path):
+    db = tmp_path / "run.sqlite"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tradekit.cli", "run", str(EXAMPLE), "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env=clean_env(),
+    )
+    try:
+        first = proc.stdout.readline()  # the session is open and the run starting
+        assert first.startswith("tradekit run: 3 pairs"), first
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert proc.returncode == 130, err
+    lines = out.splitlines()
+    stopped = next(x for x in lines if x.startswith("tradekit run: interrupted after"))
+    assert "open stops are left in place" in stopped
+    assert sum(1 for x in lines if SUMMARY.match(x)) == 3
+    assert err.strip() == "tradekit: interrupted"
 
 
 def test_live_without_keys_exits_2_with_one_line_about_the_keys(tmp_path):

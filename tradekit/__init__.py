@@ -1,7 +1,18 @@
 """tradekit: limit-order entries and ratchet-only trailing stops for Coinbase spot.
 
 `import tradekit` stays light: the pure core only. Config (pydantic), the notebook layer
-(plotly, ipywidgets) and the exchange adapters are imported where they are used.
+(plotly, ipywidgets) and the exchange adapters are imported where they are used;
+`tradekit.open_session` (the application layer's) is imported when first named.
 """
 
+from typing import Any
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "open_session":
+        from tradekit.app.session import open_session
+
+        return open_session
+    raise AttributeError(f"module 'tradekit' has no attribute {name!r}")

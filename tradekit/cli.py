@@ -122,45 +122,60 @@ def _run(args: argparse.Namespace) -> int:
 
 
 async def _run_portfolio(config: object, args: argparse.Namespace) -> int:
+    """Run until `--for` seconds, the end of the feed, an error or Ctrl-C; a live view
+    meanwhile, a summary at the end whatever ended it."""
     import asyncio
     import time
 
-    from tradekit.engine.session import open_session
+    from rich.live import Live
 
+    from tradekit.app.session import open_session
+    from tradekit.app.terminal import console, status_view, summary_lines
+
+    out = console()
     async with open_session(
         config,  # type: ignore[arg-type]
         args.db,
         live=args.live,
         speed=args.speed,
     ) as session:
-        where = "LIVE on Coinbase" if session.live else f"tradekit sim at {session.sim.base_url}"
-        print(f"tradekit run: {len(session.portfolio.drivers)} pairs, {where}, store {args.db}")
-        handle = session.portfolio.start()
-        deadline = None if args.for_s is None else time.monotonic() + args.for_s
-        last = 0.0
-        while handle.running and (deadline is None or time.monotonic() < deadline):
-            await asyncio.sleep(0.2)
-            if time.monotonic() - last >= args.status_every:
-                last = time.monotonic()
-                for row in session.portfolio.status():
-                    print(_status_line(row))
+        out.print(f"tradekit run: {len(session.portfolio.drivers)} pairs, {session.where}")
+        handle = session.start()
+        started = time.monotonic()
+        deadline = None if args.for_s is None else started + args.for_s
+        why = "stopped"
+        live = Live(console=out, auto_refresh=False) if out.is_terminal else None
+        try:
+            if live is not None:
+                live.start()
+            last = 0.0
+            while handle.running and (deadline is None or time.monotonic() < deadline):
+                await asyncio.sleep(0.2)
+                now = time.monotonic()
+                if live is not None:
+                    live.update(status_view(session, started), refresh=True)
+                elif now - last >= args.status_every:
+                    last = now
+                    out.print(status_view(session, started))
+            if not handle.running:
+                why = "the portfolio ended"
+        except asyncio.CancelledError:  # Ctrl-C (asyncio.run cancels this task)
+            why = "interrupted"
+        finally:
+            if live is not None:
+                live.stop()
         error = handle.exception
         await handle.stop()
         if error is not None:
+            why = f"stopped by an error ({type(error).__name__})"
+        out.print(status_view(session, started))
+        for line in summary_lines(session, time.monotonic() - started, why):
+            out.print(line)
+        if error is not None:
             raise error
-        print("tradekit run: stopped; open stops are left in place")
-        for row in session.portfolio.status():
-            print(_status_line(row))
+    if why == "interrupted":
+        raise KeyboardInterrupt
     return 0
-
-
-def _status_line(row: dict[str, object]) -> str:
-    stop = row["stop"] if row["stop"] is not None else "-"
-    held = row["open_size"] if row["open_size"] is not None else 0
-    return (
-        f"  {row['product_id']:<8} {row['state']:<6} {row['phase']:<11} "
-        f"last {row['last_price']}  held {held}  stop {stop}  P&L {row['realized_pnl']}"
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,7 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--live", action="store_true", help="trade on Coinbase (real keys)")
     run.add_argument("--db", default="tradekit-run.sqlite", help="the SQLite store")
     run.add_argument("--speed", default="10x", help="the simulator's market speed")
-    run.add_argument("--status-every", type=float, default=5.0, help="seconds between status")
+    run.add_argument(
+        "--status-every",
+        type=float,
+        default=5.0,
+        help="seconds between status blocks when the output is not a terminal",
+    )
     run.set_defaults(func=_run)
 
     sim = sub.add_parser("sim", help="the Coinbase Advanced Trade simulator")

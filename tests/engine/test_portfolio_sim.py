@@ -26,10 +26,10 @@ from typing import Any
 
 import pytest
 
+from tradekit.app.session import Session, open_session
 from tradekit.config import Config, load_config_dict
 from tradekit.core.orders import OrderSide, OrderStatus, OrderType
 from tradekit.engine.portfolio import PortfolioHandle
-from tradekit.engine.session import Session, open_session
 from tradekit.exchange.coinbase._async.feed import FeedConfig
 from tradekit.store.sqlite import StoreError
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 IN_CI = bool(os.environ.get("CI"))
+# run (straight through and paced) by test_notebook_stories.py, which checks their story
+LIVE_NOTEBOOKS = frozenset({"03-portfolio.ipynb", "04-live-feeds.ipynb"})
 
 
 def require(*modules: str) -> None:
@@ -47,3 +50,73 @@ def demo_engine(seed: int = 7, ticks: int = 20_000, run_id: str = "t"):
 
     setup = DemoSetup(seed=seed, ticks=ticks)
     return setup, setup.engine(Store(":memory:"), setup.exchange(), run_id)
+
+
+def execute_notebook(
+    path: Path,
+    workdir: Path,
+    *,
+    pause_s: float = 0.0,
+    before_last: str | None = None,
+    timeout: int = 120,
+) -> tuple[Any, dict[str, Any] | None, float]:
+    """Run a notebook in a fresh kernel, a cell at a time, waiting `pause_s` between two
+    code cells (a person reading); `before_last` is code run just before the last code
+    cell (a test's look at the notebook's own objects) whose last line prints JSON.
+    Returns (the executed notebook, that JSON or None, seconds taken)."""
+    import json
+    import time
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
+    )
+    code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    facts = None
+    start = time.monotonic()
+    with client.setup_kernel():
+        for i in code_cells:
+            if i == code_cells[-1] and before_last is not None:
+                probe = nbformat.v4.new_code_cell(before_last)
+                nb.cells.append(probe)
+                client.execute_cell(probe, len(nb.cells) - 1)
+                nb.cells.pop()
+                text = "".join(
+                    o.get("text", "") for o in probe.outputs if o.output_type == "stream"
+                )
+                facts = json.loads(text.strip().splitlines()[-1])
+            if pause_s and i != code_cells[0]:
+                time.sleep(pause_s)
+            client.execute_cell(nb.cells[i], i)
+    return nb, facts, time.monotonic() - start
+
+
+def output_shape(nb: Any) -> list[tuple[int, tuple[str, ...]]]:
+    """Per code cell, the kinds of its outputs (mime types, streams, errors): what a
+    reader sees, without the figures that depend on the market's timing."""
+    shape = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        kinds = []
+        for o in cell.get("outputs", []):
+            if o.output_type == "stream":
+                kinds.append(f"stream:{o.name}")
+            elif o.output_type == "error":
+                kinds.append(f"error:{o.ename}")
+            else:
+                kinds.append(max(o.get("data", {}), key=_mime_rank))
+        shape.append((i, tuple(kinds)))
+    return shape
+
+
+def _mime_rank(mime: str) -> int:
+    order = ["text/plain", "text/html", "application/vnd.plotly.v1+json"]
+    return (
+        order.index(mime)
+        if mime in order
+        else len(order) + (mime.startswith("application/vnd.jupyter.widget"))
+    )

@@ -7,7 +7,8 @@ All through the menu; fixtures of this module only (no pytest-playwright).
 
 Outside CI a missing /usr/bin/chromium skips this module; in CI (`CI` set) it fails:
 `make test` installs chromium there. A screenshot of the run is saved to
-tests/notebook/artifacts/ (git-ignored).
+tests/notebook/artifacts/ (git-ignored); with TRADEKIT_UPDATE_SCREENSHOTS=1 the monitor's
+screenshot also replaces the README's (docs/monitor.png).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -137,7 +139,7 @@ def lab(tmp_path_factory):
             if time.monotonic() > deadline:
                 pytest.fail(f"jupyter lab did not answer in 60 s:\n{_tail(home)}")
             time.sleep(0.25)
-        yield base, token
+        yield base, token, root
     finally:
         proc.terminate()
         try:
@@ -170,7 +172,7 @@ def browser(lab):
 def test_notebook_01_renders_its_widgets_and_charts_in_jupyterlab(lab, browser):
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    base, token = lab
+    base, token, _root = lab
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
     page_errors: list[str] = []
     page.on("pageerror", lambda exc: page_errors.append(str(exc)))
@@ -220,6 +222,8 @@ def test_notebook_01_renders_its_widgets_and_charts_in_jupyterlab(lab, browser):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.locator(".tradekit-stepper").screenshot(path=str(PANEL_SCREENSHOT))
         page.screenshot(path=str(SCREENSHOT))
+        if os.environ.get("TRADEKIT_UPDATE_SCREENSHOTS") == "1":
+            shutil.copy(SCREENSHOT, README_01_SHOT)
         static = page.locator(".jp-OutputArea-output.js-plotly-plot").last  # from fig.show()
         static.scroll_into_view_if_needed()
         static.screenshot(path=str(CHART_SCREENSHOT))
@@ -227,3 +231,140 @@ def test_notebook_01_renders_its_widgets_and_charts_in_jupyterlab(lab, browser):
         if page_errors:
             print("page errors:", *page_errors, sep="\n  ")
         page.close()
+
+
+# A notebook of three cells: a portfolio on tradekit sim, started, and its monitor.
+MONITOR_NOTEBOOK = "monitor-check.ipynb"
+MONITOR_CELLS = [
+    """from tradekit.config import load_config_dict
+
+TRAIL = {"trail_pct": "0.002", "stop_limit_buffer_pct": "0.001", "min_ratchet": "0.0005",
+         "max_entry_wait": "10s"}
+ENTRY = {"rule": "fixed_offset", "offset_pct": "0.0002"}
+config = load_config_dict({"exchange": {"kind": "sim"}, "pairs": [
+    {"product_id": pid, "size": size, **TRAIL, "entry": ENTRY}
+    for pid, size in (("BTC-USD", "0.01"), ("ETH-USD", "0.2"), ("SOL-USD", "4"))]},
+    "browser test", environ={})""",
+    """import tradekit
+
+session = await tradekit.open_session(config, speed="50x")
+session.start()""",
+    """from tradekit.notebook import PortfolioMonitor
+
+monitor = PortfolioMonitor(session, max_updates_per_s=4)
+monitor""",
+]
+MONITOR_SHOT = ARTIFACTS / "monitor.png"
+MONITOR_KILLED_SHOT = ARTIFACTS / "monitor-after-kill.png"
+README_SHOT = Path(__file__).resolve().parents[2] / "docs" / "monitor.png"
+README_01_SHOT = README_SHOT.with_name("01-sync-single-pair.png")
+
+
+def _write_notebook(path: Path, sources: list[str]) -> None:
+    cells = [
+        {"cell_type": "code", "metadata": {}, "source": s, "outputs": [], "execution_count": None}
+        for s in sources
+    ]
+    meta = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    path.write_text(
+        json.dumps({"cells": cells, "metadata": meta, "nbformat": 4, "nbformat_minor": 5})
+    )
+
+
+def _row_cell(page, pid: str, col: str) -> str:
+    return page.locator(
+        f".tradekit-monitor-status tr[data-pair='{pid}'] td[data-col='{col}']"
+    ).inner_text()
+
+
+def test_the_monitor_updates_by_itself_and_its_buttons_work_in_jupyterlab(lab, browser):
+    base, token, root = lab
+    _write_notebook(root / MONITOR_NOTEBOOK, MONITOR_CELLS)
+    page = browser.new_page(viewport={"width": 1280, "height": 1100})
+    try:
+        _open_and_run_all(page, base, token, MONITOR_NOTEBOOK)
+        page.wait_for_selector(".tradekit-monitor .js-plotly-plot", timeout=60_000)
+        page.wait_for_function(
+            "() => /running/.test(document.querySelector('.tradekit-monitor-header').innerText)",
+            timeout=60_000,
+        )
+        header = page.locator(".tradekit-monitor-header")
+        status = page.locator(".tradekit-monitor-status")
+        feed = page.locator(".tradekit-monitor-feed")
+        before = (header.inner_text(), status.inner_text(), feed.inner_text())
+        # no cell runs now: whatever changes on screen, the monitor changed by itself
+        _wait_idle(page)
+        page.wait_for_timeout(4_000)
+        _wait_idle(page)
+        after = (header.inner_text(), status.inner_text(), feed.inner_text())
+        assert after[0] != before[0], (before[0], after[0])  # events handled, market time
+        assert after[2] != before[2]  # feed messages
+        assert int(re.search(r"([\d,]+) events? handled", after[0]).group(1).replace(",", "")) > 0
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        monitor = page.locator(".tradekit-monitor")
+        monitor.screenshot(path=str(MONITOR_SHOT))
+        if os.environ.get("TRADEKIT_UPDATE_SCREENSHOTS") == "1":
+            shutil.copy(MONITOR_SHOT, README_SHOT)
+
+        # pause one pair with its button: its state changes on screen
+        assert _row_cell(page, "SOL-USD", "state") == "active"
+        page.locator(".tradekit-pause-pair:has-text('pause SOL-USD')").click()
+        page.wait_for_function(
+            """() => document.querySelector(
+                ".tradekit-monitor-status tr[data-pair='SOL-USD'] td[data-col='state']"
+            ).innerText === 'paused'""",
+            timeout=30_000,
+        )
+        page.wait_for_selector(".tradekit-pause-pair:has-text('resume SOL-USD')", timeout=30_000)
+        assert _row_cell(page, "BTC-USD", "state") == "active"
+
+        # the kill switch asks first; confirmed, every pair halts
+        assert not page.locator(".tradekit-kill-box").is_visible()
+        page.locator(".tradekit-kill").click()
+        page.wait_for_selector(".tradekit-kill-box", state="visible", timeout=10_000)
+        assert all(_row_cell(page, p, "state") != "halted" for p in ("BTC-USD", "ETH-USD"))
+        page.locator(".tradekit-kill-box label:has-text('keep the stops')").click()
+        page.locator(".tradekit-kill-confirm").click()
+        page.wait_for_function(
+            """() => [...document.querySelectorAll(
+                ".tradekit-monitor-status td[data-col='state']")].every(
+                td => td.innerText === 'halted')""",
+            timeout=30_000,
+        )
+        page.wait_for_selector(".tradekit-kill-box", state="hidden", timeout=10_000)
+        monitor.screenshot(path=str(MONITOR_KILLED_SHOT))
+
+        # stop: the monitor says so, and its buttons are off
+        page.locator(".tradekit-stop").click()
+        page.wait_for_function(
+            "() => /stopped/.test(document.querySelector('.tradekit-monitor-header').innerText)",
+            timeout=30_000,
+        )
+        assert page.locator(".tradekit-stop").is_disabled()
+        assert page.locator(".tradekit-monitor-errors pre").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "monitor-stopped-page.png"))
+    finally:
+        page.close()
+
+
+def _open_and_run_all(page, base: str, token: str, name: str) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    # a workspace of its own: the other test's notebook does not reopen beside it
+    page.goto(f"{base}/lab/workspaces/monitor/tree/{name}?token={token}", timeout=60_000)
+    page.wait_for_selector(".jp-Notebook", timeout=60_000)
+    with contextlib.suppress(PlaywrightTimeout):
+        page.locator('.jp-Dialog button:has-text("Select")').click(timeout=2_000)
+    page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=60_000)
+    page.click('.lm-MenuBar-itemLabel:text-is("Run")')
+    page.click("text=Run All Cells")
+    state = page.wait_for_function(ALL_RUN_OR_ERROR, timeout=120_000).json_value()
+    if state == "error":
+        text = page.locator('[data-mime-type="application/vnd.jupyter.stderr"]').first
+        pytest.fail(f"a cell raised in JupyterLab:\n{text.inner_text()[:3000]}")
+
+
+def _wait_idle(page) -> None:
+    page.wait_for_selector(
+        '.jp-Notebook-ExecutionIndicator[data-status="idle"]:visible', timeout=30_000
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from bisect import bisect_left
 from decimal import Decimal
 
@@ -14,6 +15,8 @@ from tradekit.core.reports import StopMoved
 
 require("plotly", "anywidget")
 
+from tradekit.app import format as fmt  # noqa: E402
+from tradekit.exchange.products import DEFAULT_PRODUCTS  # noqa: E402
 from tradekit.notebook.charts import (  # noqa: E402
     TRACE_NAMES,
     LiveRatchetChart,
@@ -84,7 +87,7 @@ def test_static_figure_decimates_without_hiding_a_stop_move_or_a_fill(finished_r
         assert ts_to_datetime(ts) in drawn, f"the point at {ts} was decimated away"
 
 
-def test_static_figure_has_step_lines_markers_and_exact_hover(finished_run):
+def test_static_figure_has_step_lines_markers_and_hovers_for_people(finished_run):
     setup, store = finished_run
     fig = ratchet_figure(store, setup.product_id, setup.path())
     assert tuple(t.name for t in fig.data) == TRACE_NAMES
@@ -97,12 +100,24 @@ def test_static_figure_has_step_lines_markers_and_exact_hover(finished_run):
     assert len(by_name["stop moves"].x) == len(moves)
     assert len(by_name["entries"].x) == sum(f["side"] == "BUY" for f in fills)
     assert len(by_name["exits"].x) == sum(f["side"] == "SELL" for f in fills)
-    # hover text carries the exact Decimals, as strings
+    # hovers read as prices at the product's increment, money to the cent
+    spec = DEFAULT_PRODUCTS[setup.product_id]
     first = moves[0]
-    assert f"{first['old_trigger']} → {first['trigger']}" in by_name["stop moves"].text[0]
-    assert str(stops[0]["trigger"]) in by_name["stop trigger"].text[0]
+    moved = f"{fmt.price(first['old_trigger'], spec)} → {fmt.price(first['trigger'], spec)}"
+    assert moved in by_name["stop moves"].text[0]
+    assert fmt.price(stops[0]["trigger"], spec) in by_name["stop trigger"].text[0]
     pnl = store.closed_positions(setup.product_id)[0]["realized_pnl"]
-    assert any(str(pnl) in t for t in by_name["exits"].text)
+    assert any(f"P&L {fmt.signed_money(pnl)} " in t for t in by_name["exits"].text)
+    fees = [f["fee"] for f in fills]
+    assert any(fee != fee.quantize(fmt.CENT) for fee in fees)  # exact fees have more digits
+    texts = [t for trace in fig.data for t in (trace.text or ()) if t]
+    assert not [t for t in texts if re.search(r"\d\.\d{3,}", t)], "a long decimal in a hover"
+    # the first stop of every position is marked where it rests (a marker on its level)
+    sizes = list(by_name["stop trigger"].marker.size)
+    placed = [i for i, size in enumerate(sizes) if size]
+    assert len(placed) == len({r["position_id"] for r in stops})
+    for i in placed:
+        assert by_name["stop trigger"].text[i].startswith("stop placed")
     # the stop segments: one per position, separated by gaps
     positions = {r["position_id"] for r in stops}
     assert list(by_name["stop trigger"].y).count(None) == len(positions)
@@ -198,4 +213,36 @@ def test_a_chart_attached_mid_position_starts_from_the_engine_state():
     chart = LiveRatchetChart(engine, clock=FakeClock())
     chart.flush()
     trigger = chart.widget.data[TRACE_NAMES.index("stop trigger")]
+    assert trigger.y[-1] == float(engine.decision.position.stop_trigger)
+
+
+def test_live_chart_draws_the_first_stop_from_its_report_to_the_latest_trade():
+    _, engine = demo_engine(run_id="first-stop")
+    chart = LiveRatchetChart(engine, clock=FakeClock())
+    # step until the position's first stop is reported
+    while True:
+        result = engine.step()
+        assert result is not None, "the demo never placed a stop"
+        chart.update(result)
+        first = [r for r in result.reports if isinstance(r, StopMoved) and r.old_trigger is None]
+        if first:
+            break
+    placed = first[0]
+    chart.flush()
+    trigger = chart.widget.data[TRACE_NAMES.index("stop trigger")]
+    xs = list(trigger.x)
+    # drawn at once, marked where it rests (even before any later trade)
+    at = xs.index(ts_to_datetime(placed.ts))
+    assert trigger.marker.size[at] > 0
+    assert trigger.y[at] == float(placed.trigger)
+    # the next trade after it extends the level to that trade: a visible segment (the
+    # fill's own trade, at the same time, comes first)
+    while True:
+        result = engine.step()
+        chart.update(result)
+        if isinstance(result.event, MarketTrade) and result.event.ts > placed.ts:
+            break
+    chart.flush()
+    trigger = chart.widget.data[TRACE_NAMES.index("stop trigger")]
+    assert trigger.x[-1] == ts_to_datetime(result.event.ts) > ts_to_datetime(placed.ts)
     assert trigger.y[-1] == float(engine.decision.position.stop_trigger)

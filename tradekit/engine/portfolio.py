@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -70,6 +71,7 @@ _WAKE: Any = object()  # a control is waiting in `_urgent`
 class _Control:
     product_id: str | None
     event: Event
+    done: asyncio.Future[None] | None = None
 
 
 class PortfolioHandle:
@@ -135,6 +137,7 @@ class Portfolio:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._last_poll = time.monotonic()
+        self._watchers: list[Callable[[str, StepResult], None]] = []
         self.started = False
         self.finished = False
 
@@ -143,6 +146,7 @@ class Portfolio:
     def start(self) -> PortfolioHandle:
         """Schedule `run()` on the running loop (a kernel's, in Jupyter) and return."""
         loop = asyncio.get_running_loop()
+        self._inbox = asyncio.Queue(INBOX_SIZE)  # controls are accepted from now on
         self._task = loop.create_task(self.run(), name="tradekit-portfolio")
         return PortfolioHandle(self, self._task)
 
@@ -157,7 +161,8 @@ class Portfolio:
 
     async def run(self) -> None:
         """Recover every pair, then handle the feed until it ends or `stop()`."""
-        self._inbox = asyncio.Queue(INBOX_SIZE)
+        if self._inbox is None:
+            self._inbox = asyncio.Queue(INBOX_SIZE)
         try:
             await self.recover()
             self.started = True
@@ -172,6 +177,11 @@ class Portfolio:
                 self.store.note(None, f"portfolio stopped by an error: {exc!r}", _now_ns())
             raise
         finally:
+            while self._urgent:  # controls never handled: their waiters learn it
+                c = self._urgent.popleft()
+                if c.done is not None and not c.done.done():
+                    c.done.set_exception(RuntimeError("the portfolio stopped before this"))
+                    c.done.exception()  # retrieved: nobody has to await it
             await self._close_feed()
             if self.close_store:
                 self.store.close()
@@ -188,18 +198,49 @@ class Portfolio:
 
     # -- controls (journaled as events of each pair) -------------------------------
 
-    def pause(self, product_id: str) -> None:
-        self._control(product_id, TradingState.PAUSED, "paused")
+    # Each control is queued at once and returns a future that is done when the pair
+    # has handled it: ignore it, or `await portfolio.pause("SOL-USD")` to wait for that.
 
-    def resume(self, product_id: str) -> None:
-        self._control(product_id, TradingState.ACTIVE, "resumed")
+    def pause(self, product_id: str) -> asyncio.Future[Any]:
+        return self._control(product_id, TradingState.PAUSED, "paused")
 
-    def kill(self, reason: str = "kill switch", flatten_offset_pct: Decimal | None = None) -> None:
+    def resume(self, product_id: str) -> asyncio.Future[Any]:
+        return self._control(product_id, TradingState.ACTIVE, "resumed")
+
+    def kill(
+        self, reason: str = "kill switch", flatten_offset_pct: Decimal | None = None
+    ) -> asyncio.Future[Any]:
         """Cancel every working entry and allow no new one. Stops stay in place, unless
         `flatten_offset_pct` is given: then each position is sold with a limit order that
         far below the last price (its stop cancelled first)."""
-        for pid in self.drivers:
-            self._control(pid, TradingState.HALTED, reason, flatten_offset_pct)
+        self._check_running("kill switch")
+        return asyncio.gather(
+            *(
+                self._control(pid, TradingState.HALTED, reason, flatten_offset_pct)
+                for pid in self.drivers
+            )
+        )
+
+    def pause_all(self) -> asyncio.Future[Any]:
+        self._check_running("pause all")
+        return asyncio.gather(*(self.pause(pid) for pid in self.drivers))
+
+    def resume_all(self) -> asyncio.Future[Any]:
+        self._check_running("resume all")
+        return asyncio.gather(*(self.resume(pid) for pid in self.drivers))
+
+    def _check_running(self, what: str) -> None:
+        if self._inbox is None or not self.running:
+            why = "was never started" if self._task is None else "has stopped"
+            raise RuntimeError(
+                f"cannot {what}: the portfolio {why}, so nothing would act on it "
+                "(start a new run to trade again)"
+            )
+
+    @property
+    def running(self) -> bool:
+        """Started and not ended: controls are accepted."""
+        return self._task is not None and not self._task.done() and not self._stopping
 
     def _control(
         self,
@@ -207,17 +248,54 @@ class Portfolio:
         state: TradingState,
         reason: str,
         flatten_offset_pct: Decimal | None = None,
-    ) -> None:
+    ) -> asyncio.Future[Any]:
         if product_id not in self.drivers:
-            raise KeyError(f"no pair {product_id!r}")
-        if self._inbox is None:
-            raise RuntimeError("the portfolio is not running")
-        ev = TradingStateChanged(state, _now_ns(), reason, flatten_offset_pct)
+            known = ", ".join(self.drivers)
+            raise KeyError(f"no pair {product_id!r} in this portfolio (it has {known})")
+        self._check_running(f"{state.value.lower()} {product_id}")
+        assert self._inbox is not None
+        ev = TradingStateChanged(state, self._control_ts(product_id), reason, flatten_offset_pct)
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         # Controls jump the queue: handled before any feed event still waiting (a kill
         # must not wait behind a backlog); the marker only wakes an idle consumer.
-        self._urgent.append(_Control(product_id, ev))
+        self._urgent.append(_Control(product_id, ev, done))
         with contextlib.suppress(asyncio.QueueFull):
             self._inbox.put_nowait(_WAKE)
+        return done
+
+    def _control_ts(self, product_id: str) -> int:
+        """A control's time, when it is handled: the wall clock on a live market, the
+        pair's market time on historical data (a replay), so that a journal does not mix
+        the two clocks (before a pair's first trade, only the wall clock is known)."""
+        now = _now_ns()
+        last = self.drivers[product_id].decision.last_ts
+        if last and not 0 <= now - last <= LIVE_CLOCK_NS:
+            return last
+        return now
+
+    # -- watching ------------------------------------------------------------------
+
+    def watch(self, callback: Callable[[str, StepResult], None]) -> Callable[[], None]:
+        """Call `callback(product_id, step)` after every step a pair takes (on the loop,
+        in the stream's order). It must be quick and must not raise (an error is
+        journaled as a note and the callback dropped). Returns a function that stops
+        the watching."""
+        self._watchers.append(callback)
+
+        def unwatch() -> None:
+            with contextlib.suppress(ValueError):
+                self._watchers.remove(callback)
+
+        return unwatch
+
+    def _tell(self, pid: str, result: StepResult) -> None:
+        for callback in list(self._watchers):
+            try:
+                callback(pid, result)
+            except Exception as exc:
+                self._watchers.remove(callback)
+                with contextlib.suppress(Exception):
+                    self.store.note(pid, f"a watcher failed and was dropped: {exc!r}", _now_ns())
 
     # -- the stream ----------------------------------------------------------------
 
@@ -237,7 +315,12 @@ class Portfolio:
             while not self._stopping:
                 while self._urgent:
                     c = self._urgent.popleft()
+                    if c.product_id is not None:  # stamped when handled, on its clock
+                        ts = self._control_ts(c.product_id)
+                        c.event = dataclasses.replace(c.event, ts=ts)
                     await self._dispatch(c.event, c.product_id)
+                    if c.done is not None and not c.done.done():
+                        c.done.set_result(None)
                 try:
                     item = inbox.get_nowait()
                 except asyncio.QueueEmpty:
@@ -375,6 +458,8 @@ class Portfolio:
         first = True
         while pending:
             result: StepResult = await driver.process(pending.popleft())
+            if self._watchers:
+                self._tell(pid, result)
             if result.commands:
                 self.stats.commands += len(result.commands)
                 if first and received is not None:
@@ -412,23 +497,71 @@ class Portfolio:
     # -- inspection ----------------------------------------------------------------
 
     def status(self) -> list[dict[str, Any]]:
-        """One line per pair: phase, last price, stop, realized P&L."""
-        rows = []
-        for pid, driver in self.drivers.items():
-            d = driver.decision
-            pos = d.position
-            rows.append(
-                {
-                    "product_id": pid,
-                    "state": d.trading_state.value,
-                    "phase": d.phase.value,
-                    "last_price": d.last_price,
-                    "open_size": None if pos is None else pos.open_size,
-                    "stop": None if pos is None else pos.stop_trigger,
-                    "realized_pnl": self.store.total_realized_pnl(pid),
-                }
-            )
-        return rows
+        """One row per pair, exact Decimals (see `pair_status`)."""
+        return [self.pair_status(pid) for pid in self.drivers]
+
+    def pair_status(self, product_id: str) -> dict[str, Any]:
+        """What one pair is doing: trading state, phase, protection, last price, open
+        size, stop trigger and limit, distance from the last price to the stop (a
+        fraction of the price), realized P&L (closed positions, fees included) and
+        unrealized P&L (the open position marked at the last price, its fees included).
+        Exact Decimals; `product` is the pair's ProductSpec (its increments)."""
+        d = self.drivers[product_id].decision
+        pos = d.position
+        last = d.last_price
+        open_size = None if pos is None else pos.open_size
+        trigger = None if pos is None else pos.stop_trigger
+        distance = None
+        if trigger is not None and last:
+            distance = (last - trigger) / last
+        unrealized = None
+        if pos is not None and last is not None:
+            unrealized = pos.proceeds + pos.open_size * last - pos.cost - pos.fees
+        return {
+            "product_id": product_id,
+            "state": d.trading_state.value,
+            "phase": d.phase.value,
+            "protection": protection_of(d),
+            "last_price": last,
+            "last_ts": d.last_ts or None,
+            "open_size": open_size,
+            "stop": trigger,
+            "stop_limit": None if pos is None else pos.stop_limit,
+            "stop_distance": distance,
+            "realized_pnl": self.store.total_realized_pnl(product_id),
+            "unrealized_pnl": unrealized,
+            "product": d.product,
+        }
+
+
+def protection_of(decision: DecisionEngine) -> str:
+    """The pair's protection state as a word (none, placing, resting, moving, editing,
+    triggered, exiting, blocked, dust): the one place that reads it from the core.
+
+    A core with an explicit protection state machine (`decision.protection`, whose
+    `state` is an enum or a string) is read directly; otherwise the state is inferred
+    from the orders the decision engine holds."""
+    explicit = getattr(decision, "protection", None)
+    state = getattr(explicit, "state", explicit)
+    if state is not None and not callable(state):
+        value = getattr(state, "value", state)
+        return str(value).lower()
+    if decision.position is None or decision.position.open_size <= 0:
+        return "none"
+    if getattr(decision, "exit", None) is not None:
+        return "exiting"
+    stop = decision.stop
+    if stop is None:
+        return "blocked" if decision.stop_blocked else "placing"
+    if stop.triggered:
+        return "triggered"
+    if stop.status.value == "PENDING_EDIT":
+        return "editing"
+    if decision.next_stop_id is not None:
+        return "moving"
+    if stop.order_id is None:
+        return "placing"
+    return "resting"
 
 
 def _now_ns() -> int:

@@ -4,7 +4,7 @@ Needs the `notebook` extra (`pip install -e '.[notebook]'`). Nothing here is imp
 `import tradekit`, and importing this package itself loads none of plotly, ipywidgets
 or pandas: each submodule imports them when it is first used.
 
-    from tradekit.notebook import charts, controls, tables
+    from tradekit.notebook import charts, controls, tables, PortfolioMonitor
     fig = charts.ratchet_figure(store, "BTC-USD", prices=setup.path())
     stepper = controls.EngineStepper(controls.demo_engine_factory())
     tables.positions(store)
@@ -22,18 +22,23 @@ if TYPE_CHECKING:
     import tradekit.notebook.controls as controls
     import tradekit.notebook.display as display
     import tradekit.notebook.display as tables
+    import tradekit.notebook.monitor as monitor
+    from tradekit.notebook.monitor import PortfolioMonitor
 
-__all__ = ["charts", "controls", "display", "tables"]
+__all__ = ["PortfolioMonitor", "charts", "controls", "display", "monitor", "tables"]
 
 _SUBMODULES = {
     "charts": "charts",
     "controls": "controls",
     "display": "display",
     "tables": "display",
+    "monitor": "monitor",
 }
 
 
 def __getattr__(name: str) -> Any:
+    if name == "PortfolioMonitor":
+        return importlib.import_module(f"{__name__}.monitor").PortfolioMonitor
     try:
         module = _SUBMODULES[name]
     except KeyError:

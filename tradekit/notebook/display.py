@@ -6,10 +6,12 @@
     tables.stops(store).to_dataframe()        # a pandas DataFrame
 
 Each function returns a `Table`: `_repr_html_` for Jupyter, a plain-text `repr` for a
-terminal, `rows` (dicts) and `to_dataframe()` (pandas, imported then). Decimals are
-shown exactly (`format(d, "f")`: every digit, never exponent notation) and stay
-`Decimal` objects in the DataFrame (object columns): convert at your own plotting edge.
+terminal, `rows` (dicts) and `to_dataframe()` (pandas, imported then). Numbers are
+shown for people (`tradekit.app.format`): prices and sizes at the product's increments,
+money to the cent, fractions as percentages, long order ids shortened (the full id on
+hover); the rows and the DataFrame keep the exact `Decimal` objects (object columns).
 Times are nanoseconds since the epoch in the rows, UTC datetimes in the DataFrame.
+`columns=[...]` picks the columns shown (every function takes it).
 """
 
 from __future__ import annotations
@@ -20,12 +22,53 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from tradekit.app import format as fmt
+from tradekit.core.money import ProductSpec, plain
+
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from tradekit.store.sqlite import Store
 
-__all__ = ["Table", "fills", "journal", "orders", "positions", "stop_history", "stops"]
+__all__ = [
+    "Table",
+    "feed_health",
+    "fills",
+    "journal",
+    "orders",
+    "positions",
+    "status",
+    "stop_history",
+    "stops",
+]
 
 _EPOCH = datetime(1970, 1, 1)
+
+# How a column's numbers are shown, by its name (a Table's `kinds` adds or overrides).
+COLUMN_KINDS: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "price",
+            "last_price",
+            "entry_price",
+            "exit_price",
+            "limit_price",
+            "stop_price",
+            "stop",
+            "stop_limit",
+            "trigger",
+            "old_trigger",
+            "highest",
+        ),
+        "price",
+    ),
+    **dict.fromkeys(("size", "open_size", "filled_size"), "size"),
+    **dict.fromkeys(
+        ("fee", "fees", "realized_pnl", "unrealized_pnl", "filled_value", "pnl"), "money"
+    ),
+    **dict.fromkeys(("stop_distance", "distance_to_stop"), "pct"),
+    **dict.fromkeys(("client_order_id", "order_id"), "id"),
+}
 _CELL = "padding:2px 8px;border-bottom:1px solid #e4e4e4;"
 _NUM = _CELL + "text-align:right;font-family:monospace;white-space:nowrap;"
 _TEXT = _CELL + "text-align:left;"
@@ -44,7 +87,7 @@ def format_value(value: Any, nested: bool = False) -> str:
     if value is None:
         return "null" if nested else ""
     if isinstance(value, Decimal):
-        return format(value, "f")
+        return plain(value)
     if isinstance(value, bool):
         return "yes" if value else ""
     if isinstance(value, (list, tuple, set)):
@@ -61,7 +104,10 @@ class Table:
 
     `ts_columns` hold nanosecond times (shown as UTC, datetimes in the DataFrame);
     `max_rows` bounds the HTML view (the first rows, or the last with `tail=True`),
-    never the data.
+    never the data. `kinds` maps a column to how its numbers read ("price", "size",
+    "money", "pct", "id", "exact"; by default from the column's name, `COLUMN_KINDS`);
+    prices and sizes use the increments of the row's product (`products`, else the
+    row's own `product`, else the default products).
     """
 
     def __init__(
@@ -73,9 +119,13 @@ class Table:
         ts_columns: Iterable[str] = (),
         max_rows: int = 60,
         tail: bool = False,
+        kinds: Mapping[str, str] | None = None,
+        products: Mapping[str, ProductSpec] | None = None,
     ) -> None:
         self.title = title
         self.columns = list(columns)
+        self.kinds = {**COLUMN_KINDS, **(kinds or {})}
+        self.products = products
         self.rows = list(rows)
         self.ts_columns = frozenset(ts_columns)
         self.max_rows = max_rows
@@ -90,11 +140,44 @@ class Table:
     def __getitem__(self, index: int) -> dict[str, Any]:
         return self.rows[index]
 
+    def _product(self, row: dict[str, Any]) -> ProductSpec | None:
+        spec = row.get("product")
+        if isinstance(spec, ProductSpec):
+            return spec
+        pid = row.get("product_id")
+        if pid is None:
+            return None
+        if self.products is not None and pid in self.products:
+            return self.products[pid]
+        from tradekit.exchange.products import DEFAULT_PRODUCTS
+
+        return DEFAULT_PRODUCTS.get(pid)
+
     def _cell(self, column: str, row: dict[str, Any]) -> str:
         value = row.get(column)
         if column in self.ts_columns:
-            return format_ts(value)
+            return fmt.timestamp(value) if value is not None else ""
+        kind = self.kinds.get(column)
+        if isinstance(value, Decimal):
+            if kind == "price":
+                return fmt.price(value, self._product(row))
+            if kind == "size":
+                return fmt.size(value, self._product(row))
+            if kind == "money":
+                return fmt.money(value)
+            if kind == "pct":
+                return fmt.pct(value)
+        if kind == "id" and isinstance(value, str):
+            return fmt.short_id(value)
         return format_value(value)
+
+    def _title_attr(self, column: str, row: dict[str, Any]) -> str:
+        """The exact value on hover, where the cell shows less of it."""
+        value = row.get(column)
+        if isinstance(value, Decimal) or (self.kinds.get(column) == "id" and value):
+            full = plain(value) if isinstance(value, Decimal) else str(value)
+            return f" title='{html.escape(full, quote=True)}'"
+        return ""
 
     def _shown(self) -> tuple[list[dict[str, Any]], int]:
         hidden = max(0, len(self.rows) - self.max_rows)
@@ -112,7 +195,10 @@ class Table:
             cells = []
             for c in self.columns:
                 style = _NUM if isinstance(row.get(c), (Decimal, int)) else _TEXT
-                cells.append(f"<td style='{style}'>{html.escape(self._cell(c, row))}</td>")
+                cells.append(
+                    f"<td style='{style}'{self._title_attr(c, row)}>"
+                    f"{html.escape(self._cell(c, row))}</td>"
+                )
             body.append("<tr>" + "".join(cells) + "</tr>")
         if not shown:
             body.append(f"<tr><td colspan='{len(self.columns)}' style='{_TEXT}'>(none)</td></tr>")
@@ -126,16 +212,17 @@ class Table:
         n = len(self.rows)
         return (
             f"<div class='tradekit-table'><div><b>{html.escape(self.title)}</b> "
-            f"<span style='color:#777'>({n} row{'' if n == 1 else 's'})</span></div>"
+            f"<span style='color:#777'>({fmt.count(n, 'row')})</span></div>"
+            f"<div style='max-width:100%;overflow-x:auto'>"
             f"<table style='border-collapse:collapse;font-size:12px'>"
-            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}</div>"
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>{more}</div>"
         )
 
     def __repr__(self) -> str:
         shown, hidden = self._shown()
         grid = [self.columns] + [[self._cell(c, r) for c in self.columns] for r in shown]
         widths = [max(len(line[i]) for line in grid) for i in range(len(self.columns))]
-        lines = [f"{self.title} ({len(self.rows)} rows)"]
+        lines = [f"{self.title} ({fmt.count(len(self.rows), 'row')})"]
         lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) for line in grid]
         if hidden:
             lines.append(f"... {hidden} more rows (to_dataframe() has them all)")
@@ -155,7 +242,9 @@ class Table:
         return df
 
 
-def positions(store: Store, product_id: str | None = None) -> Table:
+def positions(
+    store: Store, product_id: str | None = None, columns: Sequence[str] | None = None
+) -> Table:
     """Every position, oldest first: open ones have no exit yet."""
     rows = sorted(
         store.closed_positions(product_id) + store.open_positions(product_id),
@@ -163,7 +252,7 @@ def positions(store: Store, product_id: str | None = None) -> Table:
     )
     for r in rows:
         r["state"] = "open" if r["closed_ts"] is None else "closed"
-    columns = [
+    default = [
         "id",
         "product_id",
         "state",
@@ -175,12 +264,14 @@ def positions(store: Store, product_id: str | None = None) -> Table:
         "fees",
         "realized_pnl",
     ]
-    return Table("positions", columns, rows, ts_columns=("opened_ts", "closed_ts"))
+    return Table("positions", columns or default, rows, ts_columns=("opened_ts", "closed_ts"))
 
 
-def orders(store: Store, product_id: str | None = None) -> Table:
+def orders(
+    store: Store, product_id: str | None = None, columns: Sequence[str] | None = None
+) -> Table:
     """Every order recorded, oldest first, with its latest known state."""
-    columns = [
+    default = [
         "client_order_id",
         "side",
         "order_type",
@@ -199,21 +290,25 @@ def orders(store: Store, product_id: str | None = None) -> Table:
     ]
     return Table(
         "orders",
-        columns,
+        columns or default,
         store.order_history(product_id),
         ts_columns=("created_ts", "updated_ts"),
     )
 
 
-def fills(store: Store, product_id: str | None = None) -> Table:
+def fills(
+    store: Store, product_id: str | None = None, columns: Sequence[str] | None = None
+) -> Table:
     """Every fill booked, in order."""
-    columns = ["id", "ts", "client_order_id", "side", "price", "size", "fee", "trade_id"]
-    return Table("fills", columns, store.fills(product_id), ts_columns=("ts",))
+    default = ["id", "ts", "client_order_id", "side", "price", "size", "fee", "trade_id"]
+    return Table("fills", columns or default, store.fills(product_id), ts_columns=("ts",))
 
 
-def stops(store: Store, product_id: str | None = None) -> Table:
+def stops(
+    store: Store, product_id: str | None = None, columns: Sequence[str] | None = None
+) -> Table:
     """The stop history: each first stop (no old trigger) and each move."""
-    columns = [
+    default = [
         "id",
         "position_id",
         "ts",
@@ -223,7 +318,9 @@ def stops(store: Store, product_id: str | None = None) -> Table:
         "price",
         "highest",
     ]
-    return Table("stop history", columns, store.stop_history(product_id), ts_columns=("ts",))
+    return Table(
+        "stop history", columns or default, store.stop_history(product_id), ts_columns=("ts",)
+    )
 
 
 stop_history = stops
@@ -235,6 +332,7 @@ def journal(
     kinds: str | Iterable[str] | None = None,
     since_seq: int = 0,
     last: int | None = None,
+    columns: Sequence[str] | None = None,
 ) -> Table:
     """Journal rows (events, commands, reports, outcomes, notes), oldest first;
     `last=N` keeps the N most recent. `detail` is the payload as `key=value` text (its
@@ -246,5 +344,44 @@ def journal(
         payload = r["payload"]
         detail = {k: v for k, v in payload.items() if k not in ("type", "product_id", "ts")}
         r["detail"] = format_value(detail)
-    columns = ["seq", "ts", "product_id", "kind", "type", "detail"]
-    return Table("journal", columns, rows, ts_columns=("ts",), tail=True)
+    return Table(
+        "journal",
+        columns or ["seq", "ts", "product_id", "kind", "type", "detail"],
+        rows,
+        ts_columns=("ts",),
+        tail=True,
+    )
+
+
+def status(portfolio: Any, columns: Sequence[str] | None = None) -> Table:
+    """A running (or stopped) portfolio, one row per pair: `Portfolio.pair_status`."""
+    default = [
+        "product_id",
+        "state",
+        "phase",
+        "protection",
+        "last_price",
+        "open_size",
+        "stop",
+        "stop_limit",
+        "stop_distance",
+        "realized_pnl",
+        "unrealized_pnl",
+    ]
+    return Table("portfolio status", columns or default, portfolio.status())
+
+
+def feed_health(session: Any) -> Table:
+    """The feed's and the portfolio's figures of a session, as one row."""
+    f, p = session.feed.stats, session.portfolio.stats
+    row = {
+        "messages": f.messages,
+        "gaps": f.gaps,
+        "duplicates": f.duplicates,
+        "reconnects": f.reconnects,
+        "resyncs": f.resyncs,
+        "events handled": p.messages,
+        "commands": p.commands,
+        "REST polls": p.polls,
+    }
+    return Table("feed health", list(row), [row])
