@@ -28,6 +28,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
+import random
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -46,7 +48,7 @@ from tradekit.core.events import (
 )
 from tradekit.core.risk import PortfolioRisk, RiskLimits
 from tradekit.engine._async.driver import AsyncPairDriver, StepResult, fill_event
-from tradekit.exchange.types import ExchangeError
+from tradekit.exchange.types import TRANSIENT, ExchangeError
 from tradekit.store.sqlite import Store
 
 LIVE_CLOCK_NS = 120 * 10**9  # market time this close to the wall clock counts as live
@@ -61,6 +63,27 @@ class PortfolioStats:
     polls: int = 0  # REST lookups made because the user channel was silent
     unrouted: int = 0  # order events for no pair of ours
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+
+
+@dataclass
+class PairHealth:
+    """Is the exchange answering for this pair? `degraded` says why not ("" = healthy)."""
+
+    degraded: str = ""
+    since_ns: int = 0
+    errors: int = 0  # transient errors since the start
+    retry_at: float = 0.0  # monotonic time of the next attempt while degraded
+    backoff_s: float = 0.0
+    recovered: bool = False  # its saved state reconciled with the exchange
+
+
+class ExchangeHalted(ExchangeError):
+    """A permanent error (the key refused, a request the exchange will never accept):
+    the portfolio stopped and left its stops in place; the message says where."""
+
+
+BACKOFF_MIN_S = 0.5
+BACKOFF_MAX_S = 30.0
 
 
 _END: Any = object()  # the feed's last word in the inbox
@@ -138,6 +161,8 @@ class Portfolio:
         self._stopping = False
         self._last_poll = time.monotonic()
         self._watchers: list[Callable[[str, StepResult], None]] = []
+        self.health: dict[str, PairHealth] = {pid: PairHealth() for pid in self.drivers}
+        self._rng = random.Random()
         self.started = False
         self.finished = False
 
@@ -187,14 +212,112 @@ class Portfolio:
                 self.store.close()
 
     async def recover(self) -> None:
-        """Every pair's saved state and open orders reconciled before trading resumes."""
+        """Every pair's saved state and open orders reconciled before it trades again. A
+        pair the exchange cannot answer for now is degraded and tried again later (its
+        market data is not acted on meanwhile); the others start."""
         for pid, driver in self.drivers.items():
             driver.restore()
-            await driver.sync_ids()
             self.risk.add(driver.decision)
+            await self._recover_pair(pid)
+
+    async def _recover_pair(self, pid: str, retry: bool = False) -> None:
+        driver = self.drivers[pid]
+
+        async def reconcile() -> None:
+            await driver.sync_ids()
             for ev in await driver.recovery_events():
                 await self._process(pid, ev)
             await driver.cancel_orphans()
+            self.health[pid].recovered = True
+
+        await self._guarded(pid, reconcile, retry)
+
+    # -- exchange trouble ----------------------------------------------------------
+
+    async def _guarded(self, pid: str, work: Callable[[], Any], retry: bool = False) -> bool:
+        """Run one pair's exchange work. Transient trouble (a reply lost, rate limited,
+        the exchange down; or orders left in doubt because it did not answer) degrades
+        the pair: stops stay where they are, the error is journaled once per episode,
+        and the pair is settled again after a bounded exponential back-off with jitter;
+        the first full answer ends the episode. A permanent error ends the run
+        (ExchangeHalted, naming what is left in place)."""
+        driver = self.drivers[pid]
+        try:
+            await work()
+        except TRANSIENT as exc:
+            self._degrade(pid, str(exc)[:200] or type(exc).__name__, retry)
+            driver.unsettled = True  # ask about every order in doubt again
+            return False
+        except ExchangeError as exc:
+            raise ExchangeHalted(f"{exc}; {self.left_in_place()}") from exc
+        if driver.unsettled:
+            self._degrade(pid, "orders in doubt: the exchange did not answer", retry)
+            return False
+        health = self.health[pid]
+        if health.degraded:
+            self.store.note(
+                pid,
+                f"{pid} recovered after {health.degraded}",
+                driver.decision.last_ts or _now_ns(),
+                {"degraded": False},
+            )
+            health.degraded = ""
+            health.backoff_s = 0.0
+        return True
+
+    def _degrade(self, pid: str, reason: str, retry: bool) -> None:
+        """Start an episode, or (a retry that failed) wait longer before the next one."""
+        health = self.health[pid]
+        health.errors += 1
+        if health.degraded and not retry:
+            return  # trouble seen again meanwhile: the back-off schedule stands
+        if not health.degraded:
+            health.degraded = reason
+            health.since_ns = _now_ns()
+            health.backoff_s = BACKOFF_MIN_S
+            self.store.note(
+                pid,
+                f"{pid} degraded: {reason}; stops left where they are, retrying with back-off",
+                self.drivers[pid].decision.last_ts or health.since_ns,
+                {"degraded": True},
+            )
+        else:
+            health.backoff_s = min(BACKOFF_MAX_S, health.backoff_s * 2)
+        health.retry_at = time.monotonic() + self._rng.uniform(0.5, 1.0) * health.backoff_s
+
+    def left_in_place(self) -> str:
+        """What a stopped run leaves on the exchange, pair by pair, in one line."""
+        parts = []
+        for pid, driver in self.drivers.items():
+            d = driver.decision
+            pos = d.position
+            if pos is None or pos.open_size <= 0:
+                continue
+            stop = d.stop
+            where = (
+                f"stop {stop.stop_price} / {stop.limit_price} ({d.protection_state.value})"
+                if stop is not None
+                else d.protection_state.value
+            )
+            parts.append(f"{pid} {pos.open_size} held, {where}")
+        return "left in place: " + ("; ".join(parts) if parts else "no open position")
+
+    async def _heal(self) -> None:
+        """Degraded pairs whose back-off is over: try again (recovery first)."""
+        now = time.monotonic()
+        for pid, health in self.health.items():
+            if not (health.degraded or not health.recovered) or now < health.retry_at:
+                continue
+            if not health.recovered:
+                await self._recover_pair(pid, retry=True)
+                continue
+            driver = self.drivers[pid]
+
+            async def settle(driver: AsyncPairDriver = driver, pid: str = pid) -> None:
+                for ev in await driver.settle():
+                    await self._process(pid, ev)
+
+            await self._guarded(pid, settle, retry=True)
 
     # -- controls (journaled as events of each pair) -------------------------------
 
@@ -392,20 +515,27 @@ class Portfolio:
                 return
             if self._market is not None:
                 await self._advance(pid, driver, ev)
-            await self._process(pid, ev, received)
+            if not self.health[pid].recovered:
+                return  # not reconciled yet: its orders' truth comes first
+            await self._guarded(pid, functools.partial(self._process, pid, ev, received))
             return
         if isinstance(ev, Timer):
             for pid in self.drivers:
-                await self._process(pid, ev)
+                if self.health[pid].recovered:
+                    await self._guarded(pid, functools.partial(self._process, pid, ev))
             return
         owner = product_id or self._owner(ev)
         if owner is None:
             self.stats.unrouted += 1
             return
-        if isinstance(ev, OrderStatusReport):
-            for fill in await self._fills_behind(owner, ev):
-                await self._process(owner, fill, received)
-        await self._process(owner, ev, received)
+
+        async def handle(owner: str = owner) -> None:
+            if isinstance(ev, OrderStatusReport):
+                for fill in await self._fills_behind(owner, ev):
+                    await self._process(owner, fill, received)
+            await self._process(owner, ev, received)
+
+        await self._guarded(owner, handle)
 
     async def _advance(self, pid: str, driver: AsyncPairDriver, trade: MarketTrade) -> None:
         """A simulated market: match this trade first, as the sync engine does."""
@@ -456,6 +586,7 @@ class Portfolio:
         driver = self.drivers[pid]
         pending: deque[Event] = deque([ev])
         first = True
+        settled = False
         while pending:
             result: StepResult = await driver.process(pending.popleft())
             if self._watchers:
@@ -468,7 +599,10 @@ class Portfolio:
             for report in result.reports:
                 self.risk.observe(report)
             pending.extend(result.outcomes)
-            if driver.unsettled:
+            if not pending and driver.unsettled and not settled and not self.health[pid].degraded:
+                # an order left in doubt (its outcomes applied first): ask once now; if
+                # the exchange still does not answer, the back-off decides when again
+                settled = True
                 pending.extend(await driver.settle())
 
     async def _poll(self) -> None:
@@ -476,23 +610,31 @@ class Portfolio:
         user channel may be silent, or may have missed a fill while reconnecting (an
         order placed while the socket was down is in no resync)."""
         self._last_poll = time.monotonic()
+        await self._heal()
         now = _now_ns()
         for pid, driver in self.drivers.items():
-            # a quiet live market still lets time pass (entry timeouts); a replay of old
-            # data, whose clock is not the wall clock, gets no timer
-            last = driver.decision.last_ts
-            if last and 0 <= now - last <= LIVE_CLOCK_NS:
-                await self._process(pid, Timer(now))
-            for order in list(driver.decision.pending_orders()):
-                if order.order_id is None:
-                    continue
-                self.stats.polls += 1
-                for ev in await driver.order_news(
-                    order.client_order_id, order.order_id, driver.decision.last_ts
-                ):
-                    if isinstance(ev, OrderStatusReport) and not ev.client_order_id:
+            health = self.health[pid]
+            if not health.recovered or (health.degraded and time.monotonic() < health.retry_at):
+                continue
+
+            async def poll(pid: str = pid, driver: AsyncPairDriver = driver) -> None:
+                # a quiet live market still lets time pass (entry timeouts); a replay of
+                # old data, whose clock is not the wall clock, gets no timer
+                last = driver.decision.last_ts
+                if last and 0 <= now - last <= LIVE_CLOCK_NS:
+                    await self._process(pid, Timer(now))
+                for order in list(driver.decision.pending_orders()):
+                    if order.order_id is None:
                         continue
-                    await self._process(pid, ev)
+                    self.stats.polls += 1
+                    for ev in await driver.order_news(
+                        order.client_order_id, order.order_id, driver.decision.last_ts
+                    ):
+                        if isinstance(ev, OrderStatusReport) and not ev.client_order_id:
+                            continue
+                        await self._process(pid, ev)
+
+            await self._guarded(pid, poll)
 
     # -- inspection ----------------------------------------------------------------
 
@@ -530,38 +672,15 @@ class Portfolio:
             "stop_distance": distance,
             "realized_pnl": self.store.total_realized_pnl(product_id),
             "unrealized_pnl": unrealized,
+            "degraded": self.health[product_id].degraded,
             "product": d.product,
         }
 
 
 def protection_of(decision: DecisionEngine) -> str:
     """The pair's protection state as a word (none, placing, resting, moving, editing,
-    triggered, exiting, blocked, dust): the one place that reads it from the core.
-
-    A core with an explicit protection state machine (`decision.protection`, whose
-    `state` is an enum or a string) is read directly; otherwise the state is inferred
-    from the orders the decision engine holds."""
-    explicit = getattr(decision, "protection", None)
-    state = getattr(explicit, "state", explicit)
-    if state is not None and not callable(state):
-        value = getattr(state, "value", state)
-        return str(value).lower()
-    if decision.position is None or decision.position.open_size <= 0:
-        return "none"
-    if getattr(decision, "exit", None) is not None:
-        return "exiting"
-    stop = decision.stop
-    if stop is None:
-        return "blocked" if decision.stop_blocked else "placing"
-    if stop.triggered:
-        return "triggered"
-    if stop.status.value == "PENDING_EDIT":
-        return "editing"
-    if decision.next_stop_id is not None:
-        return "moving"
-    if stop.order_id is None:
-        return "placing"
-    return "resting"
+    triggered, exiting, blocked, dust; see tradekit.core.protection)."""
+    return decision.protection_state.value
 
 
 def _now_ns() -> int:
