@@ -172,3 +172,66 @@ def test_the_one_line_about_a_bad_config_says_what_is_wrong(tmp_path):
     assert proc.returncode == 2
     (line,) = proc.stderr.splitlines()
     assert "trail_pct" in line and "colour" in line and "max_open_positions" in line
+
+
+# -- supervision -------------------------------------------------------------------------
+
+UNIT = EXAMPLE.with_name("tradekit.service")
+
+
+def unit_settings() -> dict[str, str]:
+    out = {}
+    for line in UNIT.read_text().splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, value = line.split("=", 1)
+            out[key] = value
+    return out
+
+
+def test_a_killed_run_is_restarted_by_its_unit_and_resumes_on_the_same_store(tmp_path):
+    """The unit in examples/ restarts a run that died (Restart=on-failure); run here by a
+    minimal supervisor that follows its settings, with the paths moved to a temp dir."""
+    unit = unit_settings()
+    assert unit["Restart"] == "on-failure" and unit["KillSignal"] == "SIGINT"
+    argv = unit["ExecStart"].split()
+    assert argv[0].endswith("/tradekit") and argv[1] == "run" and "--live" not in argv
+    db = tmp_path / "run.sqlite"
+    cmd = [sys.executable, "-m", "tradekit.cli", "run", str(EXAMPLE), "--db", str(db)]
+    cmd += ["--speed", "100x"]
+    first = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        env=clean_env(),
+    )  # fmt: skip
+    try:
+        assert first.stdout.readline().startswith("tradekit run: 3 pairs")
+        import time
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # until it has placed stops: a state to resume
+            with Store(db) as s:
+                if (
+                    sum(1 for r in s.journal(kinds="command") if r["type"] == "PlaceStopLimitSell")
+                    >= 2
+                ):
+                    break
+            time.sleep(0.2)
+        first.kill()  # a crash: no cleanup at all
+        first.wait(timeout=10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == -signal.SIGKILL  # a failure: Restart=on-failure applies
+    with Store(db) as s:
+        before = {r["payload"]["client_order_id"] for r in s.journal(kinds="command")}
+    again = tradekit(*cmd[3:], "--for", "2", cwd=tmp_path)  # the supervisor's restart
+    assert again.returncode == 0, again.stderr
+    assert "resumed run" in again.stdout.splitlines()[0]
+    with Store(db) as s:
+        placed: dict[str, set[tuple[str, str]]] = {}
+        for r in s.journal(kinds="command"):
+            if r["type"].startswith("Place"):
+                key = (r["type"], r["payload"]["size"])
+                placed.setdefault(r["payload"]["client_order_id"], set()).add(key)
+        # an id journaled twice is the same order sent again (recovery), never another
+        assert all(len(kinds) == 1 for kinds in placed.values())
+        assert before <= {r["payload"]["client_order_id"] for r in s.journal(kinds="command")}
