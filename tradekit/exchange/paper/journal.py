@@ -7,17 +7,19 @@ means `sell_fills="limit"`, the model it was written with: a journal never chang
 fill model on restart, and a constructor asking for another one is refused (an older
 tradekit refuses a version-2 journal). Then one line per mutation: `place` (the new
 order), `cancel` (its order id), `edit` (the order id, its new size, limit, stop and
-crossing flag) and `tick` (a trade that triggered or filled something: the trigger ids
-and the fills).
+crossing flag), `tick` (a trade that triggered or filled something: the trigger ids
+and the fills) and `immediate` (an IOC / FOK order and its fills, one line: it is
+placed, filled and finished at once).
 Every line also carries `seq` (market_seq at that moment) and `last` (each product's
-last trade price and ts). Each line is written, flushed and fsync'd BEFORE the state
-changes in memory and before the call returns (a failed write changes nothing and is
-cut off the file again). A trade that changes nothing writes nothing, so a restored
-exchange's `market_seq` is the seq of the last mutation: it may lag the feed, and the
-driver decides what to feed from there. Constructing a PaperExchange on an existing
-journal replays it (the configuration must match; `PaperExchange.restore(path)` takes it
-from the file). A truncated last line (a crash mid-write; no final newline) is ignored
-and cut off; any other bad line raises `PaperStateError` naming the file and the line.
+last trade price, ts and size; version 1 had no size). Each line is written, flushed
+and fsync'd BEFORE the state changes in memory and before the call returns (a failed
+write changes nothing and is cut off the file again). A trade that changes nothing
+writes nothing, so a restored exchange's `market_seq` is the seq of the last mutation:
+it may lag the feed, and the driver decides what to feed from there. Constructing a
+PaperExchange on an existing journal replays it (the configuration must match;
+`PaperExchange.restore(path)` takes it from the file). A truncated last line (a crash
+mid-write; no final newline) is ignored and cut off; any other bad line raises
+`PaperStateError` naming the file and the line.
 One writer per journal: the file is locked (flock) while open, and a second
 PaperExchange on it is refused until the first is closed.
 """
@@ -35,7 +37,7 @@ from typing import Any, BinaryIO, TypeVar
 
 from tradekit.core.money import ProductSpec, plain
 from tradekit.core.orders import OrderSide, OrderType
-from tradekit.exchange.paper.orders import MAKER, TAKER, PaperOrder
+from tradekit.exchange.paper.orders import MAKER, TAKER, PaperOrder, StopDirection, TimeInForce
 from tradekit.exchange.types import ExchangeError, Fill
 
 try:
@@ -187,10 +189,23 @@ def order_record(o: PaperOrder) -> dict[str, Any]:
         "stop_price": None if o.stop_price is None else plain(o.stop_price),
         "created_ts": o.created_ts,
         "crossing": o.crossing,
+        "stop_direction": o.stop_direction,
+        "time_in_force": o.time_in_force,
+        "market": o.market,
+        "quote_size": None if o.quote_size is None else plain(o.quote_size),
     }
 
 
 def order_from_record(d: dict[str, Any], n: int) -> PaperOrder:
+    """An order of a `place` or `immediate` line (a version-1 line has no stop direction,
+    time in force, market flag or quote size: it was a GTC limit or a STOP_DOWN stop)."""
+    stop = opt_dec(d["stop_price"])
+    direction = d.get("stop_direction", None if stop is None else StopDirection.STOP_DOWN)
+    if direction not in (None, StopDirection.STOP_DOWN, StopDirection.STOP_UP):
+        raise Bad(f"stop_direction {direction!r}")
+    tif = d.get("time_in_force", TimeInForce.GTC)
+    if tif not in (TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK):
+        raise Bad(f"time_in_force {tif!r}")
     return PaperOrder(
         n=n,
         order_id=str(d["order_id"]),
@@ -200,9 +215,13 @@ def order_from_record(d: dict[str, Any], n: int) -> PaperOrder:
         order_type=OrderType(d["order_type"]),
         size=dec(d["size"]),
         limit_price=dec(d["limit_price"]),
-        stop_price=opt_dec(d["stop_price"]),
+        stop_price=stop,
         created_ts=int(d["created_ts"]),
         crossing=flag(d["crossing"], "crossing"),
+        stop_direction=direction,
+        time_in_force=tif,
+        market=flag(d.get("market", False), "market"),
+        quote_size=opt_dec(d.get("quote_size")),
     )
 
 
