@@ -162,7 +162,7 @@ def test_a_corrupt_middle_line_is_a_clear_error(tmp_path):
     lines = path.read_bytes().splitlines(keepends=True)
     lines[2] = b'{"op": "place", "order": {"oops"\n'
     path.write_bytes(b"".join(lines))
-    with pytest.raises(PaperStateError, match=rf"{path}:3: corrupt journal line: not JSON"):
+    with pytest.raises(PaperStateError, match=rf"{path}:3: corrupt journal line: malformed JSON"):
         make(path)
 
 

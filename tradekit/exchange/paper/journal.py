@@ -26,24 +26,18 @@ PaperExchange on it is refused until the first is closed.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, TypeVar
 
 from tradekit.core.money import ProductSpec, plain
 from tradekit.core.orders import OrderSide, OrderType
 from tradekit.exchange.paper.orders import MAKER, TAKER, PaperOrder, StopDirection, TimeInForce
 from tradekit.exchange.types import ExchangeError, Fill
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX
-    fcntl = None  # type: ignore[assignment]
+from tradekit.jsonl import JsonlError, JsonlFile, JsonlLocked, parse, read
 
 JOURNAL_VERSION = 2
 # Version 1 journals were written before `sell_fills` existed, when every sell filled at
@@ -226,17 +220,21 @@ def order_from_record(d: dict[str, Any], n: int) -> PaperOrder:
 
 
 class Journal:
-    """One open journal file: locked, replayed into `apply` line by line, appended to."""
+    """One open journal file: locked, replayed into `apply` line by line, appended to
+    (durably: every line fsync'd, see `tradekit.jsonl`)."""
 
     def __init__(self, path: Path, config: Config, apply: Callable[[dict[str, Any]], None]):
-        exists = path.exists()
-        log = open(path, "r+b" if exists else "w+b")  # noqa: SIM115
         try:
-            _lock(log, path)
-            lines = _split_lines(log.read())
-            keep = sum(len(line) + 1 for line in lines)
+            self._file = JsonlFile(path, durable=True, lock=True)
+        except JsonlLocked:
+            raise PaperStateError(
+                f"{path}: the journal is in use by another PaperExchange (close that one first)"
+            ) from None
+        self.path = path
+        try:
+            lines = self._file.lines
             if lines:
-                header = wrap(path, 1, lambda: Config.from_record(parse(lines[0])))
+                header = wrap(path, 1, lambda: Config.from_record(parse(lines[0], path, 1)))
                 diff = header.differences(config)
                 if diff:
                     raise PaperStateError(
@@ -244,88 +242,38 @@ class Journal:
                         + "; ".join(diff)
                     )
                 for lineno, line in enumerate(lines[1:], start=2):
-                    wrap(path, lineno, partial(lambda raw: apply(parse(raw)), line))
-            log.truncate(keep)  # drop a torn last line
-            log.seek(keep)
+                    wrap(path, lineno, partial(_replay_line, apply, line, path, lineno))
+            else:  # a new journal: the configuration, at market position zero
+                self.append(config.to_record() | {"seq": 0, "last": {}})
         except BaseException:
-            log.close()
+            self._file.close()
             raise
-        self.path = path
-        self._log: BinaryIO | None = log
-        self._size = keep
-        if not lines:  # a new journal: the configuration, at market position zero
-            self.append(config.to_record() | {"seq": 0, "last": {}})
-            if not exists:
-                _fsync_dir(path.parent)
+        self._file.lines = []  # replayed: no need to keep them
 
     def append(self, record: dict[str, Any]) -> None:
-        """Write one record and make it durable; on failure the file is as it was."""
-        log = self._log
-        if log is None:
-            return
-        data = (json.dumps(record, separators=(",", ":")) + "\n").encode()
-        try:
-            log.write(data)
-            log.flush()
-            os.fsync(log.fileno())
-        except BaseException:
-            # Nothing changed in memory: cut the half-written line off the file too.
-            try:
-                log.seek(self._size)
-                log.truncate(self._size)
-            except OSError:
-                pass
-            raise
-        self._size += len(data)
+        """Write one record and make it durable; on failure the file is as it was.
+        A closed journal writes nothing (the exchange goes on in memory)."""
+        if not self._file.closed:
+            self._file.append(record)
 
     def close(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        self._file.close()
+
+
+def _replay_line(
+    apply: Callable[[dict[str, Any]], None], raw: bytes, path: Path, lineno: int
+) -> None:
+    apply(parse(raw, path, lineno))
 
 
 def read_config(path: Path) -> Config:
     """The configuration a journal was written with (its line 1)."""
-    lines = _read_lines(path)
-    if not lines:
+    lines = read(path)
+    first = next(lines, None)
+    lines.close()
+    if first is None:
         raise PaperStateError(f"{path}: no journal to restore from")
-    return wrap(path, 1, lambda: Config.from_record(parse(lines[0])))
-
-
-def _read_lines(path: Path) -> list[bytes]:
-    try:
-        return _split_lines(path.read_bytes())
-    except FileNotFoundError:
-        return []
-
-
-def _split_lines(data: bytes) -> list[bytes]:
-    """The journal's complete lines (a torn last line, without its newline, is dropped)."""
-    lines = data.split(b"\n")
-    lines.pop()  # after the last newline: b"" or a torn line
-    return lines
-
-
-def _lock(log: BinaryIO, path: Path) -> None:
-    """One writer per journal: a second PaperExchange on the same file is refused."""
-    if fcntl is None:  # pragma: no cover - not POSIX
-        return
-    try:
-        fcntl.flock(log.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise PaperStateError(
-            f"{path}: the journal is in use by another PaperExchange (close that one first)"
-        ) from None
-
-
-def parse(line: bytes) -> dict[str, Any]:
-    try:
-        rec = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise Bad(f"not JSON ({e})") from None
-    if not isinstance(rec, dict):
-        raise Bad("not a JSON object")
-    return rec
+    return wrap(path, 1, lambda: Config.from_record(parse(first[1], path, 1)))
 
 
 def wrap(path: Path, lineno: int, fn: Callable[[], _T]) -> _T:
@@ -334,16 +282,8 @@ def wrap(path: Path, lineno: int, fn: Callable[[], _T]) -> _T:
         return fn()
     except PaperStateError:
         raise
+    except JsonlError as e:
+        raise PaperStateError(f"{path}:{lineno}: corrupt journal line: {e.message}") from e
     except (Bad, KeyError, TypeError, ValueError, ArithmeticError, AssertionError) as e:
         detail = f"missing field {e}" if isinstance(e, KeyError) else str(e)
         raise PaperStateError(f"{path}:{lineno}: corrupt journal line: {detail}") from e
-
-
-def _fsync_dir(directory: Path) -> None:
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
