@@ -328,7 +328,7 @@ def test_bad_header(tmp_path: Path, text: str, line: int, message: str) -> None:
         (TRADE.replace('"price":"60000.01"', '"price":60000.01'), r"MarketTrade\.price"),
         (TRADE.replace('"price":"60000.01"', '"price":"lots"'), r"MarketTrade\.price"),
         (TRADE.replace(',"trade_id":"t1"', ',"trade_id":"t1","side":"BUY"'), "side"),
-        (TRADE.replace('"size":"1E-8",', ""), r"MarketTrade\.size: missing"),
+        (TRADE.replace('"size":"0.00000001",', ""), r"MarketTrade\.size: missing"),
     ],
 )
 def test_bad_record_names_file_and_line(tmp_path: Path, body: str | bytes, message: str) -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tradekit.core.events import MarketTrade
 from tradekit.core.orders import OrderSide, OrderStatus
-from tradekit.exchange.paper import PaperExchange
+from tradekit.exchange.paper import PaperExchange, StopDirection
 
 INITIAL = {"USD": D("5000"), "BTC": D("3")}
 cents = st.integers(min_value=8000, max_value=12000).map(lambda c: D(c).scaleb(-2))
@@ -22,6 +22,9 @@ op = st.one_of(
     st.tuples(st.just("buy"), cents, sizes),
     st.tuples(st.just("stop"), cents, sizes, st.integers(min_value=0, max_value=300)),
     st.tuples(st.just("sell"), cents, sizes),
+    st.tuples(st.just("market"), st.booleans(), sizes),
+    st.tuples(st.just("ioc"), st.booleans(), cents, sizes, st.booleans()),
+    st.tuples(st.just("stop2"), st.booleans(), st.booleans(), cents, sizes, st.integers(0, 300)),
     st.tuples(st.just("cancel"), st.integers(min_value=0, max_value=30)),
 )
 
@@ -35,6 +38,27 @@ def run(ex: PaperExchange, ops: list[tuple]) -> None:
             ex.place_limit_buy(f"c{i}", "BTC-USD", args[1], args[0])
         elif kind == "sell":
             ex.place_limit_sell(f"c{i}", "BTC-USD", args[1], args[0])
+        elif kind == "market":
+            buy, size = args
+            side = OrderSide.BUY if buy else OrderSide.SELL
+            if buy and size > 1:  # a buy by quote: size x 10 USD
+                ex.place_market_ioc(f"c{i}", "BTC-USD", side, quote_size=size * 10)
+            else:
+                ex.place_market_ioc(f"c{i}", "BTC-USD", side, base_size=size)
+        elif kind == "ioc":
+            buy, limit, size, fok = args
+            side = OrderSide.BUY if buy else OrderSide.SELL
+            place = ex.place_limit_fok if fok else ex.place_limit_ioc
+            place(f"c{i}", "BTC-USD", side, size, limit)
+        elif kind == "stop2":  # buy stops and STOP_UP stops
+            buy, up, stop, size, gap = args
+            side = OrderSide.BUY if buy else OrderSide.SELL
+            offset = D(gap).scaleb(-2)
+            limit = stop + offset if buy else max(stop - offset, D("0.01"))
+            direction = StopDirection.STOP_UP if up else StopDirection.STOP_DOWN
+            ex.place_stop_limit(
+                f"c{i}", "BTC-USD", size, stop, limit, side=side, stop_direction=direction
+            )
         elif kind == "stop":
             stop, size, gap = args
             limit = max(stop - D(gap).scaleb(-2), D("0.01"))

@@ -40,6 +40,7 @@ from itertools import pairwise
 
 from tradekit.core.events import MarketTrade
 from tradekit.core.money import ZERO, round_down, to_decimal
+from tradekit.jsonl import LineError
 
 NS_PER_SECOND = 1_000_000_000
 DEFAULT_BASE_INCREMENT = Decimal("0.00000001")
@@ -49,17 +50,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_UNIX_SECONDS = 10**11  # year 5138: anything larger is milliseconds or garbage
 
 
-class CandleFileError(ValueError):
+class CandleFileError(LineError):
     """A candle file could not be read; says which file, which line and what is wrong."""
-
-    def __init__(self, path: str, line: int, message: str) -> None:
-        super().__init__(f"{path}, line {line}: {message}")
-        self.path = path
-        self.line = line
-        self.message = message
-
-    def __reduce__(self) -> tuple[type[CandleFileError], tuple[str, int, str]]:
-        return (type(self), (self.path, self.line, self.message))
 
 
 def _candle_problem(

@@ -42,10 +42,13 @@ from collections.abc import (
 )
 from decimal import Decimal, InvalidOperation
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
+from tradekit import jsonl
 from tradekit.core.events import MarketTrade
+from tradekit.core.money import plain
 from tradekit.data.generators import PricePath
+from tradekit.jsonl import JsonlError
 from tradekit.store.codec import decode, encode
 
 __all__ = [
@@ -64,24 +67,14 @@ __all__ = [
 FORMAT = "tradekit-recording"
 VERSION = 1
 
-_SEPARATORS = (",", ":")
 _HEADER_KEYS = frozenset({"format", "version", "created_ns", "meta"})
 _RECORD_KEYS = frozenset({"recv_ns", "event"})
 
 PathLike = str | os.PathLike[str]
 
 
-class RecordingError(ValueError):
+class RecordingError(JsonlError):
     """A recording could not be read; says which file, which line and what is wrong."""
-
-    def __init__(self, path: str, line: int, message: str) -> None:
-        super().__init__(f"{path}, line {line}: {message}")
-        self.path = path
-        self.line = line
-        self.message = message
-
-    def __reduce__(self) -> tuple[type[RecordingError], tuple[str, int, str]]:
-        return (type(self), (self.path, self.line, self.message))
 
 
 def _is_int(v: Any) -> bool:
@@ -133,15 +126,14 @@ class Recorder:
             "meta": self.meta,
         }
         try:
-            header_line = json.dumps(header, separators=_SEPARATORS, allow_nan=False)
+            header_line = jsonl.dumps(header)
         except (TypeError, ValueError) as e:
             raise TypeError(f"Recorder: meta must be JSON-serializable: {e}") from None
-        self._buf: list[str] = []
-        self._file: IO[str] | None = open(  # noqa: SIM115 (closed by close())
-            self.path, "w" if overwrite else "x", encoding="utf-8", newline=""
+        self._buf: list[bytes] = [header_line]
+        self._file: jsonl.JsonlFile | None = jsonl.JsonlFile(
+            self.path, mode="w" if overwrite else "x", durable=durable
         )
         self._last_flush = time.monotonic()
-        self._buf.append(header_line + "\n")
         self.flush()
 
     @property
@@ -156,9 +148,8 @@ class Recorder:
             recv_ns = time.time_ns()
         elif not _is_int(recv_ns):
             raise TypeError(f"recv_ns must be an int (ns), got {recv_ns!r}")
-        line = json.dumps({"recv_ns": recv_ns, "event": encode(event)}, separators=_SEPARATORS)
         buf = self._buf
-        buf.append(line + "\n")
+        buf.append(jsonl.dumps({"recv_ns": recv_ns, "event": encode(event)}))
         self.count += 1
         if len(buf) >= self.flush_every or (
             self.flush_s is not None and time.monotonic() - self._last_flush >= self.flush_s
@@ -171,11 +162,8 @@ class Recorder:
         if f is None:
             return
         if self._buf:
-            f.write("".join(self._buf))
+            f.write(b"".join(self._buf))  # flushed, and fsync'd when durable
             self._buf.clear()
-        f.flush()
-        if self.durable:
-            os.fsync(f.fileno())
         self._last_flush = time.monotonic()
 
     def close(self) -> None:
@@ -265,7 +253,7 @@ def _pricepath_meta(path: PricePath) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for f in dataclasses.fields(path):
         v = getattr(path, f.name)
-        params[f.name] = str(v) if isinstance(v, Decimal) else v
+        params[f.name] = plain(v) if isinstance(v, Decimal) else v
     return {"source": "PricePath", "products": [path.product_id], "params": params}
 
 
@@ -375,23 +363,22 @@ class Recording:
         return header
 
     def __iter__(self) -> Iterator[tuple[int, Any]]:
-        """`(recv_ns, event)` pairs in file order, read as they are asked for."""
-        with open(self.path, "rb") as f:
-            self._parse_header(f.readline())
-            lineno = 1
-            for raw in f:
-                lineno += 1
-                if not raw.endswith(b"\n"):
-                    return  # the last line, cut short by a crash mid-write: not a record
+        """`(recv_ns, event)` pairs in file order, read as they are asked for (a last
+        line cut short by a crash mid-write is not a record)."""
+        lines = jsonl.read(self.path)
+        try:
+            first = next(lines, None)
+            self._parse_header(b"" if first is None else first[1] + b"\n")
+            for lineno, raw in lines:
                 yield self._parse_record(raw, lineno)
+        finally:
+            lines.close()
 
     def _parse_record(self, raw: bytes, lineno: int) -> tuple[int, Any]:
         try:
-            rec = json.loads(raw)
-        except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
-            raise self._error(lineno, f"malformed JSON: {e}") from None
-        if not isinstance(rec, dict):
-            raise self._error(lineno, f"expected a JSON object, got {type(rec).__name__}")
+            rec = jsonl.parse(raw, self.path, lineno)
+        except JsonlError as e:
+            raise self._error(lineno, e.message) from None
         if rec.keys() != _RECORD_KEYS:
             missing = sorted(_RECORD_KEYS - rec.keys())
             if missing:

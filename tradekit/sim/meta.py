@@ -7,9 +7,10 @@ client_order_id (known before the order id, so that the order's first bus messag
 already carry it).
 
 With a path, every committed entry is appended to a JSON-lines side file next to the
-paper journal and read back on restart. Lines are flushed, not fsync'd: this is
-presentation only (a lost line shows a GTD order as GTC, or an edit without its history
-entry), never money, which the fsync'd paper journal keeps.
+paper journal (`tradekit.jsonl`: whole lines, a torn last line cut off on open) and read
+back on restart. Lines are flushed, not fsync'd: this is presentation only (a lost line
+shows a GTD order as GTC, or an edit without its history entry), never money, which the
+fsync'd paper journal keeps; a line that does not parse is skipped for the same reason.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import os
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
+
+from tradekit.jsonl import JsonlFile
 
 LIMIT_GTC = "limit_limit_gtc"
 LIMIT_GTD = "limit_limit_gtd"
@@ -58,13 +61,12 @@ class OrderMetaStore:
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self._meta: dict[str, OrderMeta] = {}
         self._staged: dict[str, OrderMeta] = {}
-        self._file: TextIO | None = None
+        self._file: JsonlFile | None = None
         self.path = None if path is None else Path(path)
         if self.path is not None:
-            torn = self._load(self.path)
-            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
-            if torn:
-                self._file.write("\n")  # end a torn last line: the next record starts clean
+            self._file = JsonlFile(self.path)  # a torn last line is cut off
+            self._load(self._file.lines)
+            self._file.lines = []
 
     def get(self, client_order_id: str) -> OrderMeta | None:
         return self._meta.get(client_order_id) or self._staged.get(client_order_id)
@@ -114,16 +116,11 @@ class OrderMetaStore:
 
     def _append(self, record: dict[str, Any]) -> None:
         if self._file is not None:
-            self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
-            self._file.flush()
+            self._file.append(record)
 
-    def _load(self, path: Path) -> bool:
-        """Read the side file; True when its last line is torn (no final newline)."""
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return False
-        for line in text.splitlines():
+    def _load(self, lines: list[bytes]) -> None:
+        """Read the side file's complete lines."""
+        for line in lines:
             try:
                 rec = json.loads(line)
                 if rec["op"] == "order":
@@ -144,5 +141,4 @@ class OrderMetaStore:
                         )
                     )
             except (ValueError, KeyError, TypeError, ArithmeticError):
-                continue  # a torn or foreign line: presentation only, skip it
-        return bool(text) and not text.endswith("\n")
+                continue  # a foreign line: presentation only, skip it

@@ -4,8 +4,9 @@
     -> {"type": "OrderFilled", "client_order_id": "t-1", "trade_id": "tr-9",
         "price": "101.25", "size": "0.5", "fee": "0.1", "ts": 7}
 
-`decode(encode(x)) == x` for every registered class, Decimals exact (`str(Decimal)` keeps
-every digit and the exponent). The registry is derived from the dataclasses defined in
+`decode(encode(x)) == x` for every registered class, Decimals exact (`money.plain`: every
+digit, never exponent notation, so `1E-8` is written `0.00000001`). The registry is
+derived from the dataclasses defined in
 `tradekit.core.events`, `.commands` and `.reports`; what each field holds (Decimal, a
 StrEnum, a nested dataclass, a plain str/int/bool, each possibly `| None`) is read from
 the type hints once, at import, so a new event class needs no change here.
@@ -28,6 +29,7 @@ from typing import Any
 from tradekit.core import commands as _commands
 from tradekit.core import events as _events
 from tradekit.core import reports as _reports
+from tradekit.core.money import plain
 
 __all__ = ["REGISTRY", "decode", "encode"]
 
@@ -52,7 +54,7 @@ def _enc_decimal(v: Any) -> str:
     if isinstance(v, Decimal):
         if not v.is_finite():
             raise _Bad(f"not a finite number ({v!r})")
-        return str(v)
+        return plain(v)
     if type(v) is int:
         return str(v)
     raise _Bad(f"expected a Decimal, got {type(v).__name__} ({v!r})")

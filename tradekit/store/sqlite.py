@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from tradekit.core.events import OrderFilled
+from tradekit.core.money import plain
 from tradekit.core.orders import Order, OrderStatus
 from tradekit.core.reports import PositionClosed, PositionOpened, StopMoved
 from tradekit.store.codec import REGISTRY, decode, encode
@@ -181,7 +182,7 @@ class JournalEntry(NamedTuple):
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return str(value)
+        return plain(value)
     if isinstance(value, Enum):
         return value.value
     if is_dataclass(value) and type(value).__name__ in REGISTRY:
@@ -405,12 +406,12 @@ def _order_row(o: Order, ts: int) -> tuple[Any, ...]:
         o.side.value,
         o.order_type.value,
         o.status.value,
-        str(o.size),
-        str(o.limit_price),
-        None if o.stop_price is None else str(o.stop_price),
-        str(o.filled_size),
-        str(o.filled_value),
-        str(o.fees),
+        plain(o.size),
+        plain(o.limit_price),
+        None if o.stop_price is None else plain(o.stop_price),
+        plain(o.filled_size),
+        plain(o.filled_value),
+        plain(o.fees),
         1 if o.triggered else 0,
         json.dumps(sorted(o.trade_ids), separators=(",", ":")),
         o.reason,
@@ -552,9 +553,9 @@ class Store:
                         event.trade_id,
                         product_id,
                         event.client_order_id,
-                        str(event.price),
-                        str(event.size),
-                        str(event.fee),
+                        plain(event.price),
+                        plain(event.size),
+                        plain(event.fee),
                         event.ts,
                     ),
                 )
@@ -581,23 +582,23 @@ class Store:
                     product_id,
                     product_id,
                     r.ts,
-                    None if r.old_trigger is None else str(r.old_trigger),
-                    str(r.trigger),
-                    str(r.limit),
-                    str(r.price),
-                    str(r.highest),
+                    None if r.old_trigger is None else plain(r.old_trigger),
+                    plain(r.trigger),
+                    plain(r.limit),
+                    plain(r.price),
+                    plain(r.highest),
                 ),
             )
         elif isinstance(r, PositionOpened):
-            conn.execute(_OPEN_POSITION, (product_id, r.ts, str(r.size), str(r.price)))
+            conn.execute(_OPEN_POSITION, (product_id, r.ts, plain(r.size), plain(r.price)))
         elif isinstance(r, PositionClosed):
             values = (
                 r.ts,
-                str(r.size),
-                str(r.entry_price),
-                str(r.exit_price),
-                str(r.fees),
-                str(r.realized_pnl),
+                plain(r.size),
+                plain(r.entry_price),
+                plain(r.exit_price),
+                plain(r.fees),
+                plain(r.realized_pnl),
                 product_id,
             )
             if conn.execute(_CLOSE_POSITION, values).rowcount == 0:

@@ -9,8 +9,20 @@ One concept a module, each stating its rules:
 - `orders`: the order record and the book an open order waits in.
 """
 
-from tradekit.exchange.paper.exchange import FillModel, PaperExchange
+from tradekit.exchange.paper.exchange import FillModel, PaperExchange, SellFills
 from tradekit.exchange.paper.journal import PaperStateError
+from tradekit.exchange.paper.orders import OrderTerms, StopDirection, TimeInForce
 from tradekit.exchange.paper.validation import EditReason, EditResult, Reason
 
-__all__ = ["EditReason", "EditResult", "FillModel", "PaperExchange", "PaperStateError", "Reason"]
+__all__ = [
+    "EditReason",
+    "EditResult",
+    "FillModel",
+    "OrderTerms",
+    "PaperExchange",
+    "PaperStateError",
+    "Reason",
+    "SellFills",
+    "StopDirection",
+    "TimeInForce",
+]

@@ -1,8 +1,12 @@
 """`PaperExchange`: an in-memory matching engine that behaves like Coinbase spot.
 
-It implements the sync `Exchange` protocol for GTC limit buys and sells and GTC
-stop-limit sells (STOP_DIRECTION_STOP_DOWN), against a market fed one trade at a time
-with `advance(trade)`. It is wire-independent (typed, `Decimal`), deterministic (ids
+It implements the sync `Exchange` protocol (GTC limit buys and sells, GTC stop-limit
+sells with STOP_DIRECTION_STOP_DOWN) and the other orders third-party Coinbase clients
+send: stop-limits of both sides and both directions (`place_stop_limit(..., side=,
+stop_direction=)`), market IOC (`place_market_ioc`, a buy by base or quote size, a sell
+by base size), limit IOC and limit FOK (`place_limit_ioc`, `place_limit_fok`), filled at
+placement against the last trade (see `_immediate`). The market is fed one trade at a
+time with `advance(trade)`. It is wire-independent (typed, `Decimal`), deterministic (ids
 are counters hashed into uuids, no clock, no randomness) and single-threaded: a server
 built on it must serialise calls.
 
@@ -37,13 +41,29 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from tradekit.core.events import MarketTrade
-from tradekit.core.money import EXACT_CONTEXT, ONE, ZERO, ProductSpec, plain
+from tradekit.core.money import (
+    EXACT_CONTEXT,
+    MONEY_CONTEXT,
+    ONE,
+    ZERO,
+    ProductSpec,
+    is_multiple,
+    plain,
+)
 from tradekit.core.orders import OrderSide, OrderStatus, OrderType
 from tradekit.exchange.paper import journal as jr
 from tradekit.exchange.paper.journal import Bad, Config, Journal
 from tradekit.exchange.paper.ledger import Ledger
-from tradekit.exchange.paper.matching import plan_fills
-from tradekit.exchange.paper.orders import TAKER, Book, PaperOrder, view
+from tradekit.exchange.paper.matching import marketable, plan_fills
+from tradekit.exchange.paper.orders import (
+    TAKER,
+    Book,
+    OrderTerms,
+    PaperOrder,
+    StopDirection,
+    TimeInForce,
+    view,
+)
 from tradekit.exchange.paper.validation import (
     EditReason,
     EditResult,
@@ -53,6 +73,7 @@ from tradekit.exchange.paper.validation import (
     check_edit,
     check_funds,
     check_limit,
+    check_quote_size,
     check_size,
     check_stop,
     check_stop_placement,
@@ -296,15 +317,86 @@ class PaperExchange:
         size: Decimal,
         stop_price: Decimal,
         limit_price: Decimal,
+        *,
+        side: OrderSide = OrderSide.SELL,
+        stop_direction: str = StopDirection.STOP_DOWN,
     ) -> PlaceResult:
-        """A GTC stop-limit SELL with STOP_DIRECTION_STOP_DOWN."""
+        """A GTC stop-limit order; by default a SELL with STOP_DIRECTION_STOP_DOWN (the
+        protective stop). `side=OrderSide.BUY` and `stop_direction=StopDirection.STOP_UP`
+        (triggers on a trade at or over the stop) give the other three kinds."""
+        if stop_direction not in (StopDirection.STOP_DOWN, StopDirection.STOP_UP):
+            raise ValueError(f"stop_direction: {stop_direction!r} is not a StopDirection")
         return self._submit(
             client_order_id,
             product_id,
-            OrderSide.SELL,
+            OrderSide(side),
             num(size, "size"),
             num(limit_price, "limit_price"),
             num(stop_price, "stop_price"),
+            stop_direction,
+        )
+
+    def place_market_ioc(
+        self,
+        client_order_id: str,
+        product_id: str,
+        side: OrderSide,
+        *,
+        base_size: Decimal | None = None,
+        quote_size: Decimal | None = None,
+    ) -> PlaceResult:
+        """A market IOC order (`market_market_ioc`): a buy sized by `base_size` or by
+        `quote_size` (what it spends, the taker fee included), a sell by `base_size`.
+
+        It fills at once against the last trade price, as TAKER, and never rests; the
+        order is FILLED, or CANCELLED for what it could not fill (see `_immediate`)."""
+        if (base_size is None) == (quote_size is None):
+            raise ValueError("a market order takes exactly one of base_size and quote_size")
+        return self._immediate(
+            client_order_id,
+            product_id,
+            OrderSide(side),
+            TimeInForce.IOC,
+            size=None if base_size is None else num(base_size, "base_size"),
+            quote_size=None if quote_size is None else num(quote_size, "quote_size"),
+        )
+
+    def place_limit_ioc(
+        self,
+        client_order_id: str,
+        product_id: str,
+        side: OrderSide,
+        size: Decimal,
+        limit_price: Decimal,
+    ) -> PlaceResult:
+        """A limit IOC order (`sor_limit_ioc`): fills at once what it can against the last
+        trade price when that is at or better than its limit, and cancels the rest."""
+        return self._immediate(
+            client_order_id,
+            product_id,
+            OrderSide(side),
+            TimeInForce.IOC,
+            size=num(size, "size"),
+            limit=num(limit_price, "limit_price"),
+        )
+
+    def place_limit_fok(
+        self,
+        client_order_id: str,
+        product_id: str,
+        side: OrderSide,
+        size: Decimal,
+        limit_price: Decimal,
+    ) -> PlaceResult:
+        """A limit FOK order (`limit_limit_fok`): fills all of it at once against the last
+        trade price when that is at or better than its limit, else nothing (CANCELLED)."""
+        return self._immediate(
+            client_order_id,
+            product_id,
+            OrderSide(side),
+            TimeInForce.FOK,
+            size=num(size, "size"),
+            limit=num(limit_price, "limit_price"),
         )
 
     def _submit(
@@ -315,8 +407,9 @@ class PaperExchange:
         size: Decimal,
         limit: Decimal,
         stop: Decimal | None,
+        stop_direction: str | None = None,
     ) -> PlaceResult:
-        """Every placement: the same checks in the documented order, then `_place`."""
+        """Every GTC placement: the checks in the documented order, then `_place`."""
         known = self._known(client_order_id)
         if known is not None:
             return known
@@ -329,15 +422,137 @@ class PaperExchange:
             check_limit(spec, limit)
             or (None if stop is None else check_stop(spec, stop))
             or check_size(spec, size, limit)
-            or (None if stop is None else check_stop_placement(limit, stop, last))
+            or (
+                None
+                if stop is None
+                else check_stop_placement(side, stop_direction, limit, stop, last)
+            )
             or self._check_funds(spec, side, size, limit)
         )
         if problem is not None:
             return refused(client_order_id, *problem)
         # marketable on arrival: its first fill is TAKER (a stop waits for its trigger)
         crossing = stop is None and _marketable(side, limit, last)
-        order_type = OrderType.LIMIT if stop is None else OrderType.STOP_LIMIT
-        return self._place(client_order_id, spec, side, order_type, size, limit, stop, crossing)
+        order = self._new_order(client_order_id, spec, side, size, limit, crossing)
+        if stop is not None:
+            order.order_type = OrderType.STOP_LIMIT
+            order.stop_price = stop
+            order.stop_direction = stop_direction
+        self._write({"op": "place", "order": jr.order_record(order)})
+        self._apply_place(order)
+        return PlaceResult(True, client_order_id, order.order_id)
+
+    def _immediate(
+        self,
+        client_order_id: str,
+        product_id: str,
+        side: OrderSide,
+        time_in_force: str,
+        *,
+        size: Decimal | None = None,
+        limit: Decimal | None = None,
+        quote_size: Decimal | None = None,
+    ) -> PlaceResult:
+        """An IOC or FOK order, filled and finished inside its placement.
+
+        With no book, the paper exchange fills against the last trade price P, as TAKER:
+        a market order always, a limit order when P is at or better than its limit (a buy:
+        P <= L; a sell: P >= L). Fill price: P (a sell with `sell_fills="limit"` and a
+        limit: L). Fill size: all of it with `fill_model="full"`; with "trade_size" at
+        most the last trade's size (IOC fills that much and cancels the rest, FOK fills
+        nothing unless all of it fits). A market order's `limit_price` is P. What is not
+        filled is cancelled at once: the order ends FILLED or CANCELLED (with its
+        `filled_size`), and the result's message says which. One journal line holds the
+        order and its fills, so a crash never leaves an immediate order half-done."""
+        known = self._known(client_order_id)
+        if known is not None:
+            return known
+        book = self._books.get(product_id)
+        if book is None:
+            return refused(client_order_id, Reason.INVALID_PRODUCT_ID, product_id)
+        spec = book.spec
+        last = book.last
+        if quote_size is not None and side is OrderSide.SELL:
+            return refused(
+                client_order_id,
+                Reason.UNSUPPORTED_ORDER_CONFIGURATION,
+                "a market sell is sized in base (base_size), not quote_size",
+            )
+        problem = None if limit is None else check_limit(spec, limit)
+        if problem is None and quote_size is not None:
+            problem = check_quote_size(spec, quote_size)
+        if problem is None and size is not None and limit is not None:
+            problem = check_size(spec, size, limit)
+        if problem is None and last is None:
+            problem = (
+                Reason.INVALID_NO_LIQUIDITY,
+                f"no trade on {product_id} yet: the paper exchange has no book, only the "
+                "last trade, to fill an immediate order against",
+            )
+        if problem is not None:
+            return refused(client_order_id, *problem)
+        assert last is not None
+        price = last.price
+        exec_limit = price if limit is None else limit
+        if quote_size is not None:
+            with localcontext(MONEY_CONTEXT):
+                size = spec.size_down(quote_size / (price * (ONE + self._taker)))
+        assert size is not None
+        problem = (None if limit is not None else check_size(spec, size, exec_limit)) or (
+            self._check_funds(spec, side, size, exec_limit)
+        )
+        if problem is not None:
+            return refused(client_order_id, *problem)
+        order = self._new_order(client_order_id, spec, side, size, exec_limit, True)
+        order.time_in_force = time_in_force
+        order.market = limit is None
+        order.quote_size = quote_size
+        fill_size = ZERO
+        if marketable(side, exec_limit, price):
+            fill_size = size
+            if self._trade_size and last.size < size:
+                fill_size = last.size
+                if not is_multiple(fill_size, spec.base_increment):
+                    with localcontext(MONEY_CONTEXT):
+                        fill_size = spec.size_down(fill_size)
+            if time_in_force == TimeInForce.FOK and fill_size < size:
+                fill_size = ZERO
+        fills = []
+        if fill_size > 0:
+            fill_price = price
+            if side is OrderSide.SELL and not self._sells_at_trade and limit is not None:
+                fill_price = limit
+            with localcontext(EXACT_CONTEXT):
+                commission = fill_price * fill_size * self._taker
+            fills.append(
+                Fill(
+                    trade_id=self._id("trade", len(self._fills) + 1),
+                    order_id=order.order_id,
+                    client_order_id=client_order_id,
+                    product_id=product_id,
+                    side=side,
+                    price=fill_price,
+                    size=fill_size,
+                    commission=commission,
+                    ts=order.created_ts,
+                    liquidity=TAKER,
+                )
+            )
+        self._write(
+            {
+                "op": "immediate",
+                "order": jr.order_record(order),
+                "fills": [jr.fill_record(f) for f in fills],
+            }
+        )
+        self._apply_immediate(order, fills)
+        if fill_size == size:
+            message = f"filled {plain(size)} at {plain(fills[0].price)}"
+        elif fill_size > 0:
+            message = f"filled {plain(fill_size)} of {plain(size)}, the rest cancelled"
+        else:
+            message = f"nothing filled against the last trade at {plain(price)}: cancelled"
+        return PlaceResult(True, client_order_id, order.order_id, message=message)
 
     def _check_funds(
         self, spec: ProductSpec, side: OrderSide, size: Decimal, limit: Decimal
@@ -360,34 +575,29 @@ class PaperExchange:
             message="client_order_id already used: the existing order is returned",
         )
 
-    def _place(
+    def _new_order(
         self,
         client_order_id: str,
         spec: ProductSpec,
         side: OrderSide,
-        order_type: OrderType,
         size: Decimal,
         limit: Decimal,
-        stop: Decimal | None,
         crossing: bool,
-    ) -> PlaceResult:
+    ) -> PaperOrder:
         n = len(self._orders) + 1
-        order = PaperOrder(
+        return PaperOrder(
             n=n,
             order_id=self._id("order", n),
             client_order_id=client_order_id,
             product_id=spec.product_id,
             side=side,
-            order_type=order_type,
+            order_type=OrderType.LIMIT,
             size=size,
             limit_price=limit,
-            stop_price=stop,
+            stop_price=None,
             created_ts=self._now(),
             crossing=crossing,
         )
-        self._write({"op": "place", "order": jr.order_record(order)})
-        self._apply_place(order)
-        return PlaceResult(True, client_order_id, order.order_id)
 
     def _now(self) -> int:
         if self._clock is not None:
@@ -500,6 +710,14 @@ class PaperExchange:
         order = self._orders.get(order_id)
         return None if order is None else view(order)
 
+    def order_terms(self, order_id: str) -> OrderTerms:
+        """How an order was placed beyond `ExchangeOrder`: its time in force, its stop's
+        direction, whether it was a market order (and the quote size it spent)."""
+        order = self._orders.get(order_id)
+        if order is None:
+            raise ExchangeError(f"unknown order {order_id!r}")
+        return order.terms
+
     def get_order_by_client_id(self, client_order_id: str) -> ExchangeOrder | None:
         order = self._by_coid.get(client_order_id)
         return None if order is None else view(order)
@@ -573,16 +791,31 @@ class PaperExchange:
         book = self._books.get(o.product_id)
         if book is None:
             raise Bad(f"unknown product {o.product_id!r}")
-        if o.side is OrderSide.BUY:
-            if o.order_type is not OrderType.LIMIT or o.stop_price is not None:
-                raise Bad(f"order {o.order_id}: a buy must be a plain limit order")
-        elif (o.stop_price is None) != (o.order_type is OrderType.LIMIT):
-            raise Bad(f"order {o.order_id}: a sell is a limit or a stop-limit order")
+        if (o.stop_price is None) != (o.order_type is OrderType.LIMIT) or (
+            o.stop_price is None
+        ) != (o.stop_direction is None):
+            raise Bad(f"order {o.order_id}: not a limit or a stop-limit order")
+        immediate = o.time_in_force != TimeInForce.GTC
+        if immediate and o.stop_price is not None:
+            raise Bad(f"order {o.order_id}: a stop-limit is GTC")
         with localcontext(EXACT_CONTEXT):
             self._ledger.reserve(o, book.spec)
         self._orders[o.order_id] = o
         self._by_coid[o.client_order_id] = o
-        book.add(o)
+        if not immediate:  # an IOC or FOK order never rests
+            book.add(o)
+
+    def _apply_immediate(self, o: PaperOrder, fills: list[Fill]) -> None:
+        if o.time_in_force == TimeInForce.GTC:
+            raise Bad(f"order {o.order_id} is not an immediate order")
+        if any(f.order_id != o.order_id for f in fills):
+            raise Bad(f"a fill of another order in the placement of {o.order_id}")
+        self._apply_place(o)
+        with localcontext(EXACT_CONTEXT):
+            for fill in fills:
+                self._apply_fill(fill)
+        if o.status is OrderStatus.OPEN:  # what it could not fill is cancelled at once
+            self._apply_cancel(o.order_id)
 
     def _apply_cancel(self, order_id: str) -> None:
         o = self._open_order(order_id)
@@ -669,7 +902,7 @@ class PaperExchange:
             return
         record["seq"] = self._seq
         record["last"] = {
-            pid: [plain(b.last.price), b.last.ts]
+            pid: [plain(b.last.price), b.last.ts, plain(b.last.size)]
             for pid, b in self._books.items()
             if b.last is not None
         }
@@ -679,6 +912,11 @@ class PaperExchange:
         op = rec.get("op")
         if op == "place":
             self._apply_place(jr.order_from_record(rec["order"], len(self._orders) + 1))
+        elif op == "immediate":
+            self._apply_immediate(
+                jr.order_from_record(rec["order"], len(self._orders) + 1),
+                [jr.fill_from_record(f) for f in rec["fills"]],
+            )
         elif op == "cancel":
             self._apply_cancel(str(rec["order_id"]))
         elif op == "edit":
@@ -702,10 +940,14 @@ class PaperExchange:
         if type(seq) is not int or seq < self._seq:
             raise Bad(f"seq {seq!r} after seq {self._seq}")
         self._seq = seq
-        for pid, (price, ts) in rec["last"].items():
+        for pid, last in rec["last"].items():
             if pid not in self._books:
                 raise Bad(f"unknown product {pid!r}")
-            self._books[pid].last = MarketTrade(pid, jr.dec(price), ZERO, int(ts))
+            price, ts, *size = last  # [price, ts] in version 1, [price, ts, size] since
+            if len(size) > 1:
+                raise Bad(f"last {last!r}")
+            qty = jr.dec(size[0]) if size else ZERO
+            self._books[pid].last = MarketTrade(pid, jr.dec(price), qty, int(ts))
 
     @property
     def state_path(self) -> Path | None:
@@ -725,9 +967,7 @@ class PaperExchange:
 
 def _marketable(side: OrderSide, limit: Decimal, last: MarketTrade | None) -> bool:
     """A limit order that would cross the last trade (no trade seen yet: not marketable)."""
-    if last is None:
-        return False
-    return limit >= last.price if side is OrderSide.BUY else limit <= last.price
+    return last is not None and marketable(side, limit, last.price)
 
 
 if TYPE_CHECKING:

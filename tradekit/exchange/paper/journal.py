@@ -7,41 +7,37 @@ means `sell_fills="limit"`, the model it was written with: a journal never chang
 fill model on restart, and a constructor asking for another one is refused (an older
 tradekit refuses a version-2 journal). Then one line per mutation: `place` (the new
 order), `cancel` (its order id), `edit` (the order id, its new size, limit, stop and
-crossing flag) and `tick` (a trade that triggered or filled something: the trigger ids
-and the fills).
+crossing flag), `tick` (a trade that triggered or filled something: the trigger ids
+and the fills) and `immediate` (an IOC / FOK order and its fills, one line: it is
+placed, filled and finished at once).
 Every line also carries `seq` (market_seq at that moment) and `last` (each product's
-last trade price and ts). Each line is written, flushed and fsync'd BEFORE the state
-changes in memory and before the call returns (a failed write changes nothing and is
-cut off the file again). A trade that changes nothing writes nothing, so a restored
-exchange's `market_seq` is the seq of the last mutation: it may lag the feed, and the
-driver decides what to feed from there. Constructing a PaperExchange on an existing
-journal replays it (the configuration must match; `PaperExchange.restore(path)` takes it
-from the file). A truncated last line (a crash mid-write; no final newline) is ignored
-and cut off; any other bad line raises `PaperStateError` naming the file and the line.
+last trade price, ts and size; version 1 had no size). Each line is written, flushed
+and fsync'd BEFORE the state changes in memory and before the call returns (a failed
+write changes nothing and is cut off the file again). A trade that changes nothing
+writes nothing, so a restored exchange's `market_seq` is the seq of the last mutation:
+it may lag the feed, and the driver decides what to feed from there. Constructing a
+PaperExchange on an existing journal replays it (the configuration must match;
+`PaperExchange.restore(path)` takes it from the file). A truncated last line (a crash
+mid-write; no final newline) is ignored and cut off; any other bad line raises
+`PaperStateError` naming the file and the line.
 One writer per journal: the file is locked (flock) while open, and a second
 PaperExchange on it is refused until the first is closed.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, TypeVar
 
 from tradekit.core.money import ProductSpec, plain
 from tradekit.core.orders import OrderSide, OrderType
-from tradekit.exchange.paper.orders import MAKER, TAKER, PaperOrder
+from tradekit.exchange.paper.orders import MAKER, TAKER, PaperOrder, StopDirection, TimeInForce
 from tradekit.exchange.types import ExchangeError, Fill
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX
-    fcntl = None  # type: ignore[assignment]
+from tradekit.jsonl import JsonlError, JsonlFile, JsonlLocked, parse, read
 
 JOURNAL_VERSION = 2
 # Version 1 journals were written before `sell_fills` existed, when every sell filled at
@@ -187,10 +183,23 @@ def order_record(o: PaperOrder) -> dict[str, Any]:
         "stop_price": None if o.stop_price is None else plain(o.stop_price),
         "created_ts": o.created_ts,
         "crossing": o.crossing,
+        "stop_direction": o.stop_direction,
+        "time_in_force": o.time_in_force,
+        "market": o.market,
+        "quote_size": None if o.quote_size is None else plain(o.quote_size),
     }
 
 
 def order_from_record(d: dict[str, Any], n: int) -> PaperOrder:
+    """An order of a `place` or `immediate` line (a version-1 line has no stop direction,
+    time in force, market flag or quote size: it was a GTC limit or a STOP_DOWN stop)."""
+    stop = opt_dec(d["stop_price"])
+    direction = d.get("stop_direction", None if stop is None else StopDirection.STOP_DOWN)
+    if direction not in (None, StopDirection.STOP_DOWN, StopDirection.STOP_UP):
+        raise Bad(f"stop_direction {direction!r}")
+    tif = d.get("time_in_force", TimeInForce.GTC)
+    if tif not in (TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK):
+        raise Bad(f"time_in_force {tif!r}")
     return PaperOrder(
         n=n,
         order_id=str(d["order_id"]),
@@ -200,24 +209,32 @@ def order_from_record(d: dict[str, Any], n: int) -> PaperOrder:
         order_type=OrderType(d["order_type"]),
         size=dec(d["size"]),
         limit_price=dec(d["limit_price"]),
-        stop_price=opt_dec(d["stop_price"]),
+        stop_price=stop,
         created_ts=int(d["created_ts"]),
         crossing=flag(d["crossing"], "crossing"),
+        stop_direction=direction,
+        time_in_force=tif,
+        market=flag(d.get("market", False), "market"),
+        quote_size=opt_dec(d.get("quote_size")),
     )
 
 
 class Journal:
-    """One open journal file: locked, replayed into `apply` line by line, appended to."""
+    """One open journal file: locked, replayed into `apply` line by line, appended to
+    (durably: every line fsync'd, see `tradekit.jsonl`)."""
 
     def __init__(self, path: Path, config: Config, apply: Callable[[dict[str, Any]], None]):
-        exists = path.exists()
-        log = open(path, "r+b" if exists else "w+b")  # noqa: SIM115
         try:
-            _lock(log, path)
-            lines = _split_lines(log.read())
-            keep = sum(len(line) + 1 for line in lines)
+            self._file = JsonlFile(path, durable=True, lock=True)
+        except JsonlLocked:
+            raise PaperStateError(
+                f"{path}: the journal is in use by another PaperExchange (close that one first)"
+            ) from None
+        self.path = path
+        try:
+            lines = self._file.lines
             if lines:
-                header = wrap(path, 1, lambda: Config.from_record(parse(lines[0])))
+                header = wrap(path, 1, lambda: Config.from_record(parse(lines[0], path, 1)))
                 diff = header.differences(config)
                 if diff:
                     raise PaperStateError(
@@ -225,88 +242,38 @@ class Journal:
                         + "; ".join(diff)
                     )
                 for lineno, line in enumerate(lines[1:], start=2):
-                    wrap(path, lineno, partial(lambda raw: apply(parse(raw)), line))
-            log.truncate(keep)  # drop a torn last line
-            log.seek(keep)
+                    wrap(path, lineno, partial(_replay_line, apply, line, path, lineno))
+            else:  # a new journal: the configuration, at market position zero
+                self.append(config.to_record() | {"seq": 0, "last": {}})
         except BaseException:
-            log.close()
+            self._file.close()
             raise
-        self.path = path
-        self._log: BinaryIO | None = log
-        self._size = keep
-        if not lines:  # a new journal: the configuration, at market position zero
-            self.append(config.to_record() | {"seq": 0, "last": {}})
-            if not exists:
-                _fsync_dir(path.parent)
+        self._file.lines = []  # replayed: no need to keep them
 
     def append(self, record: dict[str, Any]) -> None:
-        """Write one record and make it durable; on failure the file is as it was."""
-        log = self._log
-        if log is None:
-            return
-        data = (json.dumps(record, separators=(",", ":")) + "\n").encode()
-        try:
-            log.write(data)
-            log.flush()
-            os.fsync(log.fileno())
-        except BaseException:
-            # Nothing changed in memory: cut the half-written line off the file too.
-            try:
-                log.seek(self._size)
-                log.truncate(self._size)
-            except OSError:
-                pass
-            raise
-        self._size += len(data)
+        """Write one record and make it durable; on failure the file is as it was.
+        A closed journal writes nothing (the exchange goes on in memory)."""
+        if not self._file.closed:
+            self._file.append(record)
 
     def close(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        self._file.close()
+
+
+def _replay_line(
+    apply: Callable[[dict[str, Any]], None], raw: bytes, path: Path, lineno: int
+) -> None:
+    apply(parse(raw, path, lineno))
 
 
 def read_config(path: Path) -> Config:
     """The configuration a journal was written with (its line 1)."""
-    lines = _read_lines(path)
-    if not lines:
+    lines = read(path)
+    first = next(lines, None)
+    lines.close()
+    if first is None:
         raise PaperStateError(f"{path}: no journal to restore from")
-    return wrap(path, 1, lambda: Config.from_record(parse(lines[0])))
-
-
-def _read_lines(path: Path) -> list[bytes]:
-    try:
-        return _split_lines(path.read_bytes())
-    except FileNotFoundError:
-        return []
-
-
-def _split_lines(data: bytes) -> list[bytes]:
-    """The journal's complete lines (a torn last line, without its newline, is dropped)."""
-    lines = data.split(b"\n")
-    lines.pop()  # after the last newline: b"" or a torn line
-    return lines
-
-
-def _lock(log: BinaryIO, path: Path) -> None:
-    """One writer per journal: a second PaperExchange on the same file is refused."""
-    if fcntl is None:  # pragma: no cover - not POSIX
-        return
-    try:
-        fcntl.flock(log.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise PaperStateError(
-            f"{path}: the journal is in use by another PaperExchange (close that one first)"
-        ) from None
-
-
-def parse(line: bytes) -> dict[str, Any]:
-    try:
-        rec = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise Bad(f"not JSON ({e})") from None
-    if not isinstance(rec, dict):
-        raise Bad("not a JSON object")
-    return rec
+    return wrap(path, 1, lambda: Config.from_record(parse(first[1], path, 1)))
 
 
 def wrap(path: Path, lineno: int, fn: Callable[[], _T]) -> _T:
@@ -315,16 +282,8 @@ def wrap(path: Path, lineno: int, fn: Callable[[], _T]) -> _T:
         return fn()
     except PaperStateError:
         raise
+    except JsonlError as e:
+        raise PaperStateError(f"{path}:{lineno}: corrupt journal line: {e.message}") from e
     except (Bad, KeyError, TypeError, ValueError, ArithmeticError, AssertionError) as e:
         detail = f"missing field {e}" if isinstance(e, KeyError) else str(e)
         raise PaperStateError(f"{path}:{lineno}: corrupt journal line: {detail}") from e
-
-
-def _fsync_dir(directory: Path) -> None:
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -21,6 +21,13 @@ trade "touches" it. Placement itself never fills a GTC order: fills happen only 
     triggered and unfilled, as on Coinbase, and fills on a later trade with P >= L, at
     L, as MAKER (it was resting).
   - Nothing sells while P < L.
+- Stop-limits of either side and direction: a STOP_DOWN stop triggers on a trade at or
+  under its stop, a STOP_UP stop on a trade at or over it. Triggered, it rests as a
+  limit order of its side at L; on its trigger trade it fills at once when marketable
+  there (a sell: P >= L, at P; a buy: P <= L, at L), as TAKER, else it rests triggered
+  (a gap through the limit) and fills later at L as MAKER.
+- Immediate orders (market IOC, limit IOC, limit FOK) never meet `advance`: they fill
+  at placement against the last trade price, as TAKER (see `PaperExchange`).
 - `sell_fills="limit"`: the pessimistic mode, opt-in: every sell fills at its limit L
   (TAKER or MAKER as above), i.e. every stop exit pays its whole limit buffer. It is
   what the paper exchange did before, and what a journal written without the setting
@@ -32,8 +39,9 @@ trade "touches" it. Placement itself never fills a GTC order: fills happen only 
   trigger trade (TAKER, at P) rests for the rest at L (MAKER).
 - Priority within one trade: buys by highest limit, then placement order; then sells
   already resting (triggered earlier) by lowest limit, then placement order; then stops
-  triggered by this trade by highest stop, then placement order. Every order a trade
-  touches gets its fill in the same `advance` call.
+  triggered by this trade: STOP_DOWN by highest stop, then STOP_UP by lowest stop, then
+  placement order (a triggered buy stop draws on the buy budget, a sell on the sell
+  one). Every order a trade touches gets its fill in the same `advance` call.
 - Fees follow the fill price: `fee = fill price x size x rate` (maker or taker rate),
   exact (see `ledger`).
 """
@@ -42,7 +50,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tradekit.exchange.paper.orders import MAKER, TAKER, Book, PaperOrder
+from tradekit.core.orders import OrderSide
+from tradekit.exchange.paper.orders import MAKER, TAKER, Book, PaperOrder, StopDirection
 
 # (order, price, size, liquidity): one fill a trade makes
 Planned = tuple[PaperOrder, Decimal, Decimal, str]
@@ -56,9 +65,31 @@ def _sell_key(o: PaperOrder) -> tuple[Decimal, int]:
     return (o.limit_price, o.n)
 
 
-def _stop_key(o: PaperOrder) -> tuple[Decimal, int]:
+def _stop_key(o: PaperOrder) -> tuple[bool, Decimal, int]:
+    """STOP_DOWN stops first, the highest stop first; then STOP_UP, the lowest first."""
     assert o.stop_price is not None
-    return (-o.stop_price, o.n)
+    up = o.stop_direction == StopDirection.STOP_UP
+    return (up, o.stop_price if up else -o.stop_price, o.n)
+
+
+def triggers(o: PaperOrder, price: Decimal) -> bool:
+    """Whether a trade at `price` triggers the stop `o`."""
+    assert o.stop_price is not None
+    if o.stop_direction == StopDirection.STOP_UP:
+        return price >= o.stop_price
+    return price <= o.stop_price
+
+
+def marketable(side: OrderSide, limit: Decimal, price: Decimal) -> bool:
+    """Whether a limit order at `limit` would trade against a print at `price`."""
+    return price <= limit if side is OrderSide.BUY else price >= limit
+
+
+def taker_price(o: PaperOrder, price: Decimal, sells_at_trade: bool) -> Decimal:
+    """What a marketable order pays or gets against a trade at `price`."""
+    if o.side is OrderSide.SELL and sells_at_trade:
+        return price
+    return o.limit_price
 
 
 def plan_fills(
@@ -71,22 +102,24 @@ def plan_fills(
     Nothing is changed: the caller applies the plan.
     """
     plan: list[Planned] = []
-    budget = budget_size
+    buy_budget = sell_budget = budget_size
     for o in sorted((o for o in book.buys if price <= o.limit_price), key=_buy_key):
-        budget = _take(plan, o, o.limit_price, budget, TAKER if o.crossing else MAKER)
-    budget = budget_size
+        buy_budget = _take(plan, o, o.limit_price, buy_budget, TAKER if o.crossing else MAKER)
     for o in sorted((o for o in book.sells if price >= o.limit_price), key=_sell_key):
         if o.crossing:
-            budget = _take(plan, o, price if sells_at_trade else o.limit_price, budget, TAKER)
+            fill_price = taker_price(o, price, sells_at_trade)
+            sell_budget = _take(plan, o, fill_price, sell_budget, TAKER)
         else:
-            budget = _take(plan, o, o.limit_price, budget, MAKER)
-    triggered = sorted(
-        (o for o in book.stops if o.stop_price is not None and price <= o.stop_price),
-        key=_stop_key,
-    )
+            sell_budget = _take(plan, o, o.limit_price, sell_budget, MAKER)
+    triggered = sorted((o for o in book.stops if triggers(o, price)), key=_stop_key)
     for o in triggered:
-        if price >= o.limit_price:
-            budget = _take(plan, o, price if sells_at_trade else o.limit_price, budget, TAKER)
+        if not marketable(o.side, o.limit_price, price):
+            continue  # gapped through its limit: it rests, triggered
+        fill_price = taker_price(o, price, sells_at_trade)
+        if o.side is OrderSide.BUY:
+            buy_budget = _take(plan, o, fill_price, buy_budget, TAKER)
+        else:
+            sell_budget = _take(plan, o, fill_price, sell_budget, TAKER)
     return plan, triggered
 
 

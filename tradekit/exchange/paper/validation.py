@@ -10,10 +10,19 @@ Placement checks, in this order (the first failing one is the `failure_reason`):
 (stop <= 0), `PREVIEW_INVALID_STOP_PRICE_PRECISION`; `INVALID_SIZE_PRECISION`;
 `PREVIEW_INVALID_BASE_SIZE_TOO_SMALL` / `PREVIEW_INVALID_BASE_SIZE_TOO_LARGE`;
 `PREVIEW_INVALID_QUOTE_SIZE_TOO_SMALL` (only when the spec has a quote_min_size);
-stops: `PREVIEW_STOP_PRICE_BELOW_LIMIT_PRICE` (limit above the stop: the stop price
-would be below the limit price), `PREVIEW_STOP_PRICE_ABOVE_LAST_TRADE_PRICE` (stop at
-or above the last trade price: a STOP_DOWN must sit below the market; with no trade seen
-yet there is no reference and the stop is accepted); last `INSUFFICIENT_FUND`.
+stops: `PREVIEW_STOP_PRICE_BELOW_LIMIT_PRICE` (a sell's limit above its stop: "limit
+price must be at or below the stop price") / `PREVIEW_STOP_PRICE_ABOVE_LIMIT_PRICE` (a
+buy's limit under its stop), `PREVIEW_STOP_PRICE_ABOVE_LAST_TRADE_PRICE` (a STOP_DOWN
+stop at or above the last trade price: it must sit below the market) /
+`PREVIEW_STOP_PRICE_BELOW_LAST_TRADE_PRICE` (a STOP_UP stop at or below it; with no
+trade seen yet there is no reference and a stop is accepted); last `INSUFFICIENT_FUND`.
+
+Immediate orders (market IOC, limit IOC / FOK) check the same, a market buy sized in
+quote `PREVIEW_INVALID_QUOTE_SIZE_TOO_SMALL` / `PREVIEW_INVALID_QUOTE_SIZE_PRECISION`
+(then the size it buys: `PREVIEW_INVALID_BASE_SIZE_TOO_SMALL`...), and, before the funds,
+`INVALID_NO_LIQUIDITY` when the product has no trade yet: the paper exchange has no book,
+only the last trade, so there is nothing to fill against. A market sell sized in quote is
+`UNSUPPORTED_ORDER_CONFIGURATION`.
 Floats raise TypeError, non-finite numbers and an empty client_order_id ValueError.
 
 client_order_id: as the Coinbase reference says, placing again with a client_order_id
@@ -38,8 +47,8 @@ from decimal import Decimal, localcontext
 
 from tradekit.core.events import MarketTrade
 from tradekit.core.money import EXACT_CONTEXT, ProductSpec, is_multiple, to_decimal
-from tradekit.core.orders import OrderStatus, OrderType
-from tradekit.exchange.paper.orders import PaperOrder
+from tradekit.core.orders import OrderSide, OrderStatus, OrderType
+from tradekit.exchange.paper.orders import PaperOrder, StopDirection
 from tradekit.exchange.types import PlaceResult
 
 # (reason, message): why a placement or an edit is refused
@@ -60,7 +69,13 @@ class Reason:
     BASE_SIZE_TOO_LARGE = "PREVIEW_INVALID_BASE_SIZE_TOO_LARGE"
     QUOTE_SIZE_TOO_SMALL = "PREVIEW_INVALID_QUOTE_SIZE_TOO_SMALL"
     STOP_PRICE_BELOW_LIMIT_PRICE = "PREVIEW_STOP_PRICE_BELOW_LIMIT_PRICE"
+    STOP_PRICE_ABOVE_LIMIT_PRICE = "PREVIEW_STOP_PRICE_ABOVE_LIMIT_PRICE"
     STOP_PRICE_ABOVE_LAST_TRADE_PRICE = "PREVIEW_STOP_PRICE_ABOVE_LAST_TRADE_PRICE"
+    STOP_PRICE_BELOW_LAST_TRADE_PRICE = "PREVIEW_STOP_PRICE_BELOW_LAST_TRADE_PRICE"
+    INVALID_QUOTE_SIZE_PRECISION = "PREVIEW_INVALID_QUOTE_SIZE_PRECISION"
+    # immediate orders with no trade to fill against; configurations not served
+    INVALID_NO_LIQUIDITY = "INVALID_NO_LIQUIDITY"
+    UNSUPPORTED_ORDER_CONFIGURATION = "UNSUPPORTED_ORDER_CONFIGURATION"
     # cancels
     UNKNOWN_CANCEL_ORDER = "UNKNOWN_CANCEL_ORDER"
     DUPLICATE_CANCEL_REQUEST = "DUPLICATE_CANCEL_REQUEST"
@@ -156,18 +171,54 @@ def check_size(spec: ProductSpec, size: Decimal, limit: Decimal) -> Problem | No
 
 
 def check_stop_placement(
-    limit: Decimal, stop: Decimal, last: MarketTrade | None, *, triggered: bool = False
+    side: OrderSide,
+    direction: str | None,
+    limit: Decimal,
+    stop: Decimal,
+    last: MarketTrade | None,
+    *,
+    triggered: bool = False,
 ) -> Problem | None:
-    """A STOP_DOWN sell: limit <= stop, and (until triggered) the stop below the market."""
-    if limit > stop:
+    """A stop-limit's prices: a sell's limit at or under its stop, a buy's at or over it;
+    until triggered, a STOP_DOWN stop under the market and a STOP_UP stop over it."""
+    if side is OrderSide.SELL and limit > stop:
         return (
             Reason.STOP_PRICE_BELOW_LIMIT_PRICE,
-            f"stop {stop} is below limit {limit}: a STOP_DOWN sell needs limit <= stop",
+            f"stop {stop} is below limit {limit}: a sell stop-limit needs limit <= stop",
         )
-    if not triggered and last is not None and stop >= last.price:
+    if side is OrderSide.BUY and limit < stop:
+        return (
+            Reason.STOP_PRICE_ABOVE_LIMIT_PRICE,
+            f"stop {stop} is above limit {limit}: a buy stop-limit needs limit >= stop",
+        )
+    if triggered or last is None:
+        return None  # no trade seen yet: no reference, the stop is accepted
+    if direction == StopDirection.STOP_UP:
+        if stop <= last.price:
+            return (
+                Reason.STOP_PRICE_BELOW_LAST_TRADE_PRICE,
+                f"stop {stop} is at or below the last trade price {last.price}: "
+                "a STOP_UP stop must sit above the market",
+            )
+    elif stop >= last.price:
         return (
             Reason.STOP_PRICE_ABOVE_LAST_TRADE_PRICE,
             f"stop {stop} is at or above the last trade price {last.price}",
+        )
+    return None
+
+
+def check_quote_size(spec: ProductSpec, quote_size: Decimal) -> Problem | None:
+    """A market buy's quote size: positive, on the quote grid, at least the minimum."""
+    if quote_size <= 0 or quote_size < spec.quote_min_size:
+        return (
+            Reason.QUOTE_SIZE_TOO_SMALL,
+            f"quote size {quote_size} is below {max(spec.quote_min_size, spec.quote_increment)}",
+        )
+    if not is_multiple(quote_size, spec.quote_increment):
+        return (
+            Reason.INVALID_QUOTE_SIZE_PRECISION,
+            f"quote size {quote_size} is not a multiple of {spec.quote_increment}",
         )
     return None
 
@@ -221,7 +272,9 @@ def check_edit(
     if problem is None:
         problem = check_size(spec, size, limit)
     if problem is None and new_stop is not None:
-        problem = check_stop_placement(limit, new_stop, last, triggered=o.triggered)
+        problem = check_stop_placement(
+            o.side, o.stop_direction, limit, new_stop, last, triggered=o.triggered
+        )
     return None if problem is None else edit_problem(problem)
 
 
