@@ -379,3 +379,14 @@ def test_illegal_transitions_raise():
     e.protection.state = ProtectionState.EXITING
     with pytest.raises(InvalidProtectionTransition, match="exiting to placing"):
         e.protection._go(ProtectionState.PLACING)
+
+
+def test_trades_observed_late_raise_the_high_and_the_next_decision_catches_up():
+    e = engine()
+    _, [stop] = entered(e)
+    e.handle(OrderAccepted(stop.client_order_id, "S1", SEC))
+    for t, price in enumerate(("101.00", "104.00", "103.00"), start=2):
+        e.observe(trade(price, t))  # behind the market: seen, not decided on
+    assert e.position.highest == D("104.00") and e.stop.status is OrderStatus.OPEN
+    [cancel] = e.handle(trade("103.50", 6))  # a current trade: one move, to 104 x 0.98
+    assert cancel.then.stop_price == D("101.92")

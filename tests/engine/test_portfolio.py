@@ -226,3 +226,31 @@ def test_a_quiet_live_market_still_times_out_an_entry(tmp_path):
             ]
 
     assert asyncio.run(run()) == ["entry_timeout"]
+
+
+def test_a_trade_that_waited_too_long_is_seen_not_decided_on(tmp_path):
+    """Decisions on current prices only: a trade older than stale_after_s in the inbox
+    updates the pair's last price, but places nothing (driven directly, with the receive
+    time it would have had: no clock in the assertion)."""
+    from tradekit.core.decision import DecisionEngine
+    from tradekit.core.entry import FixedOffsetEntry
+
+    setup = setup_for("BTC-USD", "60000")
+
+    async def run() -> tuple[int, Any, Any]:
+        with Store(tmp_path / "p.sqlite") as store:
+            decision = DecisionEngine(setup.params(), FixedOffsetEntry(D("0.001")), "p")
+            exchange = AsyncExchange(PaperExchange(balances={"USD": D("1000000")}))
+            pf = Portfolio([decision], exchange, store, stale_after_s=2.0)
+            await pf.recover()
+            old = time.perf_counter() - 10.0
+            await pf._dispatch(MarketTrade("BTC-USD", D("60000"), D("1"), SEC), None, old)
+            seen = (pf.stats.deferred, decision.last_price, decision.entry)
+            now = time.perf_counter()
+            await pf._dispatch(MarketTrade("BTC-USD", D("60010"), D("1"), 2 * SEC), None, now)
+            return seen, decision.entry, pf.stats.deferred
+
+    (deferred, last, entry_then), entry, deferred_after = asyncio.run(run())
+    assert (deferred, last, entry_then) == (1, D("60000"), None)  # seen, nothing decided
+    assert entry is not None and entry.created_ts == 2 * SEC  # decided on the current one
+    assert deferred_after == 1

@@ -651,9 +651,7 @@ async def test_a_rest_outage_degrades_pairs_and_never_ends_the_run(tmp_path):
             lambda: any(d.decision.pending_orders() for d in pf.drivers.values()), 10, "orders"
         )
         session.sim.call(lambda st: setattr(st.faults, "rest_error_rate", 1.0))
-        await eventually(
-            lambda: any(h.degraded for h in pf.health.values()), 20, "a pair degraded"
-        )
+        await eventually(lambda: any(h.degraded for h in pf.health.values()), 20, "a pair degraded")
         await asyncio.sleep(1.5)  # the outage goes on: nothing ends
         assert handle.running and handle.exception is None
         session.sim.call(lambda st: setattr(st.faults, "rest_error_rate", 0.0))

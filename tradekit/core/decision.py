@@ -278,6 +278,23 @@ class DecisionEngine:
                     return self._enter(limit, price, ts)
         return []
 
+    def observe(self, ev: MarketTrade) -> None:
+        """See a trade without deciding anything on it: a driver that is behind the
+        market (its inbox holds trades older than its staleness bound) still learns the
+        highs and the last price, and decides on the first current trade (protection is
+        level-triggered: the stop then catches up with every high seen)."""
+        price = ev.price
+        if type(price) is not Decimal:
+            price = to_decimal(price, "MarketTrade.price")
+        if self.prints.check(price) is not None:
+            return
+        self.last_price = price
+        self.last_ts = max(self.last_ts, ev.ts)
+        self.rule.observe(price, ev.ts)
+        if self.position is not None:
+            self.position.ratchet(price)
+            self.protection.on_trade(price, ev.ts)
+
     def _on_trading_state(self, ev: TradingStateChanged) -> list[Command]:
         self.trading_state = ev.state
         self.last_ts = max(self.last_ts, ev.ts)

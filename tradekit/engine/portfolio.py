@@ -62,6 +62,7 @@ class PortfolioStats:
     commands: int = 0
     polls: int = 0  # REST lookups made because the user channel was silent
     unrouted: int = 0  # order events for no pair of ours
+    deferred: int = 0  # trades seen too late to decide on (older than stale_after_s)
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
 
 
@@ -140,6 +141,7 @@ class Portfolio:
         *,
         limits: RiskLimits | None = None,
         poll_after_s: float = 5.0,  # REST safety net: open orders are looked up this often
+        stale_after_s: float = 2.0,  # a trade that waited longer is seen, not decided on
         close_store: bool = False,
     ) -> None:
         self.exchange = exchange
@@ -153,6 +155,7 @@ class Portfolio:
         self._feed = feed
         self._market: Any = exchange if hasattr(exchange, "advance") else None
         self.poll_after_s = poll_after_s
+        self.stale_after_s = stale_after_s
         self.close_store = close_store
         self.stats = PortfolioStats()
         self._inbox: asyncio.Queue[Any] | None = None
@@ -517,6 +520,13 @@ class Portfolio:
                 await self._advance(pid, driver, ev)
             if not self.health[pid].recovered:
                 return  # not reconciled yet: its orders' truth comes first
+            if received is not None and time.perf_counter() - received > self.stale_after_s:
+                # behind the market: learn the price, decide on a current one (the
+                # stop catches up with every high seen when the backlog is gone)
+                driver.decision.observe(ev)
+                driver.cursor += 1
+                self.stats.deferred += 1
+                return
             await self._guarded(pid, functools.partial(self._process, pid, ev, received))
             return
         if isinstance(ev, Timer):
