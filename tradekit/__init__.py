@@ -5,3 +5,15 @@
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """`tradekit.backtest(...)`, `tradekit.sweep(...)`: imported on first use."""
+    if name in ("backtest", "sweep", "BacktestResult", "fetch_candles"):
+        import importlib
+
+        if name == "fetch_candles":
+            return importlib.import_module("tradekit.data.history").fetch_candles
+        package = importlib.import_module("tradekit.backtest")
+        return package if name == "backtest" else getattr(package, name)
+    raise AttributeError(f"module 'tradekit' has no attribute {name!r}")

@@ -385,6 +385,7 @@ def _result(
             )
         final = cash + (base * last_price if last_price is not None else ZERO)
     eq_ticks = eq_times = eq_values = prices_f = None
+    drawdown = None if detail else _drawdown(spec, positions, P, float(q))
     if detail and n:
         eq_ticks = np.arange(n, dtype=np.int64)
         eq_times = T
@@ -414,7 +415,34 @@ def _result(
         equity_times=eq_times,
         equity_values=eq_values,
         prices=prices_f,
+        drawdown=drawdown,
     )
+
+
+def _drawdown(spec: BacktestSpec, positions: list[_Position], P: Any, q: float) -> float:
+    """Max drawdown without the whole curve: equity only moves while a position is held,
+    so only the holding stretches are scanned (floats: a fraction, not money)."""
+    import numpy as np
+
+    cash = float(spec.balance)
+    peak = cash
+    worst = 0.0
+    for pos in positions:
+        size = float(pos.size)
+        cash -= float(pos.size * pos.limit * spec.product.quote_increment + pos.buy_fee)
+        end = len(P) if pos.exit_tick is None else pos.exit_tick
+        eq = cash + size * (P[pos.fill_tick : end].astype(np.float64) * q)
+        if eq.size:
+            peaks = np.maximum(np.maximum.accumulate(eq), peak)
+            worst = max(worst, float(np.max((peaks - eq) / peaks)))
+            peak = float(peaks[-1])
+        if pos.exit_tick is not None and pos.exit_price is not None:
+            cash += float(pos.size * pos.exit_price * spec.product.quote_increment - pos.sell_fee)
+            if cash > peak:
+                peak = cash
+            else:
+                worst = max(worst, (peak - cash) / peak)
+    return worst
 
 
 def spec_params(spec: BacktestSpec) -> dict[str, Any]:

@@ -80,6 +80,7 @@ class BacktestResult:
     equity_values: Any = None  # float64 (for drawing)
     prices: Any = None  # float64 price per sample (for drawing)
     reports: list[Any] = field(default_factory=list, repr=False)
+    drawdown: float | None = None  # computed by the runner when no curve is kept
 
     # -- statistics --------------------------------------------------------------------
 
@@ -112,6 +113,8 @@ class BacktestResult:
         """The deepest fall of equity from a previous peak, as a fraction (0.1 = 10 %)."""
         import numpy as np
 
+        if self.drawdown is not None:
+            return self.drawdown
         eq = self.equity_values
         if eq is None or len(eq) == 0:
             return 0.0

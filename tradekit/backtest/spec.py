@@ -85,7 +85,7 @@ class BacktestSpec:
     trail_pct: Decimal
     stop_limit_buffer_pct: Decimal = Decimal("0.005")
     min_ratchet: Decimal = ZERO
-    max_entry_wait_ns: int = 300 * NS_PER_SECOND
+    max_entry_wait_ns: int = 86400 * NS_PER_SECOND  # a day: "buy at the start" fills
     size: Decimal | None = None
     quote_budget: Decimal | None = None  # neither size nor budget: a budget of 1000
     entry: EntrySpec = field(default_factory=EntrySpec)
