@@ -158,9 +158,8 @@ def sweep(
         params if params is not None else {"trail_pct": Decimal("0.02")},
         product_id or source.product_id,
     )
-    specs = [
-        (i, base.with_(**{k: _coerce(k, v) for k, v in c.items()})) for i, c in enumerate(configs)
-    ]
+    configs = [{k: _coerce(k, v) for k, v in c.items()} for c in configs]
+    specs = [(i, base.with_(**c)) for i, c in enumerate(configs)]
     payload = _payload(source, base, engine)
     n_workers = workers or _worker_count(executor)
     size = max(1, -(-len(specs) // (n_workers * 4)))
