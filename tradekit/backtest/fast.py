@@ -37,7 +37,8 @@ from tradekit.core.position import PositionState
 # The paper fill model of a stop-limit that triggers and fills on the same trade: at its
 # limit (the old model), or at the trade's price (the model of branch `paper`).
 STOP_FILLS_AT_TRADE_PRICE = False
-_FIRST_WINDOW = 2048
+_FIRST_WINDOW = 4096  # trades scanned at once: growing to _MAX_WINDOW (cache-sized
+_MAX_WINDOW = 1 << 13  # blocks are faster than one pass over fresh megabyte temporaries)
 _INT_LIMIT = 2**62
 
 
@@ -56,6 +57,42 @@ class FastPathRefused(ValueError):
 def _ratio(value: Decimal) -> tuple[int, int]:
     n, d = value.as_integer_ratio()
     return int(n), int(d)
+
+
+@dataclass
+class _Drawdown:
+    """The deepest fall of equity from its peak, tracked while positions are followed
+    (equity moves only while something is held: cash + size x price)."""
+
+    peak: float
+    worst: float = 0.0
+    cash: float = 0.0  # cash while the current position is held
+    size_q: float = 0.0  # its size x the quote increment
+
+    def flat(self, cash: float) -> None:
+        if cash > self.peak:
+            self.peak = cash
+        elif self.peak > 0:
+            self.worst = max(self.worst, (self.peak - cash) / self.peak)
+
+    def holding(self, highs: Any, prices: Any) -> None:
+        """Trades while holding: the peak follows the highest price (`highs`, never above
+        what was reached since the entry fill, or at most the entry price, whose equity
+        is under the old peak by the fee)."""
+        import numpy as np
+
+        if not len(prices):
+            return
+        peak = highs.astype(np.float64)
+        peak *= self.size_q
+        peak += self.cash
+        np.maximum(peak, self.peak, out=peak)
+        equity = prices.astype(np.float64)
+        equity *= self.size_q
+        equity += self.cash
+        equity /= peak
+        self.worst = max(self.worst, 1.0 - float(equity.min()))
+        self.peak = float(peak[-1])
 
 
 @dataclass
@@ -112,6 +149,7 @@ def run_fast(
     cash = spec.balance
     positions: list[_Position] = []
     once = entry.rule == "once"
+    dd = _Drawdown(float(cash))
 
     # the first signal
     if once:
@@ -158,17 +196,21 @@ def run_fast(
             cash -= size * limit_d + buy_fee
         pos = _Position(k, j, limit, size, buy_fee)
         positions.append(pos)
-        _trail(pos, P, spec, (kn, kd), (ln, ld), (mn, md), detail)
+        dd.cash = float(cash)
+        dd.size_q = float(size * q)
+        dd.holding(P[j : j + 1], P[j : j + 1])
+        _trail(pos, P, spec, (kn, kd), (ln, ld), (mn, md), detail, dd)
         if pos.exit_tick is None:
             break
         with localcontext(EXACT_CONTEXT):
             exit_d = pos.exit_price * q  # type: ignore[operator]
             pos.sell_fee = exit_d * size * taker
             cash += size * exit_d - pos.sell_fee
+        dd.flat(float(cash))
         if once:
             break
         k = pos.exit_tick  # flat again on the exit trade: the rule signals on it
-    return _result(spec, positions, P, T, cash, ticks_per_bar, detail)
+    return _result(spec, positions, P, T, cash, ticks_per_bar, detail, dd.worst)
 
 
 def _first_at_or_below(P: Any, start: int, end: int, level: int) -> int:
@@ -184,7 +226,7 @@ def _first_at_or_below(P: Any, start: int, end: int, level: int) -> int:
         if hit[i]:
             return start + i
         start = stop
-        w *= 4
+        w = min(4 * w, _MAX_WINDOW)
     return -1
 
 
@@ -196,6 +238,7 @@ def _trail(
     buffer: tuple[int, int],
     step: tuple[int, int],
     detail: bool,
+    dd: _Drawdown,
 ) -> None:
     """Follow one position from its entry fill to its stop's fill (or the data's end)."""
     import numpy as np
@@ -224,20 +267,42 @@ def _trail(
         stop = min(n, start + w)
         seg = P[start:stop]
         H = np.maximum.accumulate(seg)
-        np.maximum(H, high, out=H)
-        C = H * kn // kd  # the candidate trigger after each trade
+        np.maximum(H, high, out=H)  # the highest price once trade i is handled
         if mn == 0:
-            Tafter = np.maximum(C, trigger)
+            # The stop resting when trade i arrives is max(trigger, floor(H[i-1] x keep)),
+            # and for an integer price P <= floor(x) iff P <= x: no division per trade.
+            hit = seg <= trigger
+            hit[1:] |= seg[1:] * kd <= H[:-1] * kn
+            i = int(np.argmax(hit))
+            end = i if hit[i] else len(seg)  # trades the core saw in this window
+            level = trigger if end == 0 else max(trigger, int(H[end - 1]) * kn // kd)
+            # the moves: new highs whose candidate is above every earlier trigger
+            new_high = np.flatnonzero(H[1:end] > H[: end - 1]) + 1 if end > 1 else H[:0]
+            if end and H[0] > high:
+                new_high = np.concatenate(([0], new_high))
+            cand = H[new_high] * kn // kd
+            before = np.maximum.accumulate(np.concatenate(([trigger], cand)))[:-1]
+            up = cand > before
+            move_ticks = new_high[up]
+            move_levels = cand[up]
         else:
-            Tafter = _stepped(C, trigger, mn, md)
-        # the trigger resting when each trade arrives: the one set after the trade before
-        Tbefore = np.empty_like(Tafter)
-        Tbefore[0] = trigger
-        Tbefore[1:] = Tafter[:-1]
-        hit = seg <= Tbefore
-        i = int(np.argmax(hit))
+            move_ticks, move_levels = _moves(H, trigger, kn, kd, mn, md)
+            lengths = np.diff(np.concatenate(([0], move_ticks + 1, [len(seg)])))
+            resting = np.repeat(np.concatenate(([trigger], move_levels)), lengths)
+            hit = seg <= resting
+            i = int(np.argmax(hit))
+            keep_moves = move_ticks < i if hit[i] else slice(None)
+            move_ticks = move_ticks[keep_moves]
+            move_levels = move_levels[keep_moves]
+            level = int(resting[i])
+        seen = i if hit[i] else len(seg)
+        dd.holding(H[:seen], seg[:seen])
+        if move_ticks.size:
+            moves += int(move_ticks.size)
+            if detail:
+                stop_ticks.append(move_ticks + start)
+                stop_triggers.append(move_levels)
         if hit[i]:
-            level = int(Tbefore[i])
             limit = level * ln // ld
             price = int(seg[i])
             if price < limit:
@@ -246,42 +311,38 @@ def _trail(
                 )
             pos.exit_tick = start + i
             pos.exit_price = price if STOP_FILLS_AT_TRADE_PRICE else limit
-            Tafter = Tafter[:i]  # the stop fills before the core sees trade i
-        changed = np.flatnonzero(np.diff(Tafter, prepend=trigger))
-        if changed.size:
-            moves += int(changed.size)
-            if detail:
-                stop_ticks.append(changed + start)
-                stop_triggers.append(Tafter[changed])
-            trigger = int(Tafter[-1])
-        if pos.exit_tick is not None:
             break
+        if move_levels.size:
+            trigger = int(move_levels[-1])
         high = int(H[-1])
         start = stop
-        w *= 4
+        w = min(2 * w, _MAX_WINDOW)
     pos.stop_moves = moves
     pos.stop_ticks = np.concatenate(stop_ticks)
     pos.stop_triggers = np.concatenate(stop_triggers)
 
 
-def _stepped(C: Any, trigger: int, mn: int, md: int) -> Any:
-    """Triggers after each trade when a move needs more than `min_ratchet`: C is
-    non-decreasing, so each next move is one binary search away."""
+def _moves(H: Any, trigger: int, kn: int, kd: int, mn: int, md: int) -> tuple[Any, Any]:
+    """Stop moves when a move needs more than `min_ratchet`: (trade index, new trigger).
+
+    A move needs floor(H x keep) x md > trigger x (md + mn), i.e. H >= the smallest high
+    whose candidate clears the threshold; H never falls, so each move is one binary
+    search away."""
     import numpy as np
 
-    n = len(C)
-    at_ticks = [0]
-    levels = [trigger]
+    ticks: list[int] = []
+    levels: list[int] = []
+    n = len(H)
     while True:
-        threshold = trigger * (md + mn) // md  # a move needs C * md > trigger * (md + mn)
-        nxt = int(np.searchsorted(C, threshold, side="right"))
-        if nxt >= n:
+        threshold = trigger * (md + mn) // md  # the candidate must exceed this
+        need = -(-(threshold + 1) * kd // kn)  # the smallest high giving such a candidate
+        k = int(np.searchsorted(H, need, side="left"))
+        if k >= n:
             break
-        trigger = int(C[nxt])
-        at_ticks.append(nxt)
+        trigger = int(H[k]) * kn // kd
+        ticks.append(k)
         levels.append(trigger)
-    which = np.searchsorted(np.asarray(at_ticks), np.arange(n), side="right") - 1
-    return np.asarray(levels, dtype=np.int64)[which]
+    return np.asarray(ticks, dtype=np.int64), np.asarray(levels, dtype=np.int64)
 
 
 def _result(
@@ -292,6 +353,7 @@ def _result(
     cash: Decimal,
     ticks_per_bar: int,
     detail: bool,
+    dd_worst: float = 0.0,
 ) -> BacktestResult:
     import numpy as np
 
@@ -385,7 +447,7 @@ def _result(
             )
         final = cash + (base * last_price if last_price is not None else ZERO)
     eq_ticks = eq_times = eq_values = prices_f = None
-    drawdown = None if detail else _drawdown(spec, positions, P, float(q))
+    drawdown = dd_worst
     if detail and n:
         eq_ticks = np.arange(n, dtype=np.int64)
         eq_times = T
@@ -417,32 +479,6 @@ def _result(
         prices=prices_f,
         drawdown=drawdown,
     )
-
-
-def _drawdown(spec: BacktestSpec, positions: list[_Position], P: Any, q: float) -> float:
-    """Max drawdown without the whole curve: equity only moves while a position is held,
-    so only the holding stretches are scanned (floats: a fraction, not money)."""
-    import numpy as np
-
-    cash = float(spec.balance)
-    peak = cash
-    worst = 0.0
-    for pos in positions:
-        size = float(pos.size)
-        cash -= float(pos.size * pos.limit * spec.product.quote_increment + pos.buy_fee)
-        end = len(P) if pos.exit_tick is None else pos.exit_tick
-        eq = cash + size * (P[pos.fill_tick : end].astype(np.float64) * q)
-        if eq.size:
-            peaks = np.maximum(np.maximum.accumulate(eq), peak)
-            worst = max(worst, float(np.max((peaks - eq) / peaks)))
-            peak = float(peaks[-1])
-        if pos.exit_tick is not None and pos.exit_price is not None:
-            cash += float(pos.size * pos.exit_price * spec.product.quote_increment - pos.sell_fee)
-            if cash > peak:
-                peak = cash
-            else:
-                worst = max(worst, (peak - cash) / peak)
-    return worst
 
 
 def spec_params(spec: BacktestSpec) -> dict[str, Any]:

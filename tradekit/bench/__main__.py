@@ -15,6 +15,7 @@ from collections.abc import Callable
 from tradekit.bench.figures import Figure
 
 BENCHES: dict[str, str] = {
+    "backtest": "tradekit.bench.backtest",
     "core": "tradekit.bench.core",
     "replay": "tradekit.bench.replay",
     "rest": "tradekit.bench.rest",
