@@ -18,6 +18,7 @@ tests/backtest/test_equivalence.py holds the two paths to identical trades, stop
 
 from __future__ import annotations
 
+import itertools
 from array import array
 from collections import deque
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from tradekit.engine._sync.driver import PairDriver, fill_event
 from tradekit.exchange.types import Fill
 
 PROGRESS_EVERY = 1 << 16  # ticks between progress-bar updates
+_PROGRESS_MASK = PROGRESS_EVERY - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +64,6 @@ class Trace:
     prices: array = field(default_factory=lambda: array("d"))  # type: ignore[type-arg]
     times: array = field(default_factory=lambda: array("q"))  # type: ignore[type-arg]
     n_ticks: int = 0
-    first_price: Decimal | None = None
     last_price: Decimal | None = None
     first_ts: int = 0
     last_ts: int = 0
@@ -98,58 +99,60 @@ def run_events(
     engine holds the final state)."""
     trace = Trace()
     driver = LeanDriver(decision, exchange, trace)
+    decision = driver.decision
+    handle = decision.handle
     advance = exchange.advance
     prices_append = trace.prices.append
     times_append = trace.times.append
     queue: deque[Event] = deque()
     state = (False, False)
     tick = -1
-    price: Decimal | None = None
-    ts = 0
-    for trade in ticks:
-        tick += 1
-        driver.tick = tick
+    ticks = iter(ticks)
+    trade = next(ticks, None)
+    if trade is None:
+        return trace, driver
+    trace.first_ts = trade.ts
+    for tick, trade in enumerate(itertools.chain((trade,), ticks)):  # noqa: B007 - the last one is used below
         price = trade.price
-        ts = trade.ts
         if sample:
             prices_append(float(price))
-            times_append(ts)
-        if tick == 0:
-            trace.first_price = price
-            trace.first_ts = ts
-        if progress is not None and not tick % PROGRESS_EVERY and tick:
-            progress(PROGRESS_EVERY)
-        if driver.unsettled:
-            queue.extend(driver.settle())
-            _drain(driver, queue, trace)
+            times_append(trade.ts)
         fills = advance(trade)
-        d = driver.decision
-        stop = d.stop
-        if fills or (stop is not None and stop.stop_price is not None and price <= stop.stop_price):
+        stop = decision.stop
+        if not fills and (stop is None or stop.stop_price is None or price > stop.stop_price):
+            # the hot path: nothing filled, the stop not reached
+            commands = handle(trade)
+            if not commands and not decision.has_reports:
+                if progress is not None and not tick & _PROGRESS_MASK and tick:
+                    progress(PROGRESS_EVERY)
+                continue
+            driver.tick = tick
+            result = driver.after_handle(trade, commands)
+            queue.extendleft(reversed(result.outcomes))
+        else:
+            driver.tick = tick
             if stop is not None and stop.stop_price is not None and price <= stop.stop_price:
                 queue.extend(driver.stop_news(trade, fills))
             for f in fills:
                 trace.fills.append((tick, f))
                 queue.append(fill_event(f, driver.coid_of(f)))
             queue.append(trade)
+        _drain(driver, queue, trace)
+        if driver.unsettled:  # an order's state in doubt: ask before the next trade
+            queue.extend(driver.settle())
             _drain(driver, queue, trace)
-        else:
-            commands = d.handle(trade)
-            driver.cursor += 1
-            if not commands and not d.has_reports:
-                continue
-            result = driver.after_handle(trade, commands)
-            queue.extendleft(reversed(result.outcomes))
-            _drain(driver, queue, trace)
-        now = _state(driver.decision)
+        now = _state(decision)
         if now != state:
             state = now
-            trace.states.append((tick, ts, now[0], now[1]))
+            trace.states.append((tick, trade.ts, now[0], now[1]))
+        if progress is not None and not tick & _PROGRESS_MASK and tick:
+            progress(PROGRESS_EVERY)
     if progress is not None and tick >= 0:
         progress(tick % PROGRESS_EVERY + 1)
     trace.n_ticks = tick + 1
-    trace.last_price = price
-    trace.last_ts = ts
+    if trade is not None:
+        trace.last_price = trade.price
+        trace.last_ts = trade.ts
     return trace, driver
 
 
