@@ -159,16 +159,21 @@ def _event_result(
     ]
     holding_ns, unprotected_ns = _durations(trace)
     n = trace.n_ticks
-    eq_ticks = eq_times = eq_values = prices = None
+    eq_times = eq_values = prices = None
     if len(trace.prices) == n and n:
         prices = np.frombuffer(trace.prices, dtype=np.float64)
         eq_times = np.frombuffer(trace.times, dtype=np.int64)
-        eq_ticks = np.arange(n, dtype=np.int64)
-        cash_f, base_f = [float(spec.balance)], [0.0]
-        at = [-1]
-        c, b = spec.balance, ZERO
+        eq_values = np.empty(n, dtype=np.float64)
+        # equity is cash + held x price, piecewise between fills: filled in place
+        at, c, b = 0, spec.balance, ZERO
         with localcontext(MONEY_CONTEXT):
-            for tick, f in trace.fills:
+            for tick, f in [*trace.fills, (n, None)]:
+                if tick > at:
+                    np.multiply(prices[at:tick], float(b), out=eq_values[at:tick])
+                    eq_values[at:tick] += float(c)
+                    at = tick
+                if f is None:
+                    break
                 value = f.price * f.size
                 if f.side.value == "BUY":
                     c -= value + f.commission
@@ -176,11 +181,6 @@ def _event_result(
                 else:
                     c += value - f.commission
                     b -= f.size
-                at.append(tick)
-                cash_f.append(float(c))
-                base_f.append(float(b))
-        idx = np.searchsorted(np.asarray(at[1:], dtype=np.int64), eq_ticks, side="right")
-        eq_values = np.asarray(cash_f)[idx] + np.asarray(base_f)[idx] * prices
     return BacktestResult(
         product=product,
         params=spec_params(spec),
@@ -198,7 +198,6 @@ def _event_result(
         last_price=last,
         holding_ns=holding_ns,
         unprotected_ns=unprotected_ns,
-        equity_ticks=eq_ticks,
         equity_times=eq_times,
         equity_values=eq_values,
         prices=prices,

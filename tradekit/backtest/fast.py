@@ -473,7 +473,6 @@ def _result(
         last_price=last_price,
         holding_ns=holding,
         unprotected_ns=0,
-        equity_ticks=eq_ticks,
         equity_times=eq_times,
         equity_values=eq_values,
         prices=prices_f,

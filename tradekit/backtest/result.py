@@ -75,7 +75,6 @@ class BacktestResult:
     last_price: Decimal | None
     holding_ns: int = 0
     unprotected_ns: int = 0
-    equity_ticks: Any = None  # int64 tick indexes of the samples
     equity_times: Any = None  # int64 ns
     equity_values: Any = None  # float64 (for drawing)
     prices: Any = None  # float64 price per sample (for drawing)
@@ -200,7 +199,7 @@ class BacktestResult:
         return pd.DataFrame(
             {
                 "time": pd.to_datetime(self.equity_times, utc=True),
-                "tick": self.equity_ticks,
+                "tick": range(len(self.equity_times)),
                 "price": self.prices,
                 "equity": self.equity_values,
             }

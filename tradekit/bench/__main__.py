@@ -23,6 +23,7 @@ BENCHES: dict[str, str] = {
     "portfolio": "tradekit.bench.portfolio",
     "sim_rest": "tradekit.bench.sim_rest",
     "sim_ws": "tradekit.bench.sim_ws",
+    "sweep": "tradekit.bench.sweep",
 }
 
 

@@ -57,8 +57,11 @@ def trades_from(prices: Any, times: Any, product_id: str, q: Decimal) -> Iterato
     from tradekit.core.events import MarketTrade
 
     one = Decimal(1)
-    for p, t in zip(prices.tolist(), times.tolist(), strict=True):
-        yield MarketTrade(product_id, Decimal(p) * q, one, t)
+    step = 1 << 14  # a chunk at a time: a million Python ints would cost ~70 MB
+    for at in range(0, len(prices), step):
+        chunk = zip(prices[at : at + step].tolist(), times[at : at + step].tolist(), strict=True)
+        for p, t in chunk:
+            yield MarketTrade(product_id, Decimal(p) * q, one, t)
 
 
 def run(ticks: int, repeat: int, progress: TextIO | None) -> list[Figure]:
