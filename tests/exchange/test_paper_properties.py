@@ -21,6 +21,7 @@ op = st.one_of(
     st.tuples(st.just("trade"), cents, st.integers(min_value=0, max_value=200)),
     st.tuples(st.just("buy"), cents, sizes),
     st.tuples(st.just("stop"), cents, sizes, st.integers(min_value=0, max_value=300)),
+    st.tuples(st.just("sell"), cents, sizes),
     st.tuples(st.just("cancel"), st.integers(min_value=0, max_value=30)),
 )
 
@@ -32,6 +33,8 @@ def run(ex: PaperExchange, ops: list[tuple]) -> None:
             ex.advance(MarketTrade("BTC-USD", price, D(size).scaleb(-2), i))
         elif kind == "buy":
             ex.place_limit_buy(f"c{i}", "BTC-USD", args[1], args[0])
+        elif kind == "sell":
+            ex.place_limit_sell(f"c{i}", "BTC-USD", args[1], args[0])
         elif kind == "stop":
             stop, size, gap = args
             limit = max(stop - D(gap).scaleb(-2), D("0.01"))
@@ -48,6 +51,8 @@ def check_ledger(ex: PaperExchange) -> None:
     flows = {"USD": D(0), "BTC": D(0)}
     for f in ex.list_fills():
         sign = 1 if f.side is OrderSide.BUY else -1
+        limit = ex.get_order(f.order_id).limit_price
+        assert sign * f.price <= sign * limit  # never a buy over, a sell under, its limit
         flows["BTC"] += sign * f.size
         flows["USD"] -= sign * f.price * f.size + f.commission
     holds = {"USD": D(0), "BTC": D(0)}
@@ -66,11 +71,17 @@ def check_ledger(ex: PaperExchange) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(ops=st.lists(op, max_size=40), model=st.sampled_from(["full", "trade_size"]))
-def test_random_sessions_reconcile_and_replay_exactly(ops, model):
+@given(
+    ops=st.lists(op, max_size=40),
+    model=st.sampled_from(["full", "trade_size"]),
+    sell_fills=st.sampled_from(["trade", "limit"]),
+)
+def test_random_sessions_reconcile_and_replay_exactly(ops, model, sell_fills):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "paper.jsonl"
-        live = PaperExchange(balances=INITIAL, fill_model=model, state_path=path)
+        live = PaperExchange(
+            balances=INITIAL, fill_model=model, sell_fills=sell_fills, state_path=path
+        )
         run(live, ops)
         live.close()
         restored = PaperExchange.restore(path)
