@@ -8,8 +8,9 @@ a 1000 USD budget, trail 5 %, stop-limit buffer 1 %, fees 0.4 % maker / 0.6 % ta
                                      marketable when placed); fee 6.00; stop 95.00/94.05;
                                      the 101 print ratchets it to 95.95/94.99
     bar 1: O 100 H 110 L 96  C 108   96 stays above 95.95; 110 ratchets to 104.50/103.45
-    bar 2: O 108 H 108 L 104 C 105   104 triggers the stop and fills it at 103.45
-                                     (taker); fee 6.207; P&L 1034.50 - 1000 - 12.207
+    bar 2: O 108 H 108 L 104 C 105   104 triggers the stop and fills it at 104.00, the
+                                     trade's price (taker); fee 6.24; P&L 1040 - 1000 - 12.24
+                                     (sell_fills="limit": at 103.45, fee 6.207)
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import pytest
 
 import tradekit
 from tradekit.backtest import BacktestSpec, EntrySpec, backtest
-from tradekit.backtest.fast import STOP_FILLS_AT_TRADE_PRICE
 from tradekit.backtest.spec import default_product
 from tradekit.data.candles import Candle
 from tradekit.data.generators import PricePath
@@ -38,7 +38,7 @@ PARAMS = {
     "balance": "10000",
     "entry": "once",
 }
-EXIT = D("104.00") if STOP_FILLS_AT_TRADE_PRICE else D("103.45")
+EXIT = D("104.00")
 
 
 def frame() -> pd.DataFrame:
@@ -54,9 +54,10 @@ def frame() -> pd.DataFrame:
     )
 
 
-def check(result) -> None:
+def check(result, exit_price: D = EXIT) -> None:
     assert len(result.trades) == 1
     t = result.trades[0]
+    EXIT = exit_price  # noqa: N806
     sell_fee = EXIT * 10 * D("0.006")
     assert (t.entry_bar, t.entry_tick, t.entry_ts) == (0, 1, 15 * SEC)
     assert (t.exit_bar, t.exit_tick, t.exit_ts) == (2, 9, 135 * SEC)
@@ -83,6 +84,8 @@ def test_hand_computed_scenario_from_a_dataframe(engine):
     result = backtest(frame(), PARAMS, engine=engine, product_id="BTC-USD")
     assert result.path == engine
     check(result)
+    pessimistic = backtest(frame(), {**PARAMS, "sell_fills": "limit"}, engine=engine)
+    check(pessimistic, D("103.45"))
 
 
 def test_the_same_from_csv_parquet_candles_and_floats(tmp_path):
@@ -106,7 +109,7 @@ def test_tables_json_and_chart():
     assert len(result.stops_dataframe()) == 3
     assert len(result.equity_dataframe()) == 12
     data = json.loads(json.dumps(result.to_dict()))
-    assert data["trades"][0]["exit_price"] == str(EXIT)
+    assert D(data["trades"][0]["exit_price"]) == EXIT
     assert D(data["stats"]["pnl"]) == result.pnl  # exact through JSON
     assert "P&L +" in result.summary() and str(result.pnl) not in result.summary()
     fig = result.plot()

@@ -18,6 +18,10 @@ because the market is already under it (the engine then exits with a limit sell)
 trade that gaps through a triggered stop's limit (the stop rests unfilled), prices off
 the grid, and numbers too large for int64 arithmetic.
 
+Fills are the paper exchange's: a buy at its limit (taker when it was marketable when
+placed), a stop on its trigger trade at that trade's price (or at its limit with
+`sell_fills="limit"`), as taker.
+
 Time runs in the order the engine sees it: a trade first meets the orders resting from
 before it (the paper exchange's `advance`), then the core reacts to it (a stop moved at
 trade i rests from trade i + 1 on).
@@ -34,9 +38,6 @@ from tradekit.backtest.spec import BacktestSpec
 from tradekit.core.money import EXACT_CONTEXT, MONEY_CONTEXT, ZERO
 from tradekit.core.position import PositionState
 
-# The paper fill model of a stop-limit that triggers and fills on the same trade: at its
-# limit (the old model), or at the trade's price (the model of branch `paper`).
-STOP_FILLS_AT_TRADE_PRICE = False
 _FIRST_WINDOW = 4096  # trades scanned at once: growing to _MAX_WINDOW (cache-sized
 _MAX_WINDOW = 1 << 13  # blocks are faster than one pass over fresh megabyte temporaries)
 _INT_LIMIT = 2**62
@@ -310,7 +311,9 @@ def _trail(
                     f"trade {start + i} gaps through the stop's limit (the stop rests unfilled)"
                 )
             pos.exit_tick = start + i
-            pos.exit_price = price if STOP_FILLS_AT_TRADE_PRICE else limit
+            # the paper fill model: a stop that triggers and fills on one trade sells at
+            # the trade's price (sell_fills "trade"), or at its limit ("limit")
+            pos.exit_price = price if spec.sell_fills == "trade" else limit
             break
         if move_levels.size:
             trigger = int(move_levels[-1])

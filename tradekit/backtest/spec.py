@@ -38,6 +38,7 @@ _PARAM_KEYS = frozenset(
         "balance",
         "maker_fee",
         "taker_fee",
+        "sell_fills",
     }
 )
 
@@ -92,8 +93,13 @@ class BacktestSpec:
     balance: Decimal = Decimal("10000")  # quote currency at the start
     maker_fee: Decimal = Decimal("0.004")
     taker_fee: Decimal = Decimal("0.006")
+    # the paper exchange's price for a marketable sell: "trade" (the default, as a book
+    # fills it) or "limit" (the pessimistic model: a triggered stop sells at its limit)
+    sell_fills: str = "trade"
 
     def __post_init__(self) -> None:
+        if self.sell_fills not in ("trade", "limit"):
+            raise ValueError(f"sell_fills: {self.sell_fills!r} is not 'trade' or 'limit'")
         for name in ("trail_pct", "stop_limit_buffer_pct", "min_ratchet", "balance"):
             object.__setattr__(self, name, to_decimal(getattr(self, name), name))
         for name in ("maker_fee", "taker_fee"):
@@ -128,7 +134,12 @@ class BacktestSpec:
         from tradekit.exchange.paper import PaperExchange
 
         return PaperExchange(
-            [self.product], self.balances(), self.maker_fee, self.taker_fee, id_seed="backtest"
+            [self.product],
+            self.balances(),
+            self.maker_fee,
+            self.taker_fee,
+            id_seed="backtest",
+            sell_fills=self.sell_fills,  # type: ignore[arg-type]
         )
 
     def with_(self, **changes: Any) -> BacktestSpec:
@@ -233,6 +244,8 @@ def _from_dict(d: dict[str, Any], product_id: str | None, product: ProductSpec |
         kwargs["quote_budget"] = to_decimal(d["quote_budget"], "quote_budget")
     if "entry" in d:
         kwargs["entry"] = _entry_from(d["entry"])
+    if "sell_fills" in d:
+        kwargs["sell_fills"] = d["sell_fills"]
     return BacktestSpec(**kwargs)
 
 
@@ -252,7 +265,7 @@ def _from_file(path: Path, product_id: str | None, product: ProductSpec | None) 
     extra = data.pop("backtest", {})
     if not isinstance(extra, dict):
         raise ConfigError(str(path), ["backtest: expected a table"])
-    unknown = set(extra) - {"balance", "maker_fee", "taker_fee", "entry"}
+    unknown = set(extra) - {"balance", "maker_fee", "taker_fee", "entry", "sell_fills"}
     if unknown:
         raise ConfigError(str(path), [f"backtest.{k}: unknown key" for k in sorted(unknown)])
     config = load_config_dict(data, str(path))
@@ -293,6 +306,8 @@ def _from_config(
     for name in ("balance", "maker_fee", "taker_fee"):
         if name in extra:
             kwargs[name] = to_decimal(extra[name], f"backtest.{name}")
+    if "sell_fills" in extra:
+        kwargs["sell_fills"] = extra["sell_fills"]
     return BacktestSpec(
         product=product or default_product(pair.product_id),
         trail_pct=pair.trail_pct,
