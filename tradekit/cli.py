@@ -217,8 +217,10 @@ def _candles(args: argparse.Namespace) -> int:
     )
     if len(frame):
         first, last = frame["start"].iloc[0], frame["start"].iloc[-1]
-        print(f"tradekit candles: {len(frame)} {args.granularity} candles of {args.product}, "
-              f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC, written to {output}")
+        print(
+            f"tradekit candles: {len(frame)} {args.granularity} candles of {args.product}, "
+            f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC, written to {output}"
+        )
     else:
         print(f"tradekit candles: no candles of {args.product} in that range; wrote {output}")
     return 0
@@ -238,22 +240,29 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.scheduler:
         from distributed import Client
 
-        executor = Client(args.scheduler)
+        executor = Client(args.scheduler)  # type: ignore[no-untyped-call]
     try:
         frame = sweep(
-            grid, data, executor, params=spec, engine=args.engine, workers=args.workers,
+            grid,
+            data,
+            executor,
+            params=spec,
+            engine=args.engine,
+            workers=args.workers,
             progress=not args.json,
         )
     finally:
         if executor is not None:
-            executor.close()
+            executor.close()  # type: ignore[no-untyped-call]
     if args.csv:
         frame.to_csv(args.csv, index=False)
     if args.json:
         from decimal import Decimal
 
         for row in frame.to_dict(orient="records"):
-            print(json.dumps({k: plain(v) if isinstance(v, Decimal) else v for k, v in row.items()}))
+            print(
+                json.dumps({k: plain(v) if isinstance(v, Decimal) else v for k, v in row.items()})
+            )
         return 0
     shown = frame.copy()
     for column in ("pnl", "final_equity", "fees"):
@@ -356,15 +365,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="one config over a price source (candles, a recording, a seeded path)",
         description="Backtest a pair's rules (the same DecisionEngine and paper exchange as "
         "live trading) on market data. CONFIG is a `tradekit run` TOML file; an optional "
-        "[backtest] table sets balance, maker_fee, taker_fee and entry (e.g. entry = \"once\").",
+        '[backtest] table sets balance, maker_fee, taker_fee and entry (e.g. entry = "once").',
     )
     bt.add_argument("config", help="a TOML config (its first pair, or --product's)")
     bt.add_argument(
-        "--data", required=True, help="candles (.csv, .parquet), a recording (.jsonl) or seed:SEED[:TICKS]"
+        "--data",
+        required=True,
+        help="candles (.csv, .parquet), a recording (.jsonl) or seed:SEED[:TICKS]",
     )
     bt.add_argument("--product", default=None, help="which pair of the config")
     bt.add_argument(
-        "--engine", choices=["events", "fast", "auto"], default="events",
+        "--engine",
+        choices=["events", "fast", "auto"],
+        default="events",
         help="events (default), fast (NumPy, refuses what it cannot reproduce), auto",
     )
     bt.add_argument("--json", action="store_true", help="the whole result as JSON (exact)")

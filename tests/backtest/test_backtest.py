@@ -57,7 +57,7 @@ def frame() -> pd.DataFrame:
 def check(result, exit_price: D = EXIT) -> None:
     assert len(result.trades) == 1
     t = result.trades[0]
-    EXIT = exit_price  # noqa: N806
+    EXIT = exit_price
     sell_fee = EXIT * 10 * D("0.006")
     assert (t.entry_bar, t.entry_tick, t.entry_ts) == (0, 1, 15 * SEC)
     assert (t.exit_bar, t.exit_tick, t.exit_ts) == (2, 9, 135 * SEC)
@@ -152,7 +152,7 @@ def test_bad_input_is_named():
 def test_config_file_with_a_backtest_table(tmp_path):
     cfg = tmp_path / "bt.toml"
     cfg.write_text(
-        "[backtest]\nbalance = 10000\nentry = \"once\"\n\n[[pairs]]\nproduct_id = \"BTC-USD\"\n"
+        '[backtest]\nbalance = 10000\nentry = "once"\n\n[[pairs]]\nproduct_id = "BTC-USD"\n'
         "quote_budget = 1000\ntrail_pct = 0.05\nstop_limit_buffer_pct = 0.01\n"
     )
     check(backtest(frame(), cfg))

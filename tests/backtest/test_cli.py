@@ -21,7 +21,10 @@ quote_budget = 1000
 trail_pct = 0.05
 stop_limit_buffer_pct = 0.01
 """
-CANDLES = "start,low,high,open,close,volume\n0,99,101,100,100,4\n60,96,110,100,108,4\n120,104,108,108,105,4\n"
+CANDLES = (
+    "start,low,high,open,close,volume\n"
+    "0,99,101,100,100,4\n60,96,110,100,108,4\n120,104,108,108,105,4\n"
+)
 
 
 def files(tmp_path):
@@ -78,8 +81,19 @@ def test_candles_from_the_simulator(tmp_path, capsys):
         )
         out = tmp_path / "sol.csv"
         code = main(
-            ["candles", "SOL-USD", "--start", str(base), "--end", str(base + 7200),
-             "--base-url", sim.base_url, "--no-cache", "-o", str(out)]
+            [
+                "candles",
+                "SOL-USD",
+                "--start",
+                str(base),
+                "--end",
+                str(base + 7200),
+                "--base-url",
+                sim.base_url,
+                "--no-cache",
+                "-o",
+                str(out),
+            ]
         )
     assert code == 0
     assert "120 ONE_MINUTE candles of SOL-USD" in capsys.readouterr().out

@@ -47,8 +47,16 @@ SCENARIOS = [
     (1, 6000, EntrySpec("fixed_offset", D("0.001")), "0.01", "0", "0.005", 300, 0.8),
     (2, 6000, EntrySpec("fixed_offset", D("0")), "0.005", "0.001", "0.002", 120, 1.5),
     (3, 6000, EntrySpec("once", D("0.002"), at_tick=100), "0.01", "0", "0.005", 600, 1.5),
-    (4, 6000, EntrySpec("pullback", D("0.001"), pullback_pct=D("0.003"), window_ns=600 * SEC),
-     "0.008", "0.0005", "0.001", 120, 1.2),
+    (
+        4,
+        6000,
+        EntrySpec("pullback", D("0.001"), pullback_pct=D("0.003"), window_ns=600 * SEC),
+        "0.008",
+        "0.0005",
+        "0.001",
+        120,
+        1.2,
+    ),
     # a gappy market: stops triggered through their limits, refused stops, re-tries
     (5, 6000, EntrySpec("fixed_offset", D("0")), "0.002", "0", "0", 90, 4.0),
 ]

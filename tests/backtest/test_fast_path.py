@@ -100,8 +100,7 @@ def test_fast_path_equals_the_event_engine_on_260_seeded_runs():
             # the event path really met what the fast path refused: a stop the exchange
             # would not take, or one that triggered without filling
             assert any(
-                type(r) is StopRejected
-                or (type(r) is StopTriggered and r.filled_size < r.size)
+                type(r) is StopRejected or (type(r) is StopTriggered and r.filled_size < r.size)
                 for r in events.reports
             ), (i, exc.reason)
             continue
@@ -121,8 +120,9 @@ def _candles(moves: list[tuple[str, str, str, str]]) -> list[Candle]:
 
 def test_refuses_a_gap_through_the_stops_limit():
     # entry at 100 (once, offset 0), stop 95.00 / 94.05; bar 2 opens at 90: under the limit
-    candles = _candles([("100", "101", "99", "100"), ("100", "100", "96", "97"),
-                        ("90", "91", "89", "90")])
+    candles = _candles(
+        [("100", "101", "99", "100"), ("100", "100", "96", "97"), ("90", "91", "89", "90")]
+    )
     spec = BacktestSpec(BTC, D("0.05"), stop_limit_buffer_pct=D("0.01"))
     source = as_source(candles, "BTC-USD")
     with pytest.raises(FastPathRefused, match="gaps through the stop's limit"):

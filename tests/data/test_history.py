@@ -30,7 +30,9 @@ def sim(tmp_path_factory):
         width = PAGE * 60
         base = (int(time.time()) // width - 1) * width - MINUTES * 60
         trades = [
-            MarketTrade("ETH-USD", D(3000) + D(i % 37) - D(i % 11), D("0.5"), (base + 60 * i + 7) * NS)
+            MarketTrade(
+                "ETH-USD", D(3000) + D(i % 37) - D(i % 11), D("0.5"), (base + 60 * i + 7) * NS
+            )
             for i in range(MINUTES)
         ]
         server.call(lambda st: [st.advance(t) for t in trades])
@@ -54,8 +56,14 @@ def test_fetch_pages_caches_and_resumes(sim, tmp_path):
     start, end = base, base + MINUTES * 60
     rest = CountingRest(None, sim.base_url)
     frame = fetch_candles(
-        "ETH-USD", start, end, cache_dir=tmp_path / "cache", client=rest, progress=False,
-        base_url=sim.base_url, rate_per_s=1000,
+        "ETH-USD",
+        start,
+        end,
+        cache_dir=tmp_path / "cache",
+        client=rest,
+        progress=False,
+        base_url=sim.base_url,
+        rate_per_s=1000,
     )
     assert len(frame) == MINUTES
     assert len(rest.calls) == len(list(pages(start, end, 60))) >= MINUTES // PAGE
@@ -66,7 +74,12 @@ def test_fetch_pages_caches_and_resumes(sim, tmp_path):
     # cached: the same range again asks nothing
     rest.calls.clear()
     again = fetch_candles(
-        "ETH-USD", start, end, cache_dir=tmp_path / "cache", client=rest, progress=False,
+        "ETH-USD",
+        start,
+        end,
+        cache_dir=tmp_path / "cache",
+        client=rest,
+        progress=False,
         base_url=sim.base_url,
     )
     assert rest.calls == [] and again.equals(frame)
@@ -75,7 +88,12 @@ def test_fetch_pages_caches_and_resumes(sim, tmp_path):
     lost = sorted(folder.glob("*.parquet"))[1]
     lost.unlink()
     fetch_candles(
-        "ETH-USD", start, end, cache_dir=tmp_path / "cache", client=rest, progress=False,
+        "ETH-USD",
+        start,
+        end,
+        cache_dir=tmp_path / "cache",
+        client=rest,
+        progress=False,
         base_url=sim.base_url,
     )
     assert rest.calls == [(int(lost.stem), int(lost.stem) + PAGE * 60)]
@@ -86,7 +104,12 @@ def test_output_files_and_errors(sim, tmp_path):
     base = sim.base
     out = tmp_path / "eth.parquet"
     frame = fetch_candles(
-        "ETH-USD", base, base + 100 * 60, base_url=sim.base_url, cache_dir="", output=out,
+        "ETH-USD",
+        base,
+        base + 100 * 60,
+        base_url=sim.base_url,
+        cache_dir="",
+        output=out,
         progress=False,
     )
     back = read_candles(out)
@@ -94,7 +117,12 @@ def test_output_files_and_errors(sim, tmp_path):
     assert back.equals(frame)
     csv = tmp_path / "eth.csv"
     fetch_candles(
-        "ETH-USD", base, base + 10 * 60, base_url=sim.base_url, cache_dir="", output=csv,
+        "ETH-USD",
+        base,
+        base + 10 * 60,
+        base_url=sim.base_url,
+        cache_dir="",
+        output=csv,
         progress=False,
     )
     lines = csv.read_text().splitlines()
@@ -121,7 +149,12 @@ def test_rate_limited_by_the_simulator_still_completes(tmp_path):
         )
         rest = CoinbaseRest(None, sim.base_url)
         frame = fetch_candles(
-            "BTC-USD", base, base + n * 60, client=rest, cache_dir="", progress=False,
+            "BTC-USD",
+            base,
+            base + n * 60,
+            client=rest,
+            cache_dir="",
+            progress=False,
             rate_per_s=100,
         )
         assert rest.stats["retries"] > 0  # it was refused (429) and tried again

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from decimal import localcontext
 from typing import Any
 
@@ -209,10 +210,9 @@ def _durations(trace: Trace) -> tuple[int, int]:
     """Market time holding, and holding without an acknowledged resting stop."""
     holding = unprotected = 0
     states = [*trace.states, (trace.n_ticks, trace.last_ts, False, False)]
-    for (_, ts, hold, prot), (_, nxt, _, _) in zip(states, states[1:], strict=False):
+    for (_, ts, hold, prot), (_, nxt, _, _) in itertools.pairwise(states):
         if hold:
             holding += nxt - ts
             if not prot:
                 unprotected += nxt - ts
     return holding, unprotected
-

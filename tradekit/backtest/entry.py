@@ -55,4 +55,6 @@ class EnterOnce:
         self.fired = bool(state.get("fired", False))
 
     def __repr__(self) -> str:
-        return f"EnterOnce(at_tick={self.at_tick}, at_ts={self.at_ts}, offset_pct={self.offset_pct})"
+        return (
+            f"EnterOnce(at_tick={self.at_tick}, at_ts={self.at_ts}, offset_pct={self.offset_pct})"
+        )

@@ -387,7 +387,9 @@ def _result(
             steps_base.append(float(pos.size))
             moves += pos.stop_moves
             if detail:
-                for t, trig in zip(pos.stop_ticks.tolist(), pos.stop_triggers.tolist(), strict=True):
+                for t, trig in zip(
+                    pos.stop_ticks.tolist(), pos.stop_triggers.tolist(), strict=True
+                ):
                     trig_d = trig * q
                     stops.append(
                         StopLevel(

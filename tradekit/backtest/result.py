@@ -257,7 +257,9 @@ class BacktestResult:
             f"stop moves {s['stop_moves']}  unprotected {s['unprotected_s']:.1f} s",
         ]
         for i, t in enumerate(self.trades[:20], 1):
-            exit_ = "open" if t.exit_price is None else f"{_grid(t.exit_price, q)} (bar {t.exit_bar})"
+            exit_ = (
+                "open" if t.exit_price is None else f"{_grid(t.exit_price, q)} (bar {t.exit_bar})"
+            )
             lines.append(
                 f"  #{i:<3} bar {t.entry_bar} buy {t.size} at {_grid(t.entry_price, q)} -> "
                 f"{exit_}  P&L {_cents(t.pnl, sign=True)}"
@@ -379,7 +381,11 @@ def _stop_steps(result: BacktestResult) -> tuple[list[Any], list[float | None]]:
     """The trigger as a step line, broken (None) between positions."""
     xs: list[Any] = []
     ys: list[float | None] = []
-    ends = {t.exit_tick: t.exit_ts for t in result.trades if t.exit_tick is not None}
+    ends = {
+        t.exit_tick: t.exit_ts
+        for t in result.trades
+        if t.exit_tick is not None and t.exit_ts is not None
+    }
     end_ticks = sorted(ends)
     for i, s in enumerate(result.stops):
         xs.append(_np_time(s.ts))

@@ -108,11 +108,12 @@ def run_events(
     state = (False, False)
     tick = -1
     ticks = iter(ticks)
-    trade = next(ticks, None)
-    if trade is None:
+    first = next(ticks, None)
+    if first is None:
         return trace, driver
-    trace.first_ts = trade.ts
-    for tick, trade in enumerate(itertools.chain((trade,), ticks)):  # noqa: B007 - the last one is used below
+    trace.first_ts = first.ts
+    trade = first
+    for tick, trade in enumerate(itertools.chain((first,), ticks)):
         price = trade.price
         if sample:
             prices_append(float(price))
@@ -193,4 +194,3 @@ def _state(d: DecisionEngine) -> tuple[bool, bool]:
         and stop.side is OrderSide.SELL
     )
     return (True, protected)
-

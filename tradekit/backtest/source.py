@@ -15,6 +15,7 @@ not a finite number is refused with the column and row.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -61,7 +62,10 @@ class TickSource:
         if self.candles is not None and self.bar_ns is not None:
             bars = self.candles
             steps = [
-                [_steps(getattr(c, name), quote_increment) for name in ("open", "low", "high", "close")]
+                [
+                    _steps(getattr(c, name), quote_increment)
+                    for name in ("open", "low", "high", "close")
+                ]
                 for c in bars
             ]
             prices = np.asarray(steps, dtype=np.int64).reshape(-1)
@@ -129,11 +133,17 @@ def as_source(data: object, product_id: str | None = None) -> TickSource:
     )
 
 
-def candle_source(candles: Sequence[Candle], product_id: str, bar_ns: int | None = None) -> TickSource:
+def candle_source(
+    candles: Sequence[Candle], product_id: str, bar_ns: int | None = None
+) -> TickSource:
     if not candles:
         raise ValueError("data: no candles")
-    width = bar_ns if bar_ns is not None else (infer_bar_ns(candles) if len(candles) > 1 else 60 * 10**9)
-    for a, b in zip(candles, candles[1:], strict=False):
+    width = (
+        bar_ns
+        if bar_ns is not None
+        else (infer_bar_ns(candles) if len(candles) > 1 else 60 * 10**9)
+    )
+    for a, b in itertools.pairwise(candles):
         if b.start < a.start + width:
             raise ValueError(
                 f"candle at {b.start} starts less than {width} ns after the one at {a.start}: "
@@ -203,14 +213,16 @@ def dataframe_candles(frame: Any) -> list[Candle]:
     elif isinstance(frame.index, pd.DatetimeIndex):
         starts = _times_ns(frame.index.to_series(), "index")
     else:
-        raise ValueError("DataFrame: no bar time (a start/timestamp/time column or a datetime index)")
-    values = {name: [_price(v, name, i) for i, v in enumerate(frame[columns[name]])] for name in OHLCV}
+        raise ValueError(
+            "DataFrame: no bar time (a start/timestamp/time column or a datetime index)"
+        )
+    values = {
+        name: [_price(v, name, i) for i, v in enumerate(frame[columns[name]])] for name in OHLCV
+    }
     out = []
     for i, start in enumerate(starts):
         try:
-            out.append(
-                Candle(start, *(values[name][i] for name in OHLCV))  # type: ignore[arg-type]
-            )
+            out.append(Candle(start, *(values[name][i] for name in OHLCV)))
         except ValueError as exc:
             raise ValueError(f"DataFrame row {i}: {exc}") from None
     return out
@@ -224,7 +236,9 @@ def _times_ns(series: Any, name: str) -> list[int]:
         return [int(v) for v in s.astype("datetime64[ns, UTC]").array.asi8]
     out = []
     for i, v in enumerate(series):
-        if isinstance(v, bool) or not isinstance(v, int | Decimal | str) and not hasattr(v, "__int__"):
+        if isinstance(v, bool) or (
+            not isinstance(v, int | Decimal | str) and not hasattr(v, "__int__")
+        ):
             raise ValueError(f"DataFrame {name} row {i}: {v!r} is not a time")
         seconds = to_decimal(int(v) if not isinstance(v, int | Decimal | str) else v, name)
         out.append(int(seconds * 10**9))
@@ -237,7 +251,7 @@ def _price(value: object, column: str, row: int) -> Decimal:
             raise ValueError(f"DataFrame {column} row {row}: {value!r} is not a finite number")
         return Decimal(repr(value))
     if hasattr(value, "item") and not isinstance(value, Decimal):  # a NumPy scalar
-        return _price(value.item(), column, row)  # type: ignore[attr-defined]
+        return _price(value.item(), column, row)
     try:
         return to_decimal(value, f"DataFrame {column} row {row}")
     except TypeError as exc:

@@ -218,7 +218,9 @@ def resolve_spec(
     return spec.with_(**overrides) if overrides else spec
 
 
-def _from_dict(d: dict[str, Any], product_id: str | None, product: ProductSpec | None) -> BacktestSpec:
+def _from_dict(
+    d: dict[str, Any], product_id: str | None, product: ProductSpec | None
+) -> BacktestSpec:
     unknown = set(d) - _PARAM_KEYS
     if unknown:
         raise ValueError(
@@ -229,8 +231,14 @@ def _from_dict(d: dict[str, Any], product_id: str | None, product: ProductSpec |
         raise ValueError("trail_pct: required")
     pid = d.pop("product_id", None) or product_id or (product.product_id if product else "BTC-USD")
     kwargs: dict[str, Any] = {"product": product or default_product(pid)}
-    for name in ("trail_pct", "stop_limit_buffer_pct", "min_ratchet", "balance", "maker_fee",
-                 "taker_fee"):
+    for name in (
+        "trail_pct",
+        "stop_limit_buffer_pct",
+        "min_ratchet",
+        "balance",
+        "maker_fee",
+        "taker_fee",
+    ):
         if name in d:
             kwargs[name] = to_decimal(d[name], name)
     if "max_entry_wait" in d:

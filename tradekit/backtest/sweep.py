@@ -101,7 +101,9 @@ def run_chunk(
     return out
 
 
-def expand_grid(grid: Mapping[str, Iterable[Any]] | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def expand_grid(
+    grid: Mapping[str, Iterable[Any]] | Sequence[Mapping[str, Any]],
+) -> list[dict[str, Any]]:
     """A dict of axes -> every combination (the last axis varies fastest); a list of
     dicts -> those configurations as they are."""
     if isinstance(grid, Mapping):
@@ -205,7 +207,7 @@ def _completed(executor: Any, futures: list[Any]) -> Iterable[Any]:
     if executor is not None and hasattr(executor, "scatter"):
         from distributed import as_completed as dask_completed
 
-        return dask_completed(futures)
+        return dask_completed(futures)  # type: ignore[no-untyped-call]
     return as_completed(futures)
 
 
@@ -244,9 +246,7 @@ def _payload(source: TickSource, base: BacktestSpec, engine: str) -> Payload:
         import numpy as np
 
         prices = times = np.empty(0, dtype=np.int64)
-    return Payload(
-        source.product_id, prices, times, source.ticks_per_bar, events_data, fast_ok
-    )
+    return Payload(source.product_id, prices, times, source.ticks_per_bar, events_data, fast_ok)
 
 
 def _path_of(source: TickSource) -> Any:
@@ -268,7 +268,9 @@ def parse_axis(text: str) -> tuple[str, list[Any]]:
         try:
             start, stop, count = Decimal(parts[0]), Decimal(parts[1]), int(parts[2])
         except (ArithmeticError, ValueError):
-            raise ValueError(f"--grid {text!r}: START and STOP are numbers, COUNT a whole number") from None
+            raise ValueError(
+                f"--grid {text!r}: START and STOP are numbers, COUNT a whole number"
+            ) from None
         if count < 1:
             raise ValueError(f"--grid {text!r}: COUNT must be at least 1")
         if count == 1:

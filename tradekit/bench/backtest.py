@@ -34,9 +34,7 @@ TRAIL = Decimal("0.02")
 def bench_path(ticks: int) -> Any:
     from tradekit.data.generators import PricePath
 
-    return PricePath(
-        "BTC-USD", Decimal("60000"), ticks, seed=1, jump_intensity=0.0, volatility=0.8
-    )
+    return PricePath("BTC-USD", Decimal("60000"), ticks, seed=1, jump_intensity=0.0, volatility=0.8)
 
 
 def bench_spec() -> Any:
@@ -100,8 +98,11 @@ def run(ticks: int, repeat: int, progress: TextIO | None) -> list[Figure]:
         raise RuntimeError(f"the fast path disagrees with the backtest path: {counts}")
 
     bt_rate = median_rate(
-        ticks, lambda: _backtestingpy(prices, times, float(q), counts), repeat,
-        "backtesting.py", progress,
+        ticks,
+        lambda: _backtestingpy(prices, times, float(q), counts),
+        repeat,
+        "backtesting.py",
+        progress,
     )
     return [
         Figure("backtest_ticks_per_s", round(events_rate), "ticks/s"),

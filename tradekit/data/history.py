@@ -104,9 +104,7 @@ def fetch_candles(
 
     step = GRANULARITIES.get(granularity)
     if step is None:
-        raise ValueError(
-            f"granularity: {granularity!r} is not one of {', '.join(GRANULARITIES)}"
-        )
+        raise ValueError(f"granularity: {granularity!r} is not one of {', '.join(GRANULARITIES)}")
     start_s = to_unix_s(start, "start")
     end_s = to_unix_s(end, "end")
     if end_s <= start_s:
@@ -211,7 +209,10 @@ def candles_frame(candles: list[Candle], product_id: str) -> Any:
     frame = pd.DataFrame(
         {
             "start": pd.to_datetime([c.start for c in unique], unit="ns", utc=True),
-            **{name: pd.Series([getattr(c, name) for c in unique], dtype=object) for name in COLUMNS[1:]},
+            **{
+                name: pd.Series([getattr(c, name) for c in unique], dtype=object)
+                for name in COLUMNS[1:]
+            },
         }
     )
     frame.attrs["product_id"] = product_id
@@ -253,7 +254,14 @@ def read_candles(path: str | os.PathLike[str]) -> Any:
         raise ValueError(f"{os.fspath(path)}: missing column(s) {', '.join(missing)}")
     cols = table.to_pydict()
     candles = [
-        Candle(int(s), Decimal(str(o)), Decimal(str(h)), Decimal(str(lo)), Decimal(str(c)), Decimal(str(v)))
+        Candle(
+            int(s),
+            Decimal(str(o)),
+            Decimal(str(h)),
+            Decimal(str(lo)),
+            Decimal(str(c)),
+            Decimal(str(v)),
+        )
         for s, o, h, lo, c, v in zip(*(cols[name] for name in COLUMNS), strict=True)
     ]
     meta = table.schema.metadata or {}
