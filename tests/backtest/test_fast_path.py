@@ -25,7 +25,7 @@ from tradekit.core.events import MarketTrade
 from tradekit.core.money import ProductSpec
 from tradekit.core.reports import StopRejected, StopTriggered
 from tradekit.data.candles import Candle
-from tradekit.data.generators import PricePath
+from tradekit.data.generators import DEFAULT_START_TS, PricePath
 
 SEC = 10**9
 BTC = default_product("BTC-USD")
@@ -41,6 +41,7 @@ def _setting(i: int) -> tuple[BacktestSpec, PricePath]:
         rng.choice(["once", "fixed_offset", "fixed_offset"]),
         D(rng.choice(["0", "0.001", "0.003"])),
         at_tick=rng.choice([0, 0, 37]),
+        at_ts=None if rng.random() < 0.7 else DEFAULT_START_TS + rng.choice([0, 1800]) * SEC,
     )
     sizing = (
         {"quote_budget": D(rng.choice(["500", "1000", "2500"]))}
