@@ -159,3 +159,19 @@ def test_config_file_with_a_backtest_table(tmp_path):
     spec = tradekit.backtest.resolve_spec(cfg)
     assert isinstance(spec, BacktestSpec) and spec.entry == EntrySpec("once")
     assert spec.product == default_product("BTC-USD")
+
+
+def test_dataframe_shapes_users_have():
+    """Capitalised columns, unix-second ints, or a datetime index: the same bars."""
+    f = frame()
+    seconds = pd.DataFrame(
+        {
+            "timestamp": [0, 60, 120],
+            **{c.capitalize(): list(f[c]) for c in ("open", "high", "low", "close", "volume")},
+        }
+    )
+    check(backtest(seconds, PARAMS))
+    indexed = f.set_index(pd.DatetimeIndex(f.pop("start").dt.tz_localize(None)))
+    check(backtest(indexed, PARAMS))
+    with pytest.raises(ValueError, match="no bar time"):
+        backtest(indexed.reset_index(drop=True), PARAMS)

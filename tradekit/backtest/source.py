@@ -229,6 +229,7 @@ def dataframe_candles(frame: Any) -> list[Candle]:
 
 
 def _times_ns(series: Any, name: str) -> list[int]:
+    """Bar starts in ns: datetimes (naive = UTC), or unix seconds as ints or text."""
     import pandas as pd
 
     if pd.api.types.is_datetime64_any_dtype(series):
@@ -236,12 +237,14 @@ def _times_ns(series: Any, name: str) -> list[int]:
         return [int(v) for v in s.astype("datetime64[ns, UTC]").array.asi8]
     out = []
     for i, v in enumerate(series):
-        if isinstance(v, bool) or (
-            not isinstance(v, int | Decimal | str) and not hasattr(v, "__int__")
-        ):
-            raise ValueError(f"DataFrame {name} row {i}: {v!r} is not a time")
-        seconds = to_decimal(int(v) if not isinstance(v, int | Decimal | str) else v, name)
-        out.append(int(seconds * 10**9))
+        if hasattr(v, "item") and not isinstance(v, Decimal):  # a NumPy integer
+            v = v.item()
+        if isinstance(v, bool) or not isinstance(v, int | Decimal | str):
+            raise ValueError(f"DataFrame {name} row {i}: {v!r} is not unix seconds")
+        try:
+            out.append(int(to_decimal(v, f"DataFrame {name} row {i}") * 10**9))
+        except (TypeError, ArithmeticError) as exc:
+            raise ValueError(str(exc)) from None
     return out
 
 
