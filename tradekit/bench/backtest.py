@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gc
 import resource
+import statistics
 import warnings
 from collections.abc import Iterator
 from decimal import Decimal
@@ -85,25 +86,32 @@ def run(ticks: int, repeat: int, progress: TextIO | None) -> list[Figure]:
         counts["events"] = len(result.trades)
         counts["events_pnl"] = int(result.pnl)
 
-    events_rate = median_rate(ticks, events, repeat, "backtest path", progress)
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
     def fast() -> None:
         result = run_fast(spec, prices, times, detail=False)
         counts["fast"] = len(result.trades)
         counts["fast_pnl"] = int(result.pnl)
 
-    fast_rate = median_rate(ticks, fast, max(repeat, 5), "fast path", progress)
+    def backtestingpy() -> None:
+        _backtestingpy(prices, times, float(q), counts)
+
+    # The three tools take turns, repeat by repeat, so that a shared machine's load falls
+    # on all of them alike; the memory peak is read after the first backtest-path run,
+    # before fast path or backtesting.py (pandas) have allocated anything.
+    rates: dict[str, list[float]] = {"events": [], "fast": [], "backtestingpy": []}
+    peak_kb = 0
+    for r in range(repeat):
+        rates["events"].append(median_rate(ticks, events, 1, "backtest path", progress))
+        if r == 0:
+            peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rates["fast"].append(median_rate(ticks, fast, 5, "fast path", progress))
+        rates["backtestingpy"].append(
+            median_rate(ticks, backtestingpy, 1, "backtesting.py", progress)
+        )
     if counts["fast"] != counts["events"] or counts["fast_pnl"] != counts["events_pnl"]:
         raise RuntimeError(f"the fast path disagrees with the backtest path: {counts}")
-
-    bt_rate = median_rate(
-        ticks,
-        lambda: _backtestingpy(prices, times, float(q), counts),
-        repeat,
-        "backtesting.py",
-        progress,
-    )
+    events_rate = statistics.median(rates["events"])
+    fast_rate = statistics.median(rates["fast"])
+    bt_rate = statistics.median(rates["backtestingpy"])
     return [
         Figure("backtest_ticks_per_s", round(events_rate), "ticks/s"),
         Figure("fast_path_ticks_per_s", round(fast_rate), "ticks/s"),
