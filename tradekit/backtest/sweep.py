@@ -164,8 +164,10 @@ def sweep(
     specs = [(i, base.with_(**c)) for i, c in enumerate(configs)]
     payload = _payload(source, base, engine)
     n_workers = workers or _worker_count(executor)
-    size = max(1, -(-len(specs) // (n_workers * 4)))
-    chunks = [specs[i : i + size] for i in range(0, len(specs), size)]
+    # dealt round-robin: neighbouring configurations (a small trail_pct: many trades,
+    # the slow ones) spread over every chunk instead of loading one worker
+    n_chunks = min(len(specs), n_workers * 4)
+    chunks = [specs[c::n_chunks] for c in range(n_chunks)]
     rows: dict[int, dict[str, Any]] = {}
     bar = None
     if progress:
