@@ -12,7 +12,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,notebook]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,notebook,backtest,distributed]'
 	# Coinbase's official SDK, to prove the simulator serves an unmodified real client.
 	# It pins websockets<14 for its WebSocket client, which tradekit does not use from it;
 	# its REST client never imports websockets, so it goes in without its pins.

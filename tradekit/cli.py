@@ -178,6 +178,121 @@ async def _run_portfolio(config: object, args: argparse.Namespace) -> int:
     return 0
 
 
+def _market_data(spec: str, product_id: str) -> object:
+    """`--data`: a candle file (.csv, .parquet), a recording (.jsonl) or seed:SEED[:TICKS]."""
+    if spec.startswith("seed:"):
+        from decimal import Decimal
+
+        from tradekit.data.generators import PricePath
+
+        parts = spec.split(":")
+        try:
+            seed = int(parts[1])
+            ticks = int(parts[2]) if len(parts) > 2 else 100_000
+        except (IndexError, ValueError):
+            raise ValueError(f"--data {spec!r}: expected seed:SEED or seed:SEED:TICKS") from None
+        start = {"BTC-USD": "60000", "ETH-USD": "3000", "SOL-USD": "150"}.get(product_id, "100")
+        return PricePath(product_id, Decimal(start), ticks, seed=seed)
+    path = Path(spec)
+    if not path.exists():
+        raise ValueError(f"--data {spec}: no such file")
+    return path
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    import json
+
+    from tradekit.backtest import backtest, resolve_spec
+
+    spec = resolve_spec(args.config, args.product)
+    data = _market_data(args.data, spec.product_id)
+    result = backtest(
+        data, spec, engine=args.engine, product_id=spec.product_id, progress=not args.json
+    )
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        print(result.summary())
+    return 0
+
+
+def _candles(args: argparse.Namespace) -> int:
+    from tradekit.data.history import fetch_candles
+
+    output = args.output or f"{args.product}-{args.granularity}.parquet"
+    frame = fetch_candles(
+        args.product,
+        args.start,
+        args.end,
+        args.granularity,
+        base_url=args.base_url,
+        cache_dir="" if args.no_cache else args.cache,
+        output=output,
+        ca_file=args.ca_file,
+    )
+    if len(frame):
+        first, last = frame["start"].iloc[0], frame["start"].iloc[-1]
+        print(
+            f"tradekit candles: {len(frame)} {args.granularity} candles of {args.product}, "
+            f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC, written to {output}"
+        )
+    else:
+        print(f"tradekit candles: no candles of {args.product} in that range; wrote {output}")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    import json
+
+    from tradekit.backtest import resolve_spec, sweep
+    from tradekit.backtest.sweep import parse_axis
+    from tradekit.core.money import plain
+
+    spec = resolve_spec(args.config, args.product)
+    data = _market_data(args.data, spec.product_id)
+    grid = dict(parse_axis(g) for g in args.grid)
+    executor = None
+    if args.scheduler:
+        from distributed import Client
+
+        executor = Client(args.scheduler)  # type: ignore[no-untyped-call]
+    try:
+        frame = sweep(
+            grid,
+            data,
+            executor,
+            params=spec,
+            engine=args.engine,
+            workers=args.workers,
+            progress=not args.json,
+        )
+    finally:
+        if executor is not None:
+            executor.close()  # type: ignore[no-untyped-call]
+    if args.csv:
+        frame.to_csv(args.csv, index=False)
+    if args.json:
+        from decimal import Decimal
+
+        for row in frame.to_dict(orient="records"):
+            print(
+                json.dumps({k: plain(v) if isinstance(v, Decimal) else v for k, v in row.items()})
+            )
+        return 0
+    shown = frame.copy()
+    for column in ("pnl", "final_equity", "fees"):
+        shown[column] = [f"{v:,.2f}" for v in shown[column]]
+    shown["return"] = [f"{float(v):+.2%}" for v in frame["return"]]
+    shown["max_drawdown"] = [f"{v:.2%}" for v in frame["max_drawdown"]]
+    shown["win_rate"] = ["-" if v is None or v != v else f"{v:.0%}" for v in frame["win_rate"]]
+    shown["exposure"] = [f"{v:.0%}" for v in frame["exposure"]]
+    print(shown.to_string(index=False))
+    best = frame.iloc[int(frame["return"].map(float).idxmax())]
+    axes = ", ".join(f"{k}={best[k]}" for k in grid)
+    print(f"best return: {axes} ({float(best['return']):+.2%})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tradekit import __version__
 
@@ -264,6 +379,64 @@ def build_parser() -> argparse.ArgumentParser:
         "ws_skip_seq=0.01 (repeatable; also POST /sim/admin/faults at run time)",
     )
     serve.set_defaults(func=_sim_serve)
+
+    bt = sub.add_parser(
+        "backtest",
+        help="one config over a price source (candles, a recording, a seeded path)",
+        description="Backtest a pair's rules (the same DecisionEngine and paper exchange as "
+        "live trading) on market data. CONFIG is a `tradekit run` TOML file; an optional "
+        '[backtest] table sets balance, maker_fee, taker_fee and entry (e.g. entry = "once").',
+    )
+    bt.add_argument("config", help="a TOML config (its first pair, or --product's)")
+    bt.add_argument(
+        "--data",
+        required=True,
+        help="candles (.csv, .parquet), a recording (.jsonl) or seed:SEED[:TICKS]",
+    )
+    bt.add_argument("--product", default=None, help="which pair of the config")
+    bt.add_argument(
+        "--engine",
+        choices=["events", "fast", "auto"],
+        default="events",
+        help="events (default), fast (NumPy, refuses what it cannot reproduce), auto",
+    )
+    bt.add_argument("--json", action="store_true", help="the whole result as JSON (exact)")
+    bt.set_defaults(func=_backtest)
+
+    cd = sub.add_parser(
+        "candles",
+        help="real history from Coinbase's public candles endpoint (no key), cached",
+        description="Download candles page by page (under the 350-a-request limit), rate-"
+        "limited, cached on disk so an interrupted download resumes, with a progress bar.",
+    )
+    cd.add_argument("product", help="e.g. BTC-USD")
+    cd.add_argument("--granularity", default="ONE_MINUTE", help="ONE_MINUTE ... ONE_DAY")
+    cd.add_argument("--start", required=True, help="unix seconds or ISO-8601 (UTC)")
+    cd.add_argument("--end", required=True, help="unix seconds or ISO-8601 (UTC), excluded")
+    cd.add_argument("-o", "--output", default=None, help="a .parquet or .csv file")
+    cd.add_argument("--base-url", default=None, help="another server (e.g. tradekit sim)")
+    cd.add_argument("--ca-file", default=None, help="CA file for the server's TLS")
+    cd.add_argument("--cache", default=None, help="cache folder (default ~/.tradekit/candles)")
+    cd.add_argument("--no-cache", action="store_true", help="fetch everything, keep nothing")
+    cd.set_defaults(func=_candles)
+
+    sw = sub.add_parser(
+        "sweep",
+        help="many backtests over a grid, on a process pool or a Dask cluster",
+        description="Backtest every combination of --grid axes; one row each. Axes: "
+        "NAME=START:STOP:COUNT or NAME=V1,V2 (trail_pct, min_ratchet, stop_limit_buffer_pct, "
+        "quote_budget, size, max_entry_wait, entry_offset_pct...).",
+    )
+    sw.add_argument("config", help="a TOML config (the base parameters)")
+    sw.add_argument("--data", required=True, help="as for tradekit backtest")
+    sw.add_argument("--grid", action="append", required=True, metavar="NAME=SPEC")
+    sw.add_argument("--product", default=None, help="which pair of the config")
+    sw.add_argument("--workers", type=int, default=None, help="processes (default: CPUs)")
+    sw.add_argument("--scheduler", default=None, help="a Dask scheduler address (tcp://...)")
+    sw.add_argument("--engine", choices=["auto", "fast", "events"], default="auto")
+    sw.add_argument("--csv", default=None, help="also write the table to a CSV file")
+    sw.add_argument("--json", action="store_true", help="one JSON object per configuration")
+    sw.set_defaults(func=_sweep)
     return parser
 
 

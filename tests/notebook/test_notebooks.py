@@ -8,7 +8,11 @@ import time
 import pytest
 from nbtools import LIVE_NOTEBOOKS, notebook_paths, require
 
-EXPECTED = {"01-sync-single-pair.ipynb", "teaching-ratchet.ipynb"}
+EXPECTED = {
+    "01-sync-single-pair.ipynb",
+    "05-backtest-and-sweep.ipynb",
+    "teaching-ratchet.ipynb",
+}
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from tradekit.bench.figures import Figure
 
 BENCHES: dict[str, str] = {
+    "backtest": "tradekit.bench.backtest",
     "core": "tradekit.bench.core",
     "replay": "tradekit.bench.replay",
     "rest": "tradekit.bench.rest",
@@ -22,6 +23,7 @@ BENCHES: dict[str, str] = {
     "portfolio": "tradekit.bench.portfolio",
     "sim_rest": "tradekit.bench.sim_rest",
     "sim_ws": "tradekit.bench.sim_ws",
+    "sweep": "tradekit.bench.sweep",
 }
 
 

@@ -1,4 +1,5 @@
-"""Market data for backtests: seeded synthetic trade streams and OHLCV candles from CSV.
+"""Market data for backtests: seeded synthetic trade streams, OHLCV candles from CSV or
+Parquet, and real history from Coinbase (`fetch_candles`).
 
 Both end as `MarketTrade` events with exact Decimal prices, ready for the decision engine.
 """
@@ -14,6 +15,7 @@ from tradekit.data.candles import (
     parse_candles,
 )
 from tradekit.data.generators import PricePath
+from tradekit.data.history import fetch_candles, read_candles, write_candles
 from tradekit.data.recorder import (
     Recorder,
     Recording,
@@ -35,12 +37,15 @@ __all__ = [
     "RecordingError",
     "candle_ticks",
     "candles_to_trades",
+    "fetch_candles",
     "infer_bar_ns",
     "load_candles",
     "parse_candles",
+    "read_candles",
     "record_async",
     "record_iter",
     "record_path",
     "replay_async",
     "replay_into_sim",
+    "write_candles",
 ]

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from tradekit.core.money import ProductSpec
+from tradekit.data.candles import Candle
 from tradekit.exchange.coinbase import wire
 from tradekit.exchange.coinbase._async._compat import HttpClient, sleep
 from tradekit.exchange.coinbase.common import (
@@ -345,6 +346,44 @@ class AsyncCoinbaseRest:
             ask = wire.dec(wire.obj(asks[0], "asks[0]"), "price", "asks[0]") if asks else None
             return bid, ask
         return None, None
+
+    async def candles(
+        self, product_id: str, start_s: int, end_s: int, granularity: str
+    ) -> list[Candle]:
+        """Public market candles (no key needed) starting in [start_s, end_s), oldest
+        first. Coinbase serves at most 350 a request: the caller pages (tradekit.data.history).
+        """
+        reply = await self._request(
+            "GET",
+            f"/market/products/{product_id}/candles",
+            params={"start": str(start_s), "end": str(end_s), "granularity": granularity},
+            auth=False,
+        )
+        if reply is None:
+            raise ExchangeError(f"unknown product {product_id!r}")
+        rows = wire.items(wire.obj(reply, "candles"), "candles", "candles")
+        out = []
+        for i, raw in enumerate(rows):
+            where = f"candles[{i}]"
+            row = wire.obj(raw, where)
+            start = int(wire.text(row, "start", where))
+            if not start_s <= start < end_s:
+                continue
+            try:
+                out.append(
+                    Candle(
+                        start * 10**9,
+                        wire.dec(row, "open", where),
+                        wire.dec(row, "high", where),
+                        wire.dec(row, "low", where),
+                        wire.dec(row, "close", where),
+                        wire.dec(row, "volume", where),
+                    )
+                )
+            except ValueError as e:
+                raise wire.WireError(where, str(e)) from None
+        out.sort(key=lambda c: c.start)
+        return out
 
     async def server_time_ns(self) -> int:
         reply = wire.obj(await self._request("GET", "/time", auth=False), "time")

@@ -1,0 +1,218 @@
+"""`tradekit.backtest(data, config_or_params)`: one question, one call, one result."""
+
+from __future__ import annotations
+
+import itertools
+from decimal import localcontext
+from typing import Any
+
+from tradekit.backtest.fast import FastPathRefused, run_fast, spec_params
+from tradekit.backtest.result import BacktestResult, StopLevel, Trade
+from tradekit.backtest.runner import Trace, run_events
+from tradekit.backtest.source import TickSource, as_source
+from tradekit.backtest.spec import BacktestSpec, resolve_spec
+from tradekit.core.decision import DecisionEngine
+from tradekit.core.money import MONEY_CONTEXT, ZERO
+from tradekit.core.reports import PositionClosed, PositionOpened, StopMoved
+
+ENGINES = ("events", "fast", "auto")
+
+
+def backtest(
+    data: object,
+    config_or_params: object,
+    *,
+    engine: str = "events",
+    product_id: str | None = None,
+    progress: bool | None = None,
+    **overrides: Any,
+) -> BacktestResult:
+    """Backtest one pair's rules on market data; returns a `BacktestResult`.
+
+    data: candles (a CSV/Parquet file, a list of Candle, a DataFrame with OHLCV columns),
+    a recording (a `Recording` or a .jsonl path), a seeded `PricePath`, or a list of
+    MarketTrade. config_or_params: a `tradekit run` TOML file (its first pair, or
+    `product_id`'s; an optional `[backtest]` table sets balance, fees and entry), a
+    Config, a dict such as `{"trail_pct": "0.02"}`, or a BacktestSpec. Keyword
+    overrides change single parameters (`trail_pct=Decimal("0.03")`,
+    `entry_offset_pct=...`).
+
+    engine: "events" (default) runs the live engine's DecisionEngine and PaperExchange
+    without journaling; "fast" the NumPy path (raises FastPathRefused when it cannot be
+    exact); "auto" the fast path when it can, else the events. `progress`: a tqdm bar
+    (default: for runs of 200,000 ticks or more).
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    source = as_source(data, product_id)
+    spec = resolve_spec(config_or_params, product_id or source.product_id, **overrides)
+    if spec.product_id != source.product_id:
+        raise ValueError(
+            f"the data is {source.product_id} but the parameters are for {spec.product_id}"
+        )
+    if engine != "events":
+        try:
+            return fast_backtest(spec, source)
+        except FastPathRefused:
+            if engine == "fast":
+                raise
+    return event_backtest(spec, source, progress=progress)
+
+
+def fast_backtest(spec: BacktestSpec, source: TickSource, detail: bool = True) -> BacktestResult:
+    """The NumPy fast path on a source (its integer arrays are built once and kept)."""
+    try:
+        prices, times = source.arrays(spec.product.quote_increment)
+    except ValueError as exc:
+        raise FastPathRefused(str(exc)) from None
+    return run_fast(spec, prices, times, ticks_per_bar=source.ticks_per_bar, detail=detail)
+
+
+def event_backtest(
+    spec: BacktestSpec,
+    source: TickSource,
+    *,
+    progress: bool | None = None,
+    sample: bool = True,
+) -> BacktestResult:
+    """The backtest path: DecisionEngine + PaperExchange, no journal, ticks streamed."""
+    decision = DecisionEngine(spec.params(), spec.entry.make(), "bt")
+    exchange = spec.exchange()
+    show = progress if progress is not None else (source.n_ticks or 0) >= 200_000
+    bar = None
+    if show:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=source.n_ticks, unit="tick", unit_scale=True, desc="backtest")
+    try:
+        trace, driver = run_events(
+            decision, exchange, source.stream(), sample=sample, progress=bar.update if bar else None
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    return _event_result(spec, source, trace, driver.decision, exchange)
+
+
+def _event_result(
+    spec: BacktestSpec, source: TickSource, trace: Trace, decision: DecisionEngine, exchange: Any
+) -> BacktestResult:
+    import numpy as np
+
+    product = spec.product
+    per_bar = source.ticks_per_bar
+    trades: list[Trade] = []
+    opened: tuple[int, int] | None = None
+    moves = 0
+    for tick, report in trace.reports:
+        if type(report) is PositionOpened:
+            opened = (tick, report.ts)
+        elif type(report) is StopMoved and report.old_trigger is not None:
+            moves += 1
+        elif type(report) is PositionClosed:
+            assert opened is not None
+            trades.append(
+                Trade(
+                    opened[0],
+                    opened[0] // per_bar,
+                    opened[1],
+                    report.entry_price,
+                    report.size,
+                    tick,
+                    tick // per_bar,
+                    report.ts,
+                    report.exit_price,
+                    report.fees,
+                    report.realized_pnl,
+                )
+            )
+            opened = None
+    last = trace.last_price
+    pos = decision.position
+    with localcontext(MONEY_CONTEXT):
+        if pos is not None and opened is not None and last is not None:
+            entry = pos.entry_price
+            assert entry is not None
+            trades.append(
+                Trade(
+                    opened[0],
+                    opened[0] // per_bar,
+                    opened[1],
+                    entry,
+                    pos.open_size,
+                    None,
+                    None,
+                    None,
+                    None,
+                    pos.fees,
+                    pos.proceeds + pos.open_size * last - pos.cost - pos.fees,
+                )
+            )
+        balances = exchange.balances()
+        quote = balances[product.quote_currency]
+        base = balances[product.base_currency]
+        cash = quote.available + quote.hold
+        held = base.available + base.hold
+        final = cash + held * last if last is not None else cash
+        fees = sum((f.commission for _, f in trace.fills), ZERO)
+    stops = [
+        StopLevel(s.tick, s.tick // per_bar, s.ts, s.trigger, s.limit, s.size) for s in trace.stops
+    ]
+    holding_ns, unprotected_ns = _durations(trace)
+    n = trace.n_ticks
+    eq_times = eq_values = prices = None
+    if len(trace.prices) == n and n:
+        prices = np.frombuffer(trace.prices, dtype=np.float64)
+        eq_times = np.frombuffer(trace.times, dtype=np.int64)
+        eq_values = np.empty(n, dtype=np.float64)
+        # equity is cash + held x price, piecewise between fills: filled in place
+        at, c, b = 0, spec.balance, ZERO
+        with localcontext(MONEY_CONTEXT):
+            for tick, f in [*trace.fills, (n, None)]:
+                if tick > at:
+                    np.multiply(prices[at:tick], float(b), out=eq_values[at:tick])
+                    eq_values[at:tick] += float(c)
+                    at = tick
+                if f is None:
+                    break
+                value = f.price * f.size
+                if f.side.value == "BUY":
+                    c -= value + f.commission
+                    b += f.size
+                else:
+                    c += value - f.commission
+                    b -= f.size
+    return BacktestResult(
+        product=product,
+        params=spec_params(spec),
+        path="events",
+        trades=trades,
+        stops=stops,
+        initial_equity=spec.balance,
+        final_equity=final,
+        fees=fees,
+        stop_moves=moves,
+        n_ticks=n,
+        ticks_per_bar=per_bar,
+        first_ts=trace.first_ts,
+        last_ts=trace.last_ts,
+        last_price=last,
+        holding_ns=holding_ns,
+        unprotected_ns=unprotected_ns,
+        equity_times=eq_times,
+        equity_values=eq_values,
+        prices=prices,
+        reports=[r for _, r in trace.reports],
+    )
+
+
+def _durations(trace: Trace) -> tuple[int, int]:
+    """Market time holding, and holding without an acknowledged resting stop."""
+    holding = unprotected = 0
+    states = [*trace.states, (trace.n_ticks, trace.last_ts, False, False)]
+    for (_, ts, hold, prot), (_, nxt, _, _) in itertools.pairwise(states):
+        if hold:
+            holding += nxt - ts
+            if not prot:
+                unprotected += nxt - ts
+    return holding, unprotected

@@ -1,0 +1,500 @@
+"""The vectorised fast path: the event engine's answer, computed with NumPy, or a refusal.
+
+For one position at a time on the paper exchange's fill model, a trailing-stop backtest
+is a few array scans: the entry fills at the first trade at or under its limit, the
+highest price is a running maximum, the stop's trigger is `floor(highest x (1 -
+trail_pct))` on the price grid (ratcheting only by more than `min_ratchet`), and the
+exit is the first trade at or under the trigger that rested *before* that trade. Prices
+are integer counts of the quote increment (int64), every rounding is integer floor
+division by the same ratios the core uses, so triggers, limits and fill prices are
+exactly the core's; sizes, fees and P&L are then booked with the core's own
+`PositionState` in Decimal. The result equals the event path's, Decimal for Decimal
+(tests/backtest/test_fast_path.py checks hundreds of seeded paths and settings).
+
+What it cannot reproduce exactly it refuses, with `FastPathRefused` naming why, found
+while it runs: a pullback entry (its rolling window is not modelled), an entry the
+exchange or the core would refuse (funds, minimum sizes), a stop that could not rest
+because the market is already under it (the engine then exits with a limit sell), a
+trade that gaps through a triggered stop's limit (the stop rests unfilled), prices off
+the grid, and numbers too large for int64 arithmetic.
+
+Fills are the paper exchange's: a buy at its limit (taker when it was marketable when
+placed), a stop on its trigger trade at that trade's price (or at its limit with
+`sell_fills="limit"`), as taker.
+
+Time runs in the order the engine sees it: a trade first meets the orders resting from
+before it (the paper exchange's `advance`), then the core reacts to it (a stop moved at
+trade i rests from trade i + 1 on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+from typing import Any
+
+from tradekit.backtest.result import BacktestResult, StopLevel, Trade
+from tradekit.backtest.spec import BacktestSpec
+from tradekit.core.money import EXACT_CONTEXT, MONEY_CONTEXT, ZERO
+from tradekit.core.position import PositionState
+
+_FIRST_WINDOW = 4096  # trades scanned at once: growing to _MAX_WINDOW (cache-sized
+_MAX_WINDOW = 1 << 13  # blocks are faster than one pass over fresh megabyte temporaries)
+_INT_LIMIT = 2**62
+
+
+class FastPathRefused(ValueError):
+    """The fast path cannot reproduce this run exactly; `reason` says why. The event
+    path (`tradekit.backtest(..., engine="events")`) can."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the fast path refuses: {reason}; use the event path")
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[FastPathRefused], tuple[str]]:
+        return (type(self), (self.reason,))
+
+
+def _ratio(value: Decimal) -> tuple[int, int]:
+    n, d = value.as_integer_ratio()
+    return int(n), int(d)
+
+
+@dataclass
+class _Drawdown:
+    """The deepest fall of equity from its peak, tracked while positions are followed
+    (equity moves only while something is held: cash + size x price)."""
+
+    peak: float
+    worst: float = 0.0
+    cash: float = 0.0  # cash while the current position is held
+    size_q: float = 0.0  # its size x the quote increment
+
+    def flat(self, cash: float) -> None:
+        if cash > self.peak:
+            self.peak = cash
+        elif self.peak > 0:
+            self.worst = max(self.worst, (self.peak - cash) / self.peak)
+
+    def holding(self, highs: Any, prices: Any) -> None:
+        """Trades while holding: the peak follows the highest price (`highs`, never above
+        what was reached since the entry fill, or at most the entry price, whose equity
+        is under the old peak by the fee)."""
+        import numpy as np
+
+        if not len(prices):
+            return
+        peak = highs.astype(np.float64)
+        peak *= self.size_q
+        peak += self.cash
+        np.maximum(peak, self.peak, out=peak)
+        equity = prices.astype(np.float64)
+        equity *= self.size_q
+        equity += self.cash
+        equity /= peak
+        self.worst = max(self.worst, 1.0 - float(equity.min()))
+        self.peak = float(peak[-1])
+
+
+@dataclass
+class _Position:
+    entry_tick: int
+    fill_tick: int
+    limit: int  # entry limit, in increments
+    size: Decimal
+    buy_fee: Decimal
+    exit_tick: int | None = None
+    exit_price: int | None = None  # in increments
+    sell_fee: Decimal = ZERO
+    stop_ticks: Any = None  # ticks at which a new stop was acknowledged
+    stop_triggers: Any = None  # its trigger, in increments
+    stop_moves: int = 0
+
+
+def run_fast(
+    spec: BacktestSpec,
+    prices: Any,
+    times: Any,
+    *,
+    ticks_per_bar: int = 1,
+    detail: bool = True,
+) -> BacktestResult:
+    """The backtest of `spec` on int64 `prices` (quote increments) and `times` (ns).
+
+    `detail=False` skips what only tables and charts need (the stop history as Decimals,
+    the equity samples): what a sweep wants. Raises FastPathRefused (see module doc).
+    """
+    import numpy as np
+
+    product = spec.product
+    q = product.quote_increment
+    entry = spec.entry
+    if entry.rule == "pullback":
+        raise FastPathRefused("a pullback entry (its rolling window is not modelled)")
+    n = len(prices)
+    P = np.ascontiguousarray(prices, dtype=np.int64)
+    T = np.ascontiguousarray(times, dtype=np.int64)
+    with localcontext(MONEY_CONTEXT):
+        kn, kd = _ratio(1 - spec.trail_pct)
+        ln, ld = _ratio(1 - spec.stop_limit_buffer_pct)
+        on, od = _ratio(1 - entry.offset_pct)
+        mn, md = _ratio(spec.min_ratchet)
+    top = int(P.max()) if n else 0
+    if top * max(kd, ld, od, md + mn, kn, ln, on) >= _INT_LIMIT:
+        raise FastPathRefused("prices x parameter denominators overflow int64")
+    if n and int(P.min()) <= 0:
+        raise FastPathRefused("a price at or below zero")
+    maker, taker = spec.maker_fee, spec.taker_fee
+    hold_rate = max(maker, taker)
+    wait = spec.max_entry_wait_ns
+    cash = spec.balance
+    positions: list[_Position] = []
+    once = entry.rule == "once"
+    dd = _Drawdown(float(cash))
+
+    # the first signal
+    if once:
+        k = entry.at_tick
+        if entry.at_ts is not None:
+            k = max(k, int(np.searchsorted(T, entry.at_ts, side="left")))
+    else:
+        k = 0
+    while k < n:
+        # -- entry placed at trade k (after the market moved to P[k]) ---------------------
+        last = int(P[k])
+        limit = last * on // od
+        if limit <= 0:
+            raise FastPathRefused("the entry's limit price rounds to 0")
+        with localcontext(MONEY_CONTEXT):
+            limit_d = limit * q
+            size = spec.size
+            if size is None:
+                assert spec.quote_budget is not None
+                size = product.size_down(spec.quote_budget / limit_d)
+            problem = product.size_problem(size)
+            if problem:
+                raise FastPathRefused(f"the core would skip this entry ({problem})")
+        with localcontext(EXACT_CONTEXT):
+            value = size * limit_d
+            if product.quote_min_size > 0 and value < product.quote_min_size:
+                raise FastPathRefused("the entry is under the product's quote_min_size")
+            if value * (1 + hold_rate) > cash:
+                raise FastPathRefused("the paper exchange would refuse the entry (funds)")
+        crossing = limit >= last
+        # fill: the first trade after k at or under the limit; timeout: the first trade
+        # after k at least max_entry_wait after it (a fill on that trade still counts)
+        timeout = int(np.searchsorted(T, int(T[k]) + wait, side="left"))
+        timeout = max(timeout, k + 1)
+        stop_at = min(timeout, n - 1)
+        j = _first_at_or_below(P, k + 1, stop_at + 1, limit) if k + 1 <= stop_at else -1
+        if j < 0:
+            if once or timeout >= n:
+                break
+            k = timeout + 1  # cancelled at `timeout`; a new signal on the next trade
+            continue
+        with localcontext(EXACT_CONTEXT):
+            buy_fee = limit_d * size * (taker if crossing else maker)
+            cash -= size * limit_d + buy_fee
+        pos = _Position(k, j, limit, size, buy_fee)
+        positions.append(pos)
+        dd.cash = float(cash)
+        dd.size_q = float(size * q)
+        dd.holding(P[j : j + 1], P[j : j + 1])
+        _trail(pos, P, spec, (kn, kd), (ln, ld), (mn, md), detail, dd)
+        if pos.exit_tick is None:
+            break
+        with localcontext(EXACT_CONTEXT):
+            exit_d = pos.exit_price * q  # type: ignore[operator]
+            pos.sell_fee = exit_d * size * taker
+            cash += size * exit_d - pos.sell_fee
+        dd.flat(float(cash))
+        if once:
+            break
+        k = pos.exit_tick  # flat again on the exit trade: the rule signals on it
+    return _result(spec, positions, P, T, cash, ticks_per_bar, detail, dd.worst)
+
+
+def _first_at_or_below(P: Any, start: int, end: int, level: int) -> int:
+    """The first index in [start, end) with P <= level, else -1 (scanned in growing
+    windows, so a short wait costs a short scan)."""
+    import numpy as np
+
+    w = _FIRST_WINDOW
+    while start < end:
+        stop = min(end, start + w)
+        hit = P[start:stop] <= level
+        i = int(np.argmax(hit))
+        if hit[i]:
+            return start + i
+        start = stop
+        w = min(4 * w, _MAX_WINDOW)
+    return -1
+
+
+def _trail(
+    pos: _Position,
+    P: Any,
+    spec: BacktestSpec,
+    keep: tuple[int, int],
+    buffer: tuple[int, int],
+    step: tuple[int, int],
+    detail: bool,
+    dd: _Drawdown,
+) -> None:
+    """Follow one position from its entry fill to its stop's fill (or the data's end)."""
+    import numpy as np
+
+    kn, kd = keep
+    ln, ld = buffer
+    mn, md = step
+    n = len(P)
+    j = pos.fill_tick
+    high = pos.limit  # the first fill starts the trail from the fill price
+    trigger = high * kn // kd
+    if trigger <= 0:
+        raise FastPathRefused("the stop's trigger rounds to 0")
+    if trigger * ln // ld <= 0:
+        raise FastPathRefused("the stop's limit price rounds to 0")
+    if trigger >= int(P[j]):
+        raise FastPathRefused(
+            "the first stop would sit at or above the market (the engine exits with a limit sell)"
+        )
+    stop_ticks = [np.asarray([j], dtype=np.int64)]
+    stop_triggers = [np.asarray([trigger], dtype=np.int64)]
+    moves = 0
+    start = j + 1
+    w = _FIRST_WINDOW
+    while start < n:
+        stop = min(n, start + w)
+        seg = P[start:stop]
+        H = np.maximum.accumulate(seg)
+        np.maximum(H, high, out=H)  # the highest price once trade i is handled
+        if mn == 0:
+            # The stop resting when trade i arrives is max(trigger, floor(H[i-1] x keep)),
+            # and for an integer price P <= floor(x) iff P <= x: no division per trade.
+            hit = seg <= trigger
+            hit[1:] |= seg[1:] * kd <= H[:-1] * kn
+            i = int(np.argmax(hit))
+            end = i if hit[i] else len(seg)  # trades the core saw in this window
+            level = trigger if end == 0 else max(trigger, int(H[end - 1]) * kn // kd)
+            # the moves: new highs whose candidate is above every earlier trigger
+            new_high = np.flatnonzero(H[1:end] > H[: end - 1]) + 1 if end > 1 else H[:0]
+            if end and H[0] > high:
+                new_high = np.concatenate(([0], new_high))
+            cand = H[new_high] * kn // kd
+            before = np.maximum.accumulate(np.concatenate(([trigger], cand)))[:-1]
+            up = cand > before
+            move_ticks = new_high[up]
+            move_levels = cand[up]
+        else:
+            move_ticks, move_levels = _moves(H, trigger, kn, kd, mn, md)
+            lengths = np.diff(np.concatenate(([0], move_ticks + 1, [len(seg)])))
+            resting = np.repeat(np.concatenate(([trigger], move_levels)), lengths)
+            hit = seg <= resting
+            i = int(np.argmax(hit))
+            keep_moves = move_ticks < i if hit[i] else slice(None)
+            move_ticks = move_ticks[keep_moves]
+            move_levels = move_levels[keep_moves]
+            level = int(resting[i])
+        seen = i if hit[i] else len(seg)
+        dd.holding(H[:seen], seg[:seen])
+        if move_ticks.size:
+            moves += int(move_ticks.size)
+            if detail:
+                stop_ticks.append(move_ticks + start)
+                stop_triggers.append(move_levels)
+        if hit[i]:
+            limit = level * ln // ld
+            price = int(seg[i])
+            if price < limit:
+                raise FastPathRefused(
+                    f"trade {start + i} gaps through the stop's limit (the stop rests unfilled)"
+                )
+            pos.exit_tick = start + i
+            # the paper fill model: a stop that triggers and fills on one trade sells at
+            # the trade's price (sell_fills "trade"), or at its limit ("limit")
+            pos.exit_price = price if spec.sell_fills == "trade" else limit
+            break
+        if move_levels.size:
+            trigger = int(move_levels[-1])
+        high = int(H[-1])
+        start = stop
+        w = min(2 * w, _MAX_WINDOW)
+    pos.stop_moves = moves
+    pos.stop_ticks = np.concatenate(stop_ticks)
+    pos.stop_triggers = np.concatenate(stop_triggers)
+
+
+def _moves(H: Any, trigger: int, kn: int, kd: int, mn: int, md: int) -> tuple[Any, Any]:
+    """Stop moves when a move needs more than `min_ratchet`: (trade index, new trigger).
+
+    A move needs floor(H x keep) x md > trigger x (md + mn), i.e. H >= the smallest high
+    whose candidate clears the threshold; H never falls, so each move is one binary
+    search away."""
+    import numpy as np
+
+    ticks: list[int] = []
+    levels: list[int] = []
+    n = len(H)
+    while True:
+        threshold = trigger * (md + mn) // md  # the candidate must exceed this
+        need = -(-(threshold + 1) * kd // kn)  # the smallest high giving such a candidate
+        k = int(np.searchsorted(H, need, side="left"))
+        if k >= n:
+            break
+        trigger = int(H[k]) * kn // kd
+        ticks.append(k)
+        levels.append(trigger)
+    return np.asarray(ticks, dtype=np.int64), np.asarray(levels, dtype=np.int64)
+
+
+def _result(
+    spec: BacktestSpec,
+    positions: list[_Position],
+    P: Any,
+    T: Any,
+    cash: Decimal,
+    ticks_per_bar: int,
+    detail: bool,
+    dd_worst: float = 0.0,
+) -> BacktestResult:
+    import numpy as np
+
+    product = spec.product
+    q = product.quote_increment
+    n = len(P)
+    last_price = int(P[-1]) * q if n else None
+    trades: list[Trade] = []
+    stops: list[StopLevel] = []
+    base = ZERO
+    fees = ZERO
+    holding = 0
+    moves = 0
+    trail = spec.trail()
+    ln, ld = _ratio(1 - spec.stop_limit_buffer_pct)
+    steps_t: list[int] = []  # equity steps: (tick, cash, base) after each fill
+    steps_cash: list[float] = []
+    steps_base: list[float] = []
+    running = spec.balance
+    with localcontext(MONEY_CONTEXT):
+        for pos in positions:
+            ps = PositionState(product, trail)
+            entry_d = pos.limit * q
+            ps.add_buy(pos.size, entry_d, pos.buy_fee)
+            running -= pos.size * entry_d + pos.buy_fee
+            steps_t.append(pos.fill_tick)
+            steps_cash.append(float(running))
+            steps_base.append(float(pos.size))
+            moves += pos.stop_moves
+            if detail:
+                for t, trig in zip(
+                    pos.stop_ticks.tolist(), pos.stop_triggers.tolist(), strict=True
+                ):
+                    trig_d = trig * q
+                    stops.append(
+                        StopLevel(
+                            t,
+                            t // ticks_per_bar,
+                            int(T[t]),
+                            trig_d,
+                            (trig * ln // ld) * q,
+                            pos.size,
+                        )
+                    )
+            if pos.exit_tick is None:
+                assert last_price is not None
+                base = pos.size
+                fees += pos.buy_fee
+                holding += int(T[-1]) - int(T[pos.fill_tick])
+                pnl = ps.proceeds + pos.size * last_price - ps.cost - ps.fees
+                trades.append(
+                    Trade(
+                        pos.fill_tick,
+                        pos.fill_tick // ticks_per_bar,
+                        int(T[pos.fill_tick]),
+                        entry_d,
+                        pos.size,
+                        None,
+                        None,
+                        None,
+                        None,
+                        ps.fees,
+                        pnl,
+                    )
+                )
+                continue
+            assert pos.exit_price is not None
+            exit_d = pos.exit_price * q
+            ps.add_sell(pos.size, exit_d, pos.sell_fee)
+            running += pos.size * exit_d - pos.sell_fee
+            steps_t.append(pos.exit_tick)
+            steps_cash.append(float(running))
+            steps_base.append(0.0)
+            fees += pos.buy_fee + pos.sell_fee
+            holding += int(T[pos.exit_tick]) - int(T[pos.fill_tick])
+            exit_avg = ps.exit_price
+            entry_avg = ps.entry_price
+            assert exit_avg is not None and entry_avg is not None
+            trades.append(
+                Trade(
+                    pos.fill_tick,
+                    pos.fill_tick // ticks_per_bar,
+                    int(T[pos.fill_tick]),
+                    entry_avg,
+                    pos.size,
+                    pos.exit_tick,
+                    pos.exit_tick // ticks_per_bar,
+                    int(T[pos.exit_tick]),
+                    exit_avg,
+                    ps.fees,
+                    ps.realized_pnl,
+                )
+            )
+        final = cash + (base * last_price if last_price is not None else ZERO)
+    eq_ticks = eq_times = eq_values = prices_f = None
+    drawdown = dd_worst
+    if detail and n:
+        eq_ticks = np.arange(n, dtype=np.int64)
+        eq_times = T
+        prices_f = P.astype(np.float64) * float(q)
+        idx = np.searchsorted(np.asarray(steps_t, dtype=np.int64), eq_ticks, side="right") - 1
+        cash_arr = np.concatenate([[float(spec.balance)], np.asarray(steps_cash)])
+        base_arr = np.concatenate([[0.0], np.asarray(steps_base)])
+        eq_values = cash_arr[idx + 1] + base_arr[idx + 1] * prices_f
+    return BacktestResult(
+        product=product,
+        params=spec_params(spec),
+        path="fast",
+        trades=trades,
+        stops=stops,
+        initial_equity=spec.balance,
+        final_equity=final,
+        fees=fees,
+        stop_moves=moves,
+        n_ticks=n,
+        ticks_per_bar=ticks_per_bar,
+        first_ts=int(T[0]) if n else 0,
+        last_ts=int(T[-1]) if n else 0,
+        last_price=last_price,
+        holding_ns=holding,
+        unprotected_ns=0,
+        equity_times=eq_times,
+        equity_values=eq_values,
+        prices=prices_f,
+        drawdown=drawdown,
+    )
+
+
+def spec_params(spec: BacktestSpec) -> dict[str, Any]:
+    """The parameters a result (and a sweep's row) shows."""
+    return {
+        "product_id": spec.product_id,
+        "trail_pct": spec.trail_pct,
+        "stop_limit_buffer_pct": spec.stop_limit_buffer_pct,
+        "min_ratchet": spec.min_ratchet,
+        "max_entry_wait_s": Decimal(spec.max_entry_wait_ns) / 10**9,
+        "size": spec.size,
+        "quote_budget": spec.quote_budget,
+        "entry": spec.entry.rule,
+        "entry_offset_pct": spec.entry.offset_pct,
+    }
