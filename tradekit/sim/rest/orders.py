@@ -1,0 +1,485 @@
+"""Order endpoints: create, preview, cancel, edit (and its preview), get, list, fills.
+
+The paper exchange trades GTC/GTD limit orders (BUY and SELL) and GTC/GTD stop-limit
+SELLs with STOP_DIRECTION_STOP_DOWN; every other configuration a client may send (market
+IOC, SOR limit IOC, limit FOK, stop-limit BUYs, STOP_UP) is parsed and validated, then
+refused with `success: false` and UNSUPPORTED_ORDER_CONFIGURATION, the refusal Coinbase
+gives for a configuration it does not trade. Previews run the placement checks without
+placing anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from decimal import Decimal, localcontext
+from typing import Any, TypeVar
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tradekit.core.money import EXACT_CONTEXT, ProductSpec, is_multiple
+from tradekit.exchange.types import ExchangeOrder, Fill
+from tradekit.sim.meta import OrderMeta
+from tradekit.sim.rest.errors import NotFound, bad
+from tradekit.sim.rest.inputs import Query, read_json
+from tradekit.sim.rest.models import (
+    BatchCancel,
+    CreateOrder,
+    EditOrder,
+    LimitOrder,
+    StopLimitOrder,
+    parse,
+    parse_time,
+)
+from tradekit.sim.rest.render import (
+    TAKER_FEE,
+    Json,
+    book,
+    create_failure,
+    created,
+    dec,
+    fill_json,
+    order_json,
+)
+from tradekit.sim.state import SimState
+
+__all__ = ["Orders"]
+
+_T = TypeVar("_T")
+_STATUSES = frozenset(
+    {
+        "PENDING",
+        "OPEN",
+        "FILLED",
+        "CANCELLED",
+        "EXPIRED",
+        "FAILED",
+        "UNKNOWN_ORDER_STATUS",
+        "QUEUED",
+        "CANCEL_QUEUED",
+    }
+)
+# what the paper exchange trades: configuration -> (sides, stop directions)
+_TRADED = {
+    "limit_limit_gtc": ("BUY", "SELL"),
+    "limit_limit_gtd": ("BUY", "SELL"),
+    "stop_limit_stop_limit_gtc": ("SELL",),
+    "stop_limit_stop_limit_gtd": ("SELL",),
+}
+
+
+class _Order:
+    """A validated placement: what the paper exchange needs, or why it is refused."""
+
+    def __init__(self, body: CreateOrder, echo: dict[str, Any]) -> None:
+        config = body.order_configuration
+        self.key = config.key
+        self.side = body.side
+        self.product_id = body.product_id
+        self.echo = echo  # the configuration as the client sent it
+        inner = config.order
+        self.size: Decimal | None = getattr(inner, "base_size", None)
+        self.limit: Decimal | None = getattr(inner, "limit_price", None)
+        self.stop: Decimal | None = getattr(inner, "stop_price", None)
+        direction = inner.stop_direction if isinstance(inner, StopLimitOrder) else None
+        post_only = inner.post_only if isinstance(inner, LimitOrder) else False
+        end_time = getattr(inner, "end_time", None)
+        self.meta = OrderMeta(self.key, post_only, end_time, direction)
+
+    def refusal(self, state: SimState) -> tuple[str, str] | None:
+        """(reason, message) when this order cannot be placed as asked; None: place it."""
+        if self.side not in ("BUY", "SELL"):
+            return "INVALID_SIDE", f"side {self.side[:16]!r} is not BUY or SELL"
+        sides = _TRADED.get(self.key)
+        if sides is None or self.size is None:
+            what = self.key if self.size is not None else f"{self.key} sized in quote_size"
+            return "UNSUPPORTED_ORDER_CONFIGURATION", f"{what} is not supported here"
+        if self.side not in sides or self.meta.stop_direction == "STOP_DIRECTION_STOP_UP":
+            return (
+                "UNSUPPORTED_ORDER_CONFIGURATION",
+                "the simulator trades stop-limit orders as SELL with STOP_DIRECTION_STOP_DOWN only",
+            )
+        spec = state.exchange.products.get(self.product_id)
+        if spec is None:
+            return "INVALID_PRODUCT_ID", f"ProductID {self.product_id[:64]!r} is invalid"
+        last = state.exchange.last_price(self.product_id)
+        assert self.limit is not None
+        if self.meta.post_only and last is not None:
+            crosses = self.limit >= last if self.side == "BUY" else self.limit <= last
+            if crosses:
+                return (
+                    "INVALID_LIMIT_PRICE_POST_ONLY",
+                    f"post-only limit {self.limit} would cross the last trade price {last}",
+                )
+        return None
+
+    def preview_refusal(self, state: SimState) -> tuple[str, str] | None:
+        """The placement checks of the paper exchange, run without placing."""
+        problem = self.refusal(state)
+        if problem is not None:
+            return problem
+        spec = state.exchange.products[self.product_id]
+        assert self.size is not None and self.limit is not None
+        return (
+            _price_problem(spec, self.limit, "limit price")
+            or (
+                None
+                if self.stop is None
+                else _price_problem(spec, self.stop, "stop price", "STOP_")
+            )
+            or _size_problem(spec, self.size)
+            or self._stop_problem(state)
+            or self._funds(state, spec)
+        )
+
+    def _stop_problem(self, state: SimState) -> tuple[str, str] | None:
+        if self.stop is None:
+            return None
+        assert self.limit is not None
+        if self.limit > self.stop:
+            return (
+                "PREVIEW_STOP_PRICE_BELOW_LIMIT_PRICE",
+                f"stop {self.stop} is below limit {self.limit}",
+            )
+        last = state.exchange.last_price(self.product_id)
+        if last is not None and self.stop >= last:
+            return (
+                "PREVIEW_STOP_PRICE_ABOVE_LAST_TRADE_PRICE",
+                f"stop {self.stop} is at or above the last trade price {last}",
+            )
+        return None
+
+    def _funds(self, state: SimState, spec: ProductSpec) -> tuple[str, str] | None:
+        assert self.size is not None and self.limit is not None
+        balances = state.exchange.balances()
+        if self.side == "BUY":
+            with localcontext(EXACT_CONTEXT):
+                need = self.size * self.limit * (1 + TAKER_FEE)
+            currency = spec.quote_currency
+        else:
+            need, currency = self.size, spec.base_currency
+        have = balances[currency].available if currency in balances else Decimal(0)
+        if need > have:
+            return "INSUFFICIENT_FUND", f"needs {need} {currency}, {have} available"
+        return None
+
+
+def _price_problem(
+    spec: ProductSpec, price: Decimal, name: str, prefix: str = ""
+) -> tuple[str, str] | None:
+    if price <= 0:
+        reason = "PREVIEW_INVALID_STOP_PRICE" if prefix else "INVALID_LIMIT_PRICE"
+        return reason, f"{name} {price} is not positive"
+    if not is_multiple(price, spec.quote_increment):
+        reason = "PREVIEW_INVALID_STOP_PRICE_PRECISION" if prefix else "INVALID_PRICE_PRECISION"
+        return reason, f"{name} {price} is not a multiple of {spec.quote_increment}"
+    return None
+
+
+def _size_problem(spec: ProductSpec, size: Decimal) -> tuple[str, str] | None:
+    if not is_multiple(size, spec.base_increment):
+        return "INVALID_SIZE_PRECISION", f"size {size} is not a multiple of {spec.base_increment}"
+    if size <= 0 or size < spec.base_min_size:
+        return "PREVIEW_INVALID_BASE_SIZE_TOO_SMALL", f"size {size} is below {spec.base_min_size}"
+    if spec.base_max_size is not None and size > spec.base_max_size:
+        return "PREVIEW_INVALID_BASE_SIZE_TOO_LARGE", f"size {size} is above {spec.base_max_size}"
+    return None
+
+
+def _preview_reason(reason: str) -> str:
+    return reason if reason.startswith("PREVIEW_") else f"PREVIEW_{reason}"
+
+
+class Orders:
+    """The order endpoints on one SimState."""
+
+    def __init__(self, state: SimState) -> None:
+        self.state = state
+
+    async def create_order(self, request: Request) -> Response:
+        data = await read_json(request)
+        body = parse(CreateOrder, data)
+        coid = body.client_order_id
+        if coid is None:
+            bad("client_order_id: required")
+        order = _Order(body, data["order_configuration"])
+        state = self.state
+        existing = state.exchange.get_order_by_client_id(coid)
+        if existing is not None:
+            return Json(created(state, existing))
+        problem = order.refusal(state)
+        if problem is not None:
+            return Json(create_failure(*problem, order.echo))
+        size, limit, stop = order.size, order.limit, order.stop
+        assert size is not None and limit is not None
+        state.meta.stage(coid, order.meta)
+        try:
+            if stop is None and order.side == "SELL":
+                res = state.place_limit_sell(coid, order.product_id, size, limit)
+            elif stop is None:
+                res = state.place_limit_buy(coid, order.product_id, size, limit)
+            else:
+                res = state.place_stop_limit(coid, order.product_id, size, stop, limit)
+        finally:
+            if state.exchange.get_order_by_client_id(coid) is not None:
+                state.meta.commit(coid)
+            else:
+                state.meta.discard(coid)
+        if not res.success or res.order_id is None:
+            reason = res.failure_reason or "UNKNOWN_FAILURE_REASON"
+            return Json(create_failure(reason, res.message, order.echo))
+        placed = state.exchange.get_order(res.order_id)
+        assert placed is not None
+        return Json(created(state, placed))
+
+    async def preview_order(self, request: Request) -> Response:
+        """`POST /orders/preview`: the placement checks and the cost, nothing placed."""
+        data = await read_json(request)
+        order = _Order(parse(CreateOrder, data), data["order_configuration"])
+        problem = order.preview_refusal(self.state)
+        errs = [] if problem is None else [_preview_reason(problem[0])]
+        return Json(self._preview(order.product_id, order.side, order.size, order.limit, errs))
+
+    def _preview(
+        self,
+        product_id: str,
+        side: str,
+        size: Decimal | None,
+        limit: Decimal | None,
+        errs: list[str],
+    ) -> dict[str, Any]:
+        ex = self.state.exchange
+        with localcontext(EXACT_CONTEXT):
+            value = size * limit if size is not None and limit is not None else Decimal(0)
+            commission = value * TAKER_FEE
+            total = value + commission if side == "BUY" else value - commission
+        bid = ask = ""
+        spec = ex.products.get(product_id)
+        if spec is not None:
+            levels = book(self.state, spec, 1)
+            bid = levels["bids"][0]["price"] if levels["bids"] else ""
+            ask = levels["asks"][0]["price"] if levels["asks"] else ""
+        return {
+            "order_total": dec(total),
+            "commission_total": dec(commission),
+            "errs": errs,
+            "warning": [],
+            "quote_size": dec(value),
+            "base_size": "" if size is None else dec(size),
+            "best_bid": bid,
+            "best_ask": ask,
+            "is_max": False,
+            "slippage": "0",
+            "preview_id": "",
+            "average_filled_price": "" if limit is None else dec(limit),
+        }
+
+    async def batch_cancel(self, request: Request) -> Response:
+        body = parse(BatchCancel, await read_json(request))
+        results = []
+        for order_id in body.order_ids:
+            res = self.state.cancel_order(order_id)
+            results.append(
+                {
+                    "success": res.success,
+                    "failure_reason": res.failure_reason or "UNKNOWN_CANCEL_FAILURE_REASON",
+                    "order_id": order_id,
+                }
+            )
+        return Json({"results": results})
+
+    async def edit_order(self, request: Request) -> Response:
+        body = parse(EditOrder, await read_json(request))
+        res = self.state.edit_order(body.order_id, body.size, body.price, body.stop_price)
+        if res.success:
+            return Json(
+                {"success": True, "success_response": {"order_id": body.order_id}, "errors": []}
+            )
+        reason = res.failure_reason or "UNKNOWN_EDIT_ORDER_FAILURE_REASON"
+        preview = reason.startswith("PREVIEW_")
+        edit_reason = "UNKNOWN_EDIT_ORDER_FAILURE_REASON" if preview else reason
+        return Json(
+            {
+                "success": False,
+                "errors": [
+                    {
+                        "edit_failure_reason": edit_reason,
+                        "preview_failure_reason": (
+                            reason if preview else "UNKNOWN_PREVIEW_FAILURE_REASON"
+                        ),
+                    }
+                ],
+                "error_response": {
+                    "edit_order_failure_reason": edit_reason,
+                    "error_details": res.message or reason,
+                },
+            }
+        )
+
+    async def edit_preview(self, request: Request) -> Response:
+        """`POST /orders/edit_preview`: would this edit be accepted? Nothing changes."""
+        body = parse(EditOrder, await read_json(request))
+        ex = self.state.exchange
+        order = ex.get_order(body.order_id)
+        errors: list[dict[str, str]] = []
+        if order is None:
+            errors.append(_edit_error("ORDER_NOT_FOUND"))
+        else:
+            spec = ex.products[order.product_id]
+            problem = (
+                _price_problem(spec, body.price, "price")
+                or (
+                    None
+                    if body.stop_price is None
+                    else _price_problem(spec, body.stop_price, "stop price", "STOP_")
+                )
+                or _size_problem(spec, body.size)
+            )
+            if order.status.value != "OPEN":
+                errors.append(_edit_error("ONLY_OPEN_ORDERS_CAN_BE_EDITED"))
+            elif problem is not None:
+                errors.append(
+                    _edit_error("UNKNOWN_EDIT_ORDER_FAILURE_REASON", _preview_reason(problem[0]))
+                )
+        side = "BUY" if order is None else order.side.value
+        product_id = "" if order is None else order.product_id
+        reply = self._preview(product_id, side, body.size, body.price, [])
+        del reply["errs"], reply["warning"], reply["is_max"], reply["preview_id"]
+        return Json({"errors": errors, **reply})
+
+    async def get_order(self, request: Request) -> Response:
+        Query(request, ("client_order_id", "user_native_currency"))
+        order_id = request.path_params["order_id"]
+        order = self.state.exchange.get_order(order_id)
+        if order is None:
+            raise NotFound("order with this orderID was not found")
+        return Json({"order": order_json(self.state, order)})
+
+    async def list_orders(self, request: Request) -> Response:
+        q = Query(
+            request,
+            (
+                "order_ids",
+                "product_ids",
+                "product_id",
+                "order_status",
+                "limit",
+                "cursor",
+                "start_date",
+                "end_date",
+                "order_types",
+                "order_side",
+                "product_type",
+                "order_placement_source",
+                "contract_expiry_type",
+                "asset_filters",
+                "retail_portfolio_id",
+                "time_in_forces",
+                "sort_by",
+                "user_native_currency",
+            ),
+        )
+        order_ids = set(q.many("order_ids"))
+        products = set(q.many("product_ids") + q.many("product_id"))
+        statuses = set(q.many("order_status"))
+        for s in statuses:
+            if s not in _STATUSES:
+                bad(f"order_status: {s[:40]!r} is not an order status")
+        types = set(q.many("order_types"))
+        side = q.one("order_side")
+        if side is not None and side not in ("BUY", "SELL"):
+            bad(f"order_side: {side[:40]!r} is not BUY or SELL")
+        start = q.one("start_date")
+        end = q.one("end_date")
+        start_ns = None if start is None else parse_time(start, "start_date")
+        end_ns = None if end is None else parse_time(end, "end_date")
+        limit = q.integer("limit", 100, 1, 1000)
+        cursor = q.cursor()
+
+        def keep(o: ExchangeOrder) -> bool:
+            return (
+                (not order_ids or o.order_id in order_ids)
+                and (not products or o.product_id in products)
+                and (not statuses or o.status.value in statuses)
+                and (not types or o.order_type.value in types)
+                and (side is None or o.side.value == side)
+                and (start_ns is None or o.created_ts >= start_ns)
+                and (end_ns is None or o.created_ts < end_ns)
+            )
+
+        page, next_cursor = _page(self.state.exchange.list_orders(), keep, limit, cursor)
+        return Json(
+            {
+                "orders": [order_json(self.state, o) for o in page],
+                "sequence": "0",
+                "has_next": next_cursor is not None,
+                "cursor": "" if next_cursor is None else str(next_cursor),
+            }
+        )
+
+    async def list_fills(self, request: Request) -> Response:
+        q = Query(
+            request,
+            (
+                "order_ids",
+                "trade_ids",
+                "product_ids",
+                "order_id",
+                "product_id",
+                "start_sequence_timestamp",
+                "end_sequence_timestamp",
+                "retail_portfolio_id",
+                "limit",
+                "cursor",
+                "sort_by",
+            ),
+        )
+        order_ids = set(q.many("order_ids") + q.many("order_id"))
+        trade_ids = set(q.many("trade_ids"))
+        products = set(q.many("product_ids") + q.many("product_id"))
+        start = q.one("start_sequence_timestamp")
+        end = q.one("end_sequence_timestamp")
+        start_ns = None if start is None else parse_time(start, "start_sequence_timestamp")
+        end_ns = None if end is None else parse_time(end, "end_sequence_timestamp")
+        limit = q.integer("limit", 100, 1, 1000)
+        cursor = q.cursor()
+
+        def keep(f: Fill) -> bool:
+            return (
+                (not order_ids or f.order_id in order_ids)
+                and (not trade_ids or f.trade_id in trade_ids)
+                and (not products or f.product_id in products)
+                and (start_ns is None or f.ts >= start_ns)
+                and (end_ns is None or f.ts < end_ns)
+            )
+
+        page, next_cursor = _page(self.state.exchange.list_fills(), keep, limit, cursor)
+        return Json(
+            {
+                "fills": [fill_json(self.state, f) for f in page],
+                "cursor": "" if next_cursor is None else str(next_cursor),
+            }
+        )
+
+
+def _edit_error(reason: str, preview: str = "UNKNOWN_PREVIEW_FAILURE_REASON") -> dict[str, str]:
+    return {"edit_failure_reason": reason, "preview_failure_reason": preview}
+
+
+def _page(
+    items: Sequence[_T], keep: Callable[[_T], bool], limit: int, cursor: int | None
+) -> tuple[list[_T], int | None]:
+    """Newest-first page of `items` (oldest first, append-only) below position `cursor`.
+
+    Returns the page and the next cursor (the position of its last item), or None when
+    nothing older matches.
+    """
+    i = len(items) if cursor is None else min(cursor, len(items))
+    page: list[_T] = []
+    while i > 0:
+        i -= 1
+        if keep(items[i]):
+            if len(page) == limit:
+                return page, i + 1
+            page.append(items[i])
+    return page, None
