@@ -70,6 +70,29 @@ def test_expired_not_yet_valid_and_wrong_issuer(api: Api):
     assert api.get(PATH, token=ok).status_code == 200
 
 
+@pytest.mark.parametrize("iss", ["cdp", "coinbase-cloud"])
+def test_both_issuers_get_the_same_checks(api: Api, iss: str):
+    """The SDK signs iss "cdp", ccxt "coinbase-cloud" (with aud and iat): Coinbase takes both."""
+    kid, hp = api.server.key_name, api.server.host_port
+    uri = f"GET {hp}{API}{PATH}"
+    now = int(time.time())
+    extra = {"aud": ["retail_rest_api_proxy"], "iat": now} if iss == "coinbase-cloud" else {}
+    assert api.get(PATH, token=make_jwt(api.key, kid, uri, iss=iss, **extra)).status_code == 200
+    assert_401(api.get(PATH, token=make_jwt(api.key, kid, f"POST {hp}{API}{PATH}", iss=iss)))
+    assert_401(api.get(PATH, token=make_jwt(api.key, kid, uri, iss=iss, now=now - 200)))
+    assert_401(api.get(PATH, token=make_jwt(api.key, kid, uri, iss=iss, now=now + 60)))
+    other = ec.generate_private_key(ec.SECP256R1())
+    assert_401(api.get(PATH, token=make_jwt(other, kid, uri, iss=iss)))
+    # the /v2 host paths are signed the same way, without the brokerage prefix
+    v2 = make_jwt(api.key, kid, f"GET {hp}/v2/accounts", iss=iss)
+    r = api.client.get("/v2/accounts", headers={"Authorization": f"Bearer {v2}"})
+    assert r.status_code == 200, r.text
+    r = api.client.get(
+        "/v2/accounts", headers={"Authorization": f"Bearer {make_jwt(api.key, kid, uri, iss=iss)}"}
+    )
+    assert_401(r)
+
+
 def test_the_uri_claim_must_name_this_method_host_and_path(api: Api):
     kid, hp = api.server.key_name, api.server.host_port
     port = api.server.port

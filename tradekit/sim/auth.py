@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from tradekit.sim.state import ApiKey, SimState
 
 __all__ = [
+    "ISSUERS",
     "LEEWAY_S",
     "AuthError",
     "generate_key",
@@ -33,6 +34,9 @@ __all__ = [
 
 LEEWAY_S = 5  # clock skew tolerated on nbf / exp, in seconds
 _REQUIRED = ["sub", "iss", "nbf", "exp"]
+# Coinbase accepts CDP keys' JWTs from either issuer: the official SDK signs "cdp",
+# ccxt (in production use with CDP keys) "coinbase-cloud"; both get the same checks.
+ISSUERS = ("cdp", "coinbase-cloud")
 
 
 class AuthError(Exception):
@@ -110,7 +114,7 @@ def _verify(state: SimState, token: str) -> tuple[ApiKey, dict[str, Any]]:
             token,
             key.public_key,
             algorithms=["ES256"],
-            issuer="cdp",
+            issuer=ISSUERS,
             leeway=LEEWAY_S,
             options={"require": _REQUIRED, "verify_aud": False},
         )
