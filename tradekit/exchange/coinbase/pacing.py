@@ -11,7 +11,8 @@ requests per second per key, 10 public requests per second per IP. A pacer is sh
 every adapter in the process that uses the same key (private) or host (public), since
 that is what Coinbase counts. When the server announces its limit (`x-ratelimit-limit`,
 requests per second, and `x-ratelimit-remaining`, as Coinbase's SDK reads them and the
-simulator sends them), the pacer follows the server's figures. The clock is injectable so that tests drive time.
+simulator sends them), the pacer follows the server's figures. The clock is injectable
+so that tests drive time.
 """
 
 from __future__ import annotations
