@@ -34,7 +34,7 @@ CHILD = textwrap.dedent(
     from coinbase.rest import RESTClient
     from coinbase.websocket import WSClient, WSUserClient
 
-    key_file, host_port, ca_file = sys.argv[1:4]
+    key_file, host_port, ca_file, admin_token = sys.argv[1:5]
     seen = {}
 
     def on_message(text):
@@ -45,6 +45,7 @@ CHILD = textwrap.dedent(
         r = requests.post(
             f"https://{host_port}/sim/admin/price",
             json={"product_id": product, "price": price, "size": size},
+            headers={"X-Tradekit-Admin-Token": admin_token},
             verify=ca_file,
             timeout=5,
         )
@@ -122,6 +123,7 @@ def test_the_sdk_websocket_clients_stream_market_data_and_fills(tls_sim: SimServ
             str(tls_sim.keys_file),
             tls_sim.host_port,
             str(tls_sim.ca_file),
+            tls_sim.admin_token,
         ],
         capture_output=True,
         text=True,

@@ -182,6 +182,7 @@ def test_key_files_are_coinbase_json_and_owner_only(tmp_path):
     assert (loaded_name, loaded_pem) == (name, pem)
     assert isinstance(api_key.public_key, ec.EllipticCurvePublicKey)
     (tmp_path / "bad.json").write_text("{}")
+    (tmp_path / "bad.json").chmod(0o600)
     with pytest.raises(ValueError, match="not a Coinbase key file"):
         load_key_file(tmp_path / "bad.json")
 

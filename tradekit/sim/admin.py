@@ -1,8 +1,12 @@
 """`/sim/admin/...`: steer the simulator from a test or a notebook (loopback clients only).
 
-Not part of Coinbase's API and not authenticated with a JWT: the only guard is that the
-client's address is a loopback one (anything else gets 403), so even a simulator bound
-to another interface on purpose cannot be steered from the network.
+Not part of Coinbase's API and not authenticated with a JWT. Guarded instead (403 with
+Coinbase's error shape otherwise): loopback clients only, so even a simulator bound to
+another interface on purpose cannot be steered from the network; the server's admin
+token in the `X-Tradekit-Admin-Token` header (`SimState.admin_token`, written beside the
+key file and shown in the banner), so a web page that reaches 127.0.0.1 cannot; POSTs
+with `Content-Type: application/json` only and no foreign `Origin` (no cross-site form
+or `text/plain` POST).
 
 - GET /sim/admin/faults -> the faults; POST (JSON `{"name": value, ...}`, as
   `Faults.update`) -> the faults after the change (400 on an unknown name or bad value).
@@ -16,13 +20,14 @@ to another interface on purpose cannot be steered from the network.
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import Field
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
@@ -41,9 +46,10 @@ from tradekit.sim.rest.inputs import read_object
 from tradekit.sim.rest.models import Body, DecimalText, ProductId, parse
 from tradekit.sim.state import SimState
 
-__all__ = ["ADMIN", "admin_routes", "is_loopback"]
+__all__ = ["ADMIN", "ADMIN_TOKEN_HEADER", "admin_routes", "is_loopback"]
 
 ADMIN = "/sim/admin"
+ADMIN_TOKEN_HEADER = "X-Tradekit-Admin-Token"
 
 
 def is_loopback(host: str | None) -> bool:
@@ -62,19 +68,44 @@ def is_loopback(host: str | None) -> bool:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def _local(handler: Handler) -> Handler:
+def _refusal(state: SimState, request: Request) -> str | None:
+    """Why this admin request is refused (403), or None.
+
+    Loopback clients only; the server's admin token in ADMIN_TOKEN_HEADER (a web page
+    cannot know it); a POST must say `Content-Type: application/json` (a cross-site form
+    or `text/plain` POST cannot), and a browser's Origin must be this server's own.
+    """
+    host = request.client.host if request.client is not None else None
+    if not is_loopback(host):
+        return "the admin API answers loopback clients only"
+    given = request.headers.get(ADMIN_TOKEN_HEADER, "")
+    if not hmac.compare_digest(given.encode(), state.admin_token.encode()):
+        return f"the admin API needs the server's admin token in {ADMIN_TOKEN_HEADER}"
+    origin = request.headers.get("origin")
+    if origin is not None:
+        own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+        if origin != own:
+            return f"Origin {origin[:100]!r} is not this server"
+    if request.method == "POST":
+        kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if kind != "application/json":
+            return "a POST to the admin API must be Content-Type: application/json"
+    return None
+
+
+def _local(state: SimState, handler: Handler) -> Handler:
     async def endpoint(request: Request) -> Response:
-        host = request.client.host if request.client is not None else None
-        if not is_loopback(host):
-            return error_response(
-                403, "PERMISSION_DENIED", "the admin API answers loopback clients only"
-            )
+        why = _refusal(state, request)
+        if why is not None:
+            return error_response(403, "PERMISSION_DENIED", why)
         try:
             return await handler(request)
         except BadRequest as e:
             return error_response(400, "INVALID_ARGUMENT", str(e))
         except TooLarge:
             return error_response(413, "PAYLOAD_TOO_LARGE", "the request body is too large")
+        except ClientDisconnect:
+            return error_response(499, "CANCELLED", "the client closed the request")
 
     return endpoint
 
@@ -175,9 +206,9 @@ def admin_routes(state: SimState) -> list[BaseRoute]:
         return JSONResponse({name: getattr(state, name) for name in names})
 
     return [
-        Route(f"{ADMIN}/faults", _local(faults), methods=["GET", "POST"]),
-        Route(f"{ADMIN}/price", _local(price), methods=["POST"]),
-        Route(f"{ADMIN}/state", _local(summary), methods=["GET"]),
-        Route(f"{ADMIN}/capabilities", _local(capabilities), methods=["GET", "POST"]),
-        Route(f"{ADMIN}/rate_limits", _local(rate_limits), methods=["GET", "POST"]),
+        Route(f"{ADMIN}/faults", _local(state, faults), methods=["GET", "POST"]),
+        Route(f"{ADMIN}/price", _local(state, price), methods=["POST"]),
+        Route(f"{ADMIN}/state", _local(state, summary), methods=["GET"]),
+        Route(f"{ADMIN}/capabilities", _local(state, capabilities), methods=["GET", "POST"]),
+        Route(f"{ADMIN}/rate_limits", _local(state, rate_limits), methods=["GET", "POST"]),
     ]

@@ -25,6 +25,8 @@ __all__ = [
     "ISSUERS",
     "LEEWAY_S",
     "AuthError",
+    "KeyFileExposed",
+    "check_private",
     "generate_key",
     "load_key_file",
     "verify_rest_jwt",
@@ -80,9 +82,25 @@ def write_key_file(path: str | os.PathLike[str], key_name: str, pem: str) -> Pat
     return path
 
 
-def load_key_file(path: str | os.PathLike[str]) -> tuple[str, str, ApiKey]:
-    """Read a Coinbase JSON key file (`name` or `id`, and `privateKey`)."""
+class KeyFileExposed(ValueError):
+    """A secret file that group or others may read: refused, with the chmod that fixes it."""
+
+
+def check_private(path: str | os.PathLike[str]) -> None:
+    """Refuse a secret file (key, admin token) that group or others may read or write."""
     path = Path(path)
+    mode = path.stat().st_mode
+    if mode & 0o077:
+        raise KeyFileExposed(
+            f"{path}: readable by others (mode {mode & 0o777:o}); a secret must be the "
+            f"owner's only: run `chmod 600 {path}`"
+        )
+
+
+def load_key_file(path: str | os.PathLike[str]) -> tuple[str, str, ApiKey]:
+    """Read a Coinbase JSON key file (`name` or `id`, and `privateKey`), owner-only."""
+    path = Path(path)
+    check_private(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         name = data.get("name") or data["id"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -164,6 +165,9 @@ class SimState:
     # client_order_id -> what the paper exchange does not keep about an order (GTD
     # end_time, post_only, edit history; see meta.py): written by the REST half.
     meta: OrderMetaStore = field(default_factory=OrderMetaStore)
+    # what the admin API (prints trades, sets faults) wants in ADMIN_TOKEN_HEADER: only
+    # whoever can read the file beside the key file (or the banner) can drive the market
+    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
 
     # -- mutations: every one publishes what it changed ---------------------------------
 

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 
 from tradekit.sim.auth import AuthError, verify_rest_jwt
@@ -46,6 +46,9 @@ def _guard(handler: Handler) -> Handler:
             return error_response(400, "INVALID_ARGUMENT", str(e))
         except NotFound as e:
             return error_response(404, "NOT_FOUND", str(e))
+        except ClientDisconnect:  # gone while we waited or read: nobody reads the answer
+            log.info("499 %s %s: the client closed the request", request.method, request.url.path)
+            return error_response(499, "CANCELLED", "the client closed the request")
         except TooLarge:
             return error_response(
                 413, "PAYLOAD_TOO_LARGE", f"the request body is over {MAX_BODY} bytes"

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tradekit.core.money import EXACT_CONTEXT, ProductSpec, is_multiple
+from tradekit.core.money import EXACT_CONTEXT, MONEY_CONTEXT, ProductSpec, is_multiple
 from tradekit.exchange.types import ExchangeOrder, Fill
 from tradekit.sim.meta import OrderMeta
 from tradekit.sim.rest.errors import NotFound, bad
@@ -46,6 +46,8 @@ from tradekit.sim.state import SimState
 __all__ = ["Orders"]
 
 _T = TypeVar("_T")
+MAX_STEPS_DIGITS = 20  # at most 10^20 increments in a size or price
+_MAX_STEPS = Decimal(10) ** MAX_STEPS_DIGITS
 _STATUSES = frozenset(
     {
         "PENDING",
@@ -102,8 +104,11 @@ class _Order:
         spec = state.exchange.products.get(self.product_id)
         if spec is None:
             return "INVALID_PRODUCT_ID", f"ProductID {self.product_id[:64]!r} is invalid"
-        last = state.exchange.last_price(self.product_id)
         assert self.limit is not None
+        problem = out_of_range(spec, self.size, self.limit, self.stop)
+        if problem is not None:
+            return problem
+        last = state.exchange.last_price(self.product_id)
         if self.meta.post_only and last is not None:
             crosses = self.limit >= last if self.side == "BUY" else self.limit <= last
             if crosses:
@@ -162,6 +167,22 @@ class _Order:
         if need > have:
             return "INSUFFICIENT_FUND", f"needs {need} {currency}, {have} available"
         return None
+
+
+def out_of_range(
+    spec: ProductSpec, size: Decimal, price: Decimal, stop: Decimal | None = None
+) -> tuple[str, str] | None:
+    """A size or price too large for any real order (and for the ledger's 28-digit grid
+    checks): more than 10^MAX_STEPS_DIGITS increments. Coinbase refuses such sizes as too
+    large and such prices as invalid; the simulator does so before they reach the ledger."""
+    with localcontext(MONEY_CONTEXT):
+        if abs(size) / spec.base_increment >= _MAX_STEPS:
+            return "PREVIEW_INVALID_BASE_SIZE_TOO_LARGE", f"size {size} is out of range"
+        if abs(price) / spec.quote_increment >= _MAX_STEPS:
+            return "INVALID_LIMIT_PRICE", f"limit price {price} is out of range"
+        if stop is not None and abs(stop) / spec.quote_increment >= _MAX_STEPS:
+            return "PREVIEW_INVALID_STOP_PRICE", f"stop price {stop} is out of range"
+    return None
 
 
 def _price_problem(
@@ -290,31 +311,20 @@ class Orders:
 
     async def edit_order(self, request: Request) -> Response:
         body = parse(EditOrder, await read_json(request))
+        order = self.state.exchange.get_order(body.order_id)
+        spec = None if order is None else self.state.exchange.products.get(order.product_id)
+        problem = (
+            None if spec is None else out_of_range(spec, body.size, body.price, body.stop_price)
+        )
+        if problem is not None:
+            return Json(_edit_refusal(_preview_reason(problem[0]), problem[1]))
         res = self.state.edit_order(body.order_id, body.size, body.price, body.stop_price)
         if res.success:
             return Json(
                 {"success": True, "success_response": {"order_id": body.order_id}, "errors": []}
             )
         reason = res.failure_reason or "UNKNOWN_EDIT_ORDER_FAILURE_REASON"
-        preview = reason.startswith("PREVIEW_")
-        edit_reason = "UNKNOWN_EDIT_ORDER_FAILURE_REASON" if preview else reason
-        return Json(
-            {
-                "success": False,
-                "errors": [
-                    {
-                        "edit_failure_reason": edit_reason,
-                        "preview_failure_reason": (
-                            reason if preview else "UNKNOWN_PREVIEW_FAILURE_REASON"
-                        ),
-                    }
-                ],
-                "error_response": {
-                    "edit_order_failure_reason": edit_reason,
-                    "error_details": res.message or reason,
-                },
-            }
-        )
+        return Json(_edit_refusal(reason, res.message or reason))
 
     async def edit_preview(self, request: Request) -> Response:
         """`POST /orders/edit_preview`: would this edit be accepted? Nothing changes."""
@@ -326,7 +336,7 @@ class Orders:
             errors.append(_edit_error("ORDER_NOT_FOUND"))
         else:
             spec = ex.products[order.product_id]
-            problem = (
+            problem = out_of_range(spec, body.size, body.price, body.stop_price) or (
                 _price_problem(spec, body.price, "price")
                 or (
                     None
@@ -460,6 +470,19 @@ class Orders:
                 "cursor": "" if next_cursor is None else str(next_cursor),
             }
         )
+
+
+def _edit_refusal(reason: str, message: str) -> dict[str, Any]:
+    """`POST /orders/edit` refused: a PREVIEW_* reason goes to `preview_failure_reason`."""
+    preview = reason.startswith("PREVIEW_")
+    edit_reason = "UNKNOWN_EDIT_ORDER_FAILURE_REASON" if preview else reason
+    return {
+        "success": False,
+        "errors": [
+            _edit_error(edit_reason, reason if preview else "UNKNOWN_PREVIEW_FAILURE_REASON")
+        ],
+        "error_response": {"edit_order_failure_reason": edit_reason, "error_details": message},
+    }
 
 
 def _edit_error(reason: str, preview: str = "UNKNOWN_PREVIEW_FAILURE_REASON") -> dict[str, str]:
