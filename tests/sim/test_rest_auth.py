@@ -199,3 +199,26 @@ def test_a_server_reuses_its_key_file_and_never_shows_the_private_key(tmp_path):
     finally:
         first.stop()
         second.stop()
+
+
+def test_a_token_lives_at_most_two_minutes_and_serves_one_request(api: Api):
+    kid, hp = api.server.key_name, api.server.host_port
+    uri = f"GET {hp}{API}{PATH}"
+    assert_401(api.get(PATH, token=make_jwt(api.key, kid, uri, lifetime=10 * 365 * 86400)))
+    assert_401(api.get(PATH, token=make_jwt(api.key, kid, uri, lifetime=121)))
+    once = make_jwt(api.key, kid, uri, lifetime=120)
+    assert api.get(PATH, token=once).status_code == 200
+    assert_401(api.get(PATH, token=once))  # the same token again
+    post = f"POST {hp}{API}/orders"
+    token = make_jwt(api.key, kid, post)
+    body = {
+        "client_order_id": "replay-1",
+        "product_id": "BTC-USD",
+        "side": "BUY",
+        "order_configuration": {"limit_limit_gtc": {"base_size": "0.01", "limit_price": "1.00"}},
+    }
+    assert api.post("/orders", json=body, token=token).status_code == 200
+    # used again for a different order: refused, nothing placed
+    assert_401(api.post("/orders", json={**body, "client_order_id": "replay-2"}, token=token))
+    listed = api.ok("GET", "/orders/historical/batch")["orders"]
+    assert "replay-2" not in [o["client_order_id"] for o in listed]

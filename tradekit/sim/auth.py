@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 LEEWAY_S = 5  # clock skew tolerated on nbf / exp, in seconds
+MAX_LIFETIME_S = 120  # Coinbase: a JWT expires 2 minutes after it is made
 _REQUIRED = ["sub", "iss", "nbf", "exp"]
 # Coinbase accepts CDP keys' JWTs from either issuer: the official SDK signs "cdp",
 # ccxt (in production use with CDP keys) "coinbase-cloud"; both get the same checks.
@@ -144,6 +145,9 @@ def _verify(state: SimState, token: str) -> tuple[ApiKey, dict[str, Any]]:
         raise AuthError(f"key {kid!r}: {type(e).__name__}: {e}") from None
     if claims["sub"] != kid:
         raise AuthError(f"key {kid!r}: sub {claims['sub']!r} is not the kid")
+    lifetime = claims["exp"] - claims["nbf"]
+    if not isinstance(lifetime, int | float) or lifetime > MAX_LIFETIME_S:
+        raise AuthError(f"key {kid!r}: the JWT lives {lifetime} s, more than {MAX_LIFETIME_S}")
     return key, claims
 
 
@@ -153,7 +157,24 @@ def verify_rest_jwt(state: SimState, token: str, method: str, host: str, path: s
     expected = f"{method.upper()} {host}{path}"
     if claims.get("uri") != expected:
         raise AuthError(f"key {key.name!r}: uri {claims.get('uri')!r}, expected {expected!r}")
+    _once(state, token, claims["exp"])
     return key
+
+
+def _once(state: SimState, token: str, exp: float) -> None:
+    """A REST token is good for one request (clients make one per request): a token seen
+    before is refused, so a captured token cannot place a second order. Keyed by what was
+    signed, not the signature (an ECDSA signature can be re-encoded); remembered until it
+    would have expired anyway."""
+    seen = state.jwt_seen
+    signed = token.rsplit(".", 1)[0]  # header (with its nonce) and claims: what was signed
+    if signed in seen:
+        raise AuthError("this JWT was already used for a request")
+    if len(seen) >= 10_000:
+        now = state.now() / 1e9 - LEEWAY_S
+        for old in [s for s, until in seen.items() if until < now]:
+            del seen[old]
+    seen[signed] = exp
 
 
 def verify_ws_jwt(state: SimState, token: str) -> ApiKey:

@@ -167,6 +167,8 @@ class SimState:
     meta: OrderMetaStore = field(default_factory=OrderMetaStore)
     # what the admin API (prints trades, sets faults) wants in ADMIN_TOKEN_HEADER: only
     # whoever can read the file beside the key file (or the banner) can drive the market
+    # REST JWTs already used (their signed part) -> exp: a token is good for one request
+    jwt_seen: dict[str, float] = field(default_factory=dict, repr=False)
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
 
     # -- mutations: every one publishes what it changed ---------------------------------
