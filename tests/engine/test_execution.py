@@ -160,24 +160,26 @@ def test_entry_fill_stop_ratchet_and_exit_at_the_stop(store):
     res = eng.step()
     assert isinstance(res.event, OrderFilled)
     assert res.event.client_order_id == "t-4"
-    assert (res.event.price, res.event.size) == (D("98485.10"), D("0.1"))
-    assert res.event.fee == D("59.09106")  # 98485.10 * 0.1 * 0.006 (taker)
+    # the paper exchange fills a stop at its trigger trade's price when that is at or
+    # above its limit (taker): 98980.00, not the limit 98485.10
+    assert (res.event.price, res.event.size) == (D("98980.00"), D("0.1"))
+    assert res.event.fee == D("59.388")  # 98980.00 * 0.1 * 0.006 (taker)
 
-    # proceeds 9848.510 - cost 9900.0 - fees (39.6 + 59.09106) = -150.18106
+    # proceeds 9898.000 - cost 9900.0 - fees (39.6 + 59.388) = -100.988
     [closed] = store.closed_positions(PID)
     assert closed["size"] == D("0.1")
     assert closed["entry_price"] == D("99000")
-    assert closed["exit_price"] == D("98485.1")
-    assert closed["fees"] == D("98.69106")
-    assert closed["realized_pnl"] == D("-150.18106")
-    assert store.total_realized_pnl(PID) == D("-150.18106")
+    assert closed["exit_price"] == D("98980")
+    assert closed["fees"] == D("98.988")
+    assert closed["realized_pnl"] == D("-100.988")
+    assert store.total_realized_pnl(PID) == D("-100.988")
     summary = eng.summary()
     assert summary["phase"] == "flat"
     assert summary["position"] is None and summary["live_stops"] == 0
     assert ex.list_open_orders(PID) == []
-    # the exchange agrees: 100000 - 9900 - 39.6 + 9848.51 - 59.09106
+    # the exchange agrees: 100000 - 9900 - 39.6 + 9898.00 - 59.388
     bal = ex.balances()
-    assert bal["USD"].available == D("99849.81894") and bal["USD"].hold == 0
+    assert bal["USD"].available == D("99899.012") and bal["USD"].hold == 0
     assert bal["BTC"].available == 0 and bal["BTC"].hold == 0
 
 
@@ -413,16 +415,17 @@ RESTART_PATH = path(
     "100050",  # 4: no move (min_ratchet)
     "101000",  # 5: stop 98980.00 / 98485.10
     "100500",  # 6
-    "98980",  # 7: exit at 98485.10 (taker); flat -> bid round_down(98980 * 0.99) = 97990.20
+    "98980",  # 7: exit at 98980.00, the trigger trade (taker); flat -> bid
+    # round_down(98980 * 0.99) = 97990.20
     "98500",  # 8
     "97990.20",  # 9: fill at 97990.20; stop round_down(96030.396) = 96030.39 / 95550.23
     "99000",  # 10: stop 97020.00 / 96534.90
     "96534.90",  # 11: through the trigger, at the limit: fills at 96534.90 (taker)
 )
-# position 1: -150.18106 (test 1)
+# position 1: -100.988 (test 1)
 # position 2: proceeds 9653.490 - cost 9799.020 - fees (97990.20 * 0.1 * 0.004 = 39.19608
 #   + 96534.90 * 0.1 * 0.006 = 57.92094) = -145.53 - 97.11702 = -242.64702
-RESTART_PNL = [D("-150.18106"), D("-242.64702")]
+RESTART_PNL = [D("-100.988"), D("-242.64702")]
 
 
 def test_uninterrupted_run_of_the_restart_path(store):
@@ -430,7 +433,7 @@ def test_uninterrupted_run_of_the_restart_path(store):
     eng = new_engine(RESTART_PATH, ex, store, min_ratchet="0.001")
     eng.run()
     assert [p["realized_pnl"] for p in store.closed_positions(PID)] == RESTART_PNL
-    assert store.total_realized_pnl(PID) == D("-392.82808")
+    assert store.total_realized_pnl(PID) == D("-343.63502")
 
 
 @pytest.mark.parametrize("split", range(1, len(RESTART_PATH)))
@@ -445,7 +448,7 @@ def test_restart_in_process_gives_the_uninterrupted_result(tmp_path, split):
         again = new_engine(RESTART_PATH, ex, second, min_ratchet="0.001")
         again.run()
         assert [p["realized_pnl"] for p in second.closed_positions(PID)] == RESTART_PNL
-        assert second.total_realized_pnl(PID) == D("-392.82808")
+        assert second.total_realized_pnl(PID) == D("-343.63502")
         assert again.cursor == len(RESTART_PATH)
         # the same orders as an uninterrupted run: t-1 .. t-9, nothing doubled
         coids = [o.client_order_id for o in ex.list_orders(PID)]

@@ -341,21 +341,22 @@ def test_stop_does_not_trigger_above_its_stop(ex):
     assert not ex.get_order(r.order_id).triggered
 
 
-def test_stop_triggers_on_touch_and_fills_at_its_limit_as_taker(ex):
+def test_stop_triggers_on_touch_and_fills_at_the_trade_price_as_taker(ex):
     r = ex.place_stop_limit("s1", "BTC-USD", D("1"), D("95.00"), D("94.00"))
     (f,) = ex.advance(trade("95.00", ts=5))
     assert (f.order_id, f.side, f.price, f.size, f.liquidity) == (
         r.order_id,
         OrderSide.SELL,
-        D("94.00"),  # conservative: the limit, not the trigger trade's price
+        D("95.00"),  # the trigger trade's price: the book paid 95.00, not the limit
         D("1"),
         "TAKER",
     )
-    assert f.commission == D("94.00") * D("0.006")
+    assert f.commission == D("0.570")  # 95.00 x 1 x 0.006: the fee follows the price
     order = ex.get_order(r.order_id)
     assert order.triggered and order.status is OrderStatus.FILLED
+    assert (order.filled_value, order.total_fees) == (D("95.00"), D("0.570"))
     assert btc(ex) == (D("1"), 0)
-    assert usd(ex) == (D("10000") + D("94.00") - D("0.564"), 0)
+    assert usd(ex) == (D("10095.00") - D("0.570"), 0)
 
 
 def test_stop_fills_on_the_trigger_trade_between_stop_and_limit(ex):
@@ -419,9 +420,9 @@ def test_round_trip_fees_and_balances():
     assert usd(ex) == (D("1000") - D("490.00") - D("1.96"), 0)
     assert btc(ex) == (D("0.01"), 0)
     ex.place_stop_limit("s1", "BTC-USD", D("0.01"), D("48500.00"), D("48400.00"))
-    (sell,) = ex.advance(trade("48450.00"))
-    assert (sell.commission, sell.liquidity) == (D("2.904"), "TAKER")
-    assert usd(ex) == (D("1000") - D("491.96") + D("484.00") - D("2.904"), 0)
+    (sell,) = ex.advance(trade("48450.00"))  # the trigger trade, above the limit
+    assert (sell.price, sell.commission, sell.liquidity) == (D("48450.00"), D("2.907"), "TAKER")
+    assert usd(ex) == (D("1000") - D("491.96") + D("484.50") - D("2.907"), 0)
     assert btc(ex) == (0, 0)
 
 

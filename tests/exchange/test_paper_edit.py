@@ -64,7 +64,7 @@ def test_a_stop_moves_its_trigger_and_keeps_its_base_hold():
     order = ex.get_order(res.order_id)
     assert (order.stop_price, order.limit_price, order.triggered) == (D("95.00"), D("94.00"), False)
     (fill,) = ex.advance(trade("94.50"))  # below the new stop, above the new limit
-    assert (fill.price, fill.size) == (D("94.00"), D("1.5"))
+    assert (fill.price, fill.size) == (D("94.50"), D("1.5"))  # at the trigger trade
 
 
 def test_a_triggered_stop_keeps_its_stop_but_may_change_its_limit():
@@ -75,8 +75,10 @@ def test_a_triggered_stop_keeps_its_stop_but_may_change_its_limit():
     assert moved.failure_reason == EditReason.CANNOT_EDIT_STOP_PRICE_FOR_TRIGGERED_ORDER
     assert ex.edit_order(res.order_id, D("1"), D("85.00")).success  # stop kept: None
     assert ex.edit_order(res.order_id, D("1"), D("84.00"), D("90.00")).success  # same stop
+    # 84.00 is under the last trade (85.00): the edited sell is marketable, so it takes
+    # the next trade at or above its limit at that trade's price, as a taker.
     (fill,) = ex.advance(trade("84.50"))
-    assert fill.price == D("84.00")
+    assert (fill.price, fill.liquidity) == (D("84.50"), "TAKER")
 
 
 @pytest.mark.parametrize(
@@ -148,7 +150,7 @@ def test_edits_are_journaled_and_replayed(tmp_path: Path):
     fills = restored.advance(trade("92.50", ts=2))
     assert sorted((f.side.value, f.price, f.size) for f in fills) == [
         ("BUY", D("99.00"), D("2")),
-        ("SELL", D("92.00"), D("2")),
+        ("SELL", D("92.50"), D("2")),  # the stop's trigger trade, above its limit
     ]
     restored.close()
 

@@ -89,7 +89,7 @@ def test_the_journal_has_one_line_per_mutation_and_none_for_quiet_ticks(tmp_path
     recs = records(path)
     assert [r["op"] for r in recs] == ["init", "place", "tick", "cancel"]
     place, tick, cancel = recs[1:]
-    assert place["seq"] == 2 and place["last"] == {"BTC-USD": ["101.00", 2]}
+    assert place["seq"] == 2 and place["last"] == {"BTC-USD": ["101.00", 2, "1"]}
     assert place["order"]["stop_price"] == "95.00"
     assert tick["seq"] == 4 and tick["triggers"] == [place["order"]["order_id"]]
     assert tick["fills"] == [] and tick["trade"]["price"] == "90.00"

@@ -390,8 +390,8 @@ def test_edit_a_stop_only_while_the_capability_is_on(api: Api):
         assert out["errors"][0]["edit_failure_reason"] == "ONLY_LIMIT_ORDER_EDITS_SUPPORTED"
     finally:
         api.client.post("/sim/admin/capabilities", json={"edit_stop_enabled": True})
-    fills = api.print_trade("144.50", product="SOL-USD")
-    assert [(f["price"], f["size"]) for f in fills] == [("144.00", "2")]
+    fills = api.print_trade("144.50", product="SOL-USD")  # the trigger trade, over the limit
+    assert [(f["price"], f["size"]) for f in fills] == [("144.50", "2")]
 
 
 def test_orders_and_fills_page_newest_first_with_cursors(make_sim):

@@ -312,7 +312,9 @@ async def test_user_channel_snapshot_then_fills_of_a_stop_limit(make_sim: Any) -
         assert got[-1]["events"][0]["subscriptions"] == {"user": [sim.state.uuid]}
 
         sim.trade("96.00", "1")  # above the stop: nothing
-        for _ in range(3):  # triggers at 95.00 >= limit 94.00: fills 0.2, 0.2, 0.1 at 94.00
+        # triggers at 95.00 >= limit 94.00: 0.2 at 95.00 on the trigger trade (taker),
+        # then the rest rests at its limit: 0.2 and 0.1 at 94.00 (maker)
+        for _ in range(3):
             sim.trade("95.00", "0.2")
         got = await recv_until(
             ws,
@@ -325,10 +327,11 @@ async def test_user_channel_snapshot_then_fills_of_a_stop_limit(make_sim: Any) -
     assert [o["number_of_fills"] for o in updates] == ["1", "2", "3"]
     assert all(o["trigger_status"] == "STOP_TRIGGERED" for o in updates)
     final = updates[-1]
-    assert D(final["leaves_quantity"]) == 0 and D(final["avg_price"]) == D("94")
-    assert D(final["filled_value"]) == D("47.00")
+    # 0.2 x 95.00 + 0.3 x 94.00 = 19.00 + 28.20 = 47.20; average 47.20 / 0.5 = 94.40
+    assert D(final["leaves_quantity"]) == 0 and D(final["avg_price"]) == D("94.4")
+    assert D(final["filled_value"]) == D("47.20")
     assert D(final["total_fees"]) > 0
-    assert D(final["total_value_after_fees"]) == D("47.00") - D(final["total_fees"])
+    assert D(final["total_value_after_fees"]) == D("47.20") - D(final["total_fees"])
     assert final["completion_percentage"] == "100.00"
     assert "E" not in final["total_fees"]
 
