@@ -121,21 +121,25 @@ def test_stop_limit_orders(exchange: Any):
     exchange.cancel_order(stop["id"], "BTC/USD")
 
 
-@pytest.mark.parametrize(
-    ("kind", "side", "price", "params"),
-    [
-        ("limit", "sell", 65000, {"stopPrice": 64000}),  # ccxt's default sell: STOP_UP
-        ("limit", "buy", 61000, {"timeInForce": "IOC"}),  # sor_limit_ioc
-        ("limit", "buy", 61000, {"timeInForce": "FOK"}),  # limit_limit_fok
-        ("market", "sell", None, {}),  # market_market_ioc
-    ],
-)
-def test_configurations_the_simulator_does_not_trade_are_refused_as_coinbase_does(
-    exchange: Any, kind: str, side: str, price: Any, params: dict[str, Any]
-):
+def test_the_order_types_ccxt_sends_are_traded(exchange: Any):
+    """ccxt's trigger price on a sell defaults to STOP_UP; IOC/FOK and market orders."""
     exchange.load_markets()
-    with pytest.raises(ccxt.ExchangeError, match="UNSUPPORTED_ORDER_CONFIGURATION"):
-        exchange.create_order("BTC/USD", kind, side, 0.01, price, params)
+    up = exchange.create_order("BTC/USD", "limit", "sell", 0.01, 63900, {"stopPrice": 64000})
+    got = exchange.fetch_order(up["id"], "BTC/USD")
+    assert (got["status"], got["triggerPrice"]) == ("open", 64000.0)
+    assert got["info"]["order_configuration"]["stop_limit_stop_limit_gtc"]["stop_direction"] == (
+        "STOP_DIRECTION_STOP_UP"
+    )
+    exchange.cancel_order(up["id"], "BTC/USD")
+    ioc = exchange.create_order("BTC/USD", "limit", "buy", 0.01, 60500, {"timeInForce": "IOC"})
+    got = exchange.fetch_order(ioc["id"], "BTC/USD")
+    assert (got["status"], got["filled"], got["timeInForce"]) == ("closed", 0.01, "IOC")
+    fok = exchange.create_order("BTC/USD", "limit", "buy", 0.01, 59000, {"timeInForce": "FOK"})
+    got = exchange.fetch_order(fok["id"], "BTC/USD")
+    assert (got["status"], got["filled"]) == ("canceled", 0.0)  # below the market: killed
+    market = exchange.create_order("BTC/USD", "market", "sell", 0.01)
+    got = exchange.fetch_order(market["id"], "BTC/USD")
+    assert (got["status"], got["type"], got["filled"]) == ("closed", "market", 0.01)
 
 
 def test_fills_after_a_forced_fill(exchange: Any, admin: Api):

@@ -226,46 +226,79 @@ def test_edit_preview_checks_without_editing(api: Api):
     _error_shape(api.post("/orders/edit_preview", json={"order_id": order_id}), 400)
 
 
-@pytest.mark.parametrize(
-    ("key", "side", "inner"),
-    [
-        ("market_market_ioc", "BUY", {"quote_size": "100.00"}),
-        ("market_market_ioc", "SELL", {"base_size": "0.01"}),
-        ("sor_limit_ioc", "BUY", {"base_size": "0.01", "limit_price": "50000.00"}),
-        ("limit_limit_fok", "BUY", {"base_size": "0.01", "limit_price": "50000.00"}),
-        (
-            "stop_limit_stop_limit_gtc",
-            "SELL",
-            {
-                "base_size": "0.01",
-                "limit_price": "60000.00",
-                "stop_price": "59000.00",
-                "stop_direction": "STOP_DIRECTION_STOP_UP",
-            },
-        ),
-        (
-            "stop_limit_stop_limit_gtc",
-            "BUY",
-            {
-                "base_size": "0.01",
-                "limit_price": "60000.00",
-                "stop_price": "59000.00",
-                "stop_direction": "STOP_DIRECTION_STOP_UP",
-            },
-        ),
-    ],
-)
-def test_configurations_real_clients_send_are_validated_then_refused(
-    api: Api, key: str, side: str, inner: dict[str, Any]
-):
-    body = api.ok("POST", "/orders", json=_order(key, side, **inner))
-    assert body["success"] is False
-    assert body["error_response"]["new_order_failure_reason"] == "UNSUPPORTED_ORDER_CONFIGURATION"
+def _placed(api: Api, key: str, side: str, product: str = "ETH-USD", **inner: Any):
+    body = api.ok("POST", "/orders", json=_order(key, side, product, **inner))
+    assert body["success"] is True, body
     assert body["order_configuration"] == {key: inner}
-    # a malformed one of the same kind is a 400 naming the field
-    broken = {**inner, "base_size": 1} if "base_size" in inner else {**inner, "quote_size": 1}
-    msg = _error_shape(api.post("/orders", json=_order(key, side, **broken)), 400)["message"]
-    assert msg.startswith(f"order_configuration.{key}.") and "JSON number" in msg
+    return api.order(body["success_response"]["order_id"])
+
+
+def test_market_ioc_fills_at_once_against_the_last_trade(api: Api):
+    api.print_trade("2000.00", "5", product="ETH-USD")
+    buy = _placed(api, "market_market_ioc", "BUY", quote_size="100.00")
+    assert (buy["status"], buy["order_type"], buy["time_in_force"]) == (
+        "FILLED",
+        "MARKET",
+        "IMMEDIATE_OR_CANCEL",
+    )
+    assert buy["order_configuration"] == {"market_market_ioc": {"quote_size": "100.00"}}
+    assert buy["size_in_quote"] is True and buy["average_filled_price"] == "2000.00"
+    assert D(buy["filled_value"]) + D(buy["total_fees"]) <= D("100.00")  # spends at most that
+    sell = _placed(api, "market_market_ioc", "SELL", base_size="0.5")
+    assert (sell["status"], sell["filled_size"], sell["order_type"]) == ("FILLED", "0.5", "MARKET")
+    fills = api.ok("GET", "/orders/historical/fills", params={"order_ids": sell["order_id"]})
+    assert [(f["price"], f["liquidity_indicator"]) for f in fills["fills"]] == [
+        ("2000.00", "TAKER")
+    ]
+
+
+def test_limit_ioc_and_fok_fill_what_they_can_and_cancel_the_rest(api: Api):
+    api.print_trade("2000.00", "5", product="ETH-USD")
+    ioc = _placed(api, "sor_limit_ioc", "BUY", base_size="0.1", limit_price="2001.00")
+    assert (ioc["status"], ioc["filled_size"], ioc["time_in_force"]) == (
+        "FILLED",
+        "0.1",
+        "IMMEDIATE_OR_CANCEL",
+    )
+    missed = _placed(api, "sor_limit_ioc", "BUY", base_size="0.1", limit_price="1999.00")
+    assert (missed["status"], missed["filled_size"]) == ("CANCELLED", "0")
+    fok = _placed(api, "limit_limit_fok", "SELL", base_size="0.2", limit_price="1999.00")
+    assert (fok["status"], fok["time_in_force"]) == ("FILLED", "FILL_OR_KILL")
+    killed = _placed(api, "limit_limit_fok", "SELL", base_size="0.2", limit_price="2001.00")
+    assert (killed["status"], killed["filled_size"]) == ("CANCELLED", "0")
+
+
+def test_stop_up_and_buy_stops_trigger_on_a_rise(api: Api):
+    api.print_trade("2000.00", "5", product="ETH-USD")
+    up_sell = _placed(
+        api,
+        "stop_limit_stop_limit_gtc",
+        "SELL",
+        base_size="0.1",
+        limit_price="2090.00",
+        stop_price="2100.00",
+        stop_direction="STOP_DIRECTION_STOP_UP",
+    )
+    buy_stop = _placed(
+        api,
+        "stop_limit_stop_limit_gtc",
+        "BUY",
+        base_size="0.1",
+        limit_price="2120.00",
+        stop_price="2110.00",
+        stop_direction="STOP_DIRECTION_STOP_UP",
+    )
+    for o in (up_sell, buy_stop):
+        assert (o["status"], o["trigger_status"]) == ("OPEN", "STOP_PENDING")
+    api.print_trade("2050.00", "5", product="ETH-USD")  # not yet
+    assert api.order(up_sell["order_id"])["trigger_status"] == "STOP_PENDING"
+    api.print_trade("2115.00", "5", product="ETH-USD")  # both trigger and fill
+    for o in (up_sell, buy_stop):
+        got = api.order(o["order_id"])
+        assert (got["status"], got["trigger_status"]) == ("FILLED", "STOP_TRIGGERED"), got
+    sell = api.order(up_sell["order_id"])
+    cfg = sell["order_configuration"]["stop_limit_stop_limit_gtc"]
+    assert cfg["stop_direction"] == "STOP_DIRECTION_STOP_UP"
 
 
 def test_malformed_requests_never_get_a_500(sim: SimServer, api: Api):

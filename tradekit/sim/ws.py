@@ -700,6 +700,7 @@ class _Connection:
         else:
             trigger = "INVALID_ORDER_TYPE"
         percent = (o.filled_size / o.size * _HUNDRED).quantize(Decimal("0.01"))
+        terms = exchange.order_terms(o.order_id)
         return {
             "order_id": o.order_id,
             "client_order_id": o.client_order_id,
@@ -713,8 +714,8 @@ class _Connection:
             "product_type": "SPOT",
             "creation_time": rfc3339nano(o.created_ts),
             "order_side": o.side.value,
-            "order_type": o.order_type.value,
-            "time_in_force": "GOOD_UNTIL_CANCELLED",
+            "order_type": "MARKET" if terms.market else o.order_type.value,
+            "time_in_force": terms.time_in_force,
             "post_only": "false",
             "cancel_reason": "",
             "reject_reason": "",

@@ -9,12 +9,15 @@ Shapes follow `coinbase_api.md` (and the official SDK's field names where it is 
 every number travels as a plain decimal string, times are RFC3339 UTC. What this module
 decides where Coinbase's behaviour is unknown or the paper exchange is narrower:
 
-- Orders: `limit_limit_gtc` / `limit_limit_gtd` BUY and SELL, and `stop_limit_stop_limit_gtc`
-  / `_gtd` SELL with STOP_DIRECTION_STOP_DOWN, as the paper exchange trades. Other sides,
-  directions and Coinbase's other configurations (market IOC, SOR limit IOC, limit FOK,
-  bracket, TWAP...) are validated field by field, then get `success: false` with
+- Orders: every configuration the paper exchange trades: `limit_limit_gtc` / `_gtd`
+  and stop-limits (`stop_limit_stop_limit_gtc` / `_gtd`) of both sides and both stop
+  directions (STOP_DOWN triggers on a fall, STOP_UP on a rise), `market_market_ioc`
+  (base or, for buys, quote size), `sor_limit_ioc` and `limit_limit_fok` (these fill at
+  once against the last trade what they can, and the rest is cancelled). Coinbase's
+  other configurations (market FOK, bracket, TWAP, scaled, limits sized in quote) are
+  validated field by field, then get `success: false` with
   UNSUPPORTED_ORDER_CONFIGURATION. `/orders/preview` and `/orders/edit_preview` run the
-  same checks and place nothing. `end_time` must be RFC3339
+  paper exchange's own checks and place nothing. `end_time` must be RFC3339
   and is stored and echoed, but a GTD order never expires here. `post_only` refuses a
   buy at or above the last trade price (INVALID_LIMIT_PRICE_POST_ONLY).
 - Rejections: a reason named `PREVIEW_*` goes to `preview_failure_reason` with

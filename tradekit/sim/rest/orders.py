@@ -1,11 +1,10 @@
 """Order endpoints: create, preview, cancel, edit (and its preview), get, list, fills.
 
-The paper exchange trades GTC/GTD limit orders (BUY and SELL) and GTC/GTD stop-limit
-SELLs with STOP_DIRECTION_STOP_DOWN; every other configuration a client may send (market
-IOC, SOR limit IOC, limit FOK, stop-limit BUYs, STOP_UP) is parsed and validated, then
-refused with `success: false` and UNSUPPORTED_ORDER_CONFIGURATION, the refusal Coinbase
-gives for a configuration it does not trade. Previews run the placement checks without
-placing anything.
+Placements go to the paper exchange, which trades limit GTC/GTD orders, stop-limits of
+both sides and directions, market IOC, limit IOC and limit FOK; Coinbase's other
+configurations are validated, then refused with `success: false` and
+UNSUPPORTED_ORDER_CONFIGURATION (Coinbase's refusal of a configuration it does not
+trade). Previews run the paper exchange's own placement checks without placing.
 """
 
 from __future__ import annotations
@@ -17,8 +16,19 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tradekit.core.money import EXACT_CONTEXT, MONEY_CONTEXT, ProductSpec, is_multiple
-from tradekit.exchange.types import ExchangeOrder, Fill
+from tradekit.core.events import MarketTrade
+from tradekit.core.money import EXACT_CONTEXT, MONEY_CONTEXT, ProductSpec
+from tradekit.core.orders import OrderSide
+from tradekit.exchange.paper import StopDirection
+from tradekit.exchange.paper.validation import (
+    check_funds,
+    check_limit,
+    check_quote_size,
+    check_size,
+    check_stop,
+    check_stop_placement,
+)
+from tradekit.exchange.types import ExchangeOrder, Fill, PlaceResult
 from tradekit.sim.meta import OrderMeta
 from tradekit.sim.rest.errors import NotFound, bad
 from tradekit.sim.rest.inputs import Query, read_json
@@ -27,11 +37,13 @@ from tradekit.sim.rest.models import (
     CreateOrder,
     EditOrder,
     LimitOrder,
+    MarketOrder,
     StopLimitOrder,
     parse,
     parse_time,
 )
 from tradekit.sim.rest.render import (
+    MAKER_FEE,
     TAKER_FEE,
     Json,
     book,
@@ -61,13 +73,19 @@ _STATUSES = frozenset(
         "CANCEL_QUEUED",
     }
 )
-# what the paper exchange trades: configuration -> (sides, stop directions)
-_TRADED = {
-    "limit_limit_gtc": ("BUY", "SELL"),
-    "limit_limit_gtd": ("BUY", "SELL"),
-    "stop_limit_stop_limit_gtc": ("SELL",),
-    "stop_limit_stop_limit_gtd": ("SELL",),
-}
+# what the paper exchange trades: every other configuration is UNSUPPORTED_ORDER_CONFIGURATION
+_TRADED = frozenset(
+    {
+        "limit_limit_gtc",
+        "limit_limit_gtd",
+        "stop_limit_stop_limit_gtc",
+        "stop_limit_stop_limit_gtd",
+        "market_market_ioc",
+        "sor_limit_ioc",
+        "limit_limit_fok",
+    }
+)
+Problem = tuple[str, str]
 
 
 class _Order:
@@ -80,36 +98,35 @@ class _Order:
         self.product_id = body.product_id
         self.echo = echo  # the configuration as the client sent it
         inner = config.order
+        self.market = isinstance(inner, MarketOrder)
         self.size: Decimal | None = getattr(inner, "base_size", None)
+        self.quote_size: Decimal | None = getattr(inner, "quote_size", None)
         self.limit: Decimal | None = getattr(inner, "limit_price", None)
         self.stop: Decimal | None = getattr(inner, "stop_price", None)
         direction = inner.stop_direction if isinstance(inner, StopLimitOrder) else None
         post_only = inner.post_only if isinstance(inner, LimitOrder) else False
         end_time = getattr(inner, "end_time", None)
-        self.meta = OrderMeta(self.key, post_only, end_time, direction)
+        self.meta = OrderMeta(self.key, post_only, end_time, direction, self.quote_size)
 
-    def refusal(self, state: SimState) -> tuple[str, str] | None:
-        """(reason, message) when this order cannot be placed as asked; None: place it."""
+    @property
+    def order_side(self) -> OrderSide:
+        return OrderSide(self.side)
+
+    def refusal(self, state: SimState) -> Problem | None:
+        """Why this order cannot be placed as asked, before the paper exchange sees it."""
         if self.side not in ("BUY", "SELL"):
             return "INVALID_SIDE", f"side {self.side[:16]!r} is not BUY or SELL"
-        sides = _TRADED.get(self.key)
-        if sides is None or self.size is None:
-            what = self.key if self.size is not None else f"{self.key} sized in quote_size"
-            return "UNSUPPORTED_ORDER_CONFIGURATION", f"{what} is not supported here"
-        if self.side not in sides or self.meta.stop_direction == "STOP_DIRECTION_STOP_UP":
-            return (
-                "UNSUPPORTED_ORDER_CONFIGURATION",
-                "the simulator trades stop-limit orders as SELL with STOP_DIRECTION_STOP_DOWN only",
-            )
+        if self.key not in _TRADED or (self.quote_size is not None and not self.market):
+            sized = " sized in quote_size" if self.quote_size is not None else ""
+            return "UNSUPPORTED_ORDER_CONFIGURATION", f"{self.key}{sized} is not supported here"
         spec = state.exchange.products.get(self.product_id)
         if spec is None:
             return "INVALID_PRODUCT_ID", f"ProductID {self.product_id[:64]!r} is invalid"
-        assert self.limit is not None
-        problem = out_of_range(spec, self.size, self.limit, self.stop)
+        problem = out_of_range(spec, self.size, self.limit, self.stop, self.quote_size)
         if problem is not None:
             return problem
         last = state.exchange.last_price(self.product_id)
-        if self.meta.post_only and last is not None:
+        if self.meta.post_only and last is not None and self.limit is not None:
             crosses = self.limit >= last if self.side == "BUY" else self.limit <= last
             if crosses:
                 return (
@@ -118,93 +135,111 @@ class _Order:
                 )
         return None
 
-    def preview_refusal(self, state: SimState) -> tuple[str, str] | None:
-        """The placement checks of the paper exchange, run without placing."""
+    def place(self, state: SimState, coid: str) -> PlaceResult:
+        side = self.order_side
+        pid = self.product_id
+        if self.market:
+            return state.place_market_ioc(
+                coid, pid, side, base_size=self.size, quote_size=self.quote_size
+            )
+        size, limit = self.size, self.limit
+        assert size is not None and limit is not None
+        if self.key == "sor_limit_ioc":
+            return state.place_limit_ioc(coid, pid, side, size, limit)
+        if self.key == "limit_limit_fok":
+            return state.place_limit_fok(coid, pid, side, size, limit)
+        if self.stop is not None:
+            direction = self.meta.stop_direction or StopDirection.STOP_DOWN
+            return state.place_stop_limit(
+                coid, pid, size, self.stop, limit, side=side, stop_direction=direction
+            )
+        if side is OrderSide.SELL:
+            return state.place_limit_sell(coid, pid, size, limit)
+        return state.place_limit_buy(coid, pid, size, limit)
+
+    def preview_refusal(self, state: SimState) -> Problem | None:
+        """The paper exchange's placement checks (its own functions), run without placing."""
         problem = self.refusal(state)
         if problem is not None:
             return problem
-        spec = state.exchange.products[self.product_id]
-        assert self.size is not None and self.limit is not None
-        return (
-            _price_problem(spec, self.limit, "limit price")
-            or (
+        ex = state.exchange
+        spec = ex.products[self.product_id]
+        last_price = ex.last_price(self.product_id)
+        if self.market and last_price is None:
+            return "INVALID_NO_LIQUIDITY", "no trade yet: nothing to fill against"
+        price = self.limit if self.limit is not None else last_price
+        assert price is not None
+        if self.quote_size is not None:
+            if self.side == "SELL":
+                return "UNSUPPORTED_ORDER_CONFIGURATION", "a market sell is sized in base_size"
+            problem = check_quote_size(spec, self.quote_size)
+        else:
+            assert self.size is not None
+            problem = (
+                (None if self.market else check_limit(spec, price))
+                or (None if self.stop is None else check_stop(spec, self.stop))
+                or check_size(spec, self.size, price)
+            )
+        if problem is None and self.stop is not None:
+            last = (
                 None
-                if self.stop is None
-                else _price_problem(spec, self.stop, "stop price", "STOP_")
+                if last_price is None
+                else MarketTrade(self.product_id, last_price, Decimal(1), 0)
             )
-            or _size_problem(spec, self.size)
-            or self._stop_problem(state)
-            or self._funds(state, spec)
-        )
+            problem = check_stop_placement(
+                self.order_side, self.meta.stop_direction, price, self.stop, last
+            )
+        return problem or self._funds(state, spec, price)
 
-    def _stop_problem(self, state: SimState) -> tuple[str, str] | None:
-        if self.stop is None:
-            return None
-        assert self.limit is not None
-        if self.limit > self.stop:
-            return (
-                "PREVIEW_STOP_PRICE_BELOW_LIMIT_PRICE",
-                f"stop {self.stop} is below limit {self.limit}",
-            )
-        last = state.exchange.last_price(self.product_id)
-        if last is not None and self.stop >= last:
-            return (
-                "PREVIEW_STOP_PRICE_ABOVE_LAST_TRADE_PRICE",
-                f"stop {self.stop} is at or above the last trade price {last}",
-            )
-        return None
-
-    def _funds(self, state: SimState, spec: ProductSpec) -> tuple[str, str] | None:
-        assert self.size is not None and self.limit is not None
+    def _funds(self, state: SimState, spec: ProductSpec, price: Decimal) -> Problem | None:
         balances = state.exchange.balances()
         if self.side == "BUY":
-            with localcontext(EXACT_CONTEXT):
-                need = self.size * self.limit * (1 + TAKER_FEE)
-            currency = spec.quote_currency
+            if self.quote_size is not None:
+                need = self.quote_size
+            else:
+                assert self.size is not None
+                with localcontext(EXACT_CONTEXT):
+                    need = self.size * price * (1 + max(MAKER_FEE, TAKER_FEE))
+            currency, note = spec.quote_currency, " (with the fee)"
         else:
-            need, currency = self.size, spec.base_currency
+            assert self.size is not None
+            need, currency, note = self.size, spec.base_currency, ""
         have = balances[currency].available if currency in balances else Decimal(0)
-        if need > have:
-            return "INSUFFICIENT_FUND", f"needs {need} {currency}, {have} available"
-        return None
+        return check_funds(need, have, currency, note)
 
 
 def out_of_range(
-    spec: ProductSpec, size: Decimal, price: Decimal, stop: Decimal | None = None
-) -> tuple[str, str] | None:
+    spec: ProductSpec,
+    size: Decimal | None,
+    price: Decimal | None,
+    stop: Decimal | None = None,
+    quote_size: Decimal | None = None,
+) -> Problem | None:
     """A size or price too large for any real order (and for the ledger's 28-digit grid
     checks): more than 10^MAX_STEPS_DIGITS increments. Coinbase refuses such sizes as too
     large and such prices as invalid; the simulator does so before they reach the ledger."""
     with localcontext(MONEY_CONTEXT):
-        if abs(size) / spec.base_increment >= _MAX_STEPS:
+        if size is not None and abs(size) / spec.base_increment >= _MAX_STEPS:
             return "PREVIEW_INVALID_BASE_SIZE_TOO_LARGE", f"size {size} is out of range"
-        if abs(price) / spec.quote_increment >= _MAX_STEPS:
+        if quote_size is not None and abs(quote_size) / spec.quote_increment >= _MAX_STEPS:
+            return (
+                "PREVIEW_INVALID_QUOTE_SIZE_TOO_LARGE",
+                f"quote size {quote_size} is out of range",
+            )
+        if price is not None and abs(price) / spec.quote_increment >= _MAX_STEPS:
             return "INVALID_LIMIT_PRICE", f"limit price {price} is out of range"
         if stop is not None and abs(stop) / spec.quote_increment >= _MAX_STEPS:
             return "PREVIEW_INVALID_STOP_PRICE", f"stop price {stop} is out of range"
     return None
 
 
-def _price_problem(
-    spec: ProductSpec, price: Decimal, name: str, prefix: str = ""
-) -> tuple[str, str] | None:
-    if price <= 0:
-        reason = "PREVIEW_INVALID_STOP_PRICE" if prefix else "INVALID_LIMIT_PRICE"
-        return reason, f"{name} {price} is not positive"
-    if not is_multiple(price, spec.quote_increment):
-        reason = "PREVIEW_INVALID_STOP_PRICE_PRECISION" if prefix else "INVALID_PRICE_PRECISION"
-        return reason, f"{name} {price} is not a multiple of {spec.quote_increment}"
-    return None
-
-
-def _size_problem(spec: ProductSpec, size: Decimal) -> tuple[str, str] | None:
-    if not is_multiple(size, spec.base_increment):
-        return "INVALID_SIZE_PRECISION", f"size {size} is not a multiple of {spec.base_increment}"
-    if size <= 0 or size < spec.base_min_size:
-        return "PREVIEW_INVALID_BASE_SIZE_TOO_SMALL", f"size {size} is below {spec.base_min_size}"
-    if spec.base_max_size is not None and size > spec.base_max_size:
-        return "PREVIEW_INVALID_BASE_SIZE_TOO_LARGE", f"size {size} is above {spec.base_max_size}"
-    return None
+def _edit_problem(spec: ProductSpec, body: EditOrder) -> Problem | None:
+    return (
+        out_of_range(spec, body.size, body.price, body.stop_price)
+        or check_limit(spec, body.price)
+        or (None if body.stop_price is None else check_stop(spec, body.stop_price))
+        or check_size(spec, body.size, body.price)
+    )
 
 
 def _preview_reason(reason: str) -> str:
@@ -231,16 +266,9 @@ class Orders:
         problem = order.refusal(state)
         if problem is not None:
             return Json(create_failure(*problem, order.echo))
-        size, limit, stop = order.size, order.limit, order.stop
-        assert size is not None and limit is not None
         state.meta.stage(coid, order.meta)
         try:
-            if stop is None and order.side == "SELL":
-                res = state.place_limit_sell(coid, order.product_id, size, limit)
-            elif stop is None:
-                res = state.place_limit_buy(coid, order.product_id, size, limit)
-            else:
-                res = state.place_stop_limit(coid, order.product_id, size, stop, limit)
+            res = order.place(state, coid)
         finally:
             if state.exchange.get_order_by_client_id(coid) is not None:
                 state.meta.commit(coid)
@@ -259,7 +287,14 @@ class Orders:
         order = _Order(parse(CreateOrder, data), data["order_configuration"])
         problem = order.preview_refusal(self.state)
         errs = [] if problem is None else [_preview_reason(problem[0])]
-        return Json(self._preview(order.product_id, order.side, order.size, order.limit, errs))
+        price = order.limit
+        if price is None and order.product_id in self.state.exchange.products:
+            price = self.state.exchange.last_price(order.product_id)  # a market order
+        size = order.size
+        if size is None and order.quote_size is not None and price:
+            with localcontext(MONEY_CONTEXT):  # what a market buy by quote would get
+                size = order.quote_size / (price * (1 + TAKER_FEE))
+        return Json(self._preview(order.product_id, order.side, size, price, errs))
 
     def _preview(
         self,
@@ -336,15 +371,7 @@ class Orders:
             errors.append(_edit_error("ORDER_NOT_FOUND"))
         else:
             spec = ex.products[order.product_id]
-            problem = out_of_range(spec, body.size, body.price, body.stop_price) or (
-                _price_problem(spec, body.price, "price")
-                or (
-                    None
-                    if body.stop_price is None
-                    else _price_problem(spec, body.stop_price, "stop price", "STOP_")
-                )
-                or _size_problem(spec, body.size)
-            )
+            problem = _edit_problem(spec, body)
             if order.status.value != "OPEN":
                 errors.append(_edit_error("ONLY_OPEN_ORDERS_CAN_BE_EDITED"))
             elif problem is not None:

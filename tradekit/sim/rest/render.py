@@ -19,7 +19,14 @@ from tradekit.core.money import ProductSpec, plain
 from tradekit.core.orders import OrderSide, OrderStatus, OrderType
 from tradekit.exchange.types import ExchangeOrder, Fill
 from tradekit.sim.market import synth_book
-from tradekit.sim.meta import LIMIT_GTC, STOP_LIMIT_GTC, OrderMeta
+from tradekit.sim.meta import (
+    LIMIT_FOK,
+    LIMIT_GTC,
+    LIMIT_IOC,
+    MARKET_IOC,
+    STOP_LIMIT_GTC,
+    OrderMeta,
+)
 from tradekit.sim.state import SimState
 
 NS = 1_000_000_000
@@ -81,14 +88,21 @@ def order_meta(state: SimState, o: ExchangeOrder) -> OrderMeta:
     if meta is not None:
         return meta
     if o.order_type is OrderType.STOP_LIMIT:  # placed around REST (tests, the engine)
-        return OrderMeta(STOP_LIMIT_GTC, stop_direction="STOP_DIRECTION_STOP_DOWN")
+        terms = state.exchange.order_terms(o.order_id)
+        return OrderMeta(STOP_LIMIT_GTC, stop_direction=terms.stop_direction)
     return OrderMeta(LIMIT_GTC)
 
 
 def order_configuration(state: SimState, o: ExchangeOrder) -> dict[str, Any]:
     """The order's configuration as placed, with its current (edited) size and prices."""
     meta = order_meta(state, o)
+    if meta.config_key == MARKET_IOC:  # its limit_price is the price it executed against
+        if meta.quote_size is not None:
+            return {MARKET_IOC: {"quote_size": dec(meta.quote_size)}}
+        return {MARKET_IOC: {"base_size": dec(o.size)}}
     body: dict[str, Any] = {"base_size": dec(o.size), "limit_price": dec(o.limit_price)}
+    if meta.config_key in (LIMIT_IOC, LIMIT_FOK):
+        return {meta.config_key: body}
     if o.order_type is OrderType.STOP_LIMIT:
         body["stop_price"] = "" if o.stop_price is None else dec(o.stop_price)
         body["stop_direction"] = meta.stop_direction or "STOP_DIRECTION_STOP_DOWN"
@@ -133,12 +147,12 @@ def order_json(state: SimState, o: ExchangeOrder) -> dict[str, Any]:
         "number_of_fills": str(len(fills)),
         "filled_value": dec(o.filled_value),
         "pending_cancel": False,
-        "size_in_quote": False,
+        "size_in_quote": meta.quote_size is not None,
         "total_fees": dec(o.total_fees),
         "size_inclusive_of_fees": False,
         "total_value_after_fees": dec(after_fees),
         "trigger_status": trigger,
-        "order_type": o.order_type.value,
+        "order_type": "MARKET" if meta.config_key == MARKET_IOC else o.order_type.value,
         "reject_reason": "",
         "settled": terminal,
         "product_type": "SPOT",
