@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	# WSClient puts first on its path (tests/sim/test_clients_sdk_ws.py).
 	$(BIN)/python -m pip install --quiet 'requests>=2.31' 'backoff>=2.2.1'
 	$(BIN)/python -m pip install --quiet --no-deps 'coinbase-advanced-py==1.8.4'
-	$(BIN)/python -m pip install --quiet --upgrade --target $(VENV)/sdk-websockets 'websockets>=12,<14'
+	$(BIN)/python -m pip install --quiet --no-warn-conflicts --upgrade --target $(VENV)/sdk-websockets 'websockets>=12,<14'
 	touch $(STAMP)
 
 lab: $(STAMP)
