@@ -19,7 +19,12 @@ decides where Coinbase's behaviour is unknown or the paper exchange is narrower:
   UNSUPPORTED_ORDER_CONFIGURATION. `/orders/preview` and `/orders/edit_preview` run the
   paper exchange's own checks and place nothing. `end_time` must be RFC3339
   and is stored and echoed, but a GTD order never expires here. `post_only` refuses a
-  buy at or above the last trade price (INVALID_LIMIT_PRICE_POST_ONLY).
+  limit that would cross the last trade price (INVALID_LIMIT_PRICE_POST_ONLY). A size
+  or price of more than 10^20 increments is refused (BASE_SIZE_TOO_LARGE,
+  INVALID_LIMIT_PRICE) before it reaches the ledger.
+- Authentication: ES256 JWTs from `cdp` (the SDK) or `coinbase-cloud` (ccxt), the same
+  checks for both (`auth.py`): `uri`, `nbf`/`exp` (at most 2 minutes apart), signature;
+  a REST token serves one request. Refused: 401 `Unauthorized` in plain text.
 - Rejections: a reason named `PREVIEW_*` goes to `preview_failure_reason` with
   `error` / `new_order_failure_reason` / top-level `failure_reason` set to
   UNKNOWN_FAILURE_REASON; any other reason R goes to those three, with
@@ -32,7 +37,8 @@ decides where Coinbase's behaviour is unknown or the paper exchange is narrower:
   numbers, decimal strings that are not plain digits or longer than 24 characters,
   unknown query parameters, bad cursors) get 400 `{"error": "INVALID_ARGUMENT",
   "error_details", "message"}` naming the field; bodies over 64 KiB get 413. An unknown
-  order or product named in the path gets 404 `NOT_FOUND`.
+  order or product named in the path gets 404 `NOT_FOUND`. A client that goes away
+  mid-request gets 499 `CANCELLED` (no 500 for anything a client sends).
 - Edits (`POST /orders/edit`): `order_id`, `price` and `size` required (size is the new
   total size), `stop_price` optional. A stop-limit is editable only while
   `state.edit_stop_enabled`, else ONLY_LIMIT_ORDER_EDITS_SUPPORTED (Coinbase documents
