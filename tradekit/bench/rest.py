@@ -7,7 +7,10 @@
 - sdk_round_trips_per_s: Coinbase's official SDK (coinbase-advanced-py) `get_order`, the
   same call against the same simulator in the same run (one `requests` session, one
   request at a time: how the SDK is used);
-- speedup_vs_sdk_async / speedup_vs_sdk_sync: each adapter's rate over the SDK's.
+- speedup_vs_sdk_async / speedup_vs_sdk_sync: each adapter's rate over the SDK's;
+- client_cpu_us_per_request_{async,sync,sdk}: the client's own CPU time per request (the
+  simulator runs in another process), steadier than the rates on a busy machine, where
+  the simulator's TLS work bounds every client's rate alike.
 The simulator runs in a child process (tradekit.bench.servers) with TLS, since the SDK
 speaks only https (as Coinbase does); the figures are the clients', though on a 2-core
 machine the server's own work bounds them too.
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +43,7 @@ def run(ticks: int, repeat: int, progress: TextIO | None) -> list[Figure]:
     rounds' ratios."""
     count = max(100, min(ticks, 3000))
     rates: dict[str, list[float]] = {"sync": [], "async": [], "sdk": []}
+    cpu: dict[str, list[float]] = {"sync": [], "async": [], "sdk": []}  # this process only
     with tempfile.TemporaryDirectory() as tmp:
         keys = str(Path(tmp) / "key.json")
         with child_server("sim", keys) as (port, order_id, ca_file):
@@ -76,9 +81,11 @@ def run(ticks: int, repeat: int, progress: TextIO | None) -> list[Figure]:
                 }
                 for i in range(repeat):
                     for label, trips in work.items():
+                        cpu0 = time.process_time()
                         rates[label].append(
                             median_rate(count, trips, 1, f"{label} {i + 1}", progress)
                         )
+                        cpu[label].append((time.process_time() - cpu0) / count * 1e6)
     sdk_rates = rates["sdk"]
     return [
         Figure("async_round_trips_per_s", round(median(rates["async"])), "requests/s"),
@@ -86,6 +93,10 @@ def run(ticks: int, repeat: int, progress: TextIO | None) -> list[Figure]:
         Figure("sdk_round_trips_per_s", round(median(sdk_rates)), "requests/s"),
         Figure("speedup_vs_sdk_async", _speedup(rates["async"], sdk_rates), "x"),
         Figure("speedup_vs_sdk_sync", _speedup(rates["sync"], sdk_rates), "x"),
+        *(
+            Figure(f"client_cpu_us_per_request_{label}", round(median(values)), "us")
+            for label, values in cpu.items()
+        ),
     ]
 
 
