@@ -14,10 +14,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,notebook,backtest,distributed]'
 	# Coinbase's official SDK, to prove the simulator serves an unmodified real client.
-	# It pins websockets<14 for its WebSocket client, which tradekit does not use from it;
-	# its REST client never imports websockets, so it goes in without its pins.
+	# Its newest release (1.8.4) pins websockets<14 (its WSClient uses the legacy
+	# `websockets.connect` API) while tradekit needs websockets>=14: the SDK goes in
+	# without its pins (its REST client never imports websockets), and the websockets it
+	# wants goes in a folder of its own, which only the child process that runs the SDK's
+	# WSClient puts first on its path (tests/sim/test_clients_sdk_ws.py).
 	$(BIN)/python -m pip install --quiet 'requests>=2.31' 'backoff>=2.2.1'
 	$(BIN)/python -m pip install --quiet --no-deps 'coinbase-advanced-py==1.8.4'
+	$(BIN)/python -m pip install --quiet --no-warn-conflicts --upgrade --target $(VENV)/sdk-websockets 'websockets>=12,<14'
 	touch $(STAMP)
 
 # JupyterLab opens working copies in work/ (git-ignored), never the tracked notebooks: a

@@ -85,9 +85,14 @@ def test_sim_serve_takes_faults_as_flags(tmp_path):
         deadline = time.monotonic() + 30
         while True:
             try:
-                r = httpx.get(f"http://127.0.0.1:{port}/sim/admin/faults", timeout=1)
+                token = (tmp_path / "k.json.admin-token").read_text().strip()
+                r = httpx.get(
+                    f"http://127.0.0.1:{port}/sim/admin/faults",
+                    headers={"X-Tradekit-Admin-Token": token},  # written beside the key file
+                    timeout=1,
+                )
                 break
-            except httpx.TransportError:
+            except (httpx.TransportError, FileNotFoundError):
                 assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
                 time.sleep(0.1)
         faults = r.json()

@@ -64,6 +64,8 @@ def _sim_serve(args: argparse.Namespace) -> int:
         print(f"  state        {args.state or 'in memory (lost on exit)'}")
         print(f"  market       {market}")
         print(f"  admin        {server.base_url}/sim/admin/state (loopback only)")
+        print(f"  admin token  {server.admin_token}   (X-Tradekit-Admin-Token; also in")
+        print(f"               {server.admin_token_file})")
         print("Ctrl-C stops.", flush=True)
         while server.running:
             time.sleep(0.5)

@@ -124,7 +124,7 @@ def _run_on_sim(setup: DemoSetup, store: Store, tmp: Path, out: TextIO | None) -
     keys = tmp / "sim-key.json"
     with SimServer(keys_file=keys, balances=setup.balances(), rate_limit_per_s=1e6) as sim:
         rest = CoinbaseRest(Credentials.from_file(keys), sim.base_url)
-        driven = DrivenExchange(rest, SimMarket(sim.base_url))
+        driven = DrivenExchange(rest, SimMarket(sim.base_url, admin_token=sim.admin_token))
         try:
             engine = setup.engine(store, driven, f"demo{setup.seed}")
             engine.run()

@@ -460,7 +460,7 @@ def test_replay_into_a_real_simulator(tmp_path: Path) -> None:
                 rec.record(Timer(trade.ts))  # not printed
         rec.record(MarketTrade("ETH-USD", D("3000"), D("1"), T0))  # filtered out below
     with SimServer(rate_limit_per_s=1e6) as s:
-        market = SimMarket(s.base_url)
+        market = SimMarket(s.base_url, admin_token=s.admin_token)
         try:
             before = market.market_seq
             assert s.call(lambda st: st.exchange.market_seq) == before

@@ -16,6 +16,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tradekit.sim.admin import ADMIN_TOKEN_HEADER
 from tradekit.sim.server import SimServer
 
 API = "/api/v3/brokerage"
@@ -57,7 +58,11 @@ class Api:
         self.server = server
         self.key = private_key(server)
         self.client = httpx.Client(
-            base_url=server.base_url, verify=server.ssl_context() or False, timeout=10, **client_kw
+            base_url=server.base_url,
+            verify=server.ssl_context() or False,
+            timeout=10,
+            headers={ADMIN_TOKEN_HEADER: server.admin_token},  # the admin API's; REST ignores it
+            **client_kw,
         )
 
     def close(self) -> None:

@@ -70,6 +70,29 @@ def test_expired_not_yet_valid_and_wrong_issuer(api: Api):
     assert api.get(PATH, token=ok).status_code == 200
 
 
+@pytest.mark.parametrize("iss", ["cdp", "coinbase-cloud"])
+def test_both_issuers_get_the_same_checks(api: Api, iss: str):
+    """The SDK signs iss "cdp", ccxt "coinbase-cloud" (with aud and iat): Coinbase takes both."""
+    kid, hp = api.server.key_name, api.server.host_port
+    uri = f"GET {hp}{API}{PATH}"
+    now = int(time.time())
+    extra = {"aud": ["retail_rest_api_proxy"], "iat": now} if iss == "coinbase-cloud" else {}
+    assert api.get(PATH, token=make_jwt(api.key, kid, uri, iss=iss, **extra)).status_code == 200
+    assert_401(api.get(PATH, token=make_jwt(api.key, kid, f"POST {hp}{API}{PATH}", iss=iss)))
+    assert_401(api.get(PATH, token=make_jwt(api.key, kid, uri, iss=iss, now=now - 200)))
+    assert_401(api.get(PATH, token=make_jwt(api.key, kid, uri, iss=iss, now=now + 60)))
+    other = ec.generate_private_key(ec.SECP256R1())
+    assert_401(api.get(PATH, token=make_jwt(other, kid, uri, iss=iss)))
+    # the /v2 host paths are signed the same way, without the brokerage prefix
+    v2 = make_jwt(api.key, kid, f"GET {hp}/v2/accounts", iss=iss)
+    r = api.client.get("/v2/accounts", headers={"Authorization": f"Bearer {v2}"})
+    assert r.status_code == 200, r.text
+    r = api.client.get(
+        "/v2/accounts", headers={"Authorization": f"Bearer {make_jwt(api.key, kid, uri, iss=iss)}"}
+    )
+    assert_401(r)
+
+
 def test_the_uri_claim_must_name_this_method_host_and_path(api: Api):
     kid, hp = api.server.key_name, api.server.host_port
     port = api.server.port
@@ -159,6 +182,7 @@ def test_key_files_are_coinbase_json_and_owner_only(tmp_path):
     assert (loaded_name, loaded_pem) == (name, pem)
     assert isinstance(api_key.public_key, ec.EllipticCurvePublicKey)
     (tmp_path / "bad.json").write_text("{}")
+    (tmp_path / "bad.json").chmod(0o600)
     with pytest.raises(ValueError, match="not a Coinbase key file"):
         load_key_file(tmp_path / "bad.json")
 
@@ -175,3 +199,26 @@ def test_a_server_reuses_its_key_file_and_never_shows_the_private_key(tmp_path):
     finally:
         first.stop()
         second.stop()
+
+
+def test_a_token_lives_at_most_two_minutes_and_serves_one_request(api: Api):
+    kid, hp = api.server.key_name, api.server.host_port
+    uri = f"GET {hp}{API}{PATH}"
+    assert_401(api.get(PATH, token=make_jwt(api.key, kid, uri, lifetime=10 * 365 * 86400)))
+    assert_401(api.get(PATH, token=make_jwt(api.key, kid, uri, lifetime=121)))
+    once = make_jwt(api.key, kid, uri, lifetime=120)
+    assert api.get(PATH, token=once).status_code == 200
+    assert_401(api.get(PATH, token=once))  # the same token again
+    post = f"POST {hp}{API}/orders"
+    token = make_jwt(api.key, kid, post)
+    body = {
+        "client_order_id": "replay-1",
+        "product_id": "BTC-USD",
+        "side": "BUY",
+        "order_configuration": {"limit_limit_gtc": {"base_size": "0.01", "limit_price": "1.00"}},
+    }
+    assert api.post("/orders", json=body, token=token).status_code == 200
+    # used again for a different order: refused, nothing placed
+    assert_401(api.post("/orders", json={**body, "client_order_id": "replay-2"}, token=token))
+    listed = api.ok("GET", "/orders/historical/batch")["orders"]
+    assert "replay-2" not in [o["client_order_id"] for o in listed]

@@ -228,16 +228,21 @@ def test_holds_refuse_a_second_sell_of_the_same_base(api: Api):
          "INVALID_SIDE", "PREVIEW_INVALID_SIDE"),
         ("SELL", {"limit_limit_gtc": {"base_size": "1", "limit_price": "200.00"}},
          "INSUFFICIENT_FUND", "PREVIEW_INSUFFICIENT_FUND"),  # a limit sell of SOL not held
-        ("BUY", {"market_market_ioc": {"quote_size": "10"}},
+        ("SELL", {"market_market_ioc": {"quote_size": "10"}},  # a sell is sized in base
+         "UNSUPPORTED_ORDER_CONFIGURATION", None),
+        ("BUY", {"market_market_fok": {"base_size": "1"}},
          "UNSUPPORTED_ORDER_CONFIGURATION", None),
         ("BUY", {"limit_limit_gtc": {"quote_size": "10", "limit_price": "100.00"}},
          "UNSUPPORTED_ORDER_CONFIGURATION", None),
         ("BUY", {"stop_limit_stop_limit_gtc": {"base_size": "1", "limit_price": "160.00",
+                 "stop_price": "145.00", "stop_direction": "STOP_DIRECTION_STOP_UP"}},
+         "PREVIEW_STOP_PRICE_BELOW_LAST_TRADE_PRICE", None),  # STOP_UP must sit above
+        ("BUY", {"stop_limit_stop_limit_gtc": {"base_size": "1", "limit_price": "150.00",
                  "stop_price": "155.00", "stop_direction": "STOP_DIRECTION_STOP_UP"}},
-         "UNSUPPORTED_ORDER_CONFIGURATION", None),
+         "PREVIEW_STOP_PRICE_ABOVE_LIMIT_PRICE", None),  # a buy's limit at or over its stop
         ("SELL", {"stop_limit_stop_limit_gtc": {"base_size": "1", "limit_price": "140.00",
                   "stop_price": "145.00", "stop_direction": "STOP_DIRECTION_STOP_UP"}},
-         "UNSUPPORTED_ORDER_CONFIGURATION", None),
+         "PREVIEW_STOP_PRICE_BELOW_LAST_TRADE_PRICE", None),
         ("SELL", {"stop_limit_stop_limit_gtc": {"base_size": "1", "limit_price": "150.00",
                   "stop_price": "160.00", "stop_direction": "STOP_DIRECTION_STOP_DOWN"}},
          "PREVIEW_STOP_PRICE_ABOVE_LAST_TRADE_PRICE", None),

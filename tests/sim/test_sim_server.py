@@ -273,7 +273,9 @@ def test_the_admin_loopback_check(host, local):
     assert is_loopback(host) is local
 
 
-def asgi_get(app, path: str, client: tuple[str, int]) -> int:
+def asgi_get(
+    app, path: str, client: tuple[str, int], headers: list[tuple[bytes, bytes]] | None = None
+) -> int:
     """The status of a GET sent straight to the ASGI app from `client` (no socket)."""
     sent: list[dict] = []
 
@@ -293,7 +295,7 @@ def asgi_get(app, path: str, client: tuple[str, int]) -> int:
         "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"host", b"sim")],
+        "headers": [(b"host", b"sim"), *(headers or [])],
         "client": client,
         "server": ("127.0.0.1", 8765),
     }
@@ -304,10 +306,12 @@ def asgi_get(app, path: str, client: tuple[str, int]) -> int:
 def test_admin_refuses_a_client_that_is_not_on_loopback():
     state = make_state()
     app = create_app(state)
-    assert asgi_get(app, "/sim/admin/state", ("192.168.1.20", 50000)) == 403
-    assert asgi_get(app, "/sim/admin/faults", ("::ffff:10.1.2.3", 50000)) == 403
-    assert asgi_get(app, "/sim/admin/state", ("127.0.0.1", 50000)) == 200
-    assert asgi_get(app, "/sim/admin/state", ("::1", 50000)) == 200
+    token = [(b"x-tradekit-admin-token", state.admin_token.encode())]
+    assert asgi_get(app, "/sim/admin/state", ("192.168.1.20", 50000), token) == 403
+    assert asgi_get(app, "/sim/admin/faults", ("::ffff:10.1.2.3", 50000), token) == 403
+    assert asgi_get(app, "/sim/admin/state", ("127.0.0.1", 50000), token) == 200
+    assert asgi_get(app, "/sim/admin/state", ("::1", 50000), token) == 200
+    assert asgi_get(app, "/sim/admin/state", ("127.0.0.1", 50000)) == 403  # no token
     state.exchange.close()
 
 
@@ -384,3 +388,53 @@ def test_the_websocket_half_is_served_on_the_same_port(sim: SimServer):
         ws.send(json.dumps({"type": "subscribe", "channel": "heartbeats", "product_ids": []}))
         message = json.loads(ws.recv(timeout=5))
         assert "channel" in message and "sequence_num" in message
+
+
+def test_the_admin_api_wants_its_token_json_and_no_foreign_origin(sim, api):
+    """A web page in the user's browser can reach 127.0.0.1 but knows no token, and can
+    only send a cross-site form or text/plain POST with its own Origin: all refused."""
+    import httpx
+
+    assert sim.admin_token_file is not None
+    assert sim.admin_token_file.read_text().strip() == sim.admin_token
+    assert sim.admin_token_file.stat().st_mode & 0o777 == 0o600
+    assert sim.admin_token not in repr(sim) and sim.admin_token not in repr(sim.state)
+    body = '{"product_id": "BTC-USD", "price": "1.00"}'
+    with httpx.Client(base_url=sim.base_url) as bare:
+        for headers in [
+            {"Content-Type": "application/json"},  # no token
+            {"Content-Type": "application/json", "X-Tradekit-Admin-Token": "guess"},
+            {"Content-Type": "text/plain", "X-Tradekit-Admin-Token": sim.admin_token},
+            {"X-Tradekit-Admin-Token": sim.admin_token},  # no content type
+            {
+                "Content-Type": "application/json",
+                "X-Tradekit-Admin-Token": sim.admin_token,
+                "Origin": "https://evil.example",
+            },
+        ]:
+            r = bare.post("/sim/admin/price", content=body, headers=headers)
+            assert r.status_code == 403, (headers, r.text)
+            assert r.json()["error"] == "PERMISSION_DENIED"
+        r = bare.get("/sim/admin/state", headers={"Origin": "http://localhost:1"})
+        assert r.status_code == 403
+    good = {"X-Tradekit-Admin-Token": sim.admin_token, "Origin": sim.base_url}
+    r = api.client.post(
+        "/sim/admin/price", content=body, headers={**good, "Content-Type": "application/json"}
+    )
+    assert r.status_code == 200, r.text
+
+
+def test_a_key_file_readable_by_others_is_refused(tmp_path):
+    from tradekit.sim.auth import KeyFileExposed
+
+    keys = tmp_path / "key.json"
+    SimServer(keys_file=keys).state.exchange.close()  # written 0600
+    keys.chmod(0o644)
+    with pytest.raises(KeyFileExposed) as info:
+        SimServer(keys_file=keys)
+    assert str(keys) in str(info.value) and f"chmod 600 {keys}" in str(info.value)
+    keys.chmod(0o600)
+    token = keys.with_name(keys.name + ".admin-token")
+    token.chmod(0o604)
+    with pytest.raises(KeyFileExposed, match="chmod 600"):
+        SimServer(keys_file=keys)

@@ -4,7 +4,8 @@ shared with the server on one interpreter's GIL.
     python -m tradekit.bench.servers sim KEYS_FILE PORT_FILE
     python -m tradekit.bench.servers frames COUNT PORT_FILE
 
-`sim` serves tradekit sim (rate limits out of the way) with an order to fetch; `frames`
+`sim` serves tradekit sim over TLS (rate limits out of the way) with an order to fetch,
+and writes its port, the order's id and the CA file to trust; `frames`
 serves COUNT pre-serialised Coinbase WebSocket messages to each client that subscribes,
 as fast as the socket takes them. Each writes its port to PORT_FILE once listening and
 stops by itself when its parent goes away (stdin closes) or after 10 minutes.
@@ -46,13 +47,19 @@ def serve_sim(keys_file: str, port_file: str) -> None:
     from tradekit.core.events import MarketTrade
     from tradekit.sim.server import SimServer
 
-    with SimServer(keys_file=keys_file, rate_limit_per_s=1e9, public_rate_limit_per_s=1e9) as s:
+    with SimServer(
+        keys_file=keys_file,
+        rate_limit_per_s=1e9,
+        public_rate_limit_per_s=1e9,
+        tls=True,
+        tls_dir=Path(keys_file).parent / "tls",
+    ) as s:
         trade = MarketTrade("BTC-USD", Decimal("60000.00"), Decimal("1"), time.time_ns())
         s.call(lambda st: st.advance(trade))
         res = s.call(
             lambda st: st.place_limit_buy("bench-1", "BTC-USD", Decimal("0.01"), Decimal("50000"))
         )
-        Path(port_file).write_text(f"{s.port} {res.order_id}")
+        Path(port_file).write_text(f"{s.port} {res.order_id} {s.ca_file}")
         while s.running:
             time.sleep(0.2)
 

@@ -1,8 +1,12 @@
 """`/sim/admin/...`: steer the simulator from a test or a notebook (loopback clients only).
 
-Not part of Coinbase's API and not authenticated with a JWT: the only guard is that the
-client's address is a loopback one (anything else gets 403), so even a simulator bound
-to another interface on purpose cannot be steered from the network.
+Not part of Coinbase's API and not authenticated with a JWT. Guarded instead (403 with
+Coinbase's error shape otherwise): loopback clients only, so even a simulator bound to
+another interface on purpose cannot be steered from the network; the server's admin
+token in the `X-Tradekit-Admin-Token` header (`SimState.admin_token`, written beside the
+key file and shown in the banner), so a web page that reaches 127.0.0.1 cannot; POSTs
+with `Content-Type: application/json` only and no foreign `Origin` (no cross-site form
+or `text/plain` POST).
 
 - GET /sim/admin/faults -> the faults; POST (JSON `{"name": value, ...}`, as
   `Faults.update`) -> the faults after the change (400 on an unknown name or bad value).
@@ -16,35 +20,36 @@ to another interface on purpose cannot be steered from the network.
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from starlette.requests import Request
+from pydantic import Field
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from tradekit.core.events import MarketTrade
 from tradekit.sim.rest import (
     BadRequest,
+    Json,
     TooLarge,
-    _bad,
-    _decimal,
-    _error,
-    _Json,
-    _object,
-    _read_json,
-    _string,
+    bad,
     dec,
+    error_response,
     fill_json,
     order_json,
 )
+from tradekit.sim.rest.inputs import read_object
+from tradekit.sim.rest.models import Body, DecimalText, ProductId, parse
 from tradekit.sim.state import SimState
 
-__all__ = ["ADMIN", "admin_routes", "is_loopback"]
+__all__ = ["ADMIN", "ADMIN_TOKEN_HEADER", "admin_routes", "is_loopback"]
 
 ADMIN = "/sim/admin"
+ADMIN_TOKEN_HEADER = "X-Tradekit-Admin-Token"
 
 
 def is_loopback(host: str | None) -> bool:
@@ -63,19 +68,55 @@ def is_loopback(host: str | None) -> bool:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def _local(handler: Handler) -> Handler:
+def _refusal(state: SimState, request: Request) -> str | None:
+    """Why this admin request is refused (403), or None.
+
+    Loopback clients only; the server's admin token in ADMIN_TOKEN_HEADER (a web page
+    cannot know it); a POST must say `Content-Type: application/json` (a cross-site form
+    or `text/plain` POST cannot), and a browser's Origin must be this server's own.
+    """
+    host = request.client.host if request.client is not None else None
+    if not is_loopback(host):
+        return "the admin API answers loopback clients only"
+    given = request.headers.get(ADMIN_TOKEN_HEADER, "")
+    if not hmac.compare_digest(given.encode(), state.admin_token.encode()):
+        return f"the admin API needs the server's admin token in {ADMIN_TOKEN_HEADER}"
+    origin = request.headers.get("origin")
+    if origin is not None:
+        own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+        if origin != own:
+            return f"Origin {origin[:100]!r} is not this server"
+    if request.method == "POST":
+        kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if kind != "application/json":
+            return "a POST to the admin API must be Content-Type: application/json"
+    return None
+
+
+def _local(state: SimState, handler: Handler) -> Handler:
     async def endpoint(request: Request) -> Response:
-        host = request.client.host if request.client is not None else None
-        if not is_loopback(host):
-            return _error(403, "PERMISSION_DENIED", "the admin API answers loopback clients only")
+        why = _refusal(state, request)
+        if why is not None:
+            return error_response(403, "PERMISSION_DENIED", why)
         try:
             return await handler(request)
         except BadRequest as e:
-            return _error(400, "INVALID_ARGUMENT", str(e))
+            return error_response(400, "INVALID_ARGUMENT", str(e))
         except TooLarge:
-            return _error(413, "PAYLOAD_TOO_LARGE", "the request body is too large")
+            return error_response(413, "PAYLOAD_TOO_LARGE", "the request body is too large")
+        except ClientDisconnect:
+            return error_response(499, "CANCELLED", "the client closed the request")
 
     return endpoint
+
+
+class PrintTrade(Body):
+    """`POST /sim/admin/price`: the market prints one trade."""
+
+    product_id: ProductId
+    price: DecimalText
+    size: DecimalText = Decimal(1)
+    ts: Annotated[int, Field(strict=True, ge=0)] | None = None
 
 
 def admin_routes(state: SimState) -> list[BaseRoute]:
@@ -83,38 +124,30 @@ def admin_routes(state: SimState) -> list[BaseRoute]:
 
     async def faults(request: Request) -> Response:
         if request.method == "POST":
-            body = _object(await _read_json(request), "body")
+            body = await read_object(request)
             # rates are fractions, not money: JSON numbers (read as Decimal) become floats
             changes = {k: float(v) if isinstance(v, Decimal) else v for k, v in body.items()}
             try:
                 state.faults.update(changes)
             except ValueError as e:
-                _bad(str(e))
+                bad(str(e))
         return JSONResponse(state.faults.as_dict())
 
     async def price(request: Request) -> Response:
-        body = _object(await _read_json(request), "body")
-        for name in body:
-            if name not in ("product_id", "price", "size", "ts"):
-                _bad(f"{name}: unknown field")
-        product_id = _string(body, "product_id", max_len=64)
+        body = await read_object(request)
+        printed = parse(PrintTrade, body)
+        product_id, value, size = printed.product_id, printed.price, printed.size
         if product_id not in state.exchange.products:
-            _bad(f"product_id: unknown product {product_id!r}")
-        value = _decimal(body, "price")
+            bad(f"product_id: unknown product {product_id!r}")
         if value <= 0:
-            _bad("price: must be positive")
-        size = Decimal(1) if body.get("size") is None else _decimal(body, "size")
+            bad("price: must be positive")
         if size < 0:
-            _bad("size: must not be negative")
-        ts = body.get("ts")
-        if ts is None:
-            ts = state.now()
-        elif isinstance(ts, bool) or not isinstance(ts, int) or ts < 0:
-            _bad("ts: expected unix nanoseconds as an integer")
+            bad("size: must not be negative")
+        ts = state.now() if printed.ts is None else printed.ts
         trade_counter[0] += 1
         trade = MarketTrade(product_id, value, size, ts, f"admin-{trade_counter[0]}")
         fills = state.advance(trade)
-        return _Json(
+        return Json(
             {
                 "fills": [fill_json(state, f) for f in fills],
                 "market_seq": state.exchange.market_seq,
@@ -123,7 +156,7 @@ def admin_routes(state: SimState) -> list[BaseRoute]:
 
     async def summary(request: Request) -> Response:
         ex = state.exchange
-        return _Json(
+        return Json(
             {
                 "balances": {
                     cur: {"available": dec(b.available), "hold": dec(b.hold)}
@@ -145,12 +178,12 @@ def admin_routes(state: SimState) -> list[BaseRoute]:
 
     async def capabilities(request: Request) -> Response:
         if request.method == "POST":
-            body = _object(await _read_json(request), "body")
+            body = await read_object(request)
             for name, value in body.items():
                 if name != "edit_stop_enabled":
-                    _bad(f"{name}: unknown capability")
+                    bad(f"{name}: unknown capability")
                 if not isinstance(value, bool):
-                    _bad(f"{name}: expected true or false")
+                    bad(f"{name}: expected true or false")
             if "edit_stop_enabled" in body:
                 state.edit_stop_enabled = body["edit_stop_enabled"]
         return JSONResponse({"edit_stop_enabled": state.edit_stop_enabled})
@@ -158,24 +191,24 @@ def admin_routes(state: SimState) -> list[BaseRoute]:
     async def rate_limits(request: Request) -> Response:
         names = ("rate_limit_per_s", "public_rate_limit_per_s")
         if request.method == "POST":
-            body = _object(await _read_json(request), "body")
+            body = await read_object(request)
             changes: dict[str, Any] = {}
             for name, value in body.items():
                 if name not in names:
-                    _bad(f"{name}: unknown rate limit")
+                    bad(f"{name}: unknown rate limit")
                 if isinstance(value, bool) or not isinstance(value, int | Decimal):
-                    _bad(f"{name}: expected a number of requests per second")
+                    bad(f"{name}: expected a number of requests per second")
                 if value <= 0:
-                    _bad(f"{name}: must be positive")
+                    bad(f"{name}: must be positive")
                 changes[name] = float(value)
             for name, value in changes.items():
                 setattr(state, name, value)
         return JSONResponse({name: getattr(state, name) for name in names})
 
     return [
-        Route(f"{ADMIN}/faults", _local(faults), methods=["GET", "POST"]),
-        Route(f"{ADMIN}/price", _local(price), methods=["POST"]),
-        Route(f"{ADMIN}/state", _local(summary), methods=["GET"]),
-        Route(f"{ADMIN}/capabilities", _local(capabilities), methods=["GET", "POST"]),
-        Route(f"{ADMIN}/rate_limits", _local(rate_limits), methods=["GET", "POST"]),
+        Route(f"{ADMIN}/faults", _local(state, faults), methods=["GET", "POST"]),
+        Route(f"{ADMIN}/price", _local(state, price), methods=["POST"]),
+        Route(f"{ADMIN}/state", _local(state, summary), methods=["GET"]),
+        Route(f"{ADMIN}/capabilities", _local(state, capabilities), methods=["GET", "POST"]),
+        Route(f"{ADMIN}/rate_limits", _local(state, rate_limits), methods=["GET", "POST"]),
     ]

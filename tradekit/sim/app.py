@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from tradekit.sim.admin import admin_routes
-from tradekit.sim.rest import RateLimiter, _error, rest_routes
+from tradekit.sim.rest import RateLimiter, error_response, rest_routes
 from tradekit.sim.state import SimState
 
 __all__ = ["create_app", "ws_routes_or_none"]
@@ -43,12 +43,12 @@ def ws_routes_or_none(state: SimState) -> list[BaseRoute]:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     names = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
-    return _error(exc.status_code, names.get(exc.status_code, "UNKNOWN"), str(exc.detail))
+    return error_response(exc.status_code, names.get(exc.status_code, "UNKNOWN"), str(exc.detail))
 
 
 async def _crash(request: Request, exc: Exception) -> Response:
     log.exception("500 %s %s", request.method, request.url.path, exc_info=exc)
-    return _error(500, "INTERNAL", "internal error in the simulator (see its log)")
+    return error_response(500, "INTERNAL", "internal error in the simulator (see its log)")
 
 
 def create_app(state: SimState, limiter: RateLimiter | None = None) -> Starlette:

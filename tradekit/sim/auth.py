@@ -22,8 +22,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from tradekit.sim.state import ApiKey, SimState
 
 __all__ = [
+    "ISSUERS",
     "LEEWAY_S",
     "AuthError",
+    "KeyFileExposed",
+    "check_private",
     "generate_key",
     "load_key_file",
     "verify_rest_jwt",
@@ -32,7 +35,11 @@ __all__ = [
 ]
 
 LEEWAY_S = 5  # clock skew tolerated on nbf / exp, in seconds
+MAX_LIFETIME_S = 120  # Coinbase: a JWT expires 2 minutes after it is made
 _REQUIRED = ["sub", "iss", "nbf", "exp"]
+# Coinbase accepts CDP keys' JWTs from either issuer: the official SDK signs "cdp",
+# ccxt (in production use with CDP keys) "coinbase-cloud"; both get the same checks.
+ISSUERS = ("cdp", "coinbase-cloud")
 
 
 class AuthError(Exception):
@@ -76,9 +83,25 @@ def write_key_file(path: str | os.PathLike[str], key_name: str, pem: str) -> Pat
     return path
 
 
-def load_key_file(path: str | os.PathLike[str]) -> tuple[str, str, ApiKey]:
-    """Read a Coinbase JSON key file (`name` or `id`, and `privateKey`)."""
+class KeyFileExposed(ValueError):
+    """A secret file that group or others may read: refused, with the chmod that fixes it."""
+
+
+def check_private(path: str | os.PathLike[str]) -> None:
+    """Refuse a secret file (key, admin token) that group or others may read or write."""
     path = Path(path)
+    mode = path.stat().st_mode
+    if mode & 0o077:
+        raise KeyFileExposed(
+            f"{path}: readable by others (mode {mode & 0o777:o}); a secret must be the "
+            f"owner's only: run `chmod 600 {path}`"
+        )
+
+
+def load_key_file(path: str | os.PathLike[str]) -> tuple[str, str, ApiKey]:
+    """Read a Coinbase JSON key file (`name` or `id`, and `privateKey`), owner-only."""
+    path = Path(path)
+    check_private(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         name = data.get("name") or data["id"]
@@ -110,7 +133,7 @@ def _verify(state: SimState, token: str) -> tuple[ApiKey, dict[str, Any]]:
             token,
             key.public_key,
             algorithms=["ES256"],
-            issuer="cdp",
+            issuer=ISSUERS,
             leeway=LEEWAY_S,
             options={"require": _REQUIRED, "verify_aud": False},
         )
@@ -122,6 +145,9 @@ def _verify(state: SimState, token: str) -> tuple[ApiKey, dict[str, Any]]:
         raise AuthError(f"key {kid!r}: {type(e).__name__}: {e}") from None
     if claims["sub"] != kid:
         raise AuthError(f"key {kid!r}: sub {claims['sub']!r} is not the kid")
+    lifetime = claims["exp"] - claims["nbf"]
+    if not isinstance(lifetime, int | float) or lifetime > MAX_LIFETIME_S:
+        raise AuthError(f"key {kid!r}: the JWT lives {lifetime} s, more than {MAX_LIFETIME_S}")
     return key, claims
 
 
@@ -131,7 +157,24 @@ def verify_rest_jwt(state: SimState, token: str, method: str, host: str, path: s
     expected = f"{method.upper()} {host}{path}"
     if claims.get("uri") != expected:
         raise AuthError(f"key {key.name!r}: uri {claims.get('uri')!r}, expected {expected!r}")
+    _once(state, token, claims["exp"])
     return key
+
+
+def _once(state: SimState, token: str, exp: float) -> None:
+    """A REST token is good for one request (clients make one per request): a token seen
+    before is refused, so a captured token cannot place a second order. Keyed by what was
+    signed, not the signature (an ECDSA signature can be re-encoded); remembered until it
+    would have expired anyway."""
+    seen = state.jwt_seen
+    signed = token.rsplit(".", 1)[0]  # header (with its nonce) and claims: what was signed
+    if signed in seen:
+        raise AuthError("this JWT was already used for a request")
+    if len(seen) >= 10_000:
+        now = state.now() / 1e9 - LEEWAY_S
+        for old in [s for s, until in seen.items() if until < now]:
+            del seen[old]
+    seen[signed] = exp
 
 
 def verify_ws_jwt(state: SimState, token: str) -> ApiKey:

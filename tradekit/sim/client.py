@@ -1,11 +1,11 @@
 """Drive `tradekit sim`'s market from a client, so a sync engine can run on it tick by tick.
 
 A real exchange's market moves by itself; the simulator's can be driven instead (its
-admin API, loopback only: `POST /sim/admin/price` prints one trade and answers the fills
-it caused). `DrivenExchange` joins that to a Coinbase adapter: every order goes through
-the real REST API with JWTs, and the engine advances the market exactly as it does on
-the paper exchange. That is how `tradekit demo --exchange sim` gives the same result as
-the paper demo, over real sockets.
+admin API, loopback only and with its admin token: `POST /sim/admin/price` prints one
+trade and answers the fills it caused). `DrivenExchange` joins that to a Coinbase
+adapter: every order goes through the real REST API with JWTs, and the engine advances
+the market exactly as it does on the paper exchange. That is how `tradekit demo
+--exchange sim` gives the same result as the paper demo, over real sockets.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import httpx
 from tradekit.core.events import MarketTrade
 from tradekit.exchange.coinbase import wire
 from tradekit.exchange.types import ExchangeError, Fill
+from tradekit.sim.admin import ADMIN_TOKEN_HEADER
 
 ADMIN = "/sim/admin"
 
@@ -25,11 +26,25 @@ ADMIN = "/sim/admin"
 class SimMarket:
     """The simulator's market, advanced one printed trade at a time."""
 
-    def __init__(self, base_url: str, *, ca_file: str | None = None, timeout_s: float = 10.0):
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        admin_token: str,
+        ca_file: str | None = None,
+        timeout_s: float = 10.0,
+    ):
+        """`admin_token`: the simulator's (`SimServer.admin_token`, or the file beside its
+        key file, `<key file>.admin-token`)."""
         verify: ssl.SSLContext | bool = (
             ssl.create_default_context(cafile=ca_file) if base_url.startswith("https") else True
         )
-        self._client = httpx.Client(base_url=base_url, verify=verify, timeout=timeout_s)
+        self._client = httpx.Client(
+            base_url=base_url,
+            verify=verify,
+            timeout=timeout_s,
+            headers={ADMIN_TOKEN_HEADER: admin_token},
+        )
         self._seq: int | None = None
 
     @property

@@ -22,13 +22,32 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from tradekit.core.money import plain
 from tradekit.jsonl import JsonlFile
 
 LIMIT_GTC = "limit_limit_gtc"
 LIMIT_GTD = "limit_limit_gtd"
 STOP_LIMIT_GTC = "stop_limit_stop_limit_gtc"
 STOP_LIMIT_GTD = "stop_limit_stop_limit_gtd"
-CONFIG_KEYS = (LIMIT_GTC, LIMIT_GTD, STOP_LIMIT_GTC, STOP_LIMIT_GTD)
+MARKET_IOC = "market_market_ioc"
+LIMIT_IOC = "sor_limit_ioc"
+LIMIT_FOK = "limit_limit_fok"
+CONFIG_KEYS = (
+    LIMIT_GTC,
+    LIMIT_GTD,
+    STOP_LIMIT_GTC,
+    STOP_LIMIT_GTD,
+    MARKET_IOC,
+    LIMIT_IOC,
+    LIMIT_FOK,
+)
+_TIME_IN_FORCE = {
+    LIMIT_GTD: "GOOD_UNTIL_DATE_TIME",
+    STOP_LIMIT_GTD: "GOOD_UNTIL_DATE_TIME",
+    MARKET_IOC: "IMMEDIATE_OR_CANCEL",
+    LIMIT_IOC: "IMMEDIATE_OR_CANCEL",
+    LIMIT_FOK: "FILL_OR_KILL",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +66,12 @@ class OrderMeta:
     post_only: bool = False
     end_time: str | None = None  # RFC3339 as the client sent it (GTD only)
     stop_direction: str | None = None  # stop-limits only
+    quote_size: Decimal | None = None  # a market buy sized by what it spends
     edits: list[EditEntry] = field(default_factory=list)
 
     @property
     def time_in_force(self) -> str:
-        gtd = self.config_key in (LIMIT_GTD, STOP_LIMIT_GTD)
-        return "GOOD_UNTIL_DATE_TIME" if gtd else "GOOD_UNTIL_CANCELLED"
+        return _TIME_IN_FORCE.get(self.config_key, "GOOD_UNTIL_CANCELLED")
 
 
 class OrderMetaStore:
@@ -87,6 +106,7 @@ class OrderMetaStore:
                 "post_only": meta.post_only,
                 "end_time": meta.end_time,
                 "stop_direction": meta.stop_direction,
+                "quote_size": None if meta.quote_size is None else plain(meta.quote_size),
             }
         )
 
@@ -102,9 +122,9 @@ class OrderMetaStore:
             {
                 "op": "edit",
                 "coid": client_order_id,
-                "price": format(edit.price, "f"),
-                "size": format(edit.size, "f"),
-                "stop_price": None if edit.stop_price is None else format(edit.stop_price, "f"),
+                "price": plain(edit.price),
+                "size": plain(edit.size),
+                "stop_price": None if edit.stop_price is None else plain(edit.stop_price),
                 "ts": edit.ts,
             }
         )
@@ -129,6 +149,7 @@ class OrderMetaStore:
                         post_only=bool(rec["post_only"]),
                         end_time=rec["end_time"],
                         stop_direction=rec["stop_direction"],
+                        quote_size=_decimal_or_none(rec.get("quote_size")),
                     )
                 elif rec["op"] == "edit" and rec["coid"] in self._meta:
                     stop = rec["stop_price"]
@@ -142,3 +163,7 @@ class OrderMetaStore:
                     )
             except (ValueError, KeyError, TypeError, ArithmeticError):
                 continue  # a foreign line: presentation only, skip it
+
+
+def _decimal_or_none(text: object) -> Decimal | None:
+    return Decimal(text) if isinstance(text, str) else None

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import ssl
 import tempfile
@@ -39,7 +40,7 @@ from tradekit.exchange.paper import PaperExchange
 from tradekit.exchange.products import DEFAULT_PRODUCTS
 from tradekit.sim.admin import is_loopback
 from tradekit.sim.app import create_app
-from tradekit.sim.auth import generate_key, load_key_file, write_key_file
+from tradekit.sim.auth import check_private, generate_key, load_key_file, write_key_file
 from tradekit.sim.meta import OrderMetaStore
 from tradekit.sim.state import SimState
 from tradekit.sim.tls import ensure_tls_files
@@ -54,6 +55,29 @@ DEFAULT_BALANCES: Mapping[str, Decimal] = {
     "BTC": Decimal("1"),
     "ETH": Decimal("10"),
 }
+
+
+def admin_token_path(keys_file: str | Path) -> Path:
+    """Where the admin token of a simulator using `keys_file` is kept: beside it."""
+    path = Path(keys_file)
+    return path.with_name(path.name + ".admin-token")
+
+
+def _reuse_or_write_token(path: Path, fresh: str) -> str:
+    """The token in `path` (a restarted simulator keeps its token), else `fresh`, saved
+    readable by the owner only."""
+    if path.exists():
+        check_private(path)
+        token = path.read_text(encoding="ascii").strip()
+        if token:
+            return token
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, (fresh + "\n").encode("ascii"))
+    finally:
+        os.close(fd)
+    return fresh
 
 
 def make_state(
@@ -158,6 +182,12 @@ class SimServer:
             if keys_file is not None:
                 write_key_file(keys_file, name, pem)
         self.state.keys[name] = api_key
+        self.admin_token_file: Path | None = None
+        if keys_file is not None:
+            self.admin_token_file = admin_token_path(keys_file)
+            self.state.admin_token = _reuse_or_write_token(
+                self.admin_token_file, self.state.admin_token
+            )
         self.key_name = name
         self._pem = pem
         self.keys_file = None if keys_file is None else Path(keys_file)
@@ -194,6 +224,11 @@ class SimServer:
         self._stopped = False
 
     # ---------------------------------------------------------------- addresses
+
+    @property
+    def admin_token(self) -> str:
+        """What the admin API wants in X-Tradekit-Admin-Token (kept out of repr)."""
+        return self.state.admin_token
 
     @property
     def private_key_pem(self) -> str:

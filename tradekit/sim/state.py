@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,8 +20,8 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from tradekit.core.events import MarketTrade
-from tradekit.core.orders import OrderType
-from tradekit.exchange.paper import EditReason, EditResult, PaperExchange
+from tradekit.core.orders import OrderSide, OrderType
+from tradekit.exchange.paper import EditReason, EditResult, PaperExchange, StopDirection
 from tradekit.exchange.types import CancelResult, ExchangeOrder, Fill, PlaceResult
 from tradekit.sim.history import DEFAULT_MAX_TRADES, TradeHistory
 from tradekit.sim.meta import EditEntry, OrderMetaStore
@@ -164,6 +165,11 @@ class SimState:
     # client_order_id -> what the paper exchange does not keep about an order (GTD
     # end_time, post_only, edit history; see meta.py): written by the REST half.
     meta: OrderMetaStore = field(default_factory=OrderMetaStore)
+    # what the admin API (prints trades, sets faults) wants in ADMIN_TOKEN_HEADER: only
+    # whoever can read the file beside the key file (or the banner) can drive the market
+    # REST JWTs already used (their signed part) -> exp: a token is good for one request
+    jwt_seen: dict[str, float] = field(default_factory=dict, repr=False)
+    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
 
     # -- mutations: every one publishes what it changed ---------------------------------
 
@@ -210,11 +216,62 @@ class SimState:
         size: Decimal,
         stop_price: Decimal,
         limit_price: Decimal,
+        *,
+        side: OrderSide = OrderSide.SELL,
+        stop_direction: str = StopDirection.STOP_DOWN,
     ) -> PlaceResult:
         return self._placed(
             self.exchange.place_stop_limit(
-                client_order_id, product_id, size, stop_price, limit_price
+                client_order_id,
+                product_id,
+                size,
+                stop_price,
+                limit_price,
+                side=side,
+                stop_direction=stop_direction,
             )
+        )
+
+    def place_market_ioc(
+        self,
+        client_order_id: str,
+        product_id: str,
+        side: OrderSide,
+        *,
+        base_size: Decimal | None = None,
+        quote_size: Decimal | None = None,
+    ) -> PlaceResult:
+        """market_market_ioc: fills at once against the last trade (or is cancelled)."""
+        return self._placed(
+            self.exchange.place_market_ioc(
+                client_order_id, product_id, side, base_size=base_size, quote_size=quote_size
+            )
+        )
+
+    def place_limit_ioc(
+        self,
+        client_order_id: str,
+        product_id: str,
+        side: OrderSide,
+        size: Decimal,
+        limit_price: Decimal,
+    ) -> PlaceResult:
+        """sor_limit_ioc: fills what it can at once, the rest cancelled."""
+        return self._placed(
+            self.exchange.place_limit_ioc(client_order_id, product_id, side, size, limit_price)
+        )
+
+    def place_limit_fok(
+        self,
+        client_order_id: str,
+        product_id: str,
+        side: OrderSide,
+        size: Decimal,
+        limit_price: Decimal,
+    ) -> PlaceResult:
+        """limit_limit_fok: all of it at once, or nothing (cancelled)."""
+        return self._placed(
+            self.exchange.place_limit_fok(client_order_id, product_id, side, size, limit_price)
         )
 
     def edit_order(
@@ -255,7 +312,10 @@ class SimState:
         return res
 
     def _placed(self, res: PlaceResult) -> PlaceResult:
+        """Publish a new order, and the fills of one that filled at once (IOC, FOK)."""
         if res.success and res.order_id:
+            for f in self.exchange.list_fills(order_id=res.order_id):
+                self.bus.publish(BusMessage("fill", f.product_id, f, f.ts))
             self._publish_order(res.order_id)
         return res
 

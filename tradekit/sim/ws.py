@@ -83,7 +83,7 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
 
 from tradekit.core.events import MarketTrade
-from tradekit.core.money import ProductSpec
+from tradekit.core.money import ProductSpec, plain
 from tradekit.core.orders import OrderSide, OrderType
 from tradekit.exchange.types import ExchangeOrder
 from tradekit.sim.auth import AuthError, verify_ws_jwt
@@ -158,11 +158,6 @@ def ws_routes(state: SimState, config: WsConfig | None = None) -> list[BaseRoute
 
 
 # -------------------------------------------------------------------------- formats
-
-
-def _s(value: Decimal) -> str:
-    """A plain decimal string, never exponent notation (`1E-8` -> `0.00000001`)."""
-    return format(value, "f")
 
 
 def rfc3339nano(ns: int) -> str:
@@ -662,17 +657,17 @@ class _Connection:
         return {
             "type": "ticker",
             "product_id": pid,
-            "price": _s(price),
-            "volume_24_h": _s(volume),
-            "low_24_h": _s(low),
-            "high_24_h": _s(high),
-            "low_52_w": _s(past.low if past.low is not None else _ZERO),
-            "high_52_w": _s(past.high if past.high is not None else _ZERO),
-            "price_percent_chg_24_h": _s(change),
-            "best_bid": _s(bid),
-            "best_bid_quantity": _s(bid_size),
-            "best_ask": _s(ask),
-            "best_ask_quantity": _s(ask_size),
+            "price": plain(price),
+            "volume_24_h": plain(volume),
+            "low_24_h": plain(low),
+            "high_24_h": plain(high),
+            "low_52_w": plain(past.low if past.low is not None else _ZERO),
+            "high_52_w": plain(past.high if past.high is not None else _ZERO),
+            "price_percent_chg_24_h": plain(change),
+            "best_bid": plain(bid),
+            "best_bid_quantity": plain(bid_size),
+            "best_ask": plain(ask),
+            "best_ask_quantity": plain(ask_size),
         }
 
     def _candle(self, pid: str) -> dict[str, str] | None:
@@ -682,11 +677,11 @@ class _Connection:
             return None
         return {
             "start": str(candle.start // 1_000_000_000),
-            "high": _s(candle.high),
-            "low": _s(candle.low),
-            "open": _s(candle.open),
-            "close": _s(candle.close),
-            "volume": _s(candle.volume),
+            "high": plain(candle.high),
+            "low": plain(candle.low),
+            "open": plain(candle.open),
+            "close": plain(candle.close),
+            "volume": plain(candle.volume),
             "product_id": pid,
         }
 
@@ -705,31 +700,32 @@ class _Connection:
         else:
             trigger = "INVALID_ORDER_TYPE"
         percent = (o.filled_size / o.size * _HUNDRED).quantize(Decimal("0.01"))
+        terms = exchange.order_terms(o.order_id)
         return {
             "order_id": o.order_id,
             "client_order_id": o.client_order_id,
-            "cumulative_quantity": _s(o.filled_size),
-            "leaves_quantity": _s(leaves),
-            "avg_price": _s(avg),
-            "total_fees": _s(o.total_fees),
-            "total_value_after_fees": _s(after_fees),
+            "cumulative_quantity": plain(o.filled_size),
+            "leaves_quantity": plain(leaves),
+            "avg_price": plain(avg),
+            "total_fees": plain(o.total_fees),
+            "total_value_after_fees": plain(after_fees),
             "status": o.status.value,
             "product_id": o.product_id,
             "product_type": "SPOT",
             "creation_time": rfc3339nano(o.created_ts),
             "order_side": o.side.value,
-            "order_type": o.order_type.value,
-            "time_in_force": "GOOD_UNTIL_CANCELLED",
+            "order_type": "MARKET" if terms.market else o.order_type.value,
+            "time_in_force": terms.time_in_force,
             "post_only": "false",
             "cancel_reason": "",
             "reject_reason": "",
-            "limit_price": _s(o.limit_price),
-            "stop_price": "" if o.stop_price is None else _s(o.stop_price),
+            "limit_price": plain(o.limit_price),
+            "stop_price": "" if o.stop_price is None else plain(o.stop_price),
             "trigger_status": trigger,
             "number_of_fills": str(len(exchange.list_fills(order_id=o.order_id))),
-            "filled_value": _s(o.filled_value),
-            "outstanding_hold_amount": _s(exchange.order_hold(o.order_id)),
-            "completion_percentage": _s(percent),
+            "filled_value": plain(o.filled_value),
+            "outstanding_hold_amount": plain(exchange.order_hold(o.order_id)),
+            "completion_percentage": plain(percent),
             "end_time": "",
             "start_time": "",
             "retail_portfolio_id": self.state.uuid,
@@ -742,8 +738,8 @@ def _trade(trade: MarketTrade, side: str) -> dict[str, str]:
     return {
         "trade_id": trade.trade_id,
         "product_id": trade.product_id,
-        "price": _s(trade.price),
-        "size": _s(trade.size),
+        "price": plain(trade.price),
+        "size": plain(trade.size),
         "side": side,
         "time": rfc3339nano(trade.ts),
     }
@@ -757,8 +753,8 @@ def _levels(book: dict[tuple[str, Decimal], Decimal], when: str) -> list[dict[st
         {
             "side": side,
             "event_time": when,
-            "price_level": _s(price),
-            "new_quantity": _s(book[(side, price)]),
+            "price_level": plain(price),
+            "new_quantity": plain(book[(side, price)]),
         }
         for side, price in bids + asks
     ]
@@ -770,12 +766,12 @@ def _status(spec: ProductSpec) -> dict[str, str]:
         "id": spec.product_id,
         "base_currency": spec.base_currency,
         "quote_currency": spec.quote_currency,
-        "base_increment": _s(spec.base_increment),
-        "quote_increment": _s(spec.quote_increment),
+        "base_increment": plain(spec.base_increment),
+        "quote_increment": plain(spec.quote_increment),
         "display_name": spec.product_id,
         "status": "online",
         "status_message": "",
-        "min_market_funds": _s(spec.quote_min_size),
+        "min_market_funds": plain(spec.quote_min_size),
     }
 
 

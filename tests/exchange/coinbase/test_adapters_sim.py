@@ -160,18 +160,49 @@ def test_bad_key_is_refused(ex: Flavor, sim: SimServer) -> None:
         stranger.close()
 
 
-def test_rate_limited_calls_back_off_and_succeed(sim: SimServer, creds: Credentials) -> None:
-    for name in ("sync", "async"):
-        with SimServer(
-            keys_file=sim.keys_file, rate_limit_per_s=20.0, public_rate_limit_per_s=FAST
-        ) as slow:
-            flavor = make_flavor(name, slow, creds)
-            try:
-                for _ in range(60):  # three times the limit in a burst
-                    assert "USD" in flavor("balances")
-                assert flavor.adapter.stats["retries"] > 0  # it did meet 429s
-            finally:
+def test_a_burst_past_the_limit_is_spread_not_refused(tmp_path) -> None:
+    """Sync and async adapters of one key share its pacer: 40 calls at a 20/s server meet
+    no 429 (the pacer follows the limit the server announces)."""
+    with SimServer(
+        keys_file=tmp_path / "key.json", rate_limit_per_s=20.0, public_rate_limit_per_s=FAST
+    ) as slow:
+        assert slow.keys_file is not None
+        key = Credentials.from_file(slow.keys_file)
+        flavors = [make_flavor(name, slow, key) for name in ("sync", "async")]
+        try:
+            for i in range(40):  # twice the limit in a burst, alternating adapters
+                assert "USD" in flavors[i % 2]("balances")
+            assert [f.adapter.stats["retries"] for f in flavors] == [0, 0]  # never refused
+            assert sum(f.adapter.paced_s for f in flavors) > 0.5  # spread instead
+        finally:
+            for flavor in flavors:
                 flavor.close()
+
+
+@pytest.mark.parametrize("name", ["sync", "async"])
+def test_a_429_from_another_client_of_the_key_is_backed_off(tmp_path, name: str) -> None:
+    """Another program spending the same key's budget: the server's 429 is waited out."""
+    import httpx
+
+    with SimServer(
+        keys_file=tmp_path / "key.json", rate_limit_per_s=2.0, public_rate_limit_per_s=FAST
+    ) as slow:
+        assert slow.keys_file is not None
+        key = Credentials.from_file(slow.keys_file)  # a new key: a pacer of its own
+        path = "/api/v3/brokerage/accounts"
+        flavor = make_flavor(name, slow, key)
+        try:
+            with httpx.Client(base_url=slow.base_url) as other:
+                for _ in range(100):  # bounded: until the server refuses
+                    token = key.rest_jwt("GET", slow.host_port, path)
+                    r = other.get(path, headers={"Authorization": f"Bearer {token}"})
+                    if r.status_code == 429:
+                        break
+                assert r.status_code == 429
+            assert "USD" in flavor("balances")
+            assert flavor.adapter.stats["retries"] > 0  # it met the 429 and backed off
+        finally:
+            flavor.close()
 
 
 def test_a_lost_placement_reply_is_found_not_placed_twice(ex: Flavor, sim: SimServer) -> None:

@@ -49,6 +49,15 @@ def test_key_file_and_env(tmp_path):
     _, pem = pem_key()
     path = tmp_path / "key.json"
     path.write_text(json.dumps({"name": NAME, "privateKey": pem}))
+    path.chmod(0o644)
+    with pytest.raises(CredentialsError) as exposed:
+        Credentials.from_file(path)
+    assert str(path) in str(exposed.value) and f"chmod 600 {path}" in str(exposed.value)
+    assert "BEGIN" not in str(exposed.value)
+    path.chmod(0o640)
+    with pytest.raises(CredentialsError, match="readable by others"):
+        Credentials.from_file(path)
+    path.chmod(0o600)
     assert Credentials.from_file(path).key_name == NAME
     env = {"COINBASE_API_KEY": NAME, "COINBASE_API_SECRET": pem.replace("\n", "\\n")}
     assert Credentials.from_env(env).fingerprint == Credentials.from_file(path).fingerprint
@@ -59,6 +68,7 @@ def test_key_file_and_env(tmp_path):
 def test_bad_keys_give_clear_errors_without_the_secret(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"name": NAME, "privateKey": "-----BEGIN EC PRIVATE KEY-----x"}))
+    bad.chmod(0o600)
     with pytest.raises(CredentialsError) as info:
         Credentials.from_file(bad)
     assert "BEGIN" not in str(info.value) and str(bad) in str(info.value)

@@ -19,7 +19,7 @@ def run_on_sim(tmp_path: Path, edit_enabled: bool) -> list[dict]:
     with SimServer(keys_file=keys, balances=setup.balances(), rate_limit_per_s=1e6) as sim:
         sim.call(lambda st: setattr(st, "edit_stop_enabled", edit_enabled))
         rest = CoinbaseRest(Credentials.from_file(keys), sim.base_url, can_edit_stops=True)
-        driven = DrivenExchange(rest, SimMarket(sim.base_url))
+        driven = DrivenExchange(rest, SimMarket(sim.base_url, admin_token=sim.admin_token))
         with Store(tmp_path / f"s-{edit_enabled}.sqlite") as store:
             engine = setup.engine(store, driven, "edit")
             engine.run()

@@ -185,3 +185,28 @@ def check_fault_seen(fault: str, stats: Any) -> None:
         assert stats.duplicates > 0
     else:
         assert stats.gaps == stats.duplicates == stats.reconnects == 0
+
+
+def test_a_sync_close_completes_the_handshake_with_a_full_queue(sim: SimServer) -> None:
+    """websockets' sync reader pauses while its message queue is full; a close then used
+    to wait out close_timeout (10 s) and end abnormally. Now the handshake completes: the
+    server's own close frame (1000) arrives, and no reader thread is left behind."""
+    import json
+    import threading
+
+    from tradekit.exchange.coinbase._sync._compat import close_websocket, open_websocket
+
+    ws = open_websocket(sim.ws_url)
+    ws.send(json.dumps({"type": "subscribe", "channel": "market_trades", "product_ids": [BTC]}))
+    ws.recv(timeout=5)  # the snapshot: subscribed
+    ts = sim.call(lambda st: st.now())
+    for i in range(200):  # far past websockets' queue of 16 messages, never read
+        trade = MarketTrade(BTC, D(1000 + i % 7), D("1"), ts + i, f"flood-{i}")
+        sim.call(lambda st, t=trade: st.advance(t))
+    assert ws.recv_messages.frames.qsize() >= 16  # the reader has paused on a full queue
+    close_websocket(ws)
+    for thread in threading.enumerate():
+        if thread.name == "ws-close":
+            thread.join(timeout=15)  # bounded; done already when the handshake completed
+    assert ws.protocol.close_rcvd is not None and ws.protocol.close_rcvd.code == 1000
+    assert ws.close_code == 1000

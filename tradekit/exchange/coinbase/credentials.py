@@ -71,8 +71,18 @@ class Credentials:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Credentials:
-        """Coinbase's JSON key file: `{"name": ..., "privateKey": ...}` (or `"id"`)."""
+        """Coinbase's JSON key file: `{"name": ..., "privateKey": ...}` (or `"id"`),
+        readable by its owner only (a file group or others may read is refused)."""
         p = Path(path)
+        try:
+            mode = p.stat().st_mode
+        except OSError as exc:
+            raise CredentialsError(f"{p}: cannot read the key file ({exc.strerror})") from None
+        if mode & 0o077:
+            raise CredentialsError(
+                f"{p}: the key file is readable by others (mode {mode & 0o777:o}); "
+                f"a key must be the owner's only: run `chmod 600 {p}`"
+            )
         try:
             data = json.loads(p.read_text(encoding="utf-8"))
         except OSError as exc:

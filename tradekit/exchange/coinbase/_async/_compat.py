@@ -27,3 +27,8 @@ async def wait_for_message(ws: object, timeout: float) -> str | bytes:
 async def open_websocket(url: str, **options: Any) -> Any:
     """A connected websockets client connection (closed by the caller)."""
     return await websockets.asyncio.client.connect(url, **options)
+
+
+async def close_websocket(ws: Any) -> None:
+    """Close a websockets connection (the close handshake, bounded by its close_timeout)."""
+    await ws.close()

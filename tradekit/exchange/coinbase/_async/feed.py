@@ -31,7 +31,12 @@ from tradekit.core.events import MarketTrade, OrderStatusReport
 from tradekit.core.money import ZERO
 from tradekit.core.orders import OrderStatus
 from tradekit.exchange.coinbase import wire
-from tradekit.exchange.coinbase._async._compat import open_websocket, sleep, wait_for_message
+from tradekit.exchange.coinbase._async._compat import (
+    close_websocket,
+    open_websocket,
+    sleep,
+    wait_for_message,
+)
 from tradekit.exchange.coinbase._async.rest import AsyncCoinbaseRest
 from tradekit.exchange.coinbase.credentials import Credentials
 from tradekit.exchange.types import ExchangeOrder, status_report
@@ -150,7 +155,7 @@ class AsyncCoinbaseFeed:
         ws, self._ws = self._ws, None
         if ws is not None:
             with contextlib.suppress(ConnectionClosed, OSError):
-                await ws.close()
+                await close_websocket(ws)
 
     async def _subscribe(self) -> None:
         for channel in self.config.channels:

@@ -10,13 +10,18 @@ dropped connection) is first looked up by its client_order_id; only when the exc
 does not have it is it sent again, with the same client_order_id (which Coinbase treats
 as the same order), so no retry can make a second order. A 429 on a placement is a
 refusal before any processing, so it is waited out and sent again.
+
+Rate limits: every request (retries included) first takes its turn from the pacer shared
+by every adapter of its key (private) or host (public), at Coinbase's documented rates
+or the limit the server announces (`pacing.py`): a burst is spread, not refused.
 """
 
 from __future__ import annotations
 
 import random
 import ssl
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,6 +40,7 @@ from tradekit.exchange.coinbase.common import (
     RetryPolicy,
 )
 from tradekit.exchange.coinbase.credentials import Credentials
+from tradekit.exchange.coinbase.pacing import PRIVATE_PER_S, PUBLIC_PER_S, Pacer, shared_pacer
 from tradekit.exchange.types import (
     Balance,
     CancelResult,
@@ -68,6 +74,7 @@ class AsyncCoinbaseRest:
         retry: RetryPolicy | None = None,
         seed: int | None = None,
         can_edit_stops: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -83,6 +90,13 @@ class AsyncCoinbaseRest:
         # what the transport went through: retried answers, lost placements found again
         self.stats = {"requests": 0, "retries": 0, "placements_found": 0}
         self._products: dict[str, ProductSpec] = {}
+        self.paced_s = 0.0  # waited for a turn under the rate limits, in seconds
+        self._public_pacer = shared_pacer(f"public:{self.host}", PUBLIC_PER_S, clock)
+        self._private_pacer = (
+            None
+            if credentials is None
+            else shared_pacer(f"key:{credentials.key_name}", PRIVATE_PER_S, clock)
+        )
         verify: ssl.SSLContext | bool = _ssl_context(ca_file) if parts.scheme == "https" else True
         self._client = HttpClient(
             base_url=self.base_url,
@@ -122,10 +136,18 @@ class AsyncCoinbaseRest:
         for attempt in range(attempts):
             last = attempt == attempts - 1
             headers = {}
+            pacer = self._public_pacer
             if auth:
-                if self.credentials is None:
+                if self.credentials is None or self._private_pacer is None:
                     raise AuthenticationError(f"{method} {path}: no API key configured")
-                token = self.credentials.rest_jwt(method, self.host, full)
+                pacer = self._private_pacer
+            wait = pacer.reserve()
+            if wait > 0:
+                self.paced_s += wait
+                await sleep(wait)
+            if auth:
+                assert self.credentials is not None
+                token = self.credentials.rest_jwt(method, self.host, full)  # fresh after a wait
                 headers["Authorization"] = f"Bearer {token}"
             self.stats["requests"] += 1
             if attempt:
@@ -149,6 +171,7 @@ class AsyncCoinbaseRest:
                     raise OutcomeUnknown(f"{method} {path}: {type(e).__name__}") from None
                 await sleep(self.retry.delay(attempt, self._rng))
                 continue
+            _follow_announced_limit(pacer, resp)
             status = resp.status_code
             if status == 429:
                 if last:
@@ -397,6 +420,12 @@ def _certificate_refused(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+
+
+def _follow_announced_limit(pacer: Pacer, resp: httpx.Response) -> None:
+    limit = _header_number(resp, "x-ratelimit-limit")
+    if limit is not None and limit > 0:
+        pacer.announce(limit, _header_number(resp, "x-ratelimit-remaining"))
 
 
 def _header_number(resp: httpx.Response, name: str) -> float | None:

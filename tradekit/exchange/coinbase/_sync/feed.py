@@ -32,7 +32,12 @@ from tradekit.core.events import MarketTrade, OrderStatusReport
 from tradekit.core.money import ZERO
 from tradekit.core.orders import OrderStatus
 from tradekit.exchange.coinbase import wire
-from tradekit.exchange.coinbase._sync._compat import open_websocket, sleep, wait_for_message
+from tradekit.exchange.coinbase._sync._compat import (
+    close_websocket,
+    open_websocket,
+    sleep,
+    wait_for_message,
+)
 from tradekit.exchange.coinbase._sync.rest import CoinbaseRest
 from tradekit.exchange.coinbase.credentials import Credentials
 from tradekit.exchange.types import ExchangeOrder, status_report
@@ -151,7 +156,7 @@ class CoinbaseFeed:
         ws, self._ws = self._ws, None
         if ws is not None:
             with contextlib.suppress(ConnectionClosed, OSError):
-                ws.close()
+                close_websocket(ws)
 
     def _subscribe(self) -> None:
         for channel in self.config.channels:
