@@ -157,20 +157,13 @@ def test_state_advance_feeds_history() -> None:
 async def test_max_speed_runs_a_seeded_path_and_leaves_the_loop_responsive() -> None:
     state = fresh()
     path = PricePath("BTC-USD", D("60000"), 20_000, seed=5)
-    gaps: list[float] = []
-    calls = 0
+    seen: list[int] = []  # how far the market got at each turn of the other task
 
     async def rest_like() -> None:  # what a REST handler does: read state, await
-        nonlocal calls
-        loop = asyncio.get_running_loop()
-        last = loop.time()
         while True:
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(0)
             state.exchange.balances()
-            calls += 1
-            now = loop.time()
-            gaps.append(now - last)
-            last = now
+            seen.append(state.exchange.market_seq)
 
     before = time.time_ns()
     client = asyncio.create_task(rest_like())
@@ -180,7 +173,10 @@ async def test_max_speed_runs_a_seeded_path_and_leaves_the_loop_responsive() -> 
     assert market.stats.trades == 20_000 and market.stats.finished and market.stats.error is None
     assert state.exchange.market_seq == 20_000
     assert state.exchange.last_price("BTC-USD") == path.to_list()[-1].price
-    assert calls >= 10 and max(gaps) < 0.1, (calls, max(gaps))
+    # responsive without a clock: the other task ran at least once every `yield_every`
+    # (100) trades of the market, however loaded the machine is
+    steps = [b - a for a, b in itertools.pairwise(seen)]
+    assert len(seen) >= 20_000 // 100 and max(steps) <= 100, (len(seen), max(steps))
     history = state.history["BTC-USD"]
     stamps = [t.ts for t in history.trades]
     assert all(b > a for a, b in itertools.pairwise(stamps))  # wall clock, strictly rising
@@ -196,10 +192,12 @@ async def test_realtime_keeps_the_spacing_and_factors_divide_it() -> None:
         market = start_market(state, spaced(5, gap_ns), speed)
         await asyncio.wait_for(market.wait(), 5)
         elapsed = time.monotonic() - t0
-        assert 0.38 <= elapsed < 0.8, (speed, elapsed)
+        # never faster than the path's spacing / speed (a loaded machine is only slower:
+        # no upper bound is asserted, how fast a shared machine is is not a behaviour)
+        assert elapsed >= 0.38, (speed, elapsed)
         stamps = [t.ts for t in state.history["BTC-USD"].trades]
         steps = [(b - a) / S for a, b in itertools.pairwise(stamps)]
-        assert all(0.07 < s < 0.25 for s in steps), (speed, steps)
+        assert all(s > 0.07 for s in steps), (speed, steps)
 
 
 @pytest.mark.asyncio
