@@ -145,6 +145,7 @@ async def quiesce(session: Session, timeout: float = 5.0, *, lossy: bool = False
         caught_up = lossy or all(
             d.decision.last_price == last[pid] for pid, d in pf.drivers.items()
         )
+        caught_up = caught_up and not pf.behind  # late trades decided on, too
         return settled and caught_up and time.monotonic() - seen[1] > 0.4
 
     await eventually(quiet, timeout, "the engine caught up with the stopped market")

@@ -165,6 +165,7 @@ class Portfolio:
         self._last_poll = time.monotonic()
         self._watchers: list[Callable[[str, StepResult], None]] = []
         self.health: dict[str, PairHealth] = {pid: PairHealth() for pid in self.drivers}
+        self._behind: set[str] = set()  # pairs that observed trades too late to decide on
         self._rng = random.Random()
         self.started = False
         self.finished = False
@@ -304,6 +305,20 @@ class Portfolio:
             )
             parts.append(f"{pid} {pos.open_size} held, {where}")
         return "left in place: " + ("; ".join(parts) if parts else "no open position")
+
+    @property
+    def behind(self) -> frozenset[str]:
+        """Pairs that saw trades too late to decide on and have not caught up yet."""
+        return frozenset(self._behind)
+
+    async def _catch_up(self) -> None:
+        """The backlog is gone: pairs that only observed late trades decide now, on the
+        last price they saw (a Timer at their own market time: the stop catches up with
+        the highs observed meanwhile)."""
+        behind, self._behind = self._behind, set()
+        for pid in behind:
+            ts = self.drivers[pid].decision.last_ts
+            await self._guarded(pid, functools.partial(self._process, pid, Timer(ts)))
 
     async def _heal(self) -> None:
         """Degraded pairs whose back-off is over: try again (recovery first)."""
@@ -453,6 +468,9 @@ class Portfolio:
                     if reader is not None and reader.done():
                         await reader  # ended without room for its end marker
                         return
+                    if self._behind:  # caught up: decide on what was only observed
+                        await self._catch_up()
+                        continue
                     try:
                         item = await asyncio.wait_for(inbox.get(), self.poll_after_s)
                     except TimeoutError:
@@ -526,6 +544,7 @@ class Portfolio:
                 driver.decision.observe(ev)
                 driver.cursor += 1
                 self.stats.deferred += 1
+                self._behind.add(pid)
                 return
             await self._guarded(pid, functools.partial(self._process, pid, ev, received))
             return

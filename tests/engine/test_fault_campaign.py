@@ -1,0 +1,76 @@
+"""A fault campaign on the async portfolio against tradekit sim: each scenario trades
+through a fault for a few seconds, then the faults stop and the run settles. In none does
+the process end; at the end the store equals the exchange (every order's fills, sizes,
+values and fees), no client order id is used twice, and every open position has its stop
+or its exit. (Each scenario is bounded; the whole campaign takes well under a minute.)"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import pytest
+from test_portfolio_sim import (
+    TEST_BOUND_S,
+    assert_every_position_protected,
+    bounded,
+    commands,
+    eventually,
+    make_config,
+    orders_match_exchange,
+    quiesce,
+    session_on,
+)
+
+FAULT_S = 3.0  # how long each scenario trades through its faults
+WS = {"ws_drop_after": 200, "ws_skip_seq": 0.01, "ws_dup_seq": 0.02, "ws_drop_rate": 0.003}
+SCENARIOS: dict[str, dict[str, Any]] = {
+    "rest-outage": {"rest_error_rate": 1.0},
+    "rest-5xx-20pct": {"rest_error_rate": 0.2},
+    "rest-timeouts": {"timeout_rate": 0.1, "timeout_s": 1.0},
+    "lost-replies": {"lose_reply_rate": 0.2},
+    "lost-placement-replies": {"lose_reply_rate": 0.5, "only": "POST /orders"},
+    "lost-cancel-replies": {"lose_reply_rate": 0.5, "only": "POST /orders/batch_cancel"},
+    "websocket": WS,
+    "all-at-once": {"rest_error_rate": 0.1, "lose_reply_rate": 0.1, "timeout_rate": 0.05,
+                    "timeout_s": 1.0, **WS},
+}  # fmt: skip
+CLEAR = {
+    "rest_error_rate": 0.0,
+    "lose_reply_rate": 0.0,
+    "timeout_rate": 0.0,
+    "only": None,
+    "ws_drop_after": None,
+    "ws_skip_seq": 0.0,
+    "ws_dup_seq": 0.0,
+    "ws_drop_rate": 0.0,
+}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", list(SCENARIOS))
+@bounded(TEST_BOUND_S)
+async def test_the_portfolio_rides_out(tmp_path: Any, name: str) -> None:
+    faults = SCENARIOS[name]
+    async with session_on(tmp_path, make_config()) as session:
+        pf = session.portfolio
+        handle = pf.start()
+        await eventually(lambda: len(commands(session, "PlaceLimitBuy")) >= 2, 10, "entries")
+        session.sim.call(lambda st: st.faults.update(faults))
+        await asyncio.sleep(FAULT_S)
+        assert handle.running and handle.exception is None  # transient is not fatal
+        session.sim.call(lambda st: st.faults.update(CLEAR))
+        await eventually(
+            lambda: not any(h.degraded for h in pf.health.values()), 20, "every pair healed"
+        )
+        await quiesce(session, 10, lossy="ws_drop_rate" in faults)
+        await eventually(lambda: orders_match_exchange(session), 10, "store equals exchange")
+        assert handle.running and handle.exception is None
+        ours = Counter(
+            o.client_order_id for o in session.sim.call(lambda st: st.exchange.list_orders())
+        )
+        assert all(n == 1 for n in ours.values())  # no client order id used twice
+        assert_every_position_protected(session)
+        await handle.stop()
+        assert handle.exception is None
