@@ -39,7 +39,7 @@ lab-work:
 
 lab: $(STAMP) lab-work
 	$(BIN)/jupyter lab --ip=127.0.0.1 $(ROOT_FLAG) --ServerApp.root_dir=$(LAB_DIR) \
-	  01-sync-single-pair.ipynb
+	  $(LAB_DIR)/01-sync-single-pair.ipynb
 
 demo: $(STAMP)
 	$(BIN)/tradekit demo

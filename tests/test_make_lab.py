@@ -37,6 +37,7 @@ def test_a_lab_run_saved_with_outputs_leaves_git_status_clean(tmp_path):
     subprocess.run(["make", "-s", "lab-work"], cwd=repo, check=True)
     dry = subprocess.run(["make", "-n", "lab", "STAMP="], cwd=repo, capture_output=True, text=True)
     assert "--ServerApp.root_dir=work" in dry.stdout
+    assert "work/01-sync-single-pair.ipynb" in dry.stdout  # opens the copy, not the original
     work = repo / "work"
     assert {p.name for p in work.glob("*.ipynb")} == set(tracked)
 

@@ -247,11 +247,11 @@ config = load_config_dict({"exchange": {"kind": "sim"}, "pairs": [
     "browser test", environ={})""",
     """import tradekit
 
-session = await tradekit.open_session(config, speed="50x")
+session = await tradekit.open_session(config, speed="20x")
 session.start()""",
     """from tradekit.notebook import PortfolioMonitor
 
-monitor = PortfolioMonitor(session, max_updates_per_s=4)
+monitor = PortfolioMonitor(session)
 monitor""",
 ]
 MONITOR_SHOT = ARTIFACTS / "monitor.png"
@@ -321,7 +321,7 @@ def test_the_monitor_updates_by_itself_and_its_buttons_work_in_jupyterlab(lab, b
         # the kill switch asks first; confirmed, every pair halts
         assert not page.locator(".tradekit-kill-box").is_visible()
         page.locator(".tradekit-kill").click()
-        page.wait_for_selector(".tradekit-kill-box", state="visible", timeout=10_000)
+        page.wait_for_selector(".tradekit-kill-box", state="visible", timeout=30_000)
         assert all(_row_cell(page, p, "state") != "halted" for p in ("BTC-USD", "ETH-USD"))
         page.locator(".tradekit-kill-box label:has-text('keep the stops')").click()
         page.locator(".tradekit-kill-confirm").click()
@@ -331,7 +331,7 @@ def test_the_monitor_updates_by_itself_and_its_buttons_work_in_jupyterlab(lab, b
                 td => td.innerText === 'halted')""",
             timeout=30_000,
         )
-        page.wait_for_selector(".tradekit-kill-box", state="hidden", timeout=10_000)
+        page.wait_for_selector(".tradekit-kill-box", state="hidden", timeout=30_000)
         monitor.screenshot(path=str(MONITOR_KILLED_SHOT))
 
         # stop: the monitor says so, and its buttons are off

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from nbtools import FakeClock, require
 
+from tradekit.app import format as fmt
 from tradekit.core.events import OrderFilled
 from tradekit.core.money import round_down
 from tradekit.core.reports import StopMoved
@@ -42,7 +43,9 @@ def test_buttons_change_the_status_line(stepper):
     assert isinstance(stepper.last_result.event, OrderFilled)
     assert "phase in_position" in stepper.status.value
     pos = stepper.engine.decision.position
-    assert f"stop {pos.stop_trigger} / {pos.stop_limit}" in stepper.status.value  # exact
+    spec = stepper.engine.decision.product  # at the product's increment, for people
+    shown = f"stop {fmt.price(pos.stop_trigger, spec)} / {fmt.price(pos.stop_limit, spec)}"
+    assert shown in stepper.status.value
 
     stepper.move_button.click()
     assert any(isinstance(r, StopMoved) for r in stepper.last_result.reports)

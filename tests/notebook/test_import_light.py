@@ -29,6 +29,8 @@ def _loaded_after(code: str) -> list[str]:
         "import tradekit.notebook",
         "from tradekit.notebook import charts, controls, display",
         "from tradekit.notebook import tables",
+        "from tradekit.notebook import PortfolioMonitor",
+        "from tradekit.app import format",
     ],
 )
 def test_importing_loads_no_heavy_dependency(code):

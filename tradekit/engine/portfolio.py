@@ -210,7 +210,6 @@ class Portfolio:
                 c = self._urgent.popleft()
                 if c.done is not None and not c.done.done():
                     c.done.set_exception(RuntimeError("the portfolio stopped before this"))
-                    c.done.exception()  # retrieved: nobody has to await it
             await self._close_feed()
             if self.close_store:
                 self.store.close()
@@ -355,20 +354,22 @@ class Portfolio:
         `flatten_offset_pct` is given: then each position is sold with a limit order that
         far below the last price (its stop cancelled first)."""
         self._check_running("kill switch")
-        return asyncio.gather(
-            *(
-                self._control(pid, TradingState.HALTED, reason, flatten_offset_pct)
-                for pid in self.drivers
+        return _quiet(
+            asyncio.gather(
+                *(
+                    self._control(pid, TradingState.HALTED, reason, flatten_offset_pct)
+                    for pid in self.drivers
+                )
             )
         )
 
     def pause_all(self) -> asyncio.Future[Any]:
         self._check_running("pause all")
-        return asyncio.gather(*(self.pause(pid) for pid in self.drivers))
+        return _quiet(asyncio.gather(*(self.pause(pid) for pid in self.drivers)))
 
     def resume_all(self) -> asyncio.Future[Any]:
         self._check_running("resume all")
-        return asyncio.gather(*(self.resume(pid) for pid in self.drivers))
+        return _quiet(asyncio.gather(*(self.resume(pid) for pid in self.drivers)))
 
     def _check_running(self, what: str) -> None:
         if self._inbox is None or not self.running:
@@ -399,6 +400,7 @@ class Portfolio:
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         # Controls jump the queue: handled before any feed event still waiting (a kill
         # must not wait behind a backlog); the marker only wakes an idle consumer.
+        _quiet(done)
         self._urgent.append(_Control(product_id, ev, done))
         with contextlib.suppress(asyncio.QueueFull):
             self._inbox.put_nowait(_WAKE)
@@ -710,6 +712,13 @@ def protection_of(decision: DecisionEngine) -> str:
     """The pair's protection state as a word (none, placing, resting, moving, editing,
     triggered, exiting, blocked, dust; see tradekit.core.protection)."""
     return decision.protection_state.value
+
+
+def _quiet(future: asyncio.Future[Any]) -> asyncio.Future[Any]:
+    """A control's future that nobody has to await: its error (the run stopped first)
+    is not logged as never retrieved."""
+    future.add_done_callback(lambda f: f.cancelled() or f.exception())
+    return future
 
 
 def _now_ns() -> int:

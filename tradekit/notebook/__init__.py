@@ -1,4 +1,5 @@
-"""The notebook layer: Plotly ratchet charts, ipywidgets controls, readable tables.
+"""The notebook layer: a live portfolio monitor, Plotly ratchet charts, ipywidgets
+controls, readable tables.
 
 Needs the `notebook` extra (`pip install -e '.[notebook]'`). Nothing here is imported by
 `import tradekit`, and importing this package itself loads none of plotly, ipywidgets
@@ -8,6 +9,7 @@ or pandas: each submodule imports them when it is first used.
     fig = charts.ratchet_figure(store, "BTC-USD", prices=setup.path())
     stepper = controls.EngineStepper(controls.demo_engine_factory())
     tables.positions(store)
+    PortfolioMonitor(session)   # a running portfolio, watched live (see `monitor`)
 
 `tables` is another name for `tradekit.notebook.display`.
 """

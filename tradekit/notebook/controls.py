@@ -26,6 +26,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from tradekit.app import format as fmt
 from tradekit.core.events import MarketTrade, OrderFilled
 from tradekit.core.money import to_decimal
 from tradekit.core.position import PositionState, TrailParams
@@ -259,18 +260,19 @@ class EngineStepper:
             f"{e.product_id} seed {self.seed}",
             f"cursor {e.cursor}",
             f"phase {d.phase.value}" + (" (end of data)" if e.finished else ""),
-            f"last {_dec(d.last_price)}",
+            f"last {fmt.price(d.last_price, d.product)}",
         ]
         if pos is not None:
-            parts.append(f"stop {_dec(pos.stop_trigger)} / {_dec(pos.stop_limit)}")
-            parts.append(f"highest {_dec(pos.highest)}")
+            stop, limit = pos.stop_trigger, pos.stop_limit
+            parts.append(f"stop {fmt.price(stop, d.product)} / {fmt.price(limit, d.product)}")
+            parts.append(f"highest {fmt.price(pos.highest, d.product)}")
         else:
             parts.append("stop none")
         realized = e.store.total_realized_pnl(e.product_id)
-        pnl = f"P&L realized {_money(realized, d.product.quote_increment)}"
+        pnl = f"P&L realized {fmt.signed_money(realized)}"
         if pos is not None and d.last_price is not None and pos.filled_size:
             open_pnl = pos.open_size * d.last_price - pos.cost * pos.open_size / pos.filled_size
-            pnl += f", open {_money(open_pnl, d.product.quote_increment)} (before fees)"
+            pnl += f", open {fmt.signed_money(open_pnl)} (before fees)"
         parts.append(pnl)
         return " · ".join(parts)
 
@@ -420,15 +422,6 @@ class EngineStepper:
         return done, hit
 
 
-def _dec(value: Decimal | None) -> str:
-    return "-" if value is None else format(value, "f")
-
-
-def _money(value: Decimal, increment: Decimal) -> str:
-    """P&L for the status line, to the quote increment (the tables show it exactly)."""
-    return format(value.quantize(increment), "+f")
-
-
 def _trail_text(t: TrailParams) -> str:
     return ", ".join(f"{f} {getattr(t, f)}" for f in _TRAIL_FIELDS)
 
@@ -438,6 +431,6 @@ def _describe(result: StepResult) -> str:
     name = type(ev).__name__
     head = f"{name} {ev.price}" if isinstance(ev, MarketTrade) else name
     if isinstance(ev, OrderFilled):
-        head += f" {ev.size} @ {ev.price}"
+        head += f" {fmt.size(ev.size)} @ {ev.price}"
     tail = [type(c).__name__ for c in result.commands] + [type(r).__name__ for r in result.reports]
     return head + (" → " + ", ".join(tail) if tail else "")

@@ -182,6 +182,10 @@ class PortfolioMonitor:
         self.tabs = w.Tab(children=[self.charts[pid].widget for pid in pids])
         for i, pid in enumerate(pids):
             self.tabs.set_title(i, pid)
+        self._pids = pids
+        # only the chart on show is sent to the browser; another one catches up when its
+        # tab is chosen (three charts of thousands of points cost the kernel's loop)
+        self.tabs.observe(lambda _change: self._flush_shown(), "selected_index")
         controls = w.VBox(
             [
                 w.HBox([*self.pair_buttons.values()], layout=w.Layout(flex_flow="row wrap")),
@@ -355,11 +359,15 @@ class PortfolioMonitor:
         for pid, b in self.pair_buttons.items():
             paused = self.portfolio.drivers[pid].decision.trading_state.value == "PAUSED"
             b.description = f"resume {pid}" if paused else f"pause {pid}"
-        for chart in self.charts.values():
-            chart.flush(now)
+        self._flush_shown(now)
         self.frontend_updates += 1
         self._last_render = now
         self._dirty = False
+
+    def _flush_shown(self, now: float | None = None) -> None:
+        index = self.tabs.selected_index
+        if index is not None and 0 <= index < len(self._pids):
+            self.charts[self._pids[index]].flush(self._clock() if now is None else now)
 
     def _header(self, rows: list[dict[str, Any]]) -> str:
         realized = sum((r["realized_pnl"] for r in rows), Decimal(0))
