@@ -137,7 +137,7 @@ def test_output_files_and_errors(sim, tmp_path):
 
 def test_rate_limited_by_the_simulator_still_completes(tmp_path):
     """A simulator allowing 2 public requests a second, a client asking faster: the
-    adapter waits out the 429s and every page arrives."""
+    adapter paces itself (or waits out the 429s) and every page arrives."""
     with SimServer(keys_file=tmp_path / "k.json", public_rate_limit_per_s=2.0) as sim:
         n = 4 * PAGE
         base = (int(time.time()) // 3600 - 2) * 3600 - n * 60
@@ -157,6 +157,8 @@ def test_rate_limited_by_the_simulator_still_completes(tmp_path):
             progress=False,
             rate_per_s=100,
         )
-        assert rest.stats["retries"] > 0  # it was refused (429) and tried again
+        # it was slowed down: refused (429) and tried again, or (the adapter follows the
+        # limit the server announces) it waited its turn before asking
+        assert rest.stats["retries"] > 0 or rest.paced_s > 0
         rest.close()
     assert len(frame) == n

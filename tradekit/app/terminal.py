@@ -72,6 +72,10 @@ def status_view(session: Any, started: float) -> Group:
         f"{fmt.count(s.polls, 'REST poll')}",
         style="dim",
     )
+    degraded = "; ".join(f"{pid}: {h.degraded[:80]}" for pid, h in pf.health.items() if h.degraded)
+    if degraded:
+        warning = Text(f"degraded (stops left in place, retrying): {degraded}", style="red")
+        return Group(header, table, health, warning)
     return Group(header, table, health)
 
 

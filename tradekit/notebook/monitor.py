@@ -403,7 +403,20 @@ class PortfolioMonitor:
         text = " · ".join(parts)
         if last_error:
             text += f" · last feed error: {html.escape(str(last_error)[:120])}"
-        return f"<div style='font-size:12px;color:#444'>feed: {text}</div>"
+        out = f"<div style='font-size:12px;color:#444'>feed: {text}</div>"
+        degraded = degraded_pairs(self.portfolio)
+        if degraded:
+            out += (
+                "<div style='font-size:12px;color:#a40000'>degraded (stops left in place, "
+                f"retrying): {html.escape(degraded)}</div>"
+            )
+        return out
+
+
+def degraded_pairs(portfolio: Any) -> str:
+    """The pairs the exchange is not answering for, and why, in one line ("" = none)."""
+    health = getattr(portfolio, "health", {})
+    return "; ".join(f"{pid}: {h.degraded[:80]}" for pid, h in health.items() if h.degraded)
 
 
 def _unpack(target: Any) -> tuple[Any, Any, Any]:
