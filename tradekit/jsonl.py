@@ -107,7 +107,7 @@ def number(value: str | Decimal) -> Decimal:
         try:
             d = Decimal(value)
         except InvalidOperation:
-            raise ValueError(f"{_show(value)} is not a decimal number") from None
+            raise ValueError(f"{_show(value)} is not a number") from None
     elif isinstance(value, Decimal):
         d = value
     else:
