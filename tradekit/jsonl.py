@@ -172,7 +172,10 @@ def _too_deep(value: Any) -> bool:
 
 def _show(value: object) -> str:
     """A short repr for an error message: outside text may be megabytes long."""
-    text = repr(value) if isinstance(value, str | Decimal) else type(value).__name__
+    if isinstance(value, str):
+        text = repr(value)
+    else:
+        text = str(value) if isinstance(value, Decimal) else type(value).__name__
     return text if len(text) <= 40 else text[:37] + "..."
 
 
