@@ -96,10 +96,11 @@ def number(value: str | Decimal) -> Decimal:
 
     Accepted: a finite number written with at most `MAX_DIGITS` (40) significant digits
     whose magnitude is 0 or between 1e-18 and 1e16 (exclusive): its adjusted exponent
-    (that of its leading digit) within `MIN_EXPONENT..MAX_EXPONENT` (-18..15). So every
-    digit sits at 1e-57 or above, and a product of two such numbers is exact in
-    `MONEY_CONTEXT` (60 digits). Anything else raises ValueError saying why (the caller
-    adds where): NaN, infinities, `1e999999999`, text longer than 100 characters.
+    (that of its leading digit) within `MIN_EXPONENT..MAX_EXPONENT` (-18..15). So a
+    product of two such numbers is below 1e32, and rounding it to any increment of 1e-18
+    or coarser takes at most 50 digits: `MONEY_CONTEXT` (60 digits) never traps on them.
+    Anything else raises ValueError saying why (the caller adds where): NaN, infinities,
+    `1e999999999`, text longer than 100 characters.
     """
     if isinstance(value, str):
         if len(value) > _MAX_NUMBER_TEXT:
