@@ -115,7 +115,8 @@ def number(value: str | Decimal) -> Decimal:
         raise TypeError(f"expected decimal text, got {type(value).__name__}")
     if not d.is_finite():
         raise ValueError(f"{_show(value)} is not a finite number")
-    if len(d.as_tuple().digits) > MAX_DIGITS:
+    short = isinstance(value, str) and len(value) <= MAX_DIGITS  # fewer digits than that
+    if not short and len(d.as_tuple().digits) > MAX_DIGITS:
         raise ValueError(f"{_show(value)} has more than {MAX_DIGITS} digits")
     if not MIN_EXPONENT <= d.adjusted() <= MAX_EXPONENT:
         raise ValueError(
