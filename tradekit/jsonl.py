@@ -138,6 +138,7 @@ def _finite_float(text: str) -> float:
 
 
 _INF = float("inf")
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
 
 
 def loads(raw: str | bytes) -> Any:
@@ -146,14 +147,16 @@ def loads(raw: str | bytes) -> Any:
     nesting deeper than `MAX_DEPTH`. Numbers stay as json reads them: the parsers want
     money as strings and refuse a float wherever they read one."""
     try:
-        value = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+        text = (
+            raw if isinstance(raw, str) else raw.decode(json.detect_encoding(raw), "surrogatepass")
+        )
+        value = _DECODER.decode(text)  # one decoder: json.loads with options builds one a call
     except RecursionError:
         raise ValueError(f"malformed JSON: nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, a refused constant
         raise ValueError(f"malformed JSON: {e}") from None
     # nesting is at most the number of brackets: count them (fast) before walking
-    opening = (b"[", b"{") if isinstance(raw, bytes | bytearray) else ("[", "{")
-    if raw.count(opening[0]) + raw.count(opening[1]) > MAX_DEPTH and _too_deep(value):
+    if text.count("[") + text.count("{") > MAX_DEPTH and _too_deep(value):
         raise ValueError(f"malformed JSON: nested deeper than {MAX_DEPTH} levels")
     return value
 
