@@ -131,12 +131,12 @@ def _parse_time(text: str) -> int:
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         delta = when - _EPOCH
-    except (ValueError, OverflowError):  # OverflowError: year 1 east of UTC
+    except ValueError:
         raise ValueError(f"timestamp {_cell(text)} is neither unix seconds nor ISO-8601") from None
-    ns = (delta.days * 86_400 + delta.seconds) * NS_PER_SECOND + delta.microseconds * 1000
-    if not 0 <= ns < _MAX_START_NS:
+    iso_ns = (delta.days * 86_400 + delta.seconds) * NS_PER_SECOND + delta.microseconds * 1000
+    if not 0 <= iso_ns < _MAX_START_NS:
         raise ValueError(f"timestamp {_cell(text)} is not between 1970 and year 5138")
-    return ns
+    return iso_ns
 
 
 def _parse_value(text: str, column: str) -> Decimal:

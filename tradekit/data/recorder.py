@@ -45,7 +45,7 @@ from collections.abc import (
 )
 from decimal import Decimal
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeGuard
 
 from tradekit import jsonl
 from tradekit.core.events import MarketTrade
@@ -87,7 +87,7 @@ def _is_int(v: Any) -> bool:
     return type(v) is int  # bool is an int, and is not a time
 
 
-def _is_time(v: Any) -> bool:
+def _is_time(v: Any) -> TypeGuard[int]:
     return type(v) is int and 0 <= v < _MAX_INT
 
 
