@@ -147,3 +147,27 @@ def test_out_of_range_times_are_recording_errors(tmp_path: Path) -> None:
     header = HEADER.replace('"created_ns":1', '"created_ns":-1')
     with pytest.raises(RecordingError, match=r"header\.created_ns"):
         Recording(recording(tmp_path, header + "\n"))
+
+
+def test_the_recorder_writes_only_what_it_can_read_back(tmp_path: Path) -> None:
+    """A line the reader refuses would make the rest of the recording unreadable."""
+    from tradekit.data import Recorder
+
+    with Recorder(tmp_path / "w.jsonl") as rec:
+        good = MarketTrade("BTC-USD", D("1"), D("1"), T0)
+        for bad in (
+            MarketTrade("BTC-USD", D("1e30"), D("1"), T0),
+            MarketTrade("BTC-USD", D("-100"), D("1"), T0),
+            MarketTrade("BTC-USD", D("1"), D("1"), -1),
+        ):
+            with pytest.raises(ValueError, match="MarketTrade"):
+                rec.record(bad, T0)
+        with pytest.raises(ValueError, match="recv_ns"):
+            rec.record(good, 2**63)
+        rec.record(good, T0)
+    assert [ev for _, ev in Recording(tmp_path / "w.jsonl")] == [good]
+    deep: Any = []
+    for _ in range(40):
+        deep = [deep]
+    with pytest.raises(ValueError, match="nested deeper"):
+        Recorder(tmp_path / "m.jsonl", meta={"x": deep})

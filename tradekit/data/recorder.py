@@ -109,7 +109,8 @@ class Recorder:
     The header is written (and flushed) at once, so the file is a valid, empty recording
     from the start. An existing file is refused unless `overwrite=True`: a recording of
     a live session cannot be made again. `record` accepts whatever the codec encodes
-    (core events; commands and reports too) and raises its ValueError for anything else.
+    (core events; commands and reports too) within the range the reader accepts, and
+    raises a ValueError for anything else, so every line written can be read back.
     One thread at a time.
     """
 
@@ -144,6 +145,10 @@ class Recorder:
             header_line = jsonl.dumps(header)
         except (TypeError, ValueError) as e:
             raise TypeError(f"Recorder: meta must be JSON-serializable: {e}") from None
+        try:
+            jsonl.loads(header_line)  # readable back (nesting within bounds)
+        except ValueError as e:
+            raise ValueError(f"Recorder: meta cannot be read back: {e}") from None
         self._buf: list[bytes] = [header_line]
         self._file: jsonl.JsonlFile | None = jsonl.JsonlFile(
             self.path, mode="w" if overwrite else "x", durable=durable
@@ -163,8 +168,12 @@ class Recorder:
             recv_ns = time.time_ns()
         elif not _is_int(recv_ns):
             raise TypeError(f"recv_ns must be an int (ns), got {recv_ns!r}")
+        elif not _is_time(recv_ns):
+            raise ValueError(f"recv_ns must be within 0..2**63 ns, got {recv_ns}")
+        data = encode(event)
+        _checked(event)  # what the reader would refuse is not written: the file stays readable
         buf = self._buf
-        buf.append(jsonl.dumps({"recv_ns": recv_ns, "event": encode(event)}))
+        buf.append(jsonl.dumps({"recv_ns": recv_ns, "event": data}))
         self.count += 1
         if len(buf) >= self.flush_every or (
             self.flush_s is not None and time.monotonic() - self._last_flush >= self.flush_s
