@@ -94,6 +94,14 @@ PLACED: dict[str, Any] = {
     "success_response": {"order_id": "x"},
 }
 CANCELLED: dict[str, Any] = {"results": [{"success": True, "order_id": "o", "failure_reason": ""}]}
+CANDLE: dict[str, Any] = {
+    "start": "1704067200",
+    "low": "99",
+    "high": "101",
+    "open": "100",
+    "close": "100.5",
+    "volume": "12.5",
+}
 
 
 def mutated(template: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
@@ -183,6 +191,16 @@ def test_account_replies(reply):
 
 
 @FUZZ
+@given(mutated(CANDLE))
+def test_candle_replies(reply):
+    c = parse(wire.candle, reply, "candles[4]")
+    if c is not None:
+        check_decimals(c)
+        assert 0 < c.low <= min(c.open, c.close) <= max(c.open, c.close) <= c.high
+        assert c.start >= 0 and c.high < D("1e16")
+
+
+@FUZZ
 @given(mutated(PLACED), mutated(CANCELLED))
 def test_place_and_cancel_replies(placed, cancelled):
     parse(wire.place_result, placed, "coid")
@@ -192,7 +210,7 @@ def test_place_and_cancel_replies(placed, cancelled):
 @FUZZ
 @given(st.one_of(values, st.text(max_size=30), st.binary(max_size=30)))
 def test_anything_at_all(reply):
-    for fn in (wire.order, wire.fill, wire.product):
+    for fn in (wire.order, wire.fill, wire.product, wire.candle):
         parse(fn, reply)
     parse(wire.account, reply, "a")
     parse(wire.place_result, reply, "coid")
@@ -342,6 +360,24 @@ def test_impossible_order_prices_and_sizes_name_the_field():
 def test_impossible_fills_are_wire_errors(change, where):
     with pytest.raises(WireError) as info:
         wire.fill({**FILL, **change}, "fills[3]")
+    assert info.value.where == where
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        ({"start": "17e8"}, "candles[4].start"),  # was a ValueError from int()
+        ({"start": "\u0663"}, "candles[4].start"),
+        ({"start": "1" * 5000}, "candles[4].start"),
+        ({"volume": "1e30"}, "candles[4].volume"),
+        ({"low": "-100"}, "candles[4].low"),
+        ({"high": "1e999999999"}, "candles[4].high"),
+        ({"high": "100"}, "candles[4]"),  # high below the close: not a bar
+    ],
+)
+def test_impossible_candles_are_wire_errors(change, where):
+    with pytest.raises(WireError) as info:
+        wire.candle({**CANDLE, **change}, "candles[4]")
     assert info.value.where == where
 
 

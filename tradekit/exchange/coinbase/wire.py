@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from tradekit import jsonl
 from tradekit.core.money import MONEY_CONTEXT, ZERO, ProductSpec
 from tradekit.core.orders import OrderSide, OrderStatus, OrderType
+from tradekit.data.candles import Candle
 from tradekit.exchange.types import (
     Balance,
     CancelResult,
@@ -357,4 +358,25 @@ def product(reply: Any, where: str = "product") -> ProductSpec:
             quote_min_size=dec(d, "quote_min_size", where, ZERO),
         )
     except ValueError as e:  # whatever else the spec itself refuses
+        raise WireError(where, str(e)) from None
+
+
+def candle(reply: Any, where: str = "candle") -> Candle:
+    """One row of `GET /market/products/{id}/candles`: `start` in unix seconds (a string
+    of ASCII digits), OHLCV as decimal strings; a row that is not a possible bar (high
+    below the close, a price <= 0, a time before 1970) is a `WireError` naming it."""
+    d = obj(reply, where)
+    start = text(d, "start", where)
+    if not (0 < len(start) <= 12 and _digits(start)):
+        raise WireError(f"{where}.start", f"{show(start)} is not unix seconds")
+    try:
+        return Candle(
+            int(start) * 10**9,
+            positive(d, "open", where),
+            positive(d, "high", where),
+            positive(d, "low", where),
+            positive(d, "close", where),
+            dec(d, "volume", where),
+        )
+    except ValueError as e:  # the bar itself is impossible
         raise WireError(where, str(e)) from None
