@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import os
 import pickle
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from tradekit.jsonl import JsonlError, JsonlFile, JsonlLocked, complete_lines, dumps, parse, read
+from tradekit.core.money import MONEY_CONTEXT
+from tradekit.jsonl import (
+    JsonlError,
+    JsonlFile,
+    JsonlLocked,
+    complete_lines,
+    dumps,
+    loads,
+    number,
+    parse,
+    read,
+)
 
 
 def test_append_then_read_back(tmp_path: Path) -> None:
@@ -103,3 +117,76 @@ def test_dumps_is_one_compact_line_and_refuses_nan() -> None:
     assert dumps({"a": [1, "x"]}) == b'{"a":[1,"x"]}\n'
     with pytest.raises(ValueError):
         dumps({"a": float("nan")})
+
+
+# -- bounded reading --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 100_000,  # was a RecursionError
+        b'{"a":' * 100_000,
+        b"[" * 33 + b"]" * 33,  # well formed, one level too deep
+        b'{"a":NaN}',
+        b'{"a":-Infinity}',
+        b'{"a":1e999}',  # a float that overflows to infinity
+    ],
+)
+def test_loads_is_bounded(raw: bytes) -> None:
+    with pytest.raises(ValueError, match="malformed JSON"):
+        loads(raw)
+    with pytest.raises(JsonlError, match="malformed JSON") as info:
+        parse(raw, "f.jsonl", 3)
+    assert info.value.line == 3
+
+
+def test_loads_keeps_what_is_within_bounds() -> None:
+    nested = loads("[" * 32 + "]" * 32)
+    for _ in range(31):
+        (nested,) = nested
+    assert nested == []
+    assert loads('{"a":"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[","b":1.5}') == {
+        "a": "[" * 36,
+        "b": 1.5,
+    }
+    assert loads(b"7") == 7
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("1e999999999", "out of range"),  # Decimal() takes it; no quantize ever finishes
+        ("-1e999999999", "out of range"),
+        ("1e16", "out of range"),
+        ("1e-19", "out of range"),
+        ("0E-999999999", "out of range"),
+        ("1" * 41, "more than 40 digits"),
+        ("1" * 101, "too long"),
+        ("NaN", "not a finite number"),
+        ("-Infinity", "not a finite number"),
+        ("0x10", "not a number"),
+    ],
+)
+def test_number_refuses_what_money_cannot_be(text: str, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        number(text)
+
+
+@pytest.mark.parametrize("text", ["0", "-0", "0.00000000", "1e-18", "9999999999999999.5", "-100"])
+def test_number_takes_what_money_can_be(text: str) -> None:
+    assert number(text) == Decimal(text) and str(number(text)) == str(Decimal(text))
+
+
+@settings(max_examples=300, deadline=1000)
+@given(st.one_of(st.decimals().map(str), st.text(max_size=20)))
+def test_number_is_in_range_or_a_value_error(text: str) -> None:
+    try:
+        d = number(text)
+    except ValueError:
+        return
+    assert d.is_finite() and len(d.as_tuple().digits) <= 40
+    assert d == 0 or Decimal("1e-18") <= abs(d) < Decimal("1e16")
+    # a product of two, rounded to the finest increment, fits MONEY_CONTEXT (no trap)
+    product = MONEY_CONTEXT.multiply(d, d)
+    assert product.quantize(Decimal("1e-18"), context=MONEY_CONTEXT).is_finite()

@@ -361,16 +361,23 @@ def test_bad_record_names_file_and_line(tmp_path: Path, body: str | bytes, messa
         {"product_id": 7},
         {"trade_id": 7},
         {"price": "1e-30", "size": "0E+3"},
+        {"price": "1e-8", "size": "0E+3"},
+        {"price": "1e16"},
+        {"price": "-1"},
+        {"price": "0"},
+        {"size": "-0.1"},
+        {"ts": -1},
+        {"ts": 2**63},
     ],
 )
 def test_trade_fast_path_agrees_with_the_codec(change: dict[str, Any]) -> None:
-    from tradekit.data.recorder import _decode
+    from tradekit.data.recorder import _checked, _decode
     from tradekit.store.codec import decode
 
     data = encode(EVENTS[0]) | change
     data = {k: v for k, v in data.items() if v is not None}
     try:
-        expected: Any = decode(data)
+        expected: Any = _checked(decode(data))  # the codec, then the recorder's bounds
     except ValueError as e:
         with pytest.raises(ValueError) as info:
             _decode(data)

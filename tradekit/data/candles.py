@@ -7,10 +7,12 @@ of these headers is refused, because guessing column order silently swaps high a
     timestamp,open,high,low,close,volume      the common order, unix seconds or ISO-8601
 
 Columns are matched by name, so the six names in any order are read the same way. Unix
-seconds may carry a fraction; an ISO-8601 time without a zone is taken as UTC. Prices and
-volumes are parsed as Decimal straight from the text, never through a float. Every
-problem raises `CandleFileError`, naming the file and line: better to stop than to
-backtest on a bar with high < close.
+seconds may carry a fraction; an ISO-8601 time without a zone is taken as UTC; a time
+must fall between 1970 and year 5138. Prices and volumes are parsed as Decimal straight
+from the text, never through a float, and must lie in the range `tradekit.jsonl.number`
+states (finite, at most 40 digits, exponent within -18..15: below 1e16), so no bar can
+make the tick arithmetic overflow. Every problem raises `CandleFileError`, naming the
+file and line: better to stop than to backtest on a bar with high < close.
 
 Bar -> ticks rule (used by `candle_ticks`, hence by `candles_to_trades`): each bar becomes
 four trades, OPEN -> LOW -> HIGH -> CLOSE, at start, start + bar/4, start + bar/2 and
@@ -39,8 +41,8 @@ from decimal import Decimal, InvalidOperation
 from itertools import pairwise
 
 from tradekit.core.events import MarketTrade
-from tradekit.core.money import ZERO, round_down, to_decimal
-from tradekit.jsonl import LineError
+from tradekit.core.money import MONEY_CONTEXT, ZERO, round_down, to_decimal
+from tradekit.jsonl import LineError, number
 
 NS_PER_SECOND = 1_000_000_000
 DEFAULT_BASE_INCREMENT = Decimal("0.00000001")
@@ -48,6 +50,8 @@ _TIME_COLUMNS = ("start", "timestamp")
 _VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_UNIX_SECONDS = 10**11  # year 5138: anything larger is milliseconds or garbage
+_MAX_START_NS = _MAX_UNIX_SECONDS * NS_PER_SECOND
+_MAX_CELL = 100  # characters shown of a bad cell (a CSV field may be 128 KiB)
 
 
 class CandleFileError(LineError):
@@ -83,50 +87,63 @@ class Candle:
     def __post_init__(self) -> None:
         if isinstance(self.start, bool) or not isinstance(self.start, int):
             raise TypeError(f"start: expected int nanoseconds, got {self.start!r}")
+        if not 0 <= self.start < _MAX_START_NS:
+            raise ValueError(f"start: {self.start} ns is not between 1970 and year 5138")
         for name in _VALUE_COLUMNS:
-            object.__setattr__(self, name, to_decimal(getattr(self, name), name))
+            value = to_decimal(getattr(self, name), name)
+            try:
+                object.__setattr__(self, name, number(value))
+            except ValueError as e:
+                raise ValueError(f"{name}: {e}") from None
         problem = _candle_problem(self.open, self.high, self.low, self.close, self.volume)
         if problem is not None:
             raise ValueError(f"candle at {self.start}: {problem}")
+
+
+def _cell(text: str) -> str:
+    """A cell for an error message, cut short."""
+    return repr(text if len(text) <= _MAX_CELL else text[:_MAX_CELL] + "...")
 
 
 def _parse_time(text: str) -> int:
     """Unix seconds (fraction allowed) or ISO-8601 -> ns; ValueError saying why not."""
     text = text.strip()
     try:
-        seconds = Decimal(text)
+        seconds = Decimal(text) if len(text) <= _MAX_CELL else None
     except InvalidOperation:
         seconds = None
     if seconds is not None:
         if not seconds.is_finite():
-            raise ValueError(f"timestamp {text!r} is not a number")
+            raise ValueError(f"timestamp {_cell(text)} is not a number")
         if not 0 <= seconds < _MAX_UNIX_SECONDS:
             raise ValueError(
-                f"timestamp {text!r} is out of range for unix seconds "
+                f"timestamp {_cell(text)} is out of range for unix seconds "
                 "(milliseconds? divide by 1000)"
             )
-        ns = seconds * NS_PER_SECOND
-        if ns != ns.to_integral_value():
-            raise ValueError(f"timestamp {text!r} is finer than a nanosecond")
+        if seconds and seconds.adjusted() < -9:
+            raise ValueError(f"timestamp {_cell(text)} is finer than a nanosecond")
+        ns = MONEY_CONTEXT.multiply(seconds, NS_PER_SECOND)  # < 1e20, so in range and exact
+        if ns != ns.to_integral_value(context=MONEY_CONTEXT):
+            raise ValueError(f"timestamp {_cell(text)} is finer than a nanosecond")
         return int(ns)
     try:
         when = datetime.fromisoformat(text)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        delta = when - _EPOCH
     except ValueError:
-        raise ValueError(f"timestamp {text!r} is neither unix seconds nor ISO-8601") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    delta = when - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * NS_PER_SECOND + delta.microseconds * 1000
+        raise ValueError(f"timestamp {_cell(text)} is neither unix seconds nor ISO-8601") from None
+    iso_ns = (delta.days * 86_400 + delta.seconds) * NS_PER_SECOND + delta.microseconds * 1000
+    if not 0 <= iso_ns < _MAX_START_NS:
+        raise ValueError(f"timestamp {_cell(text)} is not between 1970 and year 5138")
+    return iso_ns
 
 
 def _parse_value(text: str, column: str) -> Decimal:
     try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        raise ValueError(f"{column} {text!r} is not a number") from None
-    if not value.is_finite():
-        raise ValueError(f"{column} {text!r} is not a finite number")
-    return value
+        return number(text.strip())
+    except ValueError as e:
+        raise ValueError(f"{column} {e}") from None
 
 
 def _header_columns(row: list[str]) -> dict[str, int] | None:
@@ -160,7 +177,7 @@ def parse_candles(lines: Iterable[str], source: str = "<candles>") -> list[Candl
                     raise CandleFileError(
                         source,
                         line,
-                        f"unrecognised header {','.join(row)!r}; expected "
+                        f"unrecognised header {_cell(','.join(row))}; expected "
                         "'start,low,high,open,close,volume' (Coinbase) or "
                         "'timestamp,open,high,low,close,volume'",
                     )
@@ -183,7 +200,8 @@ def parse_candles(lines: Iterable[str], source: str = "<candles>") -> list[Candl
                 raise CandleFileError(
                     source,
                     line,
-                    f"timestamps must be strictly increasing: {row[columns['time']].strip()} "
+                    "timestamps must be strictly increasing: "
+                    f"{_cell(row[columns['time']].strip())} "
                     f"does not come after line {previous_line}{hint}",
                 )
             candles.append(Candle(start, o, h, lo, c, v))
@@ -215,10 +233,11 @@ def candle_ticks(
     """The four trades of one bar: open, low, high, close (the rule in the module doc)."""
     if bar_ns < 4:
         raise ValueError(f"bar_ns must be >= 4 so the four ticks get distinct times: {bar_ns}")
-    base_increment = to_decimal(base_increment, "base_increment")
+    base_increment = number(to_decimal(base_increment, "base_increment"))
     if base_increment <= 0:
         raise ValueError(f"base_increment must be positive, got {base_increment}")
-    size = round_down(candle.volume / 4, base_increment) if candle.volume > 0 else ZERO
+    quarter = MONEY_CONTEXT.divide(candle.volume, 4)  # exact: volume has <= 40 digits
+    size = round_down(quarter, base_increment) if candle.volume > 0 else ZERO
     t = candle.start
     return [
         MarketTrade(product_id, candle.open, size, t, f"{t}-0"),

@@ -21,14 +21,17 @@ when reading. Any other damage (a bad line before the last) is an error.
 
 Reading (`Recording`) streams the file; every problem is a `RecordingError` naming the
 file and the line: not a recording, an unsupported version, malformed JSON, a bad record,
-an unknown event type or a bad field (the codec's message).
+an unknown event type or a bad field (the codec's message). Reading is bounded
+(`tradekit.jsonl.loads` and `number`): JSON nested deeper than 32 levels, a number
+outside money's range (finite, at most 40 digits, exponent within -18..15), a time or
+other integer outside 0..2**63 (signed 64 bits for other integers), or a market trade at
+a price <= 0 or a negative size is an error, never an event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import math
 import os
 import time
@@ -40,9 +43,9 @@ from collections.abc import (
     Iterable,
     Iterator,
 )
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeGuard
 
 from tradekit import jsonl
 from tradekit.core.events import MarketTrade
@@ -77,8 +80,20 @@ class RecordingError(JsonlError):
     """A recording could not be read; says which file, which line and what is wrong."""
 
 
+_MAX_INT = 2**63  # a time in ns, a count: what a signed 64-bit integer holds
+
+
 def _is_int(v: Any) -> bool:
     return type(v) is int  # bool is an int, and is not a time
+
+
+def _is_time(v: Any) -> TypeGuard[int]:
+    return type(v) is int and 0 <= v < _MAX_INT
+
+
+def _short(v: Any) -> str:
+    text = repr(v) if isinstance(v, str | int | float | bool | None) else type(v).__name__
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # ---------------------------------------------------------------------------- writing
@@ -94,7 +109,8 @@ class Recorder:
     The header is written (and flushed) at once, so the file is a valid, empty recording
     from the start. An existing file is refused unless `overwrite=True`: a recording of
     a live session cannot be made again. `record` accepts whatever the codec encodes
-    (core events; commands and reports too) and raises its ValueError for anything else.
+    (core events; commands and reports too) within the range the reader accepts, and
+    raises a ValueError for anything else, so every line written can be read back.
     One thread at a time.
     """
 
@@ -129,6 +145,10 @@ class Recorder:
             header_line = jsonl.dumps(header)
         except (TypeError, ValueError) as e:
             raise TypeError(f"Recorder: meta must be JSON-serializable: {e}") from None
+        try:
+            jsonl.loads(header_line)  # readable back (nesting within bounds)
+        except ValueError as e:
+            raise ValueError(f"Recorder: meta cannot be read back: {e}") from None
         self._buf: list[bytes] = [header_line]
         self._file: jsonl.JsonlFile | None = jsonl.JsonlFile(
             self.path, mode="w" if overwrite else "x", durable=durable
@@ -148,8 +168,12 @@ class Recorder:
             recv_ns = time.time_ns()
         elif not _is_int(recv_ns):
             raise TypeError(f"recv_ns must be an int (ns), got {recv_ns!r}")
+        elif not _is_time(recv_ns):
+            raise ValueError(f"recv_ns must be within 0..2**63 ns, got {recv_ns}")
+        data = encode(event)
+        _checked(event)  # what the reader would refuse is not written: the file stays readable
         buf = self._buf
-        buf.append(jsonl.dumps({"recv_ns": recv_ns, "event": encode(event)}))
+        buf.append(jsonl.dumps({"recv_ns": recv_ns, "event": data}))
         self.count += 1
         if len(buf) >= self.flush_every or (
             self.flush_s is not None and time.monotonic() - self._last_flush >= self.flush_s
@@ -297,16 +321,45 @@ def _decode(data: Any) -> Any:
             type(pid) is str
             and type(price) is str
             and type(size) is str
-            and type(ts) is int
+            and _is_time(ts)
             and type(tid) is str
         ):
             try:
-                p, q = Decimal(price), Decimal(size)
-            except InvalidOperation:
-                return decode(data)
-            if p.is_finite() and q.is_finite():
+                p, q = jsonl.number(price), jsonl.number(size)
+            except ValueError:
+                return _checked(decode(data))
+            if p > 0 and q >= 0:
                 return MarketTrade(pid, p, q, ts, tid)
-    return decode(data)
+    return _checked(decode(data))
+
+
+def _checked(event: Any) -> Any:
+    """`event` as decoded, once its values are in range: every Decimal within
+    `jsonl.number`'s range, every int within 64 bits (a `ts` also >= 0), a market trade
+    at a price > 0 and a size >= 0. ValueError naming the field otherwise. Nested
+    events are checked too (a loop, no recursion)."""
+    stack = [(type(event).__name__, event)]
+    while stack:
+        where, obj = stack.pop()
+        for f in dataclasses.fields(obj):
+            v = getattr(obj, f.name)
+            name = f"{where}.{f.name}"
+            if type(v) is Decimal:
+                try:
+                    jsonl.number(v)
+                except ValueError as e:
+                    raise ValueError(f"codec: {name}: {e}") from None
+            elif type(v) is int:
+                low = 0 if f.name == "ts" or f.name.endswith("_ts") else -_MAX_INT
+                if not low <= v < _MAX_INT:
+                    raise ValueError(f"codec: {name}: {_short(v)} is out of range")
+            elif dataclasses.is_dataclass(v) and not isinstance(v, type):
+                stack.append((name, v))
+    if type(event) is MarketTrade and not (event.price > 0 and event.size >= 0):
+        raise ValueError(
+            f"codec: MarketTrade: price {event.price} and size {event.size} are impossible"
+        )
+    return event
 
 
 class Recording:
@@ -340,14 +393,16 @@ class Recording:
         if not raw.endswith(b"\n"):
             raise self._error(1, "header line cut short (no newline): not a complete recording")
         try:
-            header = json.loads(raw)
-        except ValueError:
-            raise self._error(1, "not a tradekit recording (the header is not JSON)") from None
+            header = jsonl.loads(raw)
+        except ValueError as e:
+            raise self._error(
+                1, f"not a tradekit recording (the header is not JSON: {e})"
+            ) from None
         if not isinstance(header, dict) or header.get("format") != FORMAT:
             raise self._error(1, f"not a tradekit recording (no header with format {FORMAT!r})")
         version = header.get("version")
         if not _is_int(version):
-            raise self._error(1, f"header.version: expected an integer, got {version!r}")
+            raise self._error(1, f"header.version: expected an integer, got {_short(version)}")
         if version != VERSION:
             raise self._error(
                 1, f"unsupported recording version {version} (this tradekit reads {VERSION})"
@@ -356,10 +411,12 @@ class Recording:
         if extra:
             raise self._error(1, f"header.{extra[0]}: unexpected field")
         created_ns, meta = header.get("created_ns"), header.get("meta")
-        if not _is_int(created_ns):
-            raise self._error(1, f"header.created_ns: expected an integer, got {created_ns!r}")
+        if not _is_time(created_ns):
+            raise self._error(
+                1, f"header.created_ns: expected an integer ns time, got {_short(created_ns)}"
+            )
         if not isinstance(meta, dict):
-            raise self._error(1, f"header.meta: expected an object, got {meta!r}")
+            raise self._error(1, f"header.meta: expected an object, got {_short(meta)}")
         return header
 
     def __iter__(self) -> Iterator[tuple[int, Any]]:
@@ -385,8 +442,10 @@ class Recording:
                 raise self._error(lineno, f"{missing[0]}: missing")
             raise self._error(lineno, f"{sorted(rec.keys() - _RECORD_KEYS)[0]}: unexpected field")
         recv_ns = rec["recv_ns"]
-        if not _is_int(recv_ns):
-            raise self._error(lineno, f"recv_ns: expected an integer, got {recv_ns!r}")
+        if not _is_time(recv_ns):
+            raise self._error(
+                lineno, f"recv_ns: expected an integer ns time, got {_short(recv_ns)}"
+            )
         try:
             event = _decode(rec["event"])
         except ValueError as e:

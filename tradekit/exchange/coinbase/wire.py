@@ -5,17 +5,26 @@ Every number travels as a string and becomes an exact `Decimal`; a missing field
 wrong type, a float, or an unknown enum value raises `WireError` naming the field's
 path (`order.filled_size`, `fills[3].price`), so a bad reply is refused whole and
 changes nothing in the adapter or the engine.
+
+Bounded: numbers are read by `tradekit.jsonl.number` (finite, at most 40 digits, exponent
+within -18..15, so no arithmetic on them can overflow or run away) and raw messages by
+`message` (`tradekit.jsonl.loads`: nesting bounded, no NaN/Infinity). Impossible values
+are refused as errors naming the field, never passed on as state: a negative amount, a
+price or size <= 0, an order filled beyond its size.
 """
 
 from __future__ import annotations
 
+import reprlib
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import Enum
 from typing import Any, TypeVar
 
-from tradekit.core.money import ZERO, ProductSpec
+from tradekit import jsonl
+from tradekit.core.money import MONEY_CONTEXT, ZERO, ProductSpec
 from tradekit.core.orders import OrderSide, OrderStatus, OrderType
+from tradekit.data.candles import Candle
 from tradekit.exchange.types import (
     Balance,
     CancelResult,
@@ -36,6 +45,21 @@ class WireError(ExchangeError):
         self.where = where
 
 
+_show = reprlib.Repr()
+_show.maxstring = _show.maxother = 60
+show = _show.repr  # a value in an error message: bounded in length and depth
+
+
+def message(raw: str | bytes, where: str = "message") -> dict[str, Any]:
+    """A raw JSON message (a feed message, a reply body) as an object, read in bounded
+    time and stack (`jsonl.loads`); `WireError` naming `where` otherwise."""
+    try:
+        value = jsonl.loads(raw)
+    except ValueError as e:
+        raise WireError(where, str(e)) from None
+    return obj(value, where)
+
+
 def obj(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise WireError(where, f"expected an object, got {type(value).__name__}")
@@ -54,25 +78,35 @@ def text(d: dict[str, Any], key: str, where: str, default: str | None = None) ->
     if not isinstance(value, str):
         if value is None:
             raise WireError(f"{where}.{key}", "missing")
-        raise WireError(f"{where}.{key}", f"expected a string, got {value!r}")
+        raise WireError(f"{where}.{key}", f"expected a string, got {show(value)}")
     return value
 
 
 def dec(d: dict[str, Any], key: str, where: str, default: Decimal | None = None) -> Decimal:
-    """A decimal string; `default` when absent or empty (Coinbase sends "" for unset)."""
+    """A decimal string, >= 0 and within `jsonl.number`'s range (every amount Coinbase
+    sends: prices, sizes, fees, balances); `default` when absent or empty (Coinbase
+    sends "" for unset)."""
     value = d.get(key)
     if value is None or value == "":
         if default is not None:
             return default
         raise WireError(f"{where}.{key}", "missing")
     if not isinstance(value, str):
-        raise WireError(f"{where}.{key}", f"expected a decimal string, got {value!r}")
+        raise WireError(f"{where}.{key}", f"expected a decimal string, got {show(value)}")
     try:
-        result = Decimal(value)
-    except InvalidOperation:
-        raise WireError(f"{where}.{key}", f"{value!r} is not a decimal number") from None
-    if not result.is_finite():
-        raise WireError(f"{where}.{key}", f"{value!r} is not finite")
+        result = jsonl.number(value)
+    except ValueError as e:
+        raise WireError(f"{where}.{key}", str(e)) from None
+    if result < 0:
+        raise WireError(f"{where}.{key}", f"{show(value)} is negative")
+    return result
+
+
+def positive(d: dict[str, Any], key: str, where: str) -> Decimal:
+    """A decimal string > 0 (a price, an order's size, an increment)."""
+    result = dec(d, key, where)
+    if result <= 0:
+        raise WireError(f"{where}.{key}", f"{show(d[key])} is not positive")
     return result
 
 
@@ -81,12 +115,17 @@ def opt_dec(d: dict[str, Any], key: str, where: str) -> Decimal | None:
     return None if value is None or value == "" else dec(d, key, where)
 
 
+def opt_positive(d: dict[str, Any], key: str, where: str) -> Decimal | None:
+    value = d.get(key)
+    return None if value is None or value == "" else positive(d, key, where)
+
+
 def enum(d: dict[str, Any], key: str, where: str, cls: type[E]) -> E:
     value = text(d, key, where)
     try:
         return cls(value)
     except ValueError:
-        raise WireError(f"{where}.{key}", f"unknown value {value!r}") from None
+        raise WireError(f"{where}.{key}", f"unknown value {show(value)}") from None
 
 
 _MINUTES: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM" -> epoch seconds: feeds repeat them
@@ -102,24 +141,32 @@ def timestamp_ns(d: dict[str, Any], key: str, where: str) -> int:
             try:
                 start = datetime.fromisoformat(value[:16] + ":00+00:00")
             except ValueError:
-                raise WireError(f"{where}.{key}", f"{value!r} is not an RFC 3339 time") from None
+                raise WireError(
+                    f"{where}.{key}", f"{show(value)} is not an RFC 3339 time"
+                ) from None
             minute = int(start.timestamp())
             if len(_MINUTES) > 10_000:
                 _MINUTES.clear()
             _MINUTES[value[:16]] = minute
         sec, _, frac = value[17:-1].partition(".")
-        if len(sec) == 2 and sec.isdigit() and (not frac or frac.isdigit()) and len(frac) <= 9:
+        if len(sec) == 2 and _digits(sec) and sec < "60" and len(frac) <= 9 and _digits(frac):
             return (minute + int(sec)) * 10**9 + int((frac + "000000000")[:9])
     try:
         base, _, rest = value.rstrip("Z").partition(".")
-        frac = "".join(ch for ch in rest if ch.isdigit())
-        tz = rest[len(frac) :] if rest else ""
+        tz = rest.lstrip("0123456789")
+        frac = rest[: len(rest) - len(tz)]
         dt = datetime.fromisoformat(base + (tz or "+00:00"))
-    except ValueError:
-        raise WireError(f"{where}.{key}", f"{value!r} is not an RFC 3339 time") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp()) * 10**9 + int((frac + "000000000")[:9])
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        seconds = int(dt.timestamp())
+    except (ValueError, OverflowError):  # OverflowError: year 1 with a zone east of UTC
+        raise WireError(f"{where}.{key}", f"{show(value)} is not an RFC 3339 time") from None
+    return seconds * 10**9 + int((frac + "000000000")[:9])
+
+
+def _digits(text: str) -> bool:
+    """Only ASCII digits (or nothing): `str.isdigit` also takes "²", which int() refuses."""
+    return text.isascii() and (not text or text.isdigit())
 
 
 def rfc3339(ts_ns: int) -> str:
@@ -224,26 +271,29 @@ def order(reply: Any, where: str = "order") -> ExchangeOrder:
     if len(config) != 1:
         raise WireError(f"{where}.order_configuration", "expected exactly one configuration")
     ((kind, params),) = config.items()
-    params = obj(params, f"{where}.order_configuration.{kind}")
-    cwhere = f"{where}.order_configuration.{kind}"
+    cwhere = f"{where}.order_configuration.{kind[:60]}"
+    params = obj(params, cwhere)
     if kind.startswith("limit_limit_"):
         order_type, stop = OrderType.LIMIT, None
     elif kind.startswith("stop_limit_stop_limit_"):
-        order_type, stop = OrderType.STOP_LIMIT, dec(params, "stop_price", cwhere)
+        order_type, stop = OrderType.STOP_LIMIT, positive(params, "stop_price", cwhere)
     else:
-        raise WireError(f"{where}.order_configuration", f"unsupported configuration {kind!r}")
+        raise WireError(f"{where}.order_configuration", f"unsupported configuration {show(kind)}")
     declared = d.get("order_type")
-    if declared not in (None, "", "UNKNOWN_ORDER_TYPE") and _ORDER_TYPES.get(declared) is not (
-        order_type
+    if declared not in (None, "", "UNKNOWN_ORDER_TYPE") and (
+        not isinstance(declared, str) or _ORDER_TYPES.get(declared) is not order_type
     ):
-        raise WireError(f"{where}.order_type", f"{declared!r} does not match {kind!r}")
+        raise WireError(f"{where}.order_type", f"{show(declared)} does not match {show(kind)}")
+    size = positive(params, "base_size", cwhere)
     filled = dec(d, "filled_size", where, ZERO)
+    if filled > size:
+        raise WireError(f"{where}.filled_size", f"{filled} is more than the order's size {size}")
     value = opt_dec(d, "filled_value", where)
     if value is None:
-        value = filled * dec(d, "average_filled_price", where, ZERO)
+        value = MONEY_CONTEXT.multiply(filled, dec(d, "average_filled_price", where, ZERO))
     trigger = d.get("trigger_status") or ""
     if not isinstance(trigger, str):
-        raise WireError(f"{where}.trigger_status", f"expected a string, got {trigger!r}")
+        raise WireError(f"{where}.trigger_status", f"expected a string, got {show(trigger)}")
     return ExchangeOrder(
         order_id=text(d, "order_id", where),
         client_order_id=text(d, "client_order_id", where, ""),
@@ -251,8 +301,8 @@ def order(reply: Any, where: str = "order") -> ExchangeOrder:
         side=enum(d, "side", where, OrderSide),
         order_type=order_type,
         status=enum(d, "status", where, OrderStatus),
-        size=dec(params, "base_size", cwhere),
-        limit_price=dec(params, "limit_price", cwhere),
+        size=size,
+        limit_price=positive(params, "limit_price", cwhere),
         stop_price=stop,
         filled_size=filled,
         filled_value=value,
@@ -271,8 +321,8 @@ def fill(reply: Any, where: str = "fill") -> Fill:
         client_order_id="",  # Coinbase's fills do not carry it: the caller knows the order
         product_id=text(d, "product_id", where),
         side=enum(d, "side", where, OrderSide),
-        price=dec(d, "price", where),
-        size=dec(d, "size", where),
+        price=positive(d, "price", where),
+        size=positive(d, "size", where),
         commission=dec(d, "commission", where, ZERO),
         ts=timestamp_ns(d, "trade_time", where),
         liquidity=str(liquidity),
@@ -292,12 +342,41 @@ def account(reply: Any, where: str) -> Balance:
 
 def product(reply: Any, where: str = "product") -> ProductSpec:
     d = obj(reply, where)
-    quote = opt_dec(d, "price_increment", where) or dec(d, "quote_increment", where)
-    return ProductSpec(
-        product_id=text(d, "product_id", where),
-        base_increment=dec(d, "base_increment", where),
-        quote_increment=quote,
-        base_min_size=dec(d, "base_min_size", where),
-        base_max_size=opt_dec(d, "base_max_size", where),
-        quote_min_size=dec(d, "quote_min_size", where, ZERO),
-    )
+    quote = opt_positive(d, "price_increment", where) or positive(d, "quote_increment", where)
+    product_id = text(d, "product_id", where)
+    base_min = dec(d, "base_min_size", where)
+    base_max = opt_positive(d, "base_max_size", where)
+    if base_max is not None and base_max < base_min:
+        raise WireError(f"{where}.base_max_size", f"{base_max} is below base_min_size {base_min}")
+    try:
+        return ProductSpec(
+            product_id=product_id,
+            base_increment=positive(d, "base_increment", where),
+            quote_increment=quote,
+            base_min_size=base_min,
+            base_max_size=base_max,
+            quote_min_size=dec(d, "quote_min_size", where, ZERO),
+        )
+    except ValueError as e:  # whatever else the spec itself refuses
+        raise WireError(where, str(e)) from None
+
+
+def candle(reply: Any, where: str = "candle") -> Candle:
+    """One row of `GET /market/products/{id}/candles`: `start` in unix seconds (a string
+    of ASCII digits), OHLCV as decimal strings; a row that is not a possible bar (high
+    below the close, a price <= 0, a time before 1970) is a `WireError` naming it."""
+    d = obj(reply, where)
+    start = text(d, "start", where)
+    if not (0 < len(start) <= 12 and _digits(start)):
+        raise WireError(f"{where}.start", f"{show(start)} is not unix seconds")
+    try:
+        return Candle(
+            int(start) * 10**9,
+            positive(d, "open", where),
+            positive(d, "high", where),
+            positive(d, "low", where),
+            positive(d, "close", where),
+            dec(d, "volume", where),
+        )
+    except ValueError as e:  # the bar itself is impossible
+        raise WireError(where, str(e)) from None

@@ -184,9 +184,9 @@ class CoinbaseFeed:
     def _receive(self, raw: str | bytes) -> list[FeedEvent]:
         self.stats.messages += 1
         try:
-            msg = wire.obj(json.loads(raw), "message")
-        except (ValueError, wire.WireError) as e:
-            return self._bad(f"message: not a JSON object ({e})")
+            msg = wire.message(raw)  # bounded: nesting, NaN/Infinity
+        except wire.WireError as e:
+            return self._bad(str(e))
         if msg.get("type") == "error":
             self.stats.last_error = f"exchange error: {msg.get('message', '')}"
             return []
@@ -226,8 +226,8 @@ class CoinbaseFeed:
                     t = wire.obj(t, where)
                     trade = MarketTrade(
                         wire.text(t, "product_id", where),
-                        wire.dec(t, "price", where),
-                        wire.dec(t, "size", where),
+                        wire.positive(t, "price", where),
+                        wire.positive(t, "size", where),
                         wire.timestamp_ns(t, "time", where),
                         wire.text(t, "trade_id", where, ""),
                     )
