@@ -190,15 +190,15 @@ def _read_page(path: Path) -> list[Candle] | None:
 
     if not path.exists():
         return None
-    try:
-        table = pq.read_table(path)
-    except Exception:  # a damaged cache file is fetched again, never trusted
+    try:  # a damaged cache file (unreadable, or readable with impossible values) is
+        # fetched again, never trusted
+        cols = pq.read_table(path).to_pydict()
+        return [
+            Candle(int(s), Decimal(o), Decimal(h), Decimal(lo), Decimal(c), Decimal(v))
+            for s, o, h, lo, c, v in zip(*(cols[name] for name in COLUMNS), strict=True)
+        ]
+    except Exception:
         return None
-    cols = table.to_pydict()
-    return [
-        Candle(int(s), Decimal(o), Decimal(h), Decimal(lo), Decimal(c), Decimal(v))
-        for s, o, h, lo, c, v in zip(*(cols[name] for name in COLUMNS), strict=True)
-    ]
 
 
 def candles_frame(candles: list[Candle], product_id: str) -> Any:

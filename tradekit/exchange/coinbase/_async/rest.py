@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from tradekit import jsonl
 from tradekit.core.money import ProductSpec
 from tradekit.data.candles import Candle
 from tradekit.exchange.coinbase import wire
@@ -190,9 +191,9 @@ class AsyncCoinbaseRest:
             if status >= 400:
                 raise RequestRejected(f"{method} {path}: HTTP {status} {_error_text(resp)}")
             try:
-                return resp.json()
-            except ValueError:
-                raise wire.WireError(f"{method} {path}", "the reply is not JSON") from None
+                return jsonl.loads(resp.content)  # bounded: no RecursionError, no NaN
+            except ValueError as e:
+                raise wire.WireError(f"{method} {path}", f"the reply is not JSON ({e})") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
@@ -387,24 +388,9 @@ class AsyncCoinbaseRest:
         rows = wire.items(wire.obj(reply, "candles"), "candles", "candles")
         out = []
         for i, raw in enumerate(rows):
-            where = f"candles[{i}]"
-            row = wire.obj(raw, where)
-            start = int(wire.text(row, "start", where))
-            if not start_s <= start < end_s:
-                continue
-            try:
-                out.append(
-                    Candle(
-                        start * 10**9,
-                        wire.dec(row, "open", where),
-                        wire.dec(row, "high", where),
-                        wire.dec(row, "low", where),
-                        wire.dec(row, "close", where),
-                        wire.dec(row, "volume", where),
-                    )
-                )
-            except ValueError as e:
-                raise wire.WireError(where, str(e)) from None
+            bar = wire.candle(raw, f"candles[{i}]")  # WireError naming the row
+            if start_s * 10**9 <= bar.start < end_s * 10**9:
+                out.append(bar)
         out.sort(key=lambda c: c.start)
         return out
 
@@ -438,7 +424,7 @@ def _header_number(resp: httpx.Response, name: str) -> float | None:
 
 def _error_text(resp: httpx.Response) -> str:
     try:
-        data = resp.json()
+        data = jsonl.loads(resp.content)
     except ValueError:
         return resp.text[:200]
     if isinstance(data, dict):
