@@ -27,17 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from tradekit.data.candles import Candle
+from tradekit.exchange.coinbase.wire import GRANULARITIES
 
-GRANULARITIES = {
-    "ONE_MINUTE": 60,
-    "FIVE_MINUTE": 300,
-    "FIFTEEN_MINUTE": 900,
-    "THIRTY_MINUTE": 1800,
-    "ONE_HOUR": 3600,
-    "TWO_HOUR": 7200,
-    "SIX_HOUR": 21600,
-    "ONE_DAY": 86400,
-}
 PAGE = 300  # candles a request: under Coinbase's 350, with room for an inclusive end
 DEFAULT_CACHE = Path("~/.tradekit/candles")
 COLUMNS = ("start", "open", "high", "low", "close", "volume")

@@ -17,26 +17,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tradekit.core.money import ProductSpec
+from tradekit.exchange.coinbase.wire import GRANULARITIES, MAX_CANDLES
 from tradekit.sim.rest.errors import NotFound, bad
 from tradekit.sim.rest.inputs import Query
 from tradekit.sim.rest.models import parse_time
 from tradekit.sim.rest.render import NS, Json, book, candles, dec, product_json, rfc3339
 from tradekit.sim.state import SimState
 
-__all__ = ["GRANULARITIES", "MAX_CANDLES", "MarketData"]
+__all__ = ["GRANULARITIES", "MAX_CANDLES", "MarketData"]  # re-exported from wire
 
-MAX_CANDLES = 350
 MAX_TRADES = 1000
-GRANULARITIES = {
-    "ONE_MINUTE": 60,
-    "FIVE_MINUTE": 300,
-    "FIFTEEN_MINUTE": 900,
-    "THIRTY_MINUTE": 1800,
-    "ONE_HOUR": 3600,
-    "TWO_HOUR": 7200,
-    "SIX_HOUR": 21600,
-    "ONE_DAY": 86400,
-}
 
 
 class MarketData:
