@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tradekit.data.candles import Candle
-from tradekit.exchange.coinbase.wire import GRANULARITIES
+from tradekit.exchange.coinbase.granularity import GRANULARITIES
 
 PAGE = 300  # candles a request: under Coinbase's 350, with room for an inclusive end
 DEFAULT_CACHE = Path("~/.tradekit/candles")

@@ -37,21 +37,6 @@ from tradekit.exchange.types import (
 E = TypeVar("E", bound=Enum)
 
 
-# Coinbase's candle granularities (seconds a bar) and its per-request candle limit: facts
-# of the API, used by the history client and served by the simulator alike.
-GRANULARITIES = {
-    "ONE_MINUTE": 60,
-    "FIVE_MINUTE": 300,
-    "FIFTEEN_MINUTE": 900,
-    "THIRTY_MINUTE": 1800,
-    "ONE_HOUR": 3600,
-    "TWO_HOUR": 7200,
-    "SIX_HOUR": 21600,
-    "ONE_DAY": 86400,
-}
-MAX_CANDLES = 350
-
-
 class WireError(ExchangeError):
     """The exchange sent something tradekit cannot read; names the field."""
 

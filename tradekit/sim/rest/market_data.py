@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tradekit.core.money import ProductSpec
-from tradekit.exchange.coinbase.wire import GRANULARITIES, MAX_CANDLES
+from tradekit.exchange.coinbase.granularity import GRANULARITIES, MAX_CANDLES
 from tradekit.sim.rest.errors import NotFound, bad
 from tradekit.sim.rest.inputs import Query
 from tradekit.sim.rest.models import parse_time
