@@ -52,7 +52,7 @@ CHILD = textwrap.dedent(
         r.raise_for_status()
 
     def wait_for(predicate, what):
-        for _ in range(100):  # bounded: 5 s
+        for _ in range(300):  # bounded: 15 s (generous for a loaded machine)
             if predicate():
                 return
             time.sleep(0.05)
