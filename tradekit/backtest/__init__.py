@@ -15,12 +15,12 @@ import types as _types
 from typing import Any as _Any
 
 from tradekit.backtest.api import backtest, event_backtest, fast_backtest
-from tradekit.backtest.entry import EnterOnce
 from tradekit.backtest.fast import FastPathRefused
 from tradekit.backtest.result import BacktestResult, StopLevel, Trade
 from tradekit.backtest.source import TickSource, as_source
 from tradekit.backtest.spec import BacktestSpec, EntrySpec, resolve_spec
 from tradekit.backtest.sweep import expand_grid, heatmap, sweep
+from tradekit.core.entry import EnterOnce
 
 __all__ = [
     "BacktestResult",

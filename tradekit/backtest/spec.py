@@ -69,7 +69,7 @@ class EntrySpec:
         )
 
     def make(self) -> EntryRule:
-        from tradekit.backtest.entry import EnterOnce
+        from tradekit.core.entry import EnterOnce
 
         if self.rule == "once":
             return EnterOnce(self.at_tick, self.at_ts, self.offset_pct)

@@ -16,7 +16,7 @@ from tradekit.core.commands import (
     PlaceStopLimitSell,
 )
 from tradekit.core.decision import DecisionEngine, PairParams, Phase
-from tradekit.core.entry import EntryRule, FixedOffsetEntry, PullbackEntry
+from tradekit.core.entry import EnterOnce, EntryRule, FixedOffsetEntry, PullbackEntry
 from tradekit.core.events import (
     CancelRejected,
     CancelUnknown,
@@ -86,6 +86,7 @@ __all__ = [
     "EditStopOrder",
     "EntryEnded",
     "EntryPlaced",
+    "EnterOnce",
     "EntryRule",
     "EntrySkipped",
     "Event",

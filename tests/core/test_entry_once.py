@@ -6,8 +6,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from tradekit.backtest import EnterOnce
-from tradekit.core.entry import EntryRule
+from tradekit.core.entry import EnterOnce, EntryRule
 
 
 def feed(rule: EnterOnce, prices: list[str], start_ts: int = 0) -> list[D | None]:
