@@ -23,29 +23,9 @@ from test_portfolio_sim import (
     session_on,
 )
 
+from tradekit.app.campaign import CLEAR, SCENARIOS
+
 FAULT_S = 3.0  # how long each scenario trades through its faults
-WS = {"ws_drop_after": 200, "ws_skip_seq": 0.01, "ws_dup_seq": 0.02, "ws_drop_rate": 0.003}
-SCENARIOS: dict[str, dict[str, Any]] = {
-    "rest-outage": {"rest_error_rate": 1.0},
-    "rest-5xx-20pct": {"rest_error_rate": 0.2},
-    "rest-timeouts": {"timeout_rate": 0.1, "timeout_s": 1.0},
-    "lost-replies": {"lose_reply_rate": 0.2},
-    "lost-placement-replies": {"lose_reply_rate": 0.5, "only": "POST /orders"},
-    "lost-cancel-replies": {"lose_reply_rate": 0.5, "only": "POST /orders/batch_cancel"},
-    "websocket": WS,
-    "all-at-once": {"rest_error_rate": 0.1, "lose_reply_rate": 0.1, "timeout_rate": 0.05,
-                    "timeout_s": 1.0, **WS},
-}  # fmt: skip
-CLEAR = {
-    "rest_error_rate": 0.0,
-    "lose_reply_rate": 0.0,
-    "timeout_rate": 0.0,
-    "only": None,
-    "ws_drop_after": None,
-    "ws_skip_seq": 0.0,
-    "ws_dup_seq": 0.0,
-    "ws_drop_rate": 0.0,
-}
 
 
 @pytest.mark.asyncio

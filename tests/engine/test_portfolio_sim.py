@@ -26,9 +26,10 @@ from typing import Any
 
 import pytest
 
+from tradekit.app.campaign import SETTLED
 from tradekit.app.session import Session, open_session
 from tradekit.config import Config, load_config_dict
-from tradekit.core.orders import OrderSide, OrderStatus, OrderType
+from tradekit.core.orders import OrderSide, OrderType
 from tradekit.engine.portfolio import PortfolioHandle
 from tradekit.exchange.coinbase._async.feed import FeedConfig
 from tradekit.store.sqlite import StoreError
@@ -51,14 +52,6 @@ PULLBACK = {"rule": "pullback", "pullback_pct": "0.0005", "window": "5m"}
 QUICK = {"rule": "fixed_offset", "offset_pct": "0.0002"}  # fills within a few trades
 FAR = {"rule": "fixed_offset", "offset_pct": "0.05"}  # 5% below: never fills here
 # what an order's status is when no request about it waits for an answer
-SETTLED = {
-    OrderStatus.OPEN,
-    OrderStatus.FILLED,
-    OrderStatus.CANCELLED,
-    OrderStatus.EXPIRED,
-    OrderStatus.FAILED,
-    OrderStatus.REJECTED,
-}
 
 
 def pair(pid: str, entry: dict[str, Any], **overrides: Any) -> dict[str, Any]:
