@@ -35,6 +35,7 @@ from pydantic import (
     field_validator,
 )
 
+from tradekit import jsonl
 from tradekit.core.decision import PairParams
 from tradekit.core.entry import EntryRule, FixedOffsetEntry, PullbackEntry
 from tradekit.core.money import ProductSpec
@@ -281,9 +282,10 @@ def load_config_dict(
     return config
 
 
-# Numbers a config may hold at all: money, sizes and fractions within 10^-18 .. 10^15, at
-# most 40 digits; durations at most a year. Anything else is a typo or an attack.
-_MAX_EXP, _MIN_EXP, _MAX_DIGITS, _MAX_TEXT = 15, -18, 40, 256
+# Numbers a config may hold at all are those money can take (`tradekit.jsonl.number`:
+# finite, at most 40 digits, 1e-18 to below 1e16); durations at most a year. Anything
+# else is a typo or an attack, refused before pydantic spends time on it.
+_MAX_TEXT = 256
 _MAX_DURATION_NS = 366 * 86400 * 10**9
 
 
@@ -297,27 +299,22 @@ def _out_of_range(data: Any, where: tuple[Any, ...], root: Any) -> list[str]:
         for i, value in enumerate(data):
             problems += _out_of_range(value, (*where, i), root)
         return problems
-    number: Decimal | None = None
+    number: str | Decimal | None = None
     if isinstance(data, str):
         if len(data) > _MAX_TEXT:
             return [f"{_format_loc(where, root)}: a value of {len(data)} characters is too long"]
         if _NUMBERISH.match(data):
-            try:
-                number = Decimal(data.strip())
-            except ArithmeticError:
-                number = None
+            number = data.strip()
     elif isinstance(data, Decimal):
         number = data
     elif isinstance(data, int) and not isinstance(data, bool):
         number = Decimal(data) if data.bit_length() < 200 else Decimal("1E+99")
-    if number is None or not number.is_finite():
+    if number is None or (isinstance(number, Decimal) and not number.is_finite()):
         return problems  # not a number (or NaN/inf: the field's own check names it)
-    digits = len(number.as_tuple().digits)
-    exp = number.adjusted()
-    if number and (exp > _MAX_EXP or exp < _MIN_EXP or digits > _MAX_DIGITS):
-        path = _format_loc(where, root)
-        shown = str(data)[:40]
-        problems.append(f"{path}: {shown} is out of range (numbers here are within 1e-18 to 1e15)")
+    try:
+        jsonl.number(number)
+    except ValueError as exc:
+        problems.append(f"{_format_loc(where, root)}: {exc}")
     return problems
 
 
