@@ -244,19 +244,27 @@ class DecisionEngine:
 
     # -- market ------------------------------------------------------------------------
 
-    def _on_trade(self, ev: MarketTrade) -> list[Command]:
+    def _see(self, ev: MarketTrade, report: bool) -> Decimal | None:
+        """The trade's price, validated and past the print filter (None when ignored,
+        with a `PrintIgnored` if `report`); the last price and the entry rule follow it."""
         price = ev.price
         if type(price) is not Decimal:
             price = to_decimal(price, "MarketTrade.price")  # floats raise
-        ts = ev.ts
         ignored = self.prints.check(price)
         if ignored is not None:
-            self.last_ts = max(self.last_ts, ts)
-            self._reports.append(PrintIgnored(self.product_id, price, ignored, ts))
-            return []
+            if report:
+                self.last_ts = max(self.last_ts, ev.ts)
+                self._reports.append(PrintIgnored(self.product_id, price, ignored, ev.ts))
+            return None
         self.last_price = price
-        self.last_ts = ts
-        self.rule.observe(price, ts)
+        self.rule.observe(price, ev.ts)
+        return price
+
+    def _on_trade(self, ev: MarketTrade) -> list[Command]:
+        price = self._see(ev, report=True)
+        if price is None:
+            return []
+        ts = self.last_ts = ev.ts
         pos = self.position
         if pos is not None:
             moved = pos.ratchet(price)
@@ -283,14 +291,10 @@ class DecisionEngine:
         market (its inbox holds trades older than its staleness bound) still learns the
         highs and the last price, and decides on the first current trade (protection is
         level-triggered: the stop then catches up with every high seen)."""
-        price = ev.price
-        if type(price) is not Decimal:
-            price = to_decimal(price, "MarketTrade.price")
-        if self.prints.check(price) is not None:
+        price = self._see(ev, report=False)
+        if price is None:
             return
-        self.last_price = price
         self.last_ts = max(self.last_ts, ev.ts)
-        self.rule.observe(price, ev.ts)
         if self.position is not None:
             self.position.ratchet(price)
             self.protection.on_trade(price, ev.ts)
