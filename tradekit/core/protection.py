@@ -400,9 +400,8 @@ class Protection:
             else:
                 self.exiting = self.exiting or "breach"
             return
-        key = _order_key(order)
         if is_permanent(reason):
-            self.refused = (reason, key)
+            self.refused = (reason, _levels(order.size, order.stop_price, order.limit_price))
         self._back_off(ts)
 
     def _back_off(self, ts: int) -> None:
@@ -614,14 +613,20 @@ class Protection:
         offset = self.buffer_pct if self.flatten_offset is None else self.flatten_offset
         return self.product.price_down(last * (1 - offset))
 
+    def _refused_before(self, size: Decimal, stop: Decimal | None, limit: Decimal) -> str:
+        """The permanent reason these very levels were refused for ("" if they were not)."""
+        if self.refused is not None and self.refused[1] == _levels(size, stop, limit):
+            return self.refused[0]
+        return ""
+
     def _place_stop(self, size: Decimal, pos: PositionState, ts: int) -> list[Command]:
         trigger, limit = pos.stop_trigger, pos.stop_limit
         assert trigger is not None and limit is not None
         limit = self.meet_minimum(size, limit, trigger)
         coid = self.next_stop_id or self.host.next_id()
-        key = f"STOP_LIMIT {size} {trigger} {limit}"
-        if self.refused is not None and self.refused[1] == key:
-            return self._block(f"stop refused ({self.refused[0]}); not sent again unchanged", ts)
+        refused = self._refused_before(size, trigger, limit)
+        if refused:
+            return self._block(f"stop refused ({refused}); not sent again unchanged", ts)
         self.next_stop_id = None
         replaces = self.previous_stop_id
         order = Order(
@@ -646,9 +651,9 @@ class Protection:
         if limit is None or limit <= ZERO or last is None:
             return self._block("no market price to exit at yet", ts)
         limit = self.meet_minimum(size, limit, last)
-        key = f"LIMIT {size} {limit}"
-        if self.refused is not None and self.refused[1] == key:
-            return self._block(f"exit refused ({self.refused[0]}); not sent again unchanged", ts)
+        refused = self._refused_before(size, None, limit)
+        if refused:
+            return self._block(f"exit refused ({refused}); not sent again unchanged", ts)
         coid = self.host.next_id()
         self.next_stop_id = None
         order = Order(
@@ -727,7 +732,6 @@ class Protection:
         self.price_hint = dec(d.get("price_hint"))
 
 
-def _order_key(order: Order) -> str:
-    if order.order_type is OrderType.STOP_LIMIT:
-        return f"STOP_LIMIT {order.size} {order.stop_price} {order.limit_price}"
-    return f"LIMIT {order.size} {order.limit_price}"
+def _levels(size: Decimal, stop: Decimal | None, limit: Decimal) -> str:
+    """An order's levels as the key a permanent refusal is remembered by."""
+    return f"{size} {stop} {limit}"
