@@ -694,7 +694,7 @@ class Portfolio:
             "product_id": product_id,
             "state": d.trading_state.value,
             "phase": d.phase.value,
-            "protection": protection_of(d),
+            "protection": d.protection_state.value,
             "last_price": last,
             "last_ts": d.last_ts or None,
             "open_size": open_size,
@@ -706,12 +706,6 @@ class Portfolio:
             "degraded": self.health[product_id].degraded,
             "product": d.product,
         }
-
-
-def protection_of(decision: DecisionEngine) -> str:
-    """The pair's protection state as a word (none, placing, resting, moving, editing,
-    triggered, exiting, blocked, dust; see tradekit.core.protection)."""
-    return decision.protection_state.value
 
 
 def _quiet(future: asyncio.Future[Any]) -> asyncio.Future[Any]:
