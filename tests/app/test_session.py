@@ -8,7 +8,6 @@ import asyncio
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import AsyncIterator
 from decimal import Decimal as D
 from pathlib import Path
@@ -95,14 +94,12 @@ def test_the_end_of_the_process_closes_an_open_session(tmp_path):
         asyncio.run(main())
         """
     )
-    start = time.monotonic()
-    proc = subprocess.run(
+    proc = subprocess.run(  # bounded by its timeout, not by an assertion on the clock
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 0, proc.stderr
     assert '"wal": true' in proc.stdout  # it was open while running
     assert not Path(f"{db}-wal").exists()  # and closed at exit
-    assert time.monotonic() - start < 60
     with Store(db) as store:
         assert store.journal()  # what it did is there
 
