@@ -8,7 +8,7 @@ from typing import Any
 
 from tradekit.backtest.fast import FastPathRefused, run_fast, spec_params
 from tradekit.backtest.result import BacktestResult, StopLevel, Trade
-from tradekit.backtest.runner import Trace, run_events
+from tradekit.backtest.runner import Trace, run_arrays, run_events
 from tradekit.backtest.source import TickSource, as_source
 from tradekit.backtest.spec import BacktestSpec, resolve_spec
 from tradekit.core.decision import DecisionEngine
@@ -75,7 +75,9 @@ def event_backtest(
     progress: bool | None = None,
     sample: bool = True,
 ) -> BacktestResult:
-    """The backtest path: DecisionEngine + PaperExchange, no journal, ticks streamed."""
+    """The backtest path: DecisionEngine + PaperExchange, no journal. The trades go
+    through `run_arrays` (only those that can matter are handled one by one); a source
+    with a price off the product's grid streams through `run_events` instead."""
     decision = DecisionEngine(spec.params(), spec.entry.make(), "bt")
     exchange = spec.exchange()
     show = progress if progress is not None else (source.n_ticks or 0) >= 200_000
@@ -84,10 +86,26 @@ def event_backtest(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=source.n_ticks, unit="tick", unit_scale=True, desc="backtest")
+    update = bar.update if bar is not None else None
+    q = spec.product.quote_increment
     try:
-        trace, driver = run_events(
-            decision, exchange, source.stream(), sample=sample, progress=bar.update if bar else None
-        )
+        try:
+            prices, times = source.arrays(q)
+        except ValueError:  # off the grid: the exact per-trade loop takes any price
+            trace, driver = run_events(
+                decision, exchange, source.stream(), sample=sample, progress=update
+            )
+        else:
+            trace, driver = run_arrays(
+                decision,
+                exchange,
+                source.product_id,
+                prices,
+                times,
+                q,
+                sample=sample,
+                progress=update,
+            )
     finally:
         if bar is not None:
             bar.close()
@@ -203,6 +221,7 @@ def _event_result(
         equity_values=eq_values,
         prices=prices,
         reports=[r for _, r in trace.reports],
+        handled=trace.handled,
     )
 
 

@@ -80,6 +80,7 @@ class BacktestResult:
     prices: Any = None  # float64 price per sample (for drawing)
     reports: list[Any] = field(default_factory=list, repr=False)
     drawdown: float | None = None  # computed by the runner when no curve is kept
+    handled: int | None = None  # trades the rules handled one by one (the events path)
 
     # -- statistics --------------------------------------------------------------------
 

@@ -23,12 +23,13 @@ from array import array
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 from typing import Any
 
 from tradekit.core.commands import Command
 from tradekit.core.decision import DecisionEngine
-from tradekit.core.events import Event, OrderAccepted, OrderEdited
+from tradekit.core.events import Event, MarketTrade, OrderAccepted, OrderEdited
+from tradekit.core.money import MONEY_CONTEXT
 from tradekit.core.orders import OrderSide, OrderStatus, OrderType
 from tradekit.core.reports import Report
 from tradekit.engine._sync.driver import PairDriver, fill_event
@@ -61,9 +62,10 @@ class Trace:
     commands: int = 0
     # (tick, ts, holding, protected) each time either changes
     states: list[tuple[int, int, bool, bool]] = field(default_factory=list)
-    prices: array = field(default_factory=lambda: array("d"))  # type: ignore[type-arg]
-    times: array = field(default_factory=lambda: array("q"))  # type: ignore[type-arg]
+    prices: Any = field(default_factory=lambda: array("d"))  # float64 (array or ndarray)
+    times: Any = field(default_factory=lambda: array("q"))  # int64 ns
     n_ticks: int = 0
+    handled: int = 0  # trades that went through the rules one by one (the rest: in bulk)
     last_price: Decimal | None = None
     first_ts: int = 0
     last_ts: int = 0
@@ -86,6 +88,55 @@ class LeanDriver(PairDriver):
         self._gaps.pop(stop.client_order_id, None)  # measured in market time instead
 
 
+class _Steps:
+    """One trade's full handling, shared by both loops: the market first (`advance`),
+    then the engine's events in its order (the stop's news when the trade reached the
+    stop, then the fills, then the trade), each command's outcome before the next event."""
+
+    def __init__(self, decision: DecisionEngine, exchange: Any, trace: Trace) -> None:
+        self.driver = LeanDriver(decision, exchange, trace)
+        self.decision = self.driver.decision
+        self.exchange = exchange
+        self.trace = trace
+        self.queue: deque[Event] = deque()
+        self.state = (False, False)
+
+    def trade(self, tick: int, trade: Any) -> None:
+        """One trade, the hot path included."""
+        fills = self.exchange.advance(trade)
+        stop = self.decision.stop
+        if not fills and (stop is None or stop.stop_price is None or trade.price > stop.stop_price):
+            commands = self.decision.handle(trade)
+            if commands or self.decision.has_reports:
+                self.act(tick, trade, fills, commands)
+        else:
+            self.act(tick, trade, fills, None)
+
+    def act(self, tick: int, trade: Any, fills: list[Fill], commands: list[Command] | None) -> None:
+        """The rest of a trade that did something: `commands` when the engine has handled
+        it (nothing filled, the stop not reached), None when its fills come first."""
+        driver, queue, trace = self.driver, self.queue, self.trace
+        driver.tick = tick
+        if commands is not None:
+            queue.extendleft(reversed(driver.after_handle(trade, commands).outcomes))
+        else:
+            stop = self.decision.stop
+            if stop is not None and stop.stop_price is not None and trade.price <= stop.stop_price:
+                queue.extend(driver.stop_news(trade, fills))
+            for f in fills:
+                trace.fills.append((tick, f))
+                queue.append(fill_event(f, driver.coid_of(f)))
+            queue.append(trade)
+        _drain(driver, queue, trace)
+        if driver.unsettled:  # an order's state in doubt: ask before the next trade
+            queue.extend(driver.settle())
+            _drain(driver, queue, trace)
+        now = _state(self.decision)
+        if now != self.state:
+            self.state = now
+            trace.states.append((tick, trade.ts, now[0], now[1]))
+
+
 def run_events(
     decision: DecisionEngine,
     exchange: Any,
@@ -95,22 +146,20 @@ def run_events(
     progress: Callable[[int], None] | None = None,
 ) -> tuple[Trace, LeanDriver]:
     """Run every trade of `ticks` (an iterable of MarketTrade) through the decision
-    engine and the paper exchange; returns the trace and the driver (its decision
-    engine holds the final state)."""
+    engine and the paper exchange, one at a time; returns the trace and the driver (its
+    decision engine holds the final state). `run_arrays` is the same, faster."""
     trace = Trace()
-    driver = LeanDriver(decision, exchange, trace)
-    decision = driver.decision
+    steps = _Steps(decision, exchange, trace)
+    decision = steps.decision
     handle = decision.handle
     advance = exchange.advance
     prices_append = trace.prices.append
     times_append = trace.times.append
-    queue: deque[Event] = deque()
-    state = (False, False)
     tick = -1
     ticks = iter(ticks)
     first = next(ticks, None)
     if first is None:
-        return trace, driver
+        return trace, steps.driver
     trace.first_ts = first.ts
     trade = first
     for tick, trade in enumerate(itertools.chain((first,), ticks)):
@@ -123,38 +172,152 @@ def run_events(
         if not fills and (stop is None or stop.stop_price is None or price > stop.stop_price):
             # the hot path: nothing filled, the stop not reached
             commands = handle(trade)
-            if not commands and not decision.has_reports:
-                if progress is not None and not tick & _PROGRESS_MASK and tick:
-                    progress(PROGRESS_EVERY)
-                continue
-            driver.tick = tick
-            result = driver.after_handle(trade, commands)
-            queue.extendleft(reversed(result.outcomes))
+            if commands or decision.has_reports:
+                steps.act(tick, trade, fills, commands)
         else:
-            driver.tick = tick
-            if stop is not None and stop.stop_price is not None and price <= stop.stop_price:
-                queue.extend(driver.stop_news(trade, fills))
-            for f in fills:
-                trace.fills.append((tick, f))
-                queue.append(fill_event(f, driver.coid_of(f)))
-            queue.append(trade)
-        _drain(driver, queue, trace)
-        if driver.unsettled:  # an order's state in doubt: ask before the next trade
-            queue.extend(driver.settle())
-            _drain(driver, queue, trace)
-        now = _state(decision)
-        if now != state:
-            state = now
-            trace.states.append((tick, trade.ts, now[0], now[1]))
+            steps.act(tick, trade, fills, None)
         if progress is not None and not tick & _PROGRESS_MASK and tick:
             progress(PROGRESS_EVERY)
     if progress is not None and tick >= 0:
         progress(tick % PROGRESS_EVERY + 1)
-    trace.n_ticks = tick + 1
-    if trade is not None:
-        trace.last_price = trade.price
-        trace.last_ts = trade.ts
-    return trace, driver
+    trace.n_ticks = trace.handled = tick + 1
+    trace.last_price = trade.price
+    trace.last_ts = trade.ts
+    return trace, steps.driver
+
+
+def run_arrays(
+    decision: DecisionEngine,
+    exchange: Any,
+    product_id: str,
+    prices: Any,
+    times: Any,
+    quote_increment: Decimal,
+    *,
+    sample: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[Trace, LeanDriver]:
+    """`run_events` over a product's trades given as arrays (`prices` in whole quote
+    increments, `times` in ns, int64), with the same result, trade for trade.
+
+    Most trades change nothing: a stop rests under the market, the price is below its
+    high. The engine and the paper market each say which prices they would ignore
+    (`DecisionEngine.quiet_band`, `PaperExchange.quiet_band`); NumPy finds the next
+    trade outside both bands, and the trades before it are handed over in bulk
+    (`skipped`: the last price, time and count, all they would have changed). Only the
+    trades that can matter become `MarketTrade`s and go through the rules. The bands
+    are conservative, so a trade in doubt is always handled in full; tests hold this
+    path equal to `run_events` on every kind of path and setting. The trades' sizes are
+    not used: the paper market fills whole orders ("full" fill model).
+    """
+    import numpy as np
+
+    trace = Trace()
+    steps = _Steps(decision, exchange, trace)
+    decision = steps.decision
+    n = len(prices)
+    if n == 0:
+        return trace, steps.driver
+    q = quote_increment
+
+    def make(i: int) -> MarketTrade:
+        price = MONEY_CONTEXT.multiply(Decimal(int(prices[i])), q)
+        return MarketTrade(product_id, price, _ONE, int(times[i]))
+
+    if sample:
+        trace.prices = _as_floats(prices, q)
+        trace.times = times
+    trace.first_ts = int(times[0])
+    reported = 0
+    i = 0
+    while i < n:
+        band = None if steps.driver.unsettled else _band(decision, exchange, product_id)
+        j = i if band is None else _next_loud(prices, times, i, *_in_steps(band, q), np)
+        if j > i:
+            last = make(j - 1)
+            decision.skipped(j - i, last)
+            exchange.skipped(j - i, last)
+        if j < n:
+            steps.trade(j, make(j))
+            trace.handled += 1
+        i = j + 1
+        if progress is not None and i - reported >= PROGRESS_EVERY:
+            progress(min(i, n) - reported)
+            reported = min(i, n)
+    if progress is not None and n > reported:
+        progress(n - reported)
+    trace.n_ticks = n
+    last = make(n - 1)
+    trace.last_price = last.price
+    trace.last_ts = last.ts
+    return trace, steps.driver
+
+
+_ONE = Decimal(1)
+
+
+def _as_floats(prices: Any, q: Decimal) -> Any:
+    """The prices as floats, each the nearest float to its exact Decimal (as `float()`
+    of the trade's price gives) when the grid is 1/k: one division, correctly rounded."""
+    per_unit = 1 / q
+    if per_unit == per_unit.to_integral_value():
+        return prices / float(per_unit)
+    return prices * float(q)
+
+
+_NO_BOUND = 1 << 62  # beyond any price in steps, within int64
+
+
+def _band(
+    decision: DecisionEngine, exchange: Any, product_id: str
+) -> tuple[Decimal, Decimal | None, int | None] | None:
+    """The prices (strictly between low and high) and times (before `until`) that
+    neither the engine nor the paper market would act on; None: the next trade may."""
+    band = decision.quiet_band()
+    if band is None:
+        return None
+    low, high, until = band
+    lo, hi = exchange.quiet_band(product_id)
+    stop = decision.stop  # the driver asks the exchange about a stop the market reached
+    if stop is not None and stop.stop_price is not None and stop.stop_price > lo:
+        lo = stop.stop_price
+    low = max(low, lo)
+    high = hi if high is None else min(high, hi)
+    return low, high, until
+
+
+def _in_steps(
+    band: tuple[Decimal, Decimal | None, int | None], q: Decimal
+) -> tuple[int, int, int | None]:
+    """The band in whole quote increments: a trade at p steps is loud when p <= lo or
+    p >= hi (exact: p * q > low  <=>  p > floor(low / q))."""
+    low, high, until = band
+    with localcontext(MONEY_CONTEXT):
+        lo = -_NO_BOUND if low.is_infinite() else int((low / q).to_integral_value(ROUND_FLOOR))
+        if high is None or high.is_infinite():
+            hi = _NO_BOUND
+        else:
+            hi = int((high / q).to_integral_value(ROUND_CEILING))
+    return max(lo, -_NO_BOUND), min(hi, _NO_BOUND), until
+
+
+def _next_loud(
+    prices: Any, times: Any, i: int, lo: int, hi: int, until: int | None, np: Any
+) -> int:
+    """The index of the first trade from `i` on that is outside the band (len: none)."""
+    n = len(prices)
+    at, width = i, 64  # most quiet runs are short; a long one is searched in growing spans
+    while at < n:
+        end = min(at + width, n)
+        seg = prices[at:end]
+        loud = (seg <= lo) | (seg >= hi)
+        if until is not None:
+            loud |= times[at:end] >= until
+        k = int(loud.argmax())
+        if loud[k]:
+            return at + k
+        at, width = end, min(width * 4, 1 << 16)
+    return n
 
 
 def _drain(driver: LeanDriver, queue: deque[Event], trace: Trace) -> None:

@@ -286,6 +286,47 @@ class DecisionEngine:
                     return self._enter(limit, price, ts)
         return []
 
+    def quiet_band(self) -> tuple[Decimal, Decimal | None, int | None] | None:
+        """(low, high, until): a trade priced strictly between low and high (high None:
+        unbounded) and timed before `until` (None: any time) would change nothing but
+        the last price and time and the entry rule's count, so a backtest may hand such
+        trades over in bulk (`skipped`). None when the next trade may matter whatever
+        its price. Conservative by design: a trade outside the band may still be quiet.
+        """
+        skip = getattr(self.rule, "skipped", None)
+        band = self.prints.quiet_range()
+        if skip is None or band is None:
+            return None
+        low, high = band
+        until: int | None = None
+        pos = self.position
+        if pos is not None:
+            if self.entry is not None:
+                return None
+            floor = self.protection.quiet_floor(pos)
+            if floor is None:
+                return None
+            low = max(low, floor)
+            high = pos.highest if high is None else min(high, pos.highest)  # a new high moves
+        elif self.entry is not None:
+            entry = self.entry  # only its timeout can happen here (its fill is the market's)
+            until = entry.created_ts + self.params.max_entry_wait_ns
+        elif self.trading_state is TradingState.ACTIVE and not getattr(self.rule, "idle", False):
+            return None
+        return (low, high, until)
+
+    def skipped(self, count: int, last: MarketTrade) -> None:
+        """`count` trades inside `quiet_band()` happened, the last one `last`: the same
+        state as handing each to `handle` (which would have returned no command)."""
+        if count <= 0:
+            return
+        price = last.price
+        if type(price) is not Decimal:
+            price = to_decimal(price, "MarketTrade.price")
+        self.last_price = price
+        self.last_ts = last.ts
+        self.rule.skipped(count)  # type: ignore[attr-defined]
+
     def observe(self, ev: MarketTrade) -> None:
         """See a trade without deciding anything on it: a driver that is behind the
         market (its inbox holds trades older than its staleness bound) still learns the
@@ -548,7 +589,10 @@ class DecisionEngine:
         self.protection.reset()
 
     def _trim(self) -> None:
-        """Forget the oldest finished orders beyond a small archive."""
+        """Forget the oldest finished orders beyond a small archive (amortised: only
+        once the dict holds twice the archive, so a stop move does not scan it)."""
+        if len(self.orders) < 2 * _ARCHIVE:
+            return
         finished = [o for o in self.orders.values() if o.status.is_terminal]
         for order in finished[: max(0, len(finished) - _ARCHIVE)]:
             del self.orders[order.client_order_id]

@@ -3,6 +3,11 @@
 A rule sees every trade (`observe`), and is asked for a signal (`signal`) only while the
 pair is flat. It returns a limit price (the engine rounds it down to the price grid) or
 None. Rules are pure and carry their own state, which `snapshot`/`restore` persist.
+
+Two optional members let a backtest skip the trades that cannot matter (see
+`DecisionEngine.quiet_band`): `skipped(count)` observes `count` trades at once (only for a
+rule whose state does not depend on their prices), and `idle` is True while `signal` will
+return None whatever the trade. A rule without them is shown every trade.
 """
 
 from __future__ import annotations
@@ -42,7 +47,12 @@ class FixedOffsetEntry:
             raise ValueError(f"offset_pct must be in [0, 1), got {self.offset_pct}")
         self._keep = ONE - self.offset_pct
 
+    idle = False  # while flat it bids on every trade
+
     def observe(self, price: Decimal, ts: int) -> None:
+        pass
+
+    def skipped(self, count: int) -> None:
         pass
 
     def signal(self, price: Decimal, ts: int) -> Decimal | None:
@@ -134,6 +144,13 @@ class EnterOnce:
 
     def observe(self, price: Decimal, ts: int) -> None:
         self.seen += 1
+
+    def skipped(self, count: int) -> None:
+        self.seen += count
+
+    @property
+    def idle(self) -> bool:
+        return self.fired
 
     def signal(self, price: Decimal, ts: int) -> Decimal | None:
         if self.fired or self.seen <= self.at_tick:

@@ -303,8 +303,14 @@ class Protection:
         """True when a trade at `price` cannot change anything: a stop rests, untriggered,
         at the desired levels for the whole size, under the market, and nothing else is
         going on (the engine's hot path; when in doubt, False and the full rules run)."""
+        floor = self.quiet_floor(pos)
+        return floor is not None and price > floor
+
+    def quiet_floor(self, pos: PositionState) -> Decimal | None:
+        """The price above which every trade is `quiet` (the resting stop's trigger), or
+        None when protection has something to do whatever the price."""
         stop = self.stop
-        return (
+        if (
             stop is not None
             and self.state is ProtectionState.RESTING
             and stop.status is OrderStatus.OPEN
@@ -313,11 +319,12 @@ class Protection:
             and self.price_hint is None
             and self.wait_above is None
             and stop.stop_price is not None
-            and price > stop.stop_price
             and stop.stop_price == pos.stop_trigger
             and stop.limit_price == pos.stop_limit
             and stop.remaining == pos.open_size
-        )
+        ):
+            return stop.stop_price
+        return None
 
     def on_trade(self, price: Decimal, ts: int) -> None:
         """Count trades under a triggered stop's limit (the gap-through clock)."""

@@ -110,6 +110,16 @@ class PrintFilter:
             f"({plain(ref)}): ignored until {self.confirm} trades confirm it"
         )
 
+    def quiet_range(self) -> tuple[Decimal, Decimal | None] | None:
+        """(low, high): every print strictly between them is used and changes nothing
+        here (high None: no upper bound); None when the next print may change the
+        filter's state (suspects waiting, or no reference yet)."""
+        if self.band is None:
+            return (ZERO, None)
+        if self.reference is None or self.suspects:
+            return None
+        return (self._ilo, self._ihi)
+
     def _center(self, price: Decimal) -> None:
         assert self.band is not None
         ctx = MONEY_CONTEXT

@@ -33,6 +33,7 @@ methods.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -99,6 +100,10 @@ FillModel = Literal["full", "trade_size"]
 SellFills = Literal["trade", "limit"]
 
 _ID_NAMESPACE = uuid.UUID("6f1d3c1e-8a47-5b7e-9a53-0c2f4e7d9b11")
+_ID_HASH = hashlib.sha1(_ID_NAMESPACE.bytes, usedforsecurity=False)
+# RFC 4122 version 5: the version nibble and the variant bits set over the SHA-1 digest
+_UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_UUID5_BITS = (5 << 76) | (0x8000 << 48)
 
 
 class PaperExchange:
@@ -226,6 +231,19 @@ class PaperExchange:
         if book.lo < trade.price < book.hi:
             return []
         return self._match(book, trade)
+
+    def quiet_band(self, product_id: str) -> tuple[Decimal, Decimal]:
+        """(lo, hi): a trade strictly between them fills and triggers nothing (`advance`
+        would only note it as the last trade); a backtest hands such trades over in bulk."""
+        book = self._books[product_id]
+        return book.lo, book.hi
+
+    def skipped(self, count: int, last: MarketTrade) -> None:
+        """`count` trades inside `quiet_band` happened, the last one `last`: the same state
+        as `advance` on each of them."""
+        if count > 0:
+            self._books[last.product_id].last = last
+            self._seq += count
 
     def last_triggered(self) -> list[str]:
         """The stops the last `advance` triggered (filled or not): a simulator tells its
@@ -438,7 +456,8 @@ class PaperExchange:
             order.order_type = OrderType.STOP_LIMIT
             order.stop_price = stop
             order.stop_direction = stop_direction
-        self._write({"op": "place", "order": jr.order_record(order)})
+        if self._journal is not None:
+            self._write({"op": "place", "order": jr.order_record(order)})
         self._apply_place(order)
         return PlaceResult(True, client_order_id, order.order_id)
 
@@ -605,7 +624,13 @@ class PaperExchange:
         return max((b.last.ts for b in self._books.values() if b.last is not None), default=0)
 
     def _id(self, kind: str, n: int) -> str:
-        return str(uuid.uuid5(_ID_NAMESPACE, f"{self._config.id_seed}/{kind}/{n}"))
+        """A deterministic UUID: uuid5(_ID_NAMESPACE, "<seed>/<kind>/<n>"), computed
+        without building UUID objects (a backtest makes one per stop move)."""
+        h = _ID_HASH.copy()
+        h.update(f"{self._config.id_seed}/{kind}/{n}".encode())
+        x = (int.from_bytes(h.digest()[:16]) & _UUID_CLEAR) | _UUID5_BITS
+        s = f"{x:032x}"
+        return f"{s[:8]}-{s[8:12]}-{s[12:16]}-{s[16:20]}-{s[20:]}"
 
     # ------------------------------------------------------------------ cancel
 
