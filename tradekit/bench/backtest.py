@@ -70,7 +70,7 @@ def run(ticks: int, repeat: int, progress: TextIO | None) -> list[Figure]:
         result = event_backtest(spec, source, progress=False)
         counts["events"] = len(result.trades)
         counts["events_pnl"] = int(result.pnl)
-        counts["handled"] = result.handled
+        counts["handled"] = result.handled or 0
 
     def fast() -> None:
         result = run_fast(spec, prices, times, detail=False)
