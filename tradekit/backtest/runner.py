@@ -23,7 +23,7 @@ from array import array
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
+from decimal import Decimal
 from typing import Any
 
 from tradekit.core.commands import Command
@@ -80,9 +80,10 @@ class LeanDriver(PairDriver):
         self.tick = 0
 
     def journal(self, ev: Event | None, commands: list[Command], reports: list[Report]) -> None:
-        tick = self.tick
         self.trace.commands += len(commands)
-        self.trace.reports.extend((tick, r) for r in reports)
+        if reports:
+            tick = self.tick
+            self.trace.reports += [(tick, r) for r in reports]
 
     def _gap_closed(self, stop: Any, ts: int) -> None:
         self._gaps.pop(stop.client_order_id, None)  # measured in market time instead
@@ -290,15 +291,23 @@ def _in_steps(
     band: tuple[Decimal, Decimal | None, int | None], q: Decimal
 ) -> tuple[int, int, int | None]:
     """The band in whole quote increments: a trade at p steps is loud when p <= lo or
-    p >= hi (exact: p * q > low  <=>  p > floor(low / q))."""
+    p >= hi (exact: for low >= 0, p * q > low  <=>  p > floor(low / q))."""
     low, high, until = band
-    with localcontext(MONEY_CONTEXT):
-        lo = -_NO_BOUND if low.is_infinite() else int((low / q).to_integral_value(ROUND_FLOOR))
-        if high is None or high.is_infinite():
-            hi = _NO_BOUND
-        else:
-            hi = int((high / q).to_integral_value(ROUND_CEILING))
-    return max(lo, -_NO_BOUND), min(hi, _NO_BOUND), until
+    ctx = MONEY_CONTEXT
+    if low.is_infinite():
+        lo = -_NO_BOUND
+    else:
+        steps, rest = ctx.divmod(low, q)  # truncated towards zero: floor below zero - 1
+        lo = max(int(steps) - (1 if rest < 0 else 0), -_NO_BOUND)
+    if high is None or high.is_infinite():
+        hi = _NO_BOUND
+    else:
+        steps, rest = ctx.divmod(high, q)  # ceiling: one more when above zero and not exact
+        hi = min(int(steps) + (1 if rest > 0 else 0), _NO_BOUND)
+    return lo, hi, until
+
+
+_PEEK = 8  # trades looked at one by one before NumPy is asked (a new high often follows one)
 
 
 def _next_loud(
@@ -306,7 +315,17 @@ def _next_loud(
 ) -> int:
     """The index of the first trade from `i` on that is outside the band (len: none)."""
     n = len(prices)
-    at, width = i, 64  # most quiet runs are short; a long one is searched in growing spans
+    at = min(i + _PEEK, n)
+    if until is None:
+        for k, p in enumerate(prices[i:at].tolist()):
+            if p <= lo or p >= hi:
+                return i + k
+    else:
+        near = zip(prices[i:at].tolist(), times[i:at].tolist(), strict=True)
+        for k, (p, t) in enumerate(near):
+            if p <= lo or p >= hi or t >= until:
+                return i + k
+    width = 256  # a long quiet run is searched in growing spans
     while at < n:
         end = min(at + width, n)
         seg = prices[at:end]

@@ -7,7 +7,7 @@ not 0.1 and a silently wrong price is worse than a loud error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import (
     ROUND_CEILING,
     ROUND_FLOOR,
@@ -88,6 +88,12 @@ def round_up(value: Decimal, increment: Decimal) -> Decimal:
     return ctx.multiply(steps, increment).quantize(increment, context=ctx)
 
 
+def _power_of_ten(increment: Decimal) -> bool:
+    """1, 0.01, 1E+1: a coefficient of exactly 1 (not 0.010, whose exponent is finer)."""
+    sign, digits, exponent = increment.as_tuple()
+    return sign == 0 and digits == (1,) and isinstance(exponent, int)
+
+
 def is_multiple(value: Decimal, increment: Decimal) -> bool:
     """True when `value` is an exact multiple of `increment` (what the exchange accepts)."""
     return MONEY_CONTEXT.remainder(value, increment) == 0
@@ -107,16 +113,21 @@ class ProductSpec:
     base_min_size: Decimal
     base_max_size: Decimal | None = None
     quote_min_size: Decimal = ZERO
+    # rounding to a power-of-ten grid (0.01, 0.00000001) is one quantize (price_down)
+    _quote_tens: bool = field(default=False, init=False, repr=False, compare=False)
+    _base_tens: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for field in ("base_increment", "quote_increment", "base_min_size", "quote_min_size"):
-            value = to_decimal(getattr(self, field), f"{self.product_id}.{field}")
-            object.__setattr__(self, field, value)
+        for name in ("base_increment", "quote_increment", "base_min_size", "quote_min_size"):
+            value = to_decimal(getattr(self, name), f"{self.product_id}.{name}")
+            object.__setattr__(self, name, value)
         if self.base_max_size is not None:
             bmax = to_decimal(self.base_max_size, f"{self.product_id}.base_max_size")
             object.__setattr__(self, "base_max_size", bmax)
         if self.base_increment <= 0 or self.quote_increment <= 0:
             raise ValueError(f"{self.product_id}: increments must be positive")
+        object.__setattr__(self, "_quote_tens", _power_of_ten(self.quote_increment))
+        object.__setattr__(self, "_base_tens", _power_of_ten(self.base_increment))
 
     @property
     def base_currency(self) -> str:
@@ -128,10 +139,14 @@ class ProductSpec:
 
     def price_down(self, price: Decimal) -> Decimal:
         """Round a price down to the quote increment (safe side for a buy limit or a stop)."""
+        if self._quote_tens:  # the same value and exponent as round_down's
+            return price.quantize(self.quote_increment, ROUND_FLOOR, MONEY_CONTEXT)
         return round_down(price, self.quote_increment)
 
     def size_down(self, size: Decimal) -> Decimal:
         """Round a size down to the base increment (never sell or buy more than meant)."""
+        if self._base_tens:
+            return size.quantize(self.base_increment, ROUND_FLOOR, MONEY_CONTEXT)
         return round_down(size, self.base_increment)
 
     def size_problem(self, size: Decimal) -> str | None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from tradekit.core.money import MONEY_CONTEXT, ONE, ZERO, ProductSpec, round_down, to_decimal
+from tradekit.core.money import MONEY_CONTEXT, ONE, ZERO, ProductSpec, to_decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,16 +93,14 @@ class PositionState:
             return False
         self.highest = last_price
         ctx = MONEY_CONTEXT  # explicit: exact whatever the caller's thread context
-        candidate = round_down(ctx.multiply(last_price, self._keep), self.product.quote_increment)
+        candidate = self.product.price_down(ctx.multiply(last_price, self._keep))
         trigger = self.stop_trigger
         if candidate <= ZERO or (
             trigger is not None and candidate <= ctx.multiply(trigger, self._step)
         ):
             return False
         self.stop_trigger = candidate
-        self.stop_limit = round_down(
-            ctx.multiply(candidate, self._limit_factor), self.product.quote_increment
-        )
+        self.stop_limit = self.product.price_down(ctx.multiply(candidate, self._limit_factor))
         return True
 
     # -- fills -------------------------------------------------------------------------
