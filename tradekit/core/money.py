@@ -116,6 +116,7 @@ class ProductSpec:
     # rounding to a power-of-ten grid (0.01, 0.00000001) is one quantize (price_down)
     _quote_tens: bool = field(default=False, init=False, repr=False, compare=False)
     _base_tens: bool = field(default=False, init=False, repr=False, compare=False)
+    _currencies: tuple[str, str] = field(default=("", ""), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("base_increment", "quote_increment", "base_min_size", "quote_min_size"):
@@ -128,14 +129,16 @@ class ProductSpec:
             raise ValueError(f"{self.product_id}: increments must be positive")
         object.__setattr__(self, "_quote_tens", _power_of_ten(self.quote_increment))
         object.__setattr__(self, "_base_tens", _power_of_ten(self.base_increment))
+        base, _, quote = self.product_id.partition("-")
+        object.__setattr__(self, "_currencies", (base, quote))
 
     @property
     def base_currency(self) -> str:
-        return self.product_id.split("-", 1)[0]
+        return self._currencies[0]
 
     @property
     def quote_currency(self) -> str:
-        return self.product_id.split("-", 1)[1]
+        return self._currencies[1]
 
     def price_down(self, price: Decimal) -> Decimal:
         """Round a price down to the quote increment (safe side for a buy limit or a stop)."""
