@@ -20,6 +20,7 @@ product_id = "BTC-USD"
 quote_budget = 1000
 trail_pct = 0.05
 stop_limit_buffer_pct = 0.01
+print_band_pct = "off"  # bar 1 moves 14.6 %: the default band would hold the print back
 """
 CANDLES = (
     "start,low,high,open,close,volume\n"
@@ -44,6 +45,21 @@ def test_backtest_json_and_text(tmp_path, capsys):
     assert main(["backtest", cfg, "--data", data, "--engine", "fast"]) == 0
     text = capsys.readouterr().out
     assert "1 trades (1 closed)" in text and "bar 0 buy 10.00000000 at 100.00" in text
+
+
+def test_the_configs_guards_apply(tmp_path, capsys):
+    cfg, data = files(tmp_path)
+    guarded = tmp_path / "guarded.toml"
+    guarded.write_text(CONFIG.replace('print_band_pct = "off"', ""))  # the default: 5 %
+    assert main(["backtest", str(guarded), "--data", data, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["params"]["print_band_pct"] == "0.05"
+    assert out["params"]["max_order_value"] == "25000"
+    # the 110 print is held back until confirmed at 108: the stop never reaches 104
+    assert out["stats"]["closed_trades"] == 0
+    assert [s["trigger"] for s in out["stops"]] == ["95.00", "95.95", "102.60"]
+    assert main(["backtest", str(guarded), "--data", data, "--engine", "fast"]) == 2
+    assert "print_band_pct" in capsys.readouterr().err
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
