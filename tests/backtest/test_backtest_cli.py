@@ -48,7 +48,7 @@ def test_backtest_json_and_text(tmp_path, capsys):
 
 
 def test_the_configs_guards_apply(tmp_path, capsys):
-    cfg, data = files(tmp_path)
+    _, data = files(tmp_path)
     guarded = tmp_path / "guarded.toml"
     guarded.write_text(CONFIG.replace('print_band_pct = "off"', ""))  # the default: 5 %
     assert main(["backtest", str(guarded), "--data", data, "--json"]) == 0
@@ -84,6 +84,19 @@ def test_sweep_json(tmp_path, capsys):
     assert all(r["engine"] == "fast" for r in rows)
     assert main(args) == 0
     assert "best return: trail_pct=" in capsys.readouterr().out
+    # the pair's guards are axes too, by their config names
+    guards = ["--grid", "print_band_pct=off,0.05", "--grid", "on_breach=exit,wait"]
+    assert main([*args[:4], *guards, "--workers", "1", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["print_band_pct"], r["on_breach"]) for r in rows] == [
+        ("off", "exit"),
+        ("off", "wait"),
+        ("0.05", "exit"),
+        ("0.05", "wait"),
+    ]
+    # band off: the hand-computed exit; the 5 % band holds back bar 1's 110 print
+    assert [r["closed_trades"] for r in rows] == [1, 1, 0, 0]
+    assert [r["engine"] for r in rows] == ["fast", "fast", "events", "events"]
 
 
 def test_candles_from_the_simulator(tmp_path, capsys):
