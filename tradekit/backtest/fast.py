@@ -44,8 +44,10 @@ The pair's guards (a config's, see `BacktestSpec.sanity` / `.protection`):
 - **Protection settings** (`on_breach`, `exit_reprice_after`, `gap_exit_after`,
   `gap_exit_after_trades`) act only once a stop could not rest (a breach), an exit limit
   sell works, or a triggered stop rests unfilled (a gap-through). An exit limit sell
-  only follows a breach or a gap-through, and the fast path refuses both (above), so on
-  every run it completes they never act and its result does not depend on them.
+  only follows a breach, a gap-through or a kill switch's flatten (never sent in a
+  backtest), and the fast path refuses both of the first (above), so on every run it
+  completes they never act and its result does not depend on them (the seeded test
+  draws them at random and still matches).
 
 Time runs in the order the engine sees it: a trade first meets the orders resting from
 before it (the paper exchange's `advance`), then the core reacts to it (a stop moved at
@@ -254,27 +256,31 @@ def run_fast(
 def _every_print_used(P: Any, band: Decimal) -> None:
     """Return when the print filter with this band provably uses every print of `P`
     (each move |P[i+1] - P[i]| x (2 bd + bn) < P[i] x bn, see the module docstring),
-    else raise FastPathRefused."""
+    else raise FastPathRefused. Scanned in cache-sized windows, one buffer for all."""
     import numpy as np
 
-    if len(P) < 2:
+    n = len(P)
+    if n < 2:
         return
     bn, bd = _ratio(band)
     wide = 2 * bd + bn
     if int(P.max()) * max(wide, bn) >= _INT_LIMIT:
         raise FastPathRefused("prices x print_band_pct's denominator overflow int64")
-    moves = np.diff(P)
-    largest = max(int(moves.max()), -int(moves.min()))
-    if largest * wide < int(P.min()) * bn:
-        return  # the largest move is small beside the lowest price: every move is
-    np.abs(moves, out=moves)
-    moves *= wide
-    if bool((moves < P[:-1] * bn).all()):
-        return
-    raise FastPathRefused(
-        f"print_band_pct {band}: a move on this path is large enough that the print "
-        "filter might ignore a print (not modelled)"
-    )
+    floor = int(P.min()) * bn  # a move under floor / wide is small beside any price
+    buf = np.empty(min(n - 1, _MAX_WINDOW * 4), dtype=np.int64)
+    for start in range(0, n - 1, len(buf)):
+        end = min(n - 1, start + len(buf))
+        moves = buf[: end - start]
+        np.subtract(P[start + 1 : end + 1], P[start:end], out=moves)
+        if max(int(moves.max()), -int(moves.min())) * wide < floor:
+            continue
+        np.abs(moves, out=moves)
+        moves *= wide
+        if not bool((moves < P[start:end] * bn).all()):
+            raise FastPathRefused(
+                f"print_band_pct {band}: a move on this path is large enough that the "
+                "print filter might ignore a print (not modelled)"
+            )
 
 
 def _first_at_or_below(P: Any, start: int, end: int, level: int) -> int:
