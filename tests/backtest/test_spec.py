@@ -72,10 +72,14 @@ def test_a_config_backtest_ignores_the_bad_print_a_plain_spec_does_not(tmp_path)
     assert max(s.trigger for s in guarded.stops) == D("100.94")  # 103 x 0.98, cents down
     assert (t.exit_tick, t.exit_price) == (9, D("100.50"))  # the first print <= 100.94
     assert guarded.params["print_band_pct"] == D("0.05")
+    assert (
+        "guards print_band_pct 0.05, max_order_value 25000, order_price_band_pct 0.05: "
+        "1 prints ignored"
+    ) in guarded.summary()
 
     plain = backtest(trades(), PLAIN)
     assert not any(type(r) is PrintIgnored for r in plain.reports)
-    assert plain.params["print_band_pct"] is None
+    assert plain.params["print_band_pct"] is None and "guards" not in plain.summary()
     assert max(s.trigger for s in plain.stops) == D("147.00")  # the bad print's ratchet
     assert [r.price for r in plain.reports if type(r) is StopGappedThrough] == [D("101.50")]
     (p,) = plain.trades
@@ -118,6 +122,7 @@ def test_order_guards_from_a_config_skip_entries(tmp_path, guard, value):
     skipped = [r for r in result.reports if type(r) is EntrySkipped]
     assert len(skipped) == 1 and guard in skipped[0].reason
     assert result.trades == [] and result.final_equity == D("10000")
+    assert "entries skipped" in result.summary()
     with pytest.raises(FastPathRefused, match=guard):
         backtest(SMOOTH, cfg, engine="fast")
     assert backtest(SMOOTH, cfg, engine="auto").path == "events"
