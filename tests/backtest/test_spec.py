@@ -242,3 +242,30 @@ def test_tradekit_backtest_takes_guard_overrides(tmp_path):
     result = tradekit.backtest(trades(), config(tmp_path), print_band_pct="off")
     assert result.params["print_band_pct"] is None
     assert result.trades == backtest(trades(), PLAIN).trades
+
+
+def test_the_guard_names_are_the_configs_fields():
+    from tradekit.config import GUARD_SETTINGS, PairConfig, PairGuards
+
+    assert set(GUARD_SETTINGS) == set(PairGuards.model_fields)
+    assert set(GUARD_SETTINGS) <= set(PairConfig.model_fields)
+    # each one reaches the core: a setting changed changes the params a live run gets
+    base = PairConfig(product_id="BTC-USD", trail_pct=D("0.02"), quote_budget=D(1000))
+    changed = {
+        "on_breach": "wait",
+        "exit_reprice_after": 9,
+        "gap_exit_after": 11,
+        "gap_exit_after_trades": 7,
+        "print_band_pct": D("0.09"),
+        "confirm_trades": 5,
+        "max_order_value": D(123),
+        "max_order_size": D(2),
+        "order_price_band_pct": D("0.07"),
+    }
+    assert set(changed) == set(GUARD_SETTINGS)
+    for name, value in changed.items():
+        other = base.model_copy(update={name: value}).params(BTC)
+        assert other != base.params(BTC), name
+        assert resolve_spec({**PLAIN, name: value}).params().sanity != SanityParams() or (
+            resolve_spec({**PLAIN, name: value}).params().protection != ProtectionParams()
+        ), name
