@@ -17,10 +17,11 @@ pydantic is imported here only; `import tradekit` does not pay for it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -40,7 +41,7 @@ from tradekit.core.decision import PairParams
 from tradekit.core.entry import EntryRule, FixedOffsetEntry, PullbackEntry
 from tradekit.core.money import ProductSpec
 from tradekit.core.position import TrailParams
-from tradekit.core.protection import BreachPolicy, ProtectionParams
+from tradekit.core.protection import ProtectionParams
 from tradekit.core.sanity import SanityParams
 
 ENV_PREFIX = "TRADEKIT__"
@@ -100,7 +101,7 @@ BandGuard = Annotated[
     BeforeValidator(_off),
 ]
 Fraction = Annotated[Decimal, BeforeValidator(_no_float), Field(ge=0, lt=1)]
-DurationNs = Annotated[int, BeforeValidator(_duration_ns), Field(gt=0)]
+DurationNs = Annotated[int, BeforeValidator(_duration_ns), BeforeValidator(_no_float), Field(gt=0)]
 
 
 class _Strict(BaseModel):
@@ -122,15 +123,29 @@ class PullbackConfig(_Strict):
 EntryConfig = Annotated[FixedOffsetConfig | PullbackConfig, Field(discriminator="rule")]
 
 
-class PairConfig(_Strict):
-    product_id: Annotated[str, Field(pattern=r"^[A-Z0-9]+-[A-Z0-9]+$")]
-    entry: EntryConfig = FixedOffsetConfig(rule="fixed_offset")
-    size: Annotated[Money | None, Field(gt=0)] = None
-    quote_budget: Annotated[Money | None, Field(gt=0, validate_default=True)] = None
-    trail_pct: Annotated[Decimal, BeforeValidator(_no_float), Field(gt=0, lt=1)]
-    stop_limit_buffer_pct: Fraction = Decimal("0.005")
-    min_ratchet: Annotated[Decimal, BeforeValidator(_no_float), Field(ge=0)] = Decimal(0)
-    max_entry_wait: DurationNs = 300 * 10**9
+# A pair's protection and sanity settings by their config names: each sets one field of
+# the core's ProtectionParams (as named here) or SanityParams (the same name).
+PROTECTION_SETTINGS = {
+    "on_breach": "on_breach",
+    "exit_reprice_after": "exit_reprice_ns",
+    "gap_exit_after": "gap_exit_after_ns",
+    "gap_exit_after_trades": "gap_exit_after_trades",
+}
+SANITY_SETTINGS = (
+    "print_band_pct",
+    "confirm_trades",
+    "max_order_value",
+    "max_order_size",
+    "order_price_band_pct",
+)
+GUARD_SETTINGS = (*PROTECTION_SETTINGS, *SANITY_SETTINGS)
+
+
+class PairGuards(_Strict):
+    """What a pair does when a stop cannot do its job, and its sanity guards: part of
+    every pair's config, and what a backtest of that config applies too (one place for
+    their names, defaults and validation)."""
+
     # When a stop cannot rest (the market is already under it) or a triggered stop was
     # gapped through: "exit" sells with a marketable limit (the default), "wait" waits
     # for the price to come back above the trigger, unprotected, and says so.
@@ -144,6 +159,65 @@ class PairConfig(_Strict):
     max_order_value: Guard = Decimal("25000")  # quote currency, one entry
     max_order_size: Guard = None  # base currency, one entry
     order_price_band_pct: BandGuard = Decimal("0.05")  # an entry's limit vs the last trade
+
+    def guard_params(
+        self,
+        names: Iterable[str] = GUARD_SETTINGS,
+        protection: ProtectionParams | None = None,
+        sanity: SanityParams | None = None,
+    ) -> tuple[ProtectionParams, SanityParams]:
+        """The core's parameters with the settings `names` taken from here (the rest
+        from `protection` and `sanity`, by default the core's own defaults)."""
+        chosen = set(names)
+        return (
+            dataclasses.replace(
+                protection or ProtectionParams(),
+                **{
+                    field: getattr(self, name)
+                    for name, field in PROTECTION_SETTINGS.items()
+                    if name in chosen
+                },
+            ),
+            dataclasses.replace(
+                sanity or SanityParams(),
+                **{name: getattr(self, name) for name in SANITY_SETTINGS if name in chosen},
+            ),
+        )
+
+
+def apply_guards(
+    settings: Mapping[str, Any],
+    protection: ProtectionParams | None = None,
+    sanity: SanityParams | None = None,
+    source: str = "<settings>",
+) -> tuple[ProtectionParams, SanityParams]:
+    """Some of a pair's protection and sanity settings (config names, config
+    validation, e.g. `{"print_band_pct": "0.02", "on_breach": "wait"}`) put into the
+    core's parameters; those not given stay as in `protection` and `sanity` (default:
+    the core's, every guard off). A bad value raises ConfigError naming each key."""
+    data = dict(settings)
+    unknown = sorted(set(data) - set(GUARD_SETTINGS))
+    problems = [f"{k}: not a protection or sanity setting" for k in unknown]
+    problems += _out_of_range(data, (), data)
+    if problems:
+        raise ConfigError(source, problems)
+    try:
+        guards = PairGuards.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, _problems(exc, data)) from None
+    return guards.guard_params(data, protection, sanity)
+
+
+class PairConfig(PairGuards):
+    product_id: Annotated[str, Field(pattern=r"^[A-Z0-9]+-[A-Z0-9]+$")]
+    entry: EntryConfig = FixedOffsetConfig(rule="fixed_offset")
+    size: Annotated[Money | None, Field(gt=0)] = None
+    quote_budget: Annotated[Money | None, Field(gt=0, validate_default=True)] = None
+    trail_pct: Annotated[Decimal, BeforeValidator(_no_float), Field(gt=0, lt=1)]
+    stop_limit_buffer_pct: Fraction = Decimal("0.005")
+    min_ratchet: Annotated[Decimal, BeforeValidator(_no_float), Field(ge=0)] = Decimal(0)
+    max_entry_wait: DurationNs = 300 * 10**9
+    # on_breach ... order_price_band_pct: PairGuards
 
     @field_validator("quote_budget")
     @classmethod
@@ -163,25 +237,15 @@ class PairConfig(_Strict):
         """Core parameters for this pair on a product whose increments are known."""
         if product.product_id != self.product_id:
             raise ValueError(f"product {product.product_id} is not {self.product_id}")
+        protection, sanity = self.guard_params()
         return PairParams(
             product=product,
             trail=TrailParams(self.trail_pct, self.stop_limit_buffer_pct, self.min_ratchet),
             max_entry_wait_ns=self.max_entry_wait,
             size=self.size,
             quote_budget=self.quote_budget,
-            protection=ProtectionParams(
-                on_breach=BreachPolicy(self.on_breach),
-                exit_reprice_ns=self.exit_reprice_after,
-                gap_exit_after_ns=self.gap_exit_after,
-                gap_exit_after_trades=self.gap_exit_after_trades,
-            ),
-            sanity=SanityParams(
-                print_band_pct=self.print_band_pct,
-                confirm_trades=self.confirm_trades,
-                max_order_value=self.max_order_value,
-                max_order_size=self.max_order_size,
-                order_price_band_pct=self.order_price_band_pct,
-            ),
+            protection=protection,
+            sanity=sanity,
         )
 
 
@@ -271,15 +335,20 @@ def load_config_dict(
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False):
-            where = _format_loc(tuple(err["loc"]), data)
-            msg = err["msg"].removeprefix("Value error, ")
-            got = err.get("input")
-            shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
-            problems.append(f"{where}: {msg}{shown}")
-        raise ConfigError(source, problems) from None
+        raise ConfigError(source, _problems(exc, data)) from None
     return config
+
+
+def _problems(exc: ValidationError, data: Any) -> list[str]:
+    """One line per validation error: where (as the user wrote it), what, and the value."""
+    problems = []
+    for err in exc.errors(include_url=False):
+        where = _format_loc(tuple(err["loc"]), data)
+        msg = err["msg"].removeprefix("Value error, ")
+        got = err.get("input")
+        shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+        problems.append(f"{where}: {msg}{shown}")
+    return problems
 
 
 # Numbers a config may hold at all are those money can take (`tradekit.jsonl.number`:

@@ -150,10 +150,13 @@ def test_bad_input_is_named():
 
 
 def test_config_file_with_a_backtest_table(tmp_path):
+    # bar 1's 96 -> 110 is a 14.6 % move: the config's default print band (5 %) would
+    # hold it back (tests/backtest/test_spec.py); this scenario turns the band off
     cfg = tmp_path / "bt.toml"
     cfg.write_text(
         '[backtest]\nbalance = 10000\nentry = "once"\n\n[[pairs]]\nproduct_id = "BTC-USD"\n'
         "quote_budget = 1000\ntrail_pct = 0.05\nstop_limit_buffer_pct = 0.01\n"
+        'print_band_pct = "off"\n'
     )
     check(backtest(frame(), cfg))
     spec = tradekit.backtest.resolve_spec(cfg)

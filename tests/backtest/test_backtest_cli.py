@@ -20,6 +20,7 @@ product_id = "BTC-USD"
 quote_budget = 1000
 trail_pct = 0.05
 stop_limit_buffer_pct = 0.01
+print_band_pct = "off"  # bar 1 moves 14.6 %: the default band would hold the print back
 """
 CANDLES = (
     "start,low,high,open,close,volume\n"
@@ -46,6 +47,21 @@ def test_backtest_json_and_text(tmp_path, capsys):
     assert "1 trades (1 closed)" in text and "bar 0 buy 10.00000000 at 100.00" in text
 
 
+def test_the_configs_guards_apply(tmp_path, capsys):
+    _, data = files(tmp_path)
+    guarded = tmp_path / "guarded.toml"
+    guarded.write_text(CONFIG.replace('print_band_pct = "off"', ""))  # the default: 5 %
+    assert main(["backtest", str(guarded), "--data", data, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["params"]["print_band_pct"] == "0.05"
+    assert out["params"]["max_order_value"] == "25000"
+    # the 110 print is held back until confirmed at 108: the stop never reaches 104
+    assert out["stats"]["closed_trades"] == 0
+    assert [s["trigger"] for s in out["stops"]] == ["95.00", "95.95", "102.60"]
+    assert main(["backtest", str(guarded), "--data", data, "--engine", "fast"]) == 2
+    assert "print_band_pct" in capsys.readouterr().err
+
+
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     cfg, data = files(tmp_path)
     assert main(["backtest", cfg, "--data", str(tmp_path / "nope.csv")]) == 2
@@ -68,6 +84,19 @@ def test_sweep_json(tmp_path, capsys):
     assert all(r["engine"] == "fast" for r in rows)
     assert main(args) == 0
     assert "best return: trail_pct=" in capsys.readouterr().out
+    # the pair's guards are axes too, by their config names
+    guards = ["--grid", "print_band_pct=off,0.05", "--grid", "on_breach=exit,wait"]
+    assert main([*args[:4], *guards, "--workers", "1", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["print_band_pct"], r["on_breach"]) for r in rows] == [
+        ("off", "exit"),
+        ("off", "wait"),
+        ("0.05", "exit"),
+        ("0.05", "wait"),
+    ]
+    # band off: the hand-computed exit; the 5 % band holds back bar 1's 110 print
+    assert [r["closed_trades"] for r in rows] == [1, 1, 0, 0]
+    assert [r["engine"] for r in rows] == ["fast", "fast", "events", "events"]
 
 
 def test_candles_from_the_simulator(tmp_path, capsys):

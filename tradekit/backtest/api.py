@@ -33,9 +33,11 @@ def backtest(
     a recording (a `Recording` or a .jsonl path), a seeded `PricePath`, or a list of
     MarketTrade. config_or_params: a `tradekit run` TOML file (its first pair, or
     `product_id`'s; an optional `[backtest]` table sets balance, fees and entry), a
-    Config, a dict such as `{"trail_pct": "0.02"}`, or a BacktestSpec. Keyword
-    overrides change single parameters (`trail_pct=Decimal("0.03")`,
-    `entry_offset_pct=...`).
+    Config, a dict such as `{"trail_pct": "0.02"}`, or a BacktestSpec. A config's
+    protection and sanity settings apply as in its live run (print band, order guards,
+    `on_breach`...); from a dict or a spec they are off unless set, by the config's
+    names. Keyword overrides change single parameters (`trail_pct=Decimal("0.03")`,
+    `entry_offset_pct=...`, `print_band_pct="off"`).
 
     engine: "events" (default) runs the live engine's DecisionEngine and PaperExchange
     without journaling; "fast" the NumPy path (raises FastPathRefused when it cannot be

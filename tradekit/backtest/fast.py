@@ -22,6 +22,33 @@ Fills are the paper exchange's: a buy at its limit (taker when it was marketable
 placed), a stop on its trigger trade at that trade's price (or at its limit with
 `sell_fills="limit"`), as taker.
 
+The pair's guards (a config's, see `BacktestSpec.sanity` / `.protection`):
+
+- **Order guards** (`max_order_size`, `max_order_value`, `order_price_band_pct`): each
+  entry is checked with the core's own `SanityParams.order_problem(size, limit, last)`;
+  an entry the core would skip is refused, naming the guard.
+- **The print filter** (`print_band_pct`): the core ignores a print outside the band
+  around its reference price, which then changes the highs, the entry's trade count and
+  the last price. The fast path does not model that; it runs only when it can prove
+  that no print is ever ignored on the whole path, else it refuses. The proof (b the
+  band, h = b/2): after a used print p the reference r has p within [r(1-h), r(1+h)]
+  (the filter recentres on p whenever p leaves that inner half band), so r >= p/(1+h)
+  and the next print p' is inside [r(1-b), r(1+b)] whenever |p' - p| <= p x h/(1+h):
+  p' <= p + r h <= r(1+h) + r h, and p' >= p/(1+h) >= r(1-h)/(1+h) >= r(1-b). By
+  induction from the first print (the first reference), every print is used. The test
+  is exact integer arithmetic on price steps: |p' - p| x (2 bd + bn) < p x bn for
+  b = bn/bd. Being strict in integers under 2^62, it holds with a margin of at least
+  1/(2 bd + bn) of a step, far more than the filter's own rounding (60 significant
+  digits) can take. Candles (open, low, high, close) pass it under the config's default
+  5 % band while no bar's range, nor the gap between bars, exceeds ~2.4 %.
+- **Protection settings** (`on_breach`, `exit_reprice_after`, `gap_exit_after`,
+  `gap_exit_after_trades`) act only once a stop could not rest (a breach), an exit limit
+  sell works, or a triggered stop rests unfilled (a gap-through). An exit limit sell
+  only follows a breach, a gap-through or a kill switch's flatten (never sent in a
+  backtest), and the fast path refuses both of the first (above), so on every run it
+  completes they never act and its result does not depend on them (the seeded test
+  draws them at random and still matches).
+
 Time runs in the order the engine sees it: a trade first meets the orders resting from
 before it (the paper exchange's `advance`), then the core reacts to it (a stop moved at
 trade i rests from trade i + 1 on).
@@ -144,6 +171,14 @@ def run_fast(
         raise FastPathRefused("prices x parameter denominators overflow int64")
     if n and int(P.min()) <= 0:
         raise FastPathRefused("a price at or below zero")
+    sanity = spec.sanity
+    if sanity.print_band_pct is not None:
+        _every_print_used(P, sanity.print_band_pct)
+    guarded = (
+        sanity.max_order_size is not None
+        or sanity.max_order_value is not None
+        or sanity.order_price_band_pct is not None
+    )
     maker, taker = spec.maker_fee, spec.taker_fee
     hold_rate = max(maker, taker)
     wait = spec.max_entry_wait_ns
@@ -174,6 +209,10 @@ def run_fast(
             problem = product.size_problem(size)
             if problem:
                 raise FastPathRefused(f"the core would skip this entry ({problem})")
+            if guarded:
+                problem = sanity.order_problem(size, limit_d, last * q)
+                if problem:
+                    raise FastPathRefused(f"the core would skip this entry ({problem})")
         with localcontext(EXACT_CONTEXT):
             value = size * limit_d
             if product.quote_min_size > 0 and value < product.quote_min_size:
@@ -212,6 +251,36 @@ def run_fast(
             break
         k = pos.exit_tick  # flat again on the exit trade: the rule signals on it
     return _result(spec, positions, P, T, cash, ticks_per_bar, detail, dd.worst)
+
+
+def _every_print_used(P: Any, band: Decimal) -> None:
+    """Return when the print filter with this band provably uses every print of `P`
+    (each move |P[i+1] - P[i]| x (2 bd + bn) < P[i] x bn, see the module docstring),
+    else raise FastPathRefused. Scanned in cache-sized windows, one buffer for all."""
+    import numpy as np
+
+    n = len(P)
+    if n < 2:
+        return
+    bn, bd = _ratio(band)
+    wide = 2 * bd + bn
+    if int(P.max()) * max(wide, bn) >= _INT_LIMIT:
+        raise FastPathRefused("prices x print_band_pct's denominator overflow int64")
+    floor = int(P.min()) * bn  # a move under floor / wide is small beside any price
+    buf = np.empty(min(n - 1, _MAX_WINDOW * 4), dtype=np.int64)
+    for start in range(0, n - 1, len(buf)):
+        end = min(n - 1, start + len(buf))
+        moves = buf[: end - start]
+        np.subtract(P[start + 1 : end + 1], P[start:end], out=moves)
+        if max(int(moves.max()), -int(moves.min())) * wide < floor:
+            continue
+        np.abs(moves, out=moves)
+        moves *= wide
+        if not bool((moves < P[start:end] * bn).all()):
+            raise FastPathRefused(
+                f"print_band_pct {band}: a move on this path is large enough that the "
+                "print filter might ignore a print (not modelled)"
+            )
 
 
 def _first_at_or_below(P: Any, start: int, end: int, level: int) -> int:
@@ -486,7 +555,8 @@ def _result(
 
 
 def spec_params(spec: BacktestSpec) -> dict[str, Any]:
-    """The parameters a result (and a sweep's row) shows."""
+    """The parameters a result shows, the pair's guards included."""
+    protection, sanity = spec.protection, spec.sanity
     return {
         "product_id": spec.product_id,
         "trail_pct": spec.trail_pct,
@@ -497,4 +567,14 @@ def spec_params(spec: BacktestSpec) -> dict[str, Any]:
         "quote_budget": spec.quote_budget,
         "entry": spec.entry.rule,
         "entry_offset_pct": spec.entry.offset_pct,
+        # the guards that applied (config names; None: off)
+        "on_breach": protection.on_breach.value,
+        "exit_reprice_after_s": Decimal(protection.exit_reprice_ns) / 10**9,
+        "gap_exit_after_s": Decimal(protection.gap_exit_after_ns) / 10**9,
+        "gap_exit_after_trades": protection.gap_exit_after_trades,
+        "print_band_pct": sanity.print_band_pct,
+        "confirm_trades": sanity.confirm_trades,
+        "max_order_value": sanity.max_order_value,
+        "max_order_size": sanity.max_order_size,
+        "order_price_band_pct": sanity.order_price_band_pct,
     }

@@ -257,6 +257,9 @@ class BacktestResult:
             f"  win rate {win}  exposure {s['exposure']:.1%}  fees {_cents(self.fees)}  "
             f"stop moves {s['stop_moves']}  unprotected {s['unprotected_s']:.1f} s",
         ]
+        guards = _guards_line(self.params, self.reports)
+        if guards:
+            lines.append(guards)
         for i, t in enumerate(self.trades[:20], 1):
             exit_ = (
                 "open" if t.exit_price is None else f"{_grid(t.exit_price, q)} (bar {t.exit_bar})"
@@ -410,6 +413,25 @@ def _np_time(ts: int) -> Any:
     import numpy as np
 
     return np.datetime64(ts, "ns")
+
+
+_GUARDS = ("print_band_pct", "max_order_value", "max_order_size", "order_price_band_pct")
+
+
+def _guards_line(params: dict[str, Any], reports: list[Any]) -> str | None:
+    """The sanity guards that applied (a config's), and what they held back."""
+    from tradekit.core.reports import EntrySkipped, PrintIgnored
+
+    on = [f"{k} {plain(params[k])}" for k in _GUARDS if params.get(k) is not None]
+    if not on:
+        return None
+    held = []
+    ignored = sum(type(r) is PrintIgnored for r in reports)
+    if ignored:
+        held.append(f"{ignored} prints ignored")
+    if any(type(r) is EntrySkipped for r in reports):
+        held.append("entries skipped (EntrySkipped in .reports)")
+    return f"  guards {', '.join(on)}" + (f": {', '.join(held)}" if held else "")
 
 
 def _json(v: Any) -> Any:

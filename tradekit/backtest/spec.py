@@ -5,6 +5,12 @@
 `resolve_spec` turns whatever a user has into one: a TOML config file (the `run` format,
 with an optional `[backtest]` table), a validated `Config` or `PairConfig`, or a plain
 dict of parameters.
+
+A spec carries the pair's protection and sanity settings too (`protection`, `sanity`),
+so a backtest of a live config applies the rules the live run would: built from a
+config they are the pair's own (`PairConfig.params`, the live run's mapping); built
+from parameters or a dict they are the core's defaults (every guard off) unless set,
+by the config's names and validation (`on_breach`, `print_band_pct`, ...).
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from tradekit.core.decision import PairParams
 from tradekit.core.entry import EntryRule, FixedOffsetEntry, PullbackEntry
 from tradekit.core.money import ZERO, ProductSpec, to_decimal
 from tradekit.core.position import TrailParams
+from tradekit.core.protection import ProtectionParams
+from tradekit.core.sanity import SanityParams
 
 NS_PER_SECOND = 1_000_000_000
 ENTRY_RULES = ("once", "fixed_offset", "pullback")
@@ -80,7 +88,11 @@ class EntrySpec:
 
 @dataclass(frozen=True, slots=True)
 class BacktestSpec:
-    """One pair on a paper account: the core's parameters, the entry, balances, fees."""
+    """One pair on a paper account: the core's parameters, the entry, balances, fees.
+
+    `protection` and `sanity` are the core's (`tradekit.core.protection`,
+    `tradekit.core.sanity`); their defaults turn every guard off. `with_()` and a dict
+    of parameters set them by their config names (`print_band_pct="0.02"`, ...)."""
 
     product: ProductSpec
     trail_pct: Decimal
@@ -96,8 +108,14 @@ class BacktestSpec:
     # the paper exchange's price for a marketable sell: "trade" (the default, as a book
     # fills it) or "limit" (the pessimistic model: a triggered stop sells at its limit)
     sell_fills: str = "trade"
+    protection: ProtectionParams = field(default_factory=ProtectionParams)
+    sanity: SanityParams = field(default_factory=SanityParams)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.protection, ProtectionParams):
+            raise TypeError(f"protection: expected ProtectionParams, got {self.protection!r}")
+        if not isinstance(self.sanity, SanityParams):
+            raise TypeError(f"sanity: expected SanityParams, got {self.sanity!r}")
         if self.sell_fills not in ("trade", "limit"):
             raise ValueError(f"sell_fills: {self.sell_fills!r} is not 'trade' or 'limit'")
         for name in ("trail_pct", "stop_limit_buffer_pct", "min_ratchet", "balance"):
@@ -122,8 +140,33 @@ class BacktestSpec:
         return TrailParams(self.trail_pct, self.stop_limit_buffer_pct, self.min_ratchet)
 
     def params(self) -> PairParams:
+        """What the core runs: the live run's `PairParams` for this pair."""
         return PairParams(
-            self.product, self.trail(), self.max_entry_wait_ns, self.size, self.quote_budget
+            self.product,
+            self.trail(),
+            self.max_entry_wait_ns,
+            self.size,
+            self.quote_budget,
+            self.protection,
+            self.sanity,
+        )
+
+    @classmethod
+    def from_params(cls, params: PairParams, **rest: Any) -> BacktestSpec:
+        """The spec that runs `params` (a live pair's, e.g. `PairConfig.params`); `rest`
+        sets the entry and the paper account."""
+        trail = params.trail
+        return cls(
+            product=params.product,
+            trail_pct=trail.trail_pct,
+            stop_limit_buffer_pct=trail.stop_limit_buffer_pct,
+            min_ratchet=trail.min_ratchet,
+            max_entry_wait_ns=params.max_entry_wait_ns,
+            size=params.size,
+            quote_budget=params.quote_budget,
+            protection=params.protection,
+            sanity=params.sanity,
+            **rest,
         )
 
     def balances(self) -> dict[str, Decimal]:
@@ -143,14 +186,21 @@ class BacktestSpec:
         )
 
     def with_(self, **changes: Any) -> BacktestSpec:
-        """A copy with some fields changed; entry fields as `entry_<name>` (a sweep's axes)."""
+        """A copy with some fields changed (a sweep's axes): entry fields as
+        `entry_<name>`, protection and sanity settings by their config names
+        (`print_band_pct="0.02"`, `on_breach="wait"`, `max_order_value="off"`)."""
         entry_changes = {
             k.removeprefix("entry_"): v for k, v in changes.items() if k.startswith("entry_")
         }
         rest = {k: v for k, v in changes.items() if not k.startswith("entry_")}
-        unknown = set(rest) - {f.name for f in dataclasses.fields(self)}
+        guards = _pop_guards(rest, set(_FIELDS) | {"max_entry_wait"})
+        unknown = set(rest) - set(_FIELDS) - {"max_entry_wait"}
         if unknown:
             raise ValueError(f"unknown backtest parameter(s): {', '.join(sorted(unknown))}")
+        if guards:
+            rest["protection"], rest["sanity"] = _guards(
+                guards, rest.get("protection", self.protection), rest.get("sanity", self.sanity)
+            )
         if "max_entry_wait" in rest:
             rest["max_entry_wait_ns"] = _duration_ns(rest.pop("max_entry_wait"))
         if entry_changes:
@@ -160,6 +210,30 @@ class BacktestSpec:
         if "quote_budget" in rest and "size" not in rest:
             rest["size"] = None
         return dataclasses.replace(self, **rest)
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(BacktestSpec))
+
+
+def _pop_guards(d: dict[str, Any], known: set[str]) -> dict[str, Any]:
+    """The protection and sanity settings out of `d` (config names; looked up in
+    `tradekit.config`, the one list of them, only when `d` has names not in `known`)."""
+    if set(d) <= known:
+        return {}
+    from tradekit.config import GUARD_SETTINGS
+
+    return {k: d.pop(k) for k in GUARD_SETTINGS if k in d}
+
+
+def _guards(
+    settings: Mapping[str, Any],
+    protection: ProtectionParams | None = None,
+    sanity: SanityParams | None = None,
+) -> tuple[ProtectionParams, SanityParams]:
+    """Protection and sanity settings (config names) validated by the config's rules."""
+    from tradekit.config import apply_guards
+
+    return apply_guards(settings, protection, sanity, source="backtest parameters")
 
 
 def _duration_ns(value: object) -> int:
@@ -221,11 +295,14 @@ def resolve_spec(
 def _from_dict(
     d: dict[str, Any], product_id: str | None, product: ProductSpec | None
 ) -> BacktestSpec:
+    guards = _pop_guards(d, set(_PARAM_KEYS))
     unknown = set(d) - _PARAM_KEYS
     if unknown:
+        from tradekit.config import GUARD_SETTINGS
+
         raise ValueError(
             f"unknown backtest parameter(s): {', '.join(sorted(unknown))} "
-            f"(known: {', '.join(sorted(_PARAM_KEYS))})"
+            f"(known: {', '.join(sorted(_PARAM_KEYS | set(GUARD_SETTINGS)))})"
         )
     if "trail_pct" not in d:
         raise ValueError("trail_pct: required")
@@ -254,6 +331,8 @@ def _from_dict(
         kwargs["entry"] = _entry_from(d["entry"])
     if "sell_fills" in d:
         kwargs["sell_fills"] = d["sell_fills"]
+    if guards:
+        kwargs["protection"], kwargs["sanity"] = _guards(guards)
     return BacktestSpec(**kwargs)
 
 
@@ -316,14 +395,6 @@ def _from_config(
             kwargs[name] = to_decimal(extra[name], f"backtest.{name}")
     if "sell_fills" in extra:
         kwargs["sell_fills"] = extra["sell_fills"]
-    return BacktestSpec(
-        product=product or default_product(pair.product_id),
-        trail_pct=pair.trail_pct,
-        stop_limit_buffer_pct=pair.stop_limit_buffer_pct,
-        min_ratchet=pair.min_ratchet,
-        max_entry_wait_ns=pair.max_entry_wait,
-        size=pair.size,
-        quote_budget=pair.quote_budget,
-        entry=entry,
-        **kwargs,
-    )
+    # the live run's own mapping: trail, sizing, protection and sanity guards as it runs them
+    params = pair.params(product or default_product(pair.product_id))
+    return BacktestSpec.from_params(params, entry=entry, **kwargs)

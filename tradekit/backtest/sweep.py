@@ -4,9 +4,11 @@
                            "btc.parquet", params="portfolio.toml")
 
 Each configuration is the base parameters with the grid's values put in
-(`BacktestSpec.with_`). Work is cut into a few chunks per worker; a chunk runs the fast
-path where it is exact and the event path otherwise (`engine="auto"`), and sends back
-one row of statistics per configuration. Rows come back in grid order, whatever order
+(`BacktestSpec.with_`: any spec field, `entry_<name>`, and the pair's protection and
+sanity settings by their config names, e.g. `{"print_band_pct": ["off", "0.02"]}`).
+Work is cut into a few chunks per worker; a chunk runs the fast path where it is exact
+and the event path otherwise (`engine="auto"`), and sends back one row of statistics
+per configuration. Rows come back in grid order, whatever order
 the workers finish in, so every executor gives the same DataFrame.
 
 Executors: a process pool by default (its workers get the data once, at start-up); any
@@ -117,17 +119,30 @@ def expand_grid(
 
 
 def _coerce(name: str, value: Any) -> Any:
-    """Grid values as the spec wants them: exact Decimals (floats refused), ints, text."""
-    if name in ("entry_at_tick", "max_entry_wait_ns"):
-        return int(value)
-    if name in ("max_entry_wait", "entry_rule"):
-        return value
+    """Grid values as the spec wants them: exact Decimals (floats refused), ints, text
+    (durations, names, and "off" for a guard)."""
     if isinstance(value, float):
         raise TypeError(
             f"grid {name}: floats are refused ({value!r}); give Decimals or strings such as "
             f"{str(value)!r}"
         )
-    return Decimal(value) if isinstance(value, str | int) else value
+    if name in _TEXT_AXES or value == "off":
+        return value
+    whole = name in _INT_AXES
+    if not whole and not isinstance(value, str | int):
+        return value  # a Decimal, or what the spec will name as wrong
+    try:
+        number = Decimal(value)
+        if whole and number != number.to_integral_value():
+            raise ValueError
+    except (ArithmeticError, ValueError, TypeError):
+        kind = "a whole number" if whole else "a number"
+        raise ValueError(f"grid {name}: {value!r} is not {kind}") from None
+    return int(number) if whole else number
+
+
+_INT_AXES = ("entry_at_tick", "max_entry_wait_ns", "confirm_trades", "gap_exit_after_trades")
+_TEXT_AXES = ("max_entry_wait", "entry_rule", "on_breach", "exit_reprice_after", "gap_exit_after")
 
 
 def sweep(
