@@ -347,7 +347,7 @@ class PaperExchange:
         return self._submit(
             client_order_id,
             product_id,
-            OrderSide(side),
+            side if type(side) is OrderSide else OrderSide(side),
             num(size, "size"),
             num(limit_price, "limit_price"),
             num(stop_price, "stop_price"),
@@ -576,8 +576,7 @@ class PaperExchange:
     def _check_funds(
         self, spec: ProductSpec, side: OrderSide, size: Decimal, limit: Decimal
     ) -> Problem | None:
-        with localcontext(EXACT_CONTEXT):
-            need = self._ledger.hold_for(side, size, limit)
+        need = self._ledger.hold_for(side, size, limit)
         currency = self._ledger.currency(spec, side)
         note = " (with the fee)" if side is OrderSide.BUY else ""
         return check_funds(need, self._ledger.available(currency), currency, note)
@@ -621,7 +620,12 @@ class PaperExchange:
     def _now(self) -> int:
         if self._clock is not None:
             return self._clock()
-        return max((b.last.ts for b in self._books.values() if b.last is not None), default=0)
+        now: int | None = None
+        for book in self._books.values():
+            last = book.last
+            if last is not None and (now is None or last.ts > now):
+                now = last.ts
+        return 0 if now is None else now
 
     def _id(self, kind: str, n: int) -> str:
         """A deterministic UUID: uuid5(_ID_NAMESPACE, "<seed>/<kind>/<n>"), computed

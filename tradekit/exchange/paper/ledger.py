@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from tradekit.core.money import ONE, ZERO, ProductSpec
+from tradekit.core.money import EXACT_CONTEXT, ONE, ZERO, ProductSpec
 from tradekit.core.orders import OrderSide
 from tradekit.exchange.paper.orders import PaperOrder
 from tradekit.exchange.types import Balance, Fill
@@ -55,7 +55,8 @@ class Ledger:
     def hold_for(self, side: OrderSide, size: Decimal, limit: Decimal) -> Decimal:
         """What an open order of `size` at `limit` holds (quote for a buy, base for a sell)."""
         if side is OrderSide.BUY:
-            return size * limit * (ONE + self.hold_rate)
+            ctx = EXACT_CONTEXT  # exact whatever the caller's context
+            return ctx.multiply(ctx.multiply(size, limit), ctx.add(ONE, self.hold_rate))
         return size
 
     @staticmethod
