@@ -9,11 +9,18 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import httpx
+import httpcore
 import websockets.asyncio.client
 
-HttpClient = httpx.AsyncClient
+from tradekit.exchange.coinbase.asyncio_network import AsyncioBackend
+
 sleep = asyncio.sleep
+
+
+def connection_pool(**options: Any) -> httpcore.AsyncConnectionPool:
+    """httpcore's connection pool on asyncio's own streams (`asyncio_network`: its
+    default anyio backend costs the REST adapter more CPU than the HTTP work)."""
+    return httpcore.AsyncConnectionPool(network_backend=AsyncioBackend(), **options)
 
 
 async def wait_for_message(ws: object, timeout: float) -> str | bytes:

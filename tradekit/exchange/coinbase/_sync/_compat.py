@@ -11,11 +11,15 @@ import threading
 import time
 from typing import Any
 
-import httpx
+import httpcore
 import websockets.sync.client
 
-HttpClient = httpx.Client
 sleep = time.sleep
+
+
+def connection_pool(**options: Any) -> httpcore.ConnectionPool:
+    """httpcore's connection pool on its own blocking sockets."""
+    return httpcore.ConnectionPool(**options)
 
 
 def wait_for_message(ws: object, timeout: float) -> str | bytes:
