@@ -15,12 +15,11 @@ Rate limits: every request (retries included) first takes its turn from the pace
 by every adapter of its key (private) or host (public), at Coinbase's documented rates
 or the limit the server announces (`pacing.py`): a burst is spread, not refused.
 
-HTTP: httpcore's connection pool (keep-alive, HTTP/1.1 by h11) used directly, without
-httpx's client on top: the adapter builds every request from parts it already holds (no
-URL parsing, no cookie jar, no redirects or auth flows, none of which Coinbase's API
-uses), which was about a third of the client's CPU per call. What httpx did that the API
-does need is kept: proxies named by the environment (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY),
-gzip replies, the same timeouts, keep-alive limits and transport errors.
+HTTP: `_compat.HttpSession`, one per adapter: aiohttp's client on the async side,
+httpcore's connection pool on the sync side (see each for why). Both keep connections
+alive, honour the proxies the environment names (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY),
+accept gzip, and time out as the adapter says; both answer a `Reply` or raise
+`TransportFailed`, so this file has one flow for both.
 """
 
 from __future__ import annotations
@@ -29,26 +28,25 @@ import json
 import random
 import ssl
 import time
-import urllib.request
-import zlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-import httpcore
-
 from tradekit import jsonl
 from tradekit.core.money import ProductSpec
 from tradekit.data.candles import Candle
 from tradekit.exchange.coinbase import wire
-from tradekit.exchange.coinbase._async._compat import connection_pool, sleep
+from tradekit.exchange.coinbase._async._compat import HttpSession, sleep
 from tradekit.exchange.coinbase.common import (
     AuthenticationError,
     EditResult,
     RateLimited,
+    Reply,
     RequestRejected,
     RetryPolicy,
+    TransportFailed,
+    environment_proxy,
 )
 from tradekit.exchange.coinbase.credentials import Credentials
 from tradekit.exchange.coinbase.pacing import PRIVATE_PER_S, PUBLIC_PER_S, Pacer, shared_pacer
@@ -65,27 +63,11 @@ from tradekit.exchange.types import (
 API_PREFIX = "/api/v3/brokerage"
 DEFAULT_BASE_URL = "https://api.coinbase.com"
 MAX_PAGES = 20  # a client_order_id lookup scans at most this many pages of recent orders
-# httpx's defaults, which the adapter had before it used httpcore directly
-MAX_CONNECTIONS = 100
-MAX_KEEPALIVE_CONNECTIONS = 20
-KEEPALIVE_EXPIRY_S = 5.0  # an idle connection is closed before a server drops it
 
 
 def _ssl_context(ca_file: str | None) -> ssl.SSLContext:
     """Verified TLS: the system's trust store, or ONLY the CA file a user names."""
     return ssl.create_default_context(cafile=ca_file)
-
-
-def _environment_proxy(scheme: str, hostname: str) -> httpcore.Proxy | None:
-    """The proxy the environment names for `scheme` (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY),
-    unless NO_PROXY exempts the host: what httpx, which the adapter used before, did."""
-    proxies = urllib.request.getproxies()
-    url = proxies.get(scheme) or proxies.get("all")
-    if not url or urllib.request.proxy_bypass(hostname):
-        return None
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise ValueError(f"proxy {url!r} for {scheme}: only http:// and https:// proxies work")
-    return httpcore.Proxy(url)
 
 
 class AsyncCoinbaseRest:
@@ -112,19 +94,6 @@ class AsyncCoinbaseRest:
         self.can_edit_stops = can_edit_stops
         self.base_url = base_url.rstrip("/")
         self.host = parts.netloc  # host[:port], as the JWT's `uri` claim wants it
-        # a request's URL from its parts: nothing parsed per request
-        self._scheme = parts.scheme.encode()
-        self._hostname = (parts.hostname or "").encode()
-        self._port = parts.port
-        self._base_path = parts.path.rstrip("/")
-        self._headers = [
-            (b"Host", self.host.encode()),
-            (b"User-Agent", b"tradekit"),
-            (b"Accept", b"application/json"),
-            (b"Accept-Encoding", b"gzip"),
-        ]
-        timeouts = dict.fromkeys(("connect", "read", "write", "pool"), timeout_s)
-        self._extensions = {"timeout": timeouts}
         self.retry = retry or RetryPolicy()
         self._rng = random.Random(seed)
         # what the transport went through: retried answers, lost placements found again
@@ -137,12 +106,12 @@ class AsyncCoinbaseRest:
             if credentials is None
             else shared_pacer(f"key:{credentials.key_name}", PRIVATE_PER_S, clock)
         )
-        self._pool = connection_pool(
+        self._http = HttpSession(
+            self.base_url,
             ssl_context=_ssl_context(ca_file) if parts.scheme == "https" else None,
-            proxy=_environment_proxy(parts.scheme, parts.hostname or ""),
-            max_connections=MAX_CONNECTIONS,
-            max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS,
-            keepalive_expiry=KEEPALIVE_EXPIRY_S,
+            timeout_s=timeout_s,
+            headers={"User-Agent": "tradekit", "Accept": "application/json"},
+            proxy=environment_proxy(self.base_url),
         )
 
     async def __aenter__(self) -> AsyncCoinbaseRest:
@@ -152,7 +121,7 @@ class AsyncCoinbaseRest:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._pool.aclose()
+        await self._http.aclose()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.base_url!r}, credentials={self.credentials!r})"
@@ -172,18 +141,12 @@ class AsyncCoinbaseRest:
         """One API call with retries; `retry_unknown=False` for calls that must not be
         repeated when their outcome is unknown (placements)."""
         full = API_PREFIX + path
-        query = f"?{urlencode(params, quote_via=quote)}" if params else ""
-        url = httpcore.URL(
-            scheme=self._scheme,
-            host=self._hostname,
-            port=self._port,
-            target=(self._base_path + full + query).encode(),
-        )
-        headers = list(self._headers)
+        target = full + (f"?{urlencode(params, quote_via=quote)}" if params else "")
+        headers: dict[str, str] = {}
         content = None
         if body is not None:
             content = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
-            headers.append((b"Content-Type", b"application/json"))
+            headers["Content-Type"] = "application/json"
         attempts = self.retry.attempts
         for attempt in range(attempts):
             last = attempt == attempts - 1
@@ -196,35 +159,23 @@ class AsyncCoinbaseRest:
             if wait > 0:
                 self.paced_s += wait
                 await sleep(wait)
-            sent = headers
             if auth:
                 assert self.credentials is not None
                 token = self.credentials.rest_jwt(method, self.host, full)  # fresh after a wait
-                sent = [*headers, (b"Authorization", b"Bearer " + token.encode())]
+                headers["Authorization"] = f"Bearer {token}"
             self.stats["requests"] += 1
             if attempt:
                 self.stats["retries"] += 1
             try:
-                resp = await self._pool.request(
-                    method, url, headers=sent, content=content, extensions=self._extensions
-                )
-            except httpcore.ConnectError as e:
-                if _certificate_refused(e):  # not transient: say so, never retry
+                resp = await self._http.request(method, target, headers, content)
+            except TransportFailed as e:
+                if e.certificate_refused:  # not transient: say so, never retry
                     raise ExchangeError(
                         f"{method} {path}: the TLS certificate of {self.host} is not trusted "
                         "(for tradekit sim --tls, pass its CA file as ca_file)"
                     ) from None
                 if not retry_unknown or last:
-                    raise OutcomeUnknown(f"{method} {path}: {type(e).__name__}") from None
-                await sleep(self.retry.delay(attempt, self._rng))
-                continue
-            except (
-                httpcore.TimeoutException,
-                httpcore.NetworkError,
-                httpcore.RemoteProtocolError,
-            ) as e:
-                if not retry_unknown or last:
-                    raise OutcomeUnknown(f"{method} {path}: {type(e).__name__}") from None
+                    raise OutcomeUnknown(f"{method} {path}: {e}") from None
                 await sleep(self.retry.delay(attempt, self._rng))
                 continue
             _follow_announced_limit(pacer, resp)
@@ -240,19 +191,19 @@ class AsyncCoinbaseRest:
                 await sleep(self.retry.delay(attempt, self._rng))
                 continue
             if status in (401, 403):
-                raise AuthenticationError(f"{method} {path}: HTTP {status} {_text(resp)[:200]}")
+                raise AuthenticationError(f"{method} {path}: HTTP {status} {_text(resp)}")
             if status == 404:
                 return None
             if status >= 400:
                 raise RequestRejected(f"{method} {path}: HTTP {status} {_error_text(resp)}")
             try:
-                return jsonl.loads(_body(resp))  # bounded: no RecursionError, no NaN
+                return jsonl.loads(resp.body)  # bounded: no RecursionError, no NaN
             except ValueError as e:
                 raise wire.WireError(f"{method} {path}", f"the reply is not JSON ({e})") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
-    def _reset_delay(resp: httpcore.Response) -> float:
+    def _reset_delay(resp: Reply) -> float:
         """How long to wait after a 429: one request's worth of the rate limit when the
         headers say the limit (a token bucket refills continuously), else until the
         reset they announce; never more than a few seconds."""
@@ -454,65 +405,29 @@ class AsyncCoinbaseRest:
         return int(wire.text(reply, "epochMillis", "time")) * 10**6
 
 
-def _certificate_refused(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
-
-
-def _follow_announced_limit(pacer: Pacer, resp: httpcore.Response) -> None:
+def _follow_announced_limit(pacer: Pacer, resp: Reply) -> None:
     limit = _header_number(resp, "x-ratelimit-limit")
     if limit is not None and limit > 0:
         pacer.announce(limit, _header_number(resp, "x-ratelimit-remaining"))
 
 
-def _header(resp: httpcore.Response, name: str) -> str | None:
-    """The first value of header `name` (lower case), or None."""
-    key = name.encode()
-    for k, v in resp.headers:
-        if k.lower() == key:
-            return v.decode("latin-1")
-    return None
-
-
-def _header_number(resp: httpcore.Response, name: str) -> float | None:
-    value = _header(resp, name)
+def _header_number(resp: Reply, name: str) -> float | None:
+    value = resp.headers.get(name)
     try:
         return float(value) if value is not None else None
     except ValueError:
         return None
 
 
-def _body(resp: httpcore.Response) -> bytes:
-    """The reply's bytes, gunzipped when the server compressed them (we accept gzip);
-    ValueError when they are not what the header says."""
-    data = resp.content
-    encoding = (_header(resp, "content-encoding") or "identity").strip().lower()
-    if encoding == "identity":
-        return data
-    if encoding != "gzip":
-        raise ValueError(f"the reply is encoded as {encoding[:40]!r}, which was not asked for")
+def _text(resp: Reply) -> str:
+    return resp.body[:200].decode("utf-8", "replace")
+
+
+def _error_text(resp: Reply) -> str:
     try:
-        return zlib.decompress(data, wbits=16 + zlib.MAX_WBITS)
-    except zlib.error as e:
-        raise ValueError(f"the reply is not valid gzip ({e})") from None
-
-
-def _text(resp: httpcore.Response) -> str:
-    try:
-        return _body(resp).decode("utf-8", "replace")
-    except ValueError as e:
-        return str(e)
-
-
-def _error_text(resp: httpcore.Response) -> str:
-    try:
-        data = jsonl.loads(_body(resp))
+        data = jsonl.loads(resp.body)
     except ValueError:
-        return _text(resp)[:200]
+        return _text(resp)
     if isinstance(data, dict):
         return str(data.get("message") or data.get("error_details") or data.get("error") or "")
     return str(data)[:200]
