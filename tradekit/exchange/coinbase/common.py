@@ -1,5 +1,8 @@
 """What the async adapters and their generated sync twins share, defined once: errors
-(so `except AuthenticationError` catches both flavours) and small value types."""
+(so `except AuthenticationError` catches both flavours), small value types, and what
+their two HTTP sessions (`_async/_compat.py`, `_sync/_compat.py`) agree on: the pool
+limits, the environment's proxy, the `Reply` they answer and the `TransportFailed` they
+raise."""
 
 from __future__ import annotations
 

@@ -56,7 +56,10 @@ class HttpSession:
                 ssl=self._ssl, limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_EXPIRY_S
             )
             self._session = aiohttp.ClientSession(
-                connector=connector, headers=self._headers, timeout=self._timeout
+                connector=connector,
+                headers=self._headers,
+                timeout=self._timeout,
+                cookie_jar=aiohttp.DummyCookieJar(),  # the API keeps none (nor the sync twin)
             )
             self._loop = loop
         return self._session
