@@ -1,19 +1,24 @@
 """`rest`: the Coinbase REST adapters against tradekit sim on loopback, over TLS.
 
 - async_round_trips_per_s: `AsyncCoinbaseRest.get_order` with 8 requests in flight
-  (httpx connection pool), a fresh ES256 JWT per request, reply parsed to Decimals;
+  (CONCURRENCY: 8 tasks on one adapter, its aiohttp connection pool), a fresh ES256 JWT
+  per request, reply parsed to Decimals;
 - sync_round_trips_per_s: the generated `CoinbaseRest.get_order`, one keep-alive
   connection, one request at a time;
 - sdk_round_trips_per_s: Coinbase's official SDK (coinbase-advanced-py) `get_order`, the
   same call against the same simulator in the same run (one `requests` session, one
-  request at a time: how the SDK is used);
-- speedup_vs_sdk_async / speedup_vs_sdk_sync: each adapter's rate over the SDK's;
+  request at a time: how the SDK is used, since it is synchronous);
+- speedup_vs_sdk_async / speedup_vs_sdk_sync: each adapter's rate over the SDK's (so the
+  async figure is 8 requests in flight against the SDK's one at a time: what a user of
+  each gets);
 - client_cpu_us_per_request_{async,sync,sdk}: the client's own CPU time per request (the
   simulator runs in another process), steadier than the rates on a busy machine, where
   the simulator's TLS work bounds every client's rate alike.
 The simulator runs in a child process (tradekit.bench.servers) with TLS, since the SDK
 speaks only https (as Coinbase does); the figures are the clients', though on a 2-core
-machine the server's own work bounds them too.
+machine the server's own work bounds them too. Every client is opened once and used
+for the whole run (each keeps its connections alive, as in use), and the clients take
+turns in short rounds, so that a machine whose load changes slows them alike.
 """
 
 from __future__ import annotations
@@ -35,13 +40,14 @@ from tradekit.exchange.coinbase._sync.rest import CoinbaseRest
 from tradekit.exchange.coinbase.credentials import Credentials
 
 CONCURRENCY = 8
+ROUNDS_PER_REPEAT = 5  # short turns: each ratio compares clients under the same load
 
 
 def run(ticks: int, repeat: int, progress: TextIO | None) -> list[Figure]:
-    """The three clients take turns in every round, so that a busy machine slows them
-    alike; each figure is the median over rounds, each speedup the median of the
-    rounds' ratios."""
-    count = max(100, min(ticks, 3000))
+    """The three clients take turns in `repeat` x ROUNDS_PER_REPEAT rounds (in a rotated
+    order), so that a busy machine slows them alike; each figure is the median over
+    rounds, each speedup the median of the rounds' ratios."""
+    count = max(100, min(ticks, 3000)) // ROUNDS_PER_REPEAT
     rates: dict[str, list[float]] = {"sync": [], "async": [], "sdk": []}
     cpu: dict[str, list[float]] = {"sync": [], "async": [], "sdk": []}  # this process only
     with tempfile.TemporaryDirectory() as tmp:
@@ -50,24 +56,24 @@ def run(ticks: int, repeat: int, progress: TextIO | None) -> list[Figure]:
             creds = Credentials.from_file(keys)
             base = f"https://127.0.0.1:{port}"
             sdk = _sdk_client(keys, f"127.0.0.1:{port}")
+            arest = AsyncCoinbaseRest(creds, base, ca_file=ca_file)
 
-            with CoinbaseRest(creds, base, ca_file=ca_file) as rest:
+            with CoinbaseRest(creds, base, ca_file=ca_file) as rest, asyncio.Runner() as loop:
 
                 def sync_trips() -> None:
                     for _ in range(count):
                         rest.get_order(order_id)
 
                 async def async_trips() -> None:
-                    async with AsyncCoinbaseRest(creds, base, ca_file=ca_file) as arest:
-                        left = count
+                    left = count
 
-                        async def worker() -> None:
-                            nonlocal left
-                            while left > 0:
-                                left -= 1
-                                await arest.get_order(order_id)
+                    async def worker() -> None:
+                        nonlocal left
+                        while left > 0:
+                            left -= 1
+                            await arest.get_order(order_id)
 
-                        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+                    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
 
                 def sdk_trips() -> None:
                     with _trusting(ca_file):
@@ -76,16 +82,20 @@ def run(ticks: int, repeat: int, progress: TextIO | None) -> list[Figure]:
 
                 work = {
                     "sync": sync_trips,
-                    "async": lambda: asyncio.run(async_trips()),
+                    "async": lambda: loop.run(async_trips()),
                     "sdk": sdk_trips,
                 }
-                for i in range(repeat):
-                    for label, trips in work.items():
-                        cpu0 = time.process_time()
-                        rates[label].append(
-                            median_rate(count, trips, 1, f"{label} {i + 1}", progress)
-                        )
-                        cpu[label].append((time.process_time() - cpu0) / count * 1e6)
+                labels = list(work)
+                try:
+                    for i in range(repeat * ROUNDS_PER_REPEAT):
+                        for label in labels[i % 3 :] + labels[: i % 3]:
+                            cpu0 = time.process_time()
+                            rates[label].append(
+                                median_rate(count, work[label], 1, f"{label} {i + 1}", progress)
+                            )
+                            cpu[label].append((time.process_time() - cpu0) / count * 1e6)
+                finally:
+                    loop.run(arest.aclose())
     sdk_rates = rates["sdk"]
     return [
         Figure("async_round_trips_per_s", round(median(rates["async"])), "requests/s"),

@@ -170,7 +170,10 @@ def _once(state: SimState, token: str, exp: float) -> None:
     signed = token.rsplit(".", 1)[0]  # header (with its nonce) and claims: what was signed
     if signed in seen:
         raise AuthError("this JWT was already used for a request")
-    if len(seen) >= 10_000:
+    # pruned once per 1,000 new tokens past 10,000, not on every request: at a sustained
+    # 100 requests/s, 12,000 tokens are live (2 minutes' worth) and a scan of all of them
+    # per request was most of the simulator's CPU
+    if len(seen) >= 10_000 and len(seen) % 1_000 == 0:
         now = state.now() / 1e9 - LEEWAY_S
         for old in [s for s, until in seen.items() if until < now]:
             del seen[old]

@@ -4,6 +4,7 @@ sync (generated) and the async (source) adapter alike."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterator
 from decimal import Decimal as D
@@ -281,3 +282,103 @@ def test_tls_is_verified_and_the_simulator_trusted_only_when_told(tmp_path: Any)
                     default("balances")
             finally:
                 default.close()
+
+
+class ConnectProxy:
+    """A loopback HTTP proxy that serves CONNECT tunnels only, and records each target."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.targets: list[str] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            threading.Thread(target=self._tunnel, args=(conn,), daemon=True).start()
+
+    def _tunnel(self, client: Any) -> None:
+        import socket
+        import threading
+
+        head = b""
+        while b"\r\n\r\n" not in head and len(head) < 65536:
+            chunk = client.recv(4096)
+            if not chunk:
+                client.close()
+                return
+            head += chunk
+        method, target = head.split(b" ")[:2]
+        if method != b"CONNECT":
+            client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n")
+            client.close()
+            return
+        self.targets.append(target.decode())
+        host, port = target.decode().rsplit(":", 1)
+        upstream = socket.create_connection((host, int(port)))
+        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+        def pipe(src: Any, dst: Any) -> None:
+            try:
+                while data := src.recv(65536):
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for s in (src, dst):
+                    with contextlib.suppress(OSError):
+                        s.shutdown(socket.SHUT_RDWR)
+
+        threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+        pipe(client, upstream)
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+@pytest.mark.parametrize("name", ["sync", "async"])
+def test_the_proxy_the_environment_names_is_used_unless_no_proxy_exempts_the_host(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """HTTPS_PROXY (as httpx honoured it): the adapter tunnels through the proxy with
+    CONNECT; NO_PROXY naming the host goes direct."""
+    for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    proxy = ConnectProxy()
+    with SimServer(
+        tls=True,
+        keys_file=tmp_path / "k.json",
+        tls_dir=tmp_path / "tls",
+        rate_limit_per_s=FAST,
+        public_rate_limit_per_s=FAST,
+    ) as s:
+        creds = Credentials.from_file(tmp_path / "k.json")
+        try:
+            monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+            through = make_flavor(name, s, creds, ca_file=str(s.ca_file))
+            try:
+                assert "USD" in through("balances")
+                assert through("server_time_ns") > 0
+            finally:
+                through.close()
+            assert proxy.targets and set(proxy.targets) == {s.host_port}
+
+            monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+            seen = len(proxy.targets)
+            direct = make_flavor(name, s, creds, ca_file=str(s.ca_file))
+            try:
+                assert "USD" in direct("balances")
+            finally:
+                direct.close()
+            assert len(proxy.targets) == seen
+        finally:
+            proxy.close()

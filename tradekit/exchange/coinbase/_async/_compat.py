@@ -7,13 +7,89 @@ the same with blocking implementations. Nothing else may differ by hand.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import Any
 
-import httpx
+import aiohttp
 import websockets.asyncio.client
 
-HttpClient = httpx.AsyncClient
+from tradekit.exchange.coinbase.common import (
+    KEEPALIVE_EXPIRY_S,
+    MAX_CONNECTIONS,
+    Reply,
+    TransportFailed,
+    certificate_refused,
+)
+
 sleep = asyncio.sleep
+
+
+class HttpSession:
+    """The REST adapter's HTTP: aiohttp's client (a keep-alive pool, HTTP/1.1 parsed in
+    C), whose CPU per request is about half of httpx's over asyncio (profiled against
+    the simulator over TLS). Its session belongs to an event loop, so it is opened on
+    the first request, in the loop that makes it (again if a later loop makes one)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        ssl_context: ssl.SSLContext | None,
+        timeout_s: float,
+        headers: dict[str, str],
+        proxy: str | None,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._ssl: ssl.SSLContext | bool = True if ssl_context is None else ssl_context
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=timeout_s, sock_connect=timeout_s, sock_read=timeout_s
+        )
+        self._headers = headers
+        self._proxy = proxy
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._loop is not loop:
+            connector = aiohttp.TCPConnector(
+                ssl=self._ssl, limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_EXPIRY_S
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                headers=self._headers,
+                timeout=self._timeout,
+                cookie_jar=aiohttp.DummyCookieJar(),  # the API keeps none (nor the sync twin)
+            )
+            self._loop = loop
+        return self._session
+
+    async def request(
+        self, method: str, target: str, headers: dict[str, str], content: bytes | None
+    ) -> Reply:
+        """One request to `target` (path and query); the whole reply, decompressed."""
+        session = self._open()
+        try:
+            async with session.request(
+                method,
+                self._base_url + target,
+                headers=headers,
+                data=content,
+                proxy=self._proxy,
+                allow_redirects=False,
+            ) as resp:
+                body = await resp.read()
+        except (aiohttp.ClientError, TimeoutError) as e:
+            refused = isinstance(e, aiohttp.ClientConnectorCertificateError)
+            raise TransportFailed(
+                type(e).__name__, certificate_refused=refused or certificate_refused(e)
+            ) from e
+        return Reply(resp.status, resp.headers, body)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 async def wait_for_message(ws: object, timeout: float) -> str | bytes:

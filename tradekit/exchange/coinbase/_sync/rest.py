@@ -15,31 +15,39 @@ refusal before any processing, so it is waited out and sent again.
 Rate limits: every request (retries included) first takes its turn from the pacer shared
 by every adapter of its key (private) or host (public), at Coinbase's documented rates
 or the limit the server announces (`pacing.py`): a burst is spread, not refused.
+
+HTTP: `_compat.HttpSession`, one per adapter: aiohttp's client on the async side,
+httpcore's connection pool on the sync side (see each for why). Both keep connections
+alive, honour the proxies the environment names (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY),
+accept gzip, and time out as the adapter says; both answer a `Reply` or raise
+`TransportFailed`, so this file has one flow for both.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
-
-import httpx
+from urllib.parse import quote, urlencode, urlsplit
 
 from tradekit import jsonl
 from tradekit.core.money import ProductSpec
 from tradekit.data.candles import Candle
 from tradekit.exchange.coinbase import wire
-from tradekit.exchange.coinbase._sync._compat import HttpClient, sleep
+from tradekit.exchange.coinbase._sync._compat import HttpSession, sleep
 from tradekit.exchange.coinbase.common import (
     AuthenticationError,
     EditResult,
     RateLimited,
+    Reply,
     RequestRejected,
     RetryPolicy,
+    TransportFailed,
+    environment_proxy,
 )
 from tradekit.exchange.coinbase.credentials import Credentials
 from tradekit.exchange.coinbase.pacing import PRIVATE_PER_S, PUBLIC_PER_S, Pacer, shared_pacer
@@ -99,12 +107,12 @@ class CoinbaseRest:
             if credentials is None
             else shared_pacer(f"key:{credentials.key_name}", PRIVATE_PER_S, clock)
         )
-        verify: ssl.SSLContext | bool = _ssl_context(ca_file) if parts.scheme == "https" else True
-        self._client = HttpClient(
-            base_url=self.base_url,
-            verify=verify,
-            timeout=timeout_s,
+        self._http = HttpSession(
+            self.base_url,
+            ssl_context=_ssl_context(ca_file) if parts.scheme == "https" else None,
+            timeout_s=timeout_s,
             headers={"User-Agent": "tradekit", "Accept": "application/json"},
+            proxy=environment_proxy(self.base_url),
         )
 
     def __enter__(self) -> CoinbaseRest:
@@ -114,7 +122,7 @@ class CoinbaseRest:
         self.close()
 
     def close(self) -> None:
-        self._client.close()
+        self._http.close()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.base_url!r}, credentials={self.credentials!r})"
@@ -134,10 +142,15 @@ class CoinbaseRest:
         """One API call with retries; `retry_unknown=False` for calls that must not be
         repeated when their outcome is unknown (placements)."""
         full = API_PREFIX + path
+        target = full + (f"?{urlencode(params, quote_via=quote)}" if params else "")
+        headers: dict[str, str] = {}
+        content = None
+        if body is not None:
+            content = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+            headers["Content-Type"] = "application/json"
         attempts = self.retry.attempts
         for attempt in range(attempts):
             last = attempt == attempts - 1
-            headers = {}
             pacer = self._public_pacer
             if auth:
                 if self.credentials is None or self._private_pacer is None:
@@ -155,24 +168,19 @@ class CoinbaseRest:
             if attempt:
                 self.stats["retries"] += 1
             try:
-                resp = self._client.request(method, full, params=params, json=body, headers=headers)
-            except httpx.ConnectError as e:
-                if _certificate_refused(e):  # not transient: say so, never retry
+                resp = self._http.request(method, target, headers, content)
+            except TransportFailed as e:
+                if e.certificate_refused:  # not transient: say so, never retry
                     raise ExchangeError(
                         f"{method} {path}: the TLS certificate of {self.host} is not trusted "
                         "(for tradekit sim --tls, pass its CA file as ca_file)"
                     ) from None
                 if not retry_unknown or last:
-                    raise OutcomeUnknown(f"{method} {path}: {type(e).__name__}") from None
-                sleep(self.retry.delay(attempt, self._rng))
-                continue
-            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as e:
-                if not retry_unknown or last:
-                    raise OutcomeUnknown(f"{method} {path}: {type(e).__name__}") from None
+                    raise OutcomeUnknown(f"{method} {path}: {e}") from None
                 sleep(self.retry.delay(attempt, self._rng))
                 continue
             _follow_announced_limit(pacer, resp)
-            status = resp.status_code
+            status = resp.status
             if status == 429:
                 if last:
                     raise RateLimited(f"{method} {path}: 429 after {attempts} attempts")
@@ -184,19 +192,19 @@ class CoinbaseRest:
                 sleep(self.retry.delay(attempt, self._rng))
                 continue
             if status in (401, 403):
-                raise AuthenticationError(f"{method} {path}: HTTP {status} {resp.text[:200]}")
+                raise AuthenticationError(f"{method} {path}: HTTP {status} {_text(resp)}")
             if status == 404:
                 return None
             if status >= 400:
                 raise RequestRejected(f"{method} {path}: HTTP {status} {_error_text(resp)}")
             try:
-                return jsonl.loads(resp.content)  # bounded: no RecursionError, no NaN
+                return jsonl.loads(resp.body)  # bounded: no RecursionError, no NaN
             except ValueError as e:
                 raise wire.WireError(f"{method} {path}", f"the reply is not JSON ({e})") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
-    def _reset_delay(resp: httpx.Response) -> float:
+    def _reset_delay(resp: Reply) -> float:
         """How long to wait after a 429: one request's worth of the rate limit when the
         headers say the limit (a token bucket refills continuously), else until the
         reset they announce; never more than a few seconds."""
@@ -394,22 +402,13 @@ class CoinbaseRest:
         return int(wire.text(reply, "epochMillis", "time")) * 10**6
 
 
-def _certificate_refused(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
-
-
-def _follow_announced_limit(pacer: Pacer, resp: httpx.Response) -> None:
+def _follow_announced_limit(pacer: Pacer, resp: Reply) -> None:
     limit = _header_number(resp, "x-ratelimit-limit")
     if limit is not None and limit > 0:
         pacer.announce(limit, _header_number(resp, "x-ratelimit-remaining"))
 
 
-def _header_number(resp: httpx.Response, name: str) -> float | None:
+def _header_number(resp: Reply, name: str) -> float | None:
     value = resp.headers.get(name)
     try:
         return float(value) if value is not None else None
@@ -417,11 +416,15 @@ def _header_number(resp: httpx.Response, name: str) -> float | None:
         return None
 
 
-def _error_text(resp: httpx.Response) -> str:
+def _text(resp: Reply) -> str:
+    return resp.body[:200].decode("utf-8", "replace")
+
+
+def _error_text(resp: Reply) -> str:
     try:
-        data = jsonl.loads(resp.content)
+        data = jsonl.loads(resp.body)
     except ValueError:
-        return resp.text[:200]
+        return _text(resp)
     if isinstance(data, dict):
         return str(data.get("message") or data.get("error_details") or data.get("error") or "")
     return str(data)[:200]
