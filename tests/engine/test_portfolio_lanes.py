@@ -358,3 +358,27 @@ async def test_a_lane_that_fails_ends_the_run_with_its_error(tmp_path):
         await asyncio.wait({handle.task}, timeout=BOUND_S)
         assert isinstance(handle.exception, ExchangeHalted)
         assert "key revoked" in str(handle.exception)
+
+
+@pytest.mark.asyncio
+async def test_a_pair_behind_the_market_moves_its_stop_once_on_the_newest_price(tmp_path):
+    """Prints that waited too long in a pair's lane (here: every print, stale_after_s=0)
+    are observed, not decided on; once the lane and the feed are drained, the pair
+    decides once, on the highs it saw: one stop move, to the trail below the newest."""
+    pf, ex, market, store = portfolio(tmp_path)
+    with store:
+        handle = pf.start()
+        await eventually(lambda: all(h.recovered for h in pf.health.values()), "recovered")
+        await b_enters_is_protected_and_trails(pf, ex, market)
+        stops_before = len(store.stop_history(B))
+        pf.stale_after_s = 0.0
+        for price in ("3130", "3160", "3200"):
+            market.print(B, price)
+        d = pf.drivers[B].decision
+        want = d.product.price_down(D("3200") * (1 - d.params.trail.trail_pct))
+        await eventually(
+            lambda: protected(pf, ex, B) and d.position.stop_trigger == want, "B caught up"
+        )
+        assert pf.stats.deferred == 3 and not pf.behind
+        assert len(store.stop_history(B)) == stops_before + 1  # one move, not three
+        await handle.stop()

@@ -82,7 +82,10 @@ class PortfolioStats:
     polls: int = 0  # REST lookups made because the user channel was silent
     unrouted: int = 0  # order events for no pair of ours
     deferred: int = 0  # trades seen too late to decide on (older than stale_after_s)
+    # a feed event's receipt to the end of the commands it caused (REST calls included)
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+    # ... to the moment its pair decided on it (how old the price was), same events
+    decision_waits_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
 
 
 @dataclass
@@ -779,6 +782,7 @@ class Portfolio:
         pending: deque[Event] = deque([ev])
         first = True
         settled = False
+        deciding = time.perf_counter() if received is not None else 0.0
         while pending:
             result: StepResult = await driver.process(pending.popleft())
             if self._watchers:
@@ -787,6 +791,7 @@ class Portfolio:
                 self.stats.commands += len(result.commands)
                 if first and received is not None:
                     self.stats.latencies_ms.append((time.perf_counter() - received) * 1000)
+                    self.stats.decision_waits_ms.append((deciding - received) * 1000)
             first = False
             for report in result.reports:
                 self.risk.observe(report)
