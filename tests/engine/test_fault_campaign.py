@@ -41,6 +41,8 @@ async def test_the_portfolio_rides_out(tmp_path: Any, name: str) -> None:
         await asyncio.sleep(FAULT_S)
         assert handle.running and handle.exception is None  # transient is not fatal
         session.sim.call(lambda st: st.faults.update(CLEAR))
+        struck = session.sim.call(lambda st: dict(st.faults_injected))
+        assert set(struck) <= set(faults) and sum(struck.values()) > 0  # the faults struck
         await eventually(
             lambda: not any(h.degraded for h in pf.health.values()), 20, "every pair healed"
         )

@@ -20,10 +20,15 @@ lane: the feed keeps being read, the other pairs keep deciding on current prices
 the slow pair, when it answers again, finds its backlog old (`stale_after_s`): those
 trades are observed, not decided on, and it decides once on the newest price it saw.
 Recovery is each lane's first job, so a pair the exchange cannot answer for does not
-hold up the others' start either. Open orders are also looked up over REST every
-`poll_after_s` (a poll queued in every lane), whatever the user channel says: the safety
-net for a silent channel or a fill missed while a socket was down; degraded pairs are
-retried from the same poll once their back-off is over.
+hold up the others' start either. A control (pause, resume, one per pair for the kill
+switch) goes ahead of the events queued in its pair's lane: a pair whose call hangs
+handles it when that call returns, the others at once. A lane's queue is unbounded: its
+backlog is what the feed sends for that pair while one of its calls lasts (bounded by
+the adapter's retries and timeouts), and is worked off fast (old trades are only
+observed). Open orders are also looked up over REST every `poll_after_s` (a poll queued
+in every lane), whatever the user channel says: the safety net for a silent channel or a
+fill missed while a socket was down; degraded pairs are retried from the same poll once
+their back-off is over.
 
 What is shared stays correct without locks, because the core is synchronous: a pair's
 `DecisionEngine.handle` checks the portfolio's risk limits (`PortfolioRisk.check`, which
@@ -37,7 +42,7 @@ one transaction per step, so steps of different pairs interleave only between co
 `advance`, e.g. `AsyncExchange(PaperExchange)`), every trade matches the book first,
 exactly as the sync engine does (stop news first, then the trade's fills, then the
 trade), and nothing there ever waits on a network: so the router runs each lane's work
-itself, to the end, before it takes the next event (`_route`), and the journal is
+itself, to the end, before it takes the next event (`_run_lane`), and the journal is
 deterministic, record for record the sync engine's. That is the only difference between
 the two cases; the lanes, their handling and their order are the same code.
 """
@@ -578,8 +583,7 @@ class Portfolio:
         """Wait until every lane has handled everything queued for it."""
         while True:
             self._raise_failure()
-            busy = [lane for lane in self._lanes.values() if not lane.idle]
-            if not busy or self._in_order:
+            if self._in_order or all(lane.idle for lane in self._lanes.values()):
                 return
             waiter = asyncio.get_running_loop().create_future()
             self._drained = waiter
@@ -614,9 +618,7 @@ class Portfolio:
                     drained.set_result(None)  # the router waits for idle lanes
                 await lane.waiter
                 lane.waiter = None
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:
+        except Exception as exc:
             self._failure = exc
             drained = self._drained
             if drained is not None and not drained.done():

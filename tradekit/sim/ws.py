@@ -323,8 +323,10 @@ class _Connection:
             },
             separators=(",", ":"),
         )
-        copies = 2 if faults.ws_dup_seq and rng.random() < faults.ws_dup_seq else 1
-        struck["ws_dup_seq"] += copies - 1
+        copies = 1
+        if faults.ws_dup_seq and rng.random() < faults.ws_dup_seq:
+            struck["ws_dup_seq"] += 1
+            copies = 2
         for _ in range(copies):
             await self.ws.send_text(text)
             self.sent += 1
