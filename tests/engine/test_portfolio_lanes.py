@@ -228,7 +228,12 @@ async def test_a_pair_whose_calls_hang_holds_up_no_other_pair(tmp_path, user_cha
         # all the while, A's first call waits and A decided nothing
         assert ex.waiting[A] == 1 and ex.calls[A] == 1
         assert not pf.health[A].recovered and pf.drivers[A].decision.entry is None
-        assert trade_steps(steps, B) == [t for t in market.printed if t.product_id == B]
+        # B saw every print of its own, in order (those a newer one followed in its
+        # queue only observed), and decided on its newest
+        b_prints = [t for t in market.printed if t.product_id == B]
+        decided = trade_steps(steps, B)
+        assert decided == [t for t in b_prints if t in decided] and decided[-1] == b_prints[-1]
+        assert pf.drivers[B].cursor == len(b_prints)
         assert trade_steps(steps, A) == []
 
         ex.release(A)
@@ -381,4 +386,33 @@ async def test_a_pair_behind_the_market_moves_its_stop_once_on_the_newest_price(
         )
         assert pf.stats.deferred == 3 and not pf.behind
         assert len(store.stop_history(B)) == stops_before + 1  # one move, not three
+        await handle.stop()
+
+
+@pytest.mark.asyncio
+async def test_prints_that_queued_behind_a_slow_call_are_decided_once_on_the_newest(tmp_path):
+    """B's stop move waits on the exchange while two more prints arrive: when the call
+    returns, B does not move its stop for each print in turn (each move more REST calls,
+    on a price already old), but observes the first and decides on the newest."""
+    pf, ex, market, store = portfolio(tmp_path)
+    with store:
+        handle = pf.start()
+        await eventually(lambda: all(h.recovered for h in pf.health.values()), "recovered")
+        await b_enters_is_protected_and_trails(pf, ex, market)
+        stops_before = len(store.stop_history(B))
+        superseded = pf.stats.superseded
+        ex.hold(B)
+        market.print(B, "3130")  # a stop move: its cancel waits at the gate
+        await eventually(lambda: ex.waiting[B] == 1, "B's stop move waiting")
+        market.print(B, "3160")
+        market.print(B, "3200")
+        await eventually(lambda: len(pf._lanes[B].items) == 2, "both prints queued for B")
+        ex.release(B)
+        d = pf.drivers[B].decision
+        want = d.product.price_down(D("3200") * (1 - d.params.trail.trail_pct))
+        await eventually(
+            lambda: protected(pf, ex, B) and d.position.stop_trigger == want, "B decided on 3200"
+        )
+        assert pf.stats.superseded == superseded + 1 and pf.stats.deferred == 0
+        assert len(store.stop_history(B)) == stops_before + 2  # 3130's move, then 3200's
         await handle.stop()

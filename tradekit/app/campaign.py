@@ -13,8 +13,10 @@ pairs degraded, faults seen by the feed (reconnects, gaps, duplicates), duplicat
 order ids at the exchange, fills the store lacks or has in excess, positions without a
 stop or an exit at the end, the longest unprotected interval (a stop's cancel-then-place,
 wall time), the largest decision lag (a trade's receipt to the end of the commands it
-caused, their REST calls included) and the largest decision wait (a trade's receipt to
-the moment its pair decided on it: how old the price was).
+caused, their REST calls included) and the largest and 99th percentile decision wait (a
+trade's receipt to the moment its pair decided on it: how old the price was), the trades
+only observed (`superseded` by a newer one waiting, or `deferred` as too old), and the
+REST requests made and the time they waited for a turn under the rate limit.
 
 **Kills.** `tradekit run` in a child process, SIGKILLed at a seeded random moment, again
 and again on the same store and the same simulator state; then one clean run, and the
@@ -195,7 +197,17 @@ async def fault_scenario(name: str, speed: str, seconds: float, tmp: Path) -> di
             "longest_unprotected_ms": round(max(gaps, default=0.0) * 1000, 1),
             "largest_decision_lag_ms": round(max(lags, default=0.0), 1),
             "largest_decision_wait_ms": round(max(waits, default=0.0), 1),
+            "p99_decision_wait_ms": round(_p99(waits), 1),
+            "superseded": pf.stats.superseded,
+            "deferred": pf.stats.deferred,
+            "rest_requests": s.rest.stats["requests"],
+            "rest_paced_s": round(s.rest.paced_s, 1),
         }
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, len(ordered) * 99 // 100)] if ordered else 0.0
 
 
 def kill_campaign(kills: int, seed: int, tmp: Path, speed: str = "40x") -> dict[str, Any]:

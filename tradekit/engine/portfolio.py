@@ -17,8 +17,9 @@ pair with its own queue, which handles that pair's events (trades, fills and ord
 reports, timers, polls, controls first) one at a time, in arrival order. A pair whose
 REST call is retrying (the adapter backs off on 429, 5xx, timeouts) holds up only its own
 lane: the feed keeps being read, the other pairs keep deciding on current prices, and
-the slow pair, when it answers again, finds its backlog old (`stale_after_s`): those
-trades are observed, not decided on, and it decides once on the newest price it saw.
+the slow pair, when it answers again, decides once, on the newest price it has: the
+trades of its backlog that a newer one follows, or that are older than `stale_after_s`,
+are only observed (the highs and the last price learnt, nothing decided on them).
 Recovery is each lane's first job, so a pair the exchange cannot answer for does not
 hold up the others' start either. A control (pause, resume, one per pair for the kill
 switch) goes ahead of the events queued in its pair's lane: a pair whose call hangs
@@ -87,6 +88,7 @@ class PortfolioStats:
     polls: int = 0  # REST lookups made because the user channel was silent
     unrouted: int = 0  # order events for no pair of ours
     deferred: int = 0  # trades seen too late to decide on (older than stale_after_s)
+    superseded: int = 0  # trades only observed: a newer one of the pair was waiting
     # a feed event's receipt to the end of the commands it caused (REST calls included)
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
     # ... to the moment its pair decided on it (how old the price was), same events
@@ -642,7 +644,9 @@ class Portfolio:
                 elif item is _RECOVER:
                     await self._recover_pair(pid)
                 else:
-                    await self._handle(pid, *item)
+                    ev, received = item
+                    newer = bool(lane.items) and _is_trade(lane.items[0])
+                    await self._handle(pid, ev, received, newer)
             elif pid in self._behind and self._inbox is not None and self._inbox.empty():
                 await self._catch_up(pid)
             else:
@@ -703,21 +707,30 @@ class Portfolio:
             return
         await self._route(owner, (ev, received))
 
-    async def _handle(self, pid: str, ev: Event, received: float | None = None) -> None:
-        """One event of one pair, in its lane."""
+    async def _handle(
+        self, pid: str, ev: Event, received: float | None = None, newer: bool = False
+    ) -> None:
+        """One event of one pair, in its lane. A trade is decided on only if it is
+        current: not older than `stale_after_s`, and not `newer` (a later trade of the
+        pair is already waiting right behind it, as after a slow REST call: the pair
+        decides once, on that one). Otherwise it is observed: the pair learns the price
+        and the high, and its stop catches up with them at the next decision (on the
+        next trade, or the catch-up once its backlog is gone)."""
         driver = self.drivers[pid]
         if isinstance(ev, MarketTrade):
             if self._market is not None:
                 await self._advance(pid, driver, ev)
             if not self.health[pid].recovered:
                 return  # not reconciled yet: its orders' truth comes first
-            if received is not None and time.perf_counter() - received > self.stale_after_s:
-                # behind the market: learn the price, decide on a current one (the
-                # stop catches up with every high seen when the backlog is gone)
+            late = received is not None and time.perf_counter() - received > self.stale_after_s
+            if late or newer:
                 driver.decision.observe(ev)
                 driver.cursor += 1
-                self.stats.deferred += 1
-                self._behind.add(pid)
+                if late:
+                    self.stats.deferred += 1
+                    self._behind.add(pid)
+                else:
+                    self.stats.superseded += 1
                 return
             await self._guarded(pid, functools.partial(self._process, pid, ev, received))
             return
@@ -882,6 +895,10 @@ class Portfolio:
             "degraded": self.health[product_id].degraded,
             "product": d.product,
         }
+
+
+def _is_trade(item: Any) -> bool:
+    return type(item) is tuple and type(item[0]) is MarketTrade
 
 
 def _quiet(future: asyncio.Future[Any]) -> asyncio.Future[Any]:
