@@ -164,20 +164,19 @@ async def fault_scenario(name: str, speed: str, seconds: float, tmp: Path) -> di
                     task.cancel()
 
         s.sim.run_coroutine(stop_market())
-        settled = await _until(
-            lambda: (
-                not pf.behind
-                and all(
-                    o.status in SETTLED
-                    for d in pf.drivers.values()
-                    for o in d.decision.orders.values()
-                )
-            ),
-            30,
-        )
+
+        def quiet() -> bool:  # no request of ours unanswered, no late trade undecided
+            return not pf.behind and all(
+                o.status in SETTLED for d in pf.drivers.values() for o in d.decision.orders.values()
+            )
+
+        settled = await _until(quiet, 30)
         await asyncio.sleep(1.0)  # the last user-channel messages and polls
-        survived = handle.running and handle.exception is None
+        # compared in the same step as the last check that nothing is in flight (a fill
+        # found late may have started a placement the exchange has and we do not yet)
+        settled = settled and await _until(quiet, 30)
         figures = compare(s)
+        survived = handle.running and handle.exception is None
         gaps = [g for d in pf.drivers.values() for g in d.unprotected_s]
         lags = list(pf.stats.latencies_ms)
         waits = list(pf.stats.decision_waits_ms)
