@@ -604,9 +604,14 @@ class Portfolio:
             lane.wake()
 
     async def _route(self, pid: str, item: Any) -> None:
+        """Give a lane an item: queued and its task woken; in order (where nothing is
+        ever left queued after a step), handled at once."""
         lane = self._lanes[pid]
-        lane.items.append(item)
-        await self._run_lane(lane)
+        if self._in_order:
+            await self._one(lane, item)
+        else:
+            lane.items.append(item)
+            lane.wake()
 
     async def _serve(self, lane: _Lane) -> None:
         """A lane's task: handle its items, then wait for more. An error ends the run."""
@@ -637,16 +642,7 @@ class Portfolio:
             if lane.urgent:
                 await self._control_now(lane.urgent.popleft())
             elif lane.items:
-                item = lane.items.popleft()
-                if item is _POLL:
-                    lane.polling = False
-                    await self._poll_pair(pid)
-                elif item is _RECOVER:
-                    await self._recover_pair(pid)
-                else:
-                    ev, received = item
-                    newer = bool(lane.items) and _is_trade(lane.items[0])
-                    await self._handle(pid, ev, received, newer)
+                await self._one(lane, lane.items.popleft())
             elif pid in self._behind and self._inbox is not None and self._inbox.empty():
                 await self._catch_up(pid)
             else:
@@ -654,6 +650,18 @@ class Portfolio:
             lane.handled += 1
             if lane.handled % FAIR_BATCH == 0:
                 await asyncio.sleep(0)
+
+    async def _one(self, lane: _Lane, item: Any) -> None:
+        """One item of a lane: a poll, its recovery, or an event (see `_handle`)."""
+        if item is _POLL:
+            lane.polling = False
+            await self._poll_pair(lane.pid)
+        elif item is _RECOVER:
+            await self._recover_pair(lane.pid)
+        else:
+            ev, received = item
+            newer = bool(lane.items) and _is_trade(lane.items[0])
+            await self._handle(lane.pid, ev, received, newer)
 
     async def _control_now(self, c: _Control) -> None:
         """A control, stamped when handled, on its pair's clock."""
