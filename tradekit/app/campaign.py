@@ -1,6 +1,6 @@
 """Reliability campaigns: a live portfolio on tradekit sim through faults and kills.
 
-    python -m tradekit.app.campaign                        # the full campaign (~25 min)
+    python -m tradekit.app.campaign                        # the full campaign (~10 min)
     python -m tradekit.app.campaign --kills 5 --seconds 3 --speeds 40x   # a quick one
 
 **Faults.** Every scenario of `SCENARIOS` (a REST outage, a 20 % 5xx rate, timeouts,
