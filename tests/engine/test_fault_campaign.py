@@ -23,7 +23,7 @@ from test_portfolio_sim import (
     session_on,
 )
 
-from tradekit.app.campaign import CLEAR, SCENARIOS
+from tradekit.app.campaign import CLEAR, SCENARIOS, SETTLED
 
 FAULT_S = 3.0  # how long each scenario trades through its faults
 
@@ -41,11 +41,21 @@ async def test_the_portfolio_rides_out(tmp_path: Any, name: str) -> None:
         await asyncio.sleep(FAULT_S)
         assert handle.running and handle.exception is None  # transient is not fatal
         session.sim.call(lambda st: st.faults.update(CLEAR))
+        struck = session.sim.call(lambda st: dict(st.faults_injected))
+        assert set(struck) <= set(faults) and sum(struck.values()) > 0  # the faults struck
         await eventually(
             lambda: not any(h.degraded for h in pf.health.values()), 20, "every pair healed"
         )
         await quiesce(session, 10, lossy="ws_drop_rate" in faults)
-        await eventually(lambda: orders_match_exchange(session), 10, "store equals exchange")
+
+        def settled_and_equal() -> bool:
+            # nothing in flight and the store's fills the exchange's, checked in the same
+            # step as what follows: a fill found late by a poll may have started a stop
+            # placement that the exchange has and whose reply the engine awaits
+            orders = (o for d in pf.drivers.values() for o in d.decision.orders.values())
+            return all(o.status in SETTLED for o in orders) and orders_match_exchange(session)
+
+        await eventually(settled_and_equal, 10, "nothing in flight, store equals exchange")
         assert handle.running and handle.exception is None
         ours = Counter(
             o.client_order_id for o in session.sim.call(lambda st: st.exchange.list_orders())

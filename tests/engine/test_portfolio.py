@@ -254,3 +254,37 @@ def test_a_trade_that_waited_too_long_is_seen_not_decided_on(tmp_path):
     assert (deferred, last, entry_then) == (1, D("60000"), None)  # seen, nothing decided
     assert entry is not None and entry.created_ts == 2 * SEC  # decided on the current one
     assert deferred_after == 1
+
+
+def test_stop_returns_while_the_router_lags_the_feed(tmp_path):
+    """stop() while the inbox is full: the cancelled reader must not wait for room to
+    post its end marker (before 2604205 it did, and stop() never returned). On a
+    simulated market the router waits for each step, so a slow market backs the feed
+    up into the inbox (on a live one the lanes' queues take the backlog instead)."""
+
+    class SlowMarket(AsyncExchange):
+        async def advance(self, trade: MarketTrade) -> Any:
+            await asyncio.sleep(0.01)
+            return self.inner.advance(trade)
+
+    async def endless() -> AsyncIterator[MarketTrade]:
+        for i in itertools.count():
+            yield MarketTrade("BTC-USD", D(60000 + i % 7), D("1"), (i + 1) * SEC)
+
+    async def run() -> tuple[bool, bool]:
+        with Store(tmp_path / "s.sqlite") as store:
+            decision = setup_for("BTC-USD", "60000").engine(store, None, "s").decision
+            exchange = SlowMarket(PaperExchange(balances={"USD": D("100000")}))
+            pf = Portfolio([decision], exchange, store, endless(), poll_after_s=3600)
+            handle = pf.start()
+            deadline = time.monotonic() + 10
+            while not (pf._inbox is not None and pf._inbox.full()):  # no public view
+                assert time.monotonic() < deadline, "the inbox never filled"
+                await asyncio.sleep(0.01)
+            stopping = asyncio.ensure_future(handle.stop())
+            done, _ = await asyncio.wait({stopping}, timeout=3)
+            return bool(done), handle.running
+
+    returned, running = asyncio.run(run())
+    assert returned, "handle.stop() did not return within 3 s"
+    assert not running

@@ -602,32 +602,6 @@ async def test_a_store_failure_surfaces_the_failed_write_not_the_failed_note(tmp
         assert re.search(r": (record|record_outcome) failed", str(handle.exception))
 
 
-@pytest.mark.asyncio
-@bounded(TEST_BOUND_S)
-async def test_stop_returns_while_the_engine_lags_the_feed(tmp_path):
-    """stop() while the inbox is full: the cancelled reader must not wait for room to
-    post its end marker (before 2604205 it did, and stop() never returned)."""
-    async with session_on(tmp_path, make_config()) as session:
-        # every REST answer 0.3 s late: the engine falls behind the market's 600 trades/s
-        session.sim.call(lambda st: st.faults.update({"rest_delay_s": 0.3}))
-        pf = session.portfolio
-        handle = pf.start()
-
-        def inbox_full() -> bool:  # no public view of the backlog
-            return pf._inbox is not None and pf._inbox.full()
-
-        await eventually(inbox_full, 10, "a full inbox")
-        stopping = asyncio.ensure_future(handle.stop())
-        done, _ = await asyncio.wait({stopping}, timeout=3)
-        for _ in range(20):  # let the session end: more cancels free the stuck reader
-            if stopping.done():
-                break
-            handle.task.cancel()
-            await asyncio.wait({stopping}, timeout=0.2)
-        assert done, "handle.stop() did not return within 3 s"
-        assert not handle.running and handle.exception is None
-
-
 # ------------------------------------------------------------- transient is not fatal
 
 

@@ -238,6 +238,52 @@ def test_faults(make_sim):
         api.close()
 
 
+def test_a_429_burst_is_rate_limiting_as_coinbase_answers_it(make_sim):
+    """`rest_429_rate`: that fraction of authenticated calls is refused with 429 before
+    anything is done, in Coinbase's error shape, with rate-limit headers that say no
+    request is left (what a client slows down on); public calls and, with `only`, other
+    endpoints are spared."""
+    server = make_sim(rate_limit_per_s=30)
+    api = Api(server)
+
+    def faults(**changes: object) -> None:
+        r = api.client.post("/sim/admin/faults", json=changes)
+        assert r.status_code == 200, r.text
+
+    try:
+        faults(rest_429_rate=1.0)
+        r = api.post(
+            "/orders",
+            json={
+                "client_order_id": "in-the-burst",
+                "product_id": "BTC-USD",
+                "side": "BUY",
+                "order_configuration": {
+                    "limit_limit_gtc": {"base_size": "0.01", "limit_price": "1000.00"}
+                },
+            },
+        )
+        assert r.status_code == 429
+        assert r.json()["error"] == "RATE_LIMIT_EXCEEDED"
+        assert r.headers["x-ratelimit-limit"] == "30"
+        assert r.headers["x-ratelimit-remaining"] == "0"
+        assert 0 < float(r.headers["x-ratelimit-reset"]) <= 1.0
+        assert api.get("/time", auth=False).status_code == 200
+        faults(only="POST /orders")  # the burst on placements only: lookups get through
+        listed = api.ok("GET", "/orders/historical/batch", params={"order_status": "OPEN"})
+        assert listed["orders"] == []  # the refused placement did nothing
+        faults(rest_429_rate=0.5, only=None)  # a fraction: some calls through, some not
+        statuses = [api.get("/accounts").status_code for _ in range(20)]
+        assert set(statuses) == {200, 429}
+        faults(rest_429_rate=0)
+        assert api.get("/accounts").status_code == 200
+        assert server.state.faults_injected["rest_429_rate"] == 1 + statuses.count(429)
+        r = api.client.post("/sim/admin/faults", json={"rest_429_rate": 1.5})
+        assert r.status_code == 400 and "rest_429_rate" in r.json()["message"]
+    finally:
+        api.close()
+
+
 def test_admin_endpoints(api: Api):
     state = api.client.get("/sim/admin/state").json()
     assert set(state) >= {"balances", "orders", "fills", "last_prices", "faults", "market_seq"}

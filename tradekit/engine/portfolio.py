@@ -9,18 +9,43 @@ or `await portfolio.run()` in a script. It holds no trading rule: each pair's co
 decides and its `AsyncPairDriver` (the same code the sync engine runs, generated there)
 journals and performs; this class routes events to pairs, keeps the portfolio's risk
 limits in front of every entry, and runs the feed, the REST polling fallback and the
-controls (pause, resume, kill switch) as one sequential stream of events, so every pair
-sees its events in a deterministic order. Open orders are also looked up over REST every
-`poll_after_s`, whatever the user channel says: the safety net for a silent channel or a
-fill missed while a socket was down.
+controls (pause, resume, kill switch).
 
-Store writes are direct SQLite commits from the loop thread (WAL, synchronous=NORMAL:
-about 0.05-0.1 ms each, and only for events that change something), so they never block
-the loop for long; a writer thread would add a queue and reordering risk for nothing.
+**Pairs are independent.** The feed is read by its own task into a bounded inbox; a
+router takes each event from it and hands it to its pair's *lane*: a worker task per
+pair with its own queue, which handles that pair's events (trades, fills and order
+reports, timers, polls, controls first) one at a time, in arrival order. A pair whose
+REST call is retrying (the adapter backs off on 429, 5xx, timeouts) holds up only its own
+lane: the feed keeps being read, the other pairs keep deciding on current prices, and
+the slow pair, when it answers again, decides once, on the newest price it has: the
+trades of its backlog that a newer one follows, or that are older than `stale_after_s`,
+are only observed (the highs and the last price learnt, nothing decided on them).
+Recovery is each lane's first job, so a pair the exchange cannot answer for does not
+hold up the others' start either. A control (pause, resume, one per pair for the kill
+switch) goes ahead of the events queued in its pair's lane: a pair whose call hangs
+handles it when that call returns, the others at once. A lane's queue is unbounded: its
+backlog is what the feed sends for that pair while one of its calls lasts (bounded by
+the adapter's retries and timeouts), and is worked off fast (old trades are only
+observed). Open orders are also looked up over REST every `poll_after_s` (a poll queued
+in every lane), whatever the user channel says: the safety net for a silent channel or a
+fill missed while a socket was down; degraded pairs are retried from the same poll once
+their back-off is over.
 
-With a simulated market (an exchange with `advance`, e.g. `AsyncExchange(PaperExchange)`)
-the portfolio advances it with every trade from the feed, exactly as the sync engine
-does: stop news first, then the trade's fills, then the trade.
+What is shared stays correct without locks, because the core is synchronous: a pair's
+`DecisionEngine.handle` checks the portfolio's risk limits (`PortfolioRisk.check`, which
+reads the other pairs' entries and positions) and reserves its entry in the same
+synchronous step, before any await, so two pairs can never both pass a check that only
+one of them fits. Store writes are direct SQLite commits from the loop thread (WAL,
+synchronous=NORMAL: about 0.05-0.1 ms each, and only for events that change something),
+one transaction per step, so steps of different pairs interleave only between commits.
+
+**A simulated market runs in order.** With an in-process market (an exchange with
+`advance`, e.g. `AsyncExchange(PaperExchange)`), every trade matches the book first,
+exactly as the sync engine does (stop news first, then the trade's fills, then the
+trade), and nothing there ever waits on a network: so the router runs each lane's work
+itself, to the end, before it takes the next event (`_run_lane`), and the journal is
+deterministic, record for record the sync engine's. That is the only difference between
+the two cases; the lanes, their handling and their order are the same code.
 """
 
 from __future__ import annotations
@@ -63,7 +88,11 @@ class PortfolioStats:
     polls: int = 0  # REST lookups made because the user channel was silent
     unrouted: int = 0  # order events for no pair of ours
     deferred: int = 0  # trades seen too late to decide on (older than stale_after_s)
+    superseded: int = 0  # trades only observed: a newer one of the pair was waiting
+    # a feed event's receipt to the end of the commands it caused (REST calls included)
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+    # ... to the moment its pair decided on it (how old the price was), same events
+    decision_waits_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
 
 
 @dataclass
@@ -88,14 +117,38 @@ BACKOFF_MAX_S = 30.0
 
 
 _END: Any = object()  # the feed's last word in the inbox
-_WAKE: Any = object()  # a control is waiting in `_urgent`
+_WAKE: Any = object()  # a control is waiting in `_urgent`, or a lane failed
+_RECOVER: Any = object()  # a lane's first job: reconcile its pair with the exchange
+_POLL: Any = object()  # a lane's REST safety net (and the retry of a degraded pair)
 
 
 @dataclass
 class _Control:
-    product_id: str | None
+    product_id: str
     event: Event
     done: asyncio.Future[None] | None = None
+
+
+@dataclass(eq=False)
+class _Lane:
+    """One pair's worker: its own queue (controls first), handled one item at a time."""
+
+    pid: str
+    items: deque[Any] = field(default_factory=deque)  # (event, received) | _POLL | _RECOVER
+    urgent: deque[_Control] = field(default_factory=deque)
+    task: asyncio.Task[None] | None = None
+    waiter: asyncio.Future[None] | None = None  # set while the lane waits for work
+    polling: bool = False  # a _POLL is queued
+    handled: int = 0
+
+    @property
+    def idle(self) -> bool:
+        return self.waiter is not None and not (self.items or self.urgent)
+
+    def wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
 
 class PortfolioHandle:
@@ -154,6 +207,8 @@ class Portfolio:
             self.drivers[d.product_id] = AsyncPairDriver(d, exchange, store)
         self._feed = feed
         self._market: Any = exchange if hasattr(exchange, "advance") else None
+        # a simulated market is driven in order: see "A simulated market runs in order"
+        self._in_order = self._market is not None
         self.poll_after_s = poll_after_s
         self.stale_after_s = stale_after_s
         self.close_store = close_store
@@ -166,6 +221,9 @@ class Portfolio:
         self._watchers: list[Callable[[str, StepResult], None]] = []
         self.health: dict[str, PairHealth] = {pid: PairHealth() for pid in self.drivers}
         self._behind: set[str] = set()  # pairs that observed trades too late to decide on
+        self._lanes: dict[str, _Lane] = {pid: _Lane(pid) for pid in self.drivers}
+        self._failure: BaseException | None = None  # what ended a lane (ends the run)
+        self._drained: asyncio.Future[None] | None = None  # the router waits for idle lanes
         self._rng = random.Random()
         self.started = False
         self.finished = False
@@ -193,7 +251,9 @@ class Portfolio:
         if self._inbox is None:
             self._inbox = asyncio.Queue(INBOX_SIZE)
         try:
-            await self.recover()
+            self._restore()
+            for lane in self._lanes.values():
+                lane.items.appendleft(_RECOVER)
             self.started = True
             await self._consume()
             self.finished = True
@@ -206,10 +266,11 @@ class Portfolio:
                 self.store.note(None, f"portfolio stopped by an error: {exc!r}", _now_ns())
             raise
         finally:
-            while self._urgent:  # controls never handled: their waiters learn it
-                c = self._urgent.popleft()
-                if c.done is not None and not c.done.done():
-                    c.done.set_exception(RuntimeError("the portfolio stopped before this"))
+            for queue in (self._urgent, *(lane.urgent for lane in self._lanes.values())):
+                while queue:  # controls never handled: their waiters learn it
+                    c = queue.popleft()
+                    if c.done is not None and not c.done.done():
+                        c.done.set_exception(RuntimeError("the portfolio stopped before this"))
             await self._close_feed()
             if self.close_store:
                 self.store.close()
@@ -217,11 +278,17 @@ class Portfolio:
     async def recover(self) -> None:
         """Every pair's saved state and open orders reconciled before it trades again. A
         pair the exchange cannot answer for now is degraded and tried again later (its
-        market data is not acted on meanwhile); the others start."""
-        for pid, driver in self.drivers.items():
+        market data is not acted on meanwhile); the others start. (`run()` does the same,
+        each pair in its own lane.)"""
+        self._restore()
+        for pid in self.drivers:
+            await self._recover_pair(pid)
+
+    def _restore(self) -> None:
+        """Every pair's saved decision state, under the portfolio's risk limits."""
+        for driver in self.drivers.values():
             driver.restore()
             self.risk.add(driver.decision)
-            await self._recover_pair(pid)
 
     async def _recover_pair(self, pid: str, retry: bool = False) -> None:
         driver = self.drivers[pid]
@@ -310,31 +377,29 @@ class Portfolio:
         """Pairs that saw trades too late to decide on and have not caught up yet."""
         return frozenset(self._behind)
 
-    async def _catch_up(self) -> None:
-        """The backlog is gone: pairs that only observed late trades decide now, on the
-        last price they saw (a Timer at their own market time: the stop catches up with
-        the highs observed meanwhile)."""
-        behind, self._behind = self._behind, set()
-        for pid in behind:
-            ts = self.drivers[pid].decision.last_ts
-            await self._guarded(pid, functools.partial(self._process, pid, Timer(ts)))
+    async def _catch_up(self, pid: str) -> None:
+        """Its backlog is gone: a pair that only observed late trades decides now, on the
+        last price it saw (a Timer at its own market time: the stop catches up with the
+        highs observed meanwhile)."""
+        self._behind.discard(pid)
+        ts = self.drivers[pid].decision.last_ts
+        await self._guarded(pid, functools.partial(self._process, pid, Timer(ts)))
 
-    async def _heal(self) -> None:
-        """Degraded pairs whose back-off is over: try again (recovery first)."""
-        now = time.monotonic()
-        for pid, health in self.health.items():
-            if not (health.degraded or not health.recovered) or now < health.retry_at:
-                continue
-            if not health.recovered:
-                await self._recover_pair(pid, retry=True)
-                continue
-            driver = self.drivers[pid]
+    async def _heal(self, pid: str) -> None:
+        """A degraded pair whose back-off is over: try again (recovery first)."""
+        health = self.health[pid]
+        if not (health.degraded or not health.recovered) or time.monotonic() < health.retry_at:
+            return
+        if not health.recovered:
+            await self._recover_pair(pid, retry=True)
+            return
+        driver = self.drivers[pid]
 
-            async def settle(driver: AsyncPairDriver = driver, pid: str = pid) -> None:
-                for ev in await driver.settle():
-                    await self._process(pid, ev)
+        async def settle() -> None:
+            for ev in await driver.settle():
+                await self._process(pid, ev)
 
-            await self._guarded(pid, settle, retry=True)
+        await self._guarded(pid, settle, retry=True)
 
     # -- controls (journaled as events of each pair) -------------------------------
 
@@ -399,7 +464,7 @@ class Portfolio:
         ev = TradingStateChanged(state, self._control_ts(product_id), reason, flatten_offset_pct)
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         # Controls jump the queue: handled before any feed event still waiting (a kill
-        # must not wait behind a backlog); the marker only wakes an idle consumer.
+        # must not wait behind a backlog); the marker only wakes an idle router.
         _quiet(done)
         self._urgent.append(_Control(product_id, ev, done))
         with contextlib.suppress(asyncio.QueueFull):
@@ -419,10 +484,10 @@ class Portfolio:
     # -- watching ------------------------------------------------------------------
 
     def watch(self, callback: Callable[[str, StepResult], None]) -> Callable[[], None]:
-        """Call `callback(product_id, step)` after every step a pair takes (on the loop,
-        in the stream's order). It must be quick and must not raise (an error is
-        journaled as a note and the callback dropped). Returns a function that stops
-        the watching."""
+        """Call `callback(product_id, step)` after every step a pair takes (on the loop;
+        each pair's steps in its order, pairs interleaved). It must be quick and must
+        not raise (an error is journaled as a note and the callback dropped). Returns a
+        function that stops the watching."""
         self._watchers.append(callback)
 
         def unwatch() -> None:
@@ -443,35 +508,43 @@ class Portfolio:
     # -- the stream ----------------------------------------------------------------
 
     async def _consume(self) -> None:
-        """One sequential stream: feed events and controls, in arrival order.
+        """The router: feed events and controls, in arrival order, to their pairs' lanes.
 
         The feed is read by its own task into a bounded inbox (back-pressure on a burst);
         this loop drains it, yields to the event loop every `FAIR_BATCH` events so that
-        notebook cells and other tasks keep running during a burst, and polls REST when
-        the user channel has been silent for `poll_after_s`."""
+        notebook cells and other tasks keep running during a burst, and queues a poll in
+        every lane when `poll_after_s` has passed. It ends when the feed has ended and
+        every lane has handled all it was given, or when a lane fails (its error)."""
         inbox = self._inbox
         assert inbox is not None
+        lanes = list(self._lanes.values())
+        if self._in_order:
+            for lane in lanes:  # recovery, pair by pair, before any market data
+                await self._drain(lane)
+        else:
+            for lane in lanes:
+                lane.task = asyncio.ensure_future(self._serve(lane))
         feed = self._open_feed()
         reader = asyncio.ensure_future(self._read(feed)) if feed is not None else None
         handled = 0
         try:
             while not self._stopping:
+                self._raise_failure()
                 while self._urgent:
                     c = self._urgent.popleft()
-                    if c.product_id is not None:  # stamped when handled, on its clock
-                        ts = self._control_ts(c.product_id)
-                        c.event = dataclasses.replace(c.event, ts=ts)
-                    await self._dispatch(c.event, c.product_id)
-                    if c.done is not None and not c.done.done():
-                        c.done.set_result(None)
+                    lane = self._lanes[c.product_id]
+                    lane.urgent.append(c)
+                    await self._run_lane(lane)
                 try:
                     item = inbox.get_nowait()
                 except asyncio.QueueEmpty:
                     if reader is not None and reader.done():
                         await reader  # ended without room for its end marker
+                        await self._lanes_done()
                         return
-                    if self._behind:  # caught up: decide on what was only observed
-                        await self._catch_up()
+                    for pid in list(self._behind):  # caught up: decide on what was observed
+                        await self._run_lane(self._lanes[pid])
+                    if self._urgent or self._failure is not None:
                         continue
                     try:
                         item = await asyncio.wait_for(inbox.get(), self.poll_after_s)
@@ -483,13 +556,11 @@ class Portfolio:
                 if item is _END:
                     assert reader is not None
                     await reader  # a feed that failed raises here
+                    await self._lanes_done()
                     return  # the feed ended and everything it sent is handled
-                if isinstance(item, _Control):
-                    await self._dispatch(item.event, item.product_id)
-                else:
-                    ev, received = item
-                    self.stats.messages += 1
-                    await self._dispatch(ev, None, received)
+                ev, received = item
+                self.stats.messages += 1
+                await self._dispatch(ev, None, received)
                 handled += 1
                 if handled % FAIR_BATCH == 0:
                     await asyncio.sleep(0)
@@ -500,6 +571,104 @@ class Portfolio:
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reader
+            for lane in lanes:
+                if lane.task is not None and not lane.task.done():
+                    lane.task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await lane.task
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    async def _lanes_done(self) -> None:
+        """Wait until every lane has handled everything queued for it."""
+        while True:
+            self._raise_failure()
+            if self._in_order or all(lane.idle for lane in self._lanes.values()):
+                return
+            waiter = asyncio.get_running_loop().create_future()
+            self._drained = waiter
+            try:
+                await waiter
+            finally:
+                self._drained = None
+
+    async def _run_lane(self, lane: _Lane) -> None:
+        """Have a lane handle what was queued for it: now, to the end, on a simulated
+        market (the router waits: the journal's order is the sync engine's); else by
+        waking its task (the router goes on at once)."""
+        if self._in_order:
+            await self._drain(lane)
+        else:
+            lane.wake()
+
+    async def _route(self, pid: str, item: Any) -> None:
+        """Give a lane an item: queued and its task woken; in order (where nothing is
+        ever left queued after a step), handled at once."""
+        lane = self._lanes[pid]
+        if self._in_order:
+            await self._one(lane, item)
+        else:
+            lane.items.append(item)
+            lane.wake()
+
+    async def _serve(self, lane: _Lane) -> None:
+        """A lane's task: handle its items, then wait for more. An error ends the run."""
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                await self._drain(lane)
+                lane.waiter = loop.create_future()
+                drained = self._drained
+                if drained is not None and not drained.done():
+                    drained.set_result(None)  # the router waits for idle lanes
+                await lane.waiter
+                lane.waiter = None
+        except Exception as exc:
+            self._failure = exc
+            drained = self._drained
+            if drained is not None and not drained.done():
+                drained.set_result(None)
+            if self._inbox is not None:
+                with contextlib.suppress(asyncio.QueueFull):
+                    self._inbox.put_nowait(_WAKE)
+
+    async def _drain(self, lane: _Lane) -> None:
+        """Handle a lane's items in order, controls first. When both its queue and the
+        feed's inbox are empty, a pair that only observed late trades decides now."""
+        pid = lane.pid
+        while True:
+            if lane.urgent:
+                await self._control_now(lane.urgent.popleft())
+            elif lane.items:
+                await self._one(lane, lane.items.popleft())
+            elif pid in self._behind and self._inbox is not None and self._inbox.empty():
+                await self._catch_up(pid)
+            else:
+                return
+            lane.handled += 1
+            if lane.handled % FAIR_BATCH == 0:
+                await asyncio.sleep(0)
+
+    async def _one(self, lane: _Lane, item: Any) -> None:
+        """One item of a lane: a poll, its recovery, or an event (see `_handle`)."""
+        if item is _POLL:
+            lane.polling = False
+            await self._poll_pair(lane.pid)
+        elif item is _RECOVER:
+            await self._recover_pair(lane.pid)
+        else:
+            ev, received = item
+            newer = bool(lane.items) and _is_trade(lane.items[0])
+            await self._handle(lane.pid, ev, received, newer)
+
+    async def _control_now(self, c: _Control) -> None:
+        """A control, stamped when handled, on its pair's clock."""
+        c.event = dataclasses.replace(c.event, ts=self._control_ts(c.product_id))
+        await self._handle(c.product_id, c.event)
+        if c.done is not None and not c.done.done():
+            c.done.set_result(None)
 
     async def _read(self, feed: AsyncIterator[Event]) -> None:
         inbox = self._inbox
@@ -508,8 +677,8 @@ class Portfolio:
             async for ev in feed:
                 await inbox.put((ev, time.perf_counter()))
         finally:
-            # wakes the consumer: the feed ended (or failed: awaiting this task re-raises).
-            # Never waits: cancelled with a full inbox, the consumer sees `done()` instead.
+            # wakes the router: the feed ended (or failed: awaiting this task re-raises).
+            # Never waits: cancelled with a full inbox, the router sees `done()` instead.
             with contextlib.suppress(asyncio.QueueFull):
                 inbox.put_nowait(_END)
 
@@ -531,42 +700,60 @@ class Portfolio:
     async def _dispatch(
         self, ev: Event, product_id: str | None = None, received: float | None = None
     ) -> None:
+        """Route one event to its pair's lane (a Timer to every pair's)."""
         if isinstance(ev, MarketTrade):
-            pid = ev.product_id
-            driver = self.drivers.get(pid)
-            if driver is None:
-                return
-            if self._market is not None:
-                await self._advance(pid, driver, ev)
-            if not self.health[pid].recovered:
-                return  # not reconciled yet: its orders' truth comes first
-            if received is not None and time.perf_counter() - received > self.stale_after_s:
-                # behind the market: learn the price, decide on a current one (the
-                # stop catches up with every high seen when the backlog is gone)
-                driver.decision.observe(ev)
-                driver.cursor += 1
-                self.stats.deferred += 1
-                self._behind.add(pid)
-                return
-            await self._guarded(pid, functools.partial(self._process, pid, ev, received))
+            if ev.product_id in self._lanes:
+                await self._route(ev.product_id, (ev, received))
             return
         if isinstance(ev, Timer):
-            for pid in self.drivers:
-                if self.health[pid].recovered:
-                    await self._guarded(pid, functools.partial(self._process, pid, ev))
+            for pid in self._lanes:
+                await self._route(pid, (ev, received))
             return
         owner = product_id or self._owner(ev)
         if owner is None:
             self.stats.unrouted += 1
             return
+        await self._route(owner, (ev, received))
 
-        async def handle(owner: str = owner) -> None:
+    async def _handle(
+        self, pid: str, ev: Event, received: float | None = None, newer: bool = False
+    ) -> None:
+        """One event of one pair, in its lane. A trade is decided on only if it is
+        current: not older than `stale_after_s`, and not `newer` (a later trade of the
+        pair is already waiting right behind it, as after a slow REST call: the pair
+        decides once, on that one). Otherwise it is observed: the pair learns the price
+        and the high, and its stop catches up with them at the next decision (on the
+        next trade, or the catch-up once its backlog is gone)."""
+        driver = self.drivers[pid]
+        if isinstance(ev, MarketTrade):
+            if self._market is not None:
+                await self._advance(pid, driver, ev)
+            if not self.health[pid].recovered:
+                return  # not reconciled yet: its orders' truth comes first
+            late = received is not None and time.perf_counter() - received > self.stale_after_s
+            if late or newer:
+                driver.decision.observe(ev)
+                driver.cursor += 1
+                if late:
+                    self.stats.deferred += 1
+                    self._behind.add(pid)
+                else:
+                    self.stats.superseded += 1
+                return
+            await self._guarded(pid, functools.partial(self._process, pid, ev, received))
+            return
+        if isinstance(ev, Timer):
+            if self.health[pid].recovered:
+                await self._guarded(pid, functools.partial(self._process, pid, ev))
+            return
+
+        async def handle() -> None:
             if isinstance(ev, OrderStatusReport):
-                for fill in await self._fills_behind(owner, ev):
-                    await self._process(owner, fill, received)
-            await self._process(owner, ev, received)
+                for fill in await self._fills_behind(pid, ev):
+                    await self._process(pid, fill, received)
+            await self._process(pid, ev, received)
 
-        await self._guarded(owner, handle)
+        await self._guarded(pid, handle)
 
     async def _advance(self, pid: str, driver: AsyncPairDriver, trade: MarketTrade) -> None:
         """A simulated market: match this trade first, as the sync engine does."""
@@ -618,6 +805,7 @@ class Portfolio:
         pending: deque[Event] = deque([ev])
         first = True
         settled = False
+        deciding = time.perf_counter() if received is not None else 0.0
         while pending:
             result: StepResult = await driver.process(pending.popleft())
             if self._watchers:
@@ -626,6 +814,7 @@ class Portfolio:
                 self.stats.commands += len(result.commands)
                 if first and received is not None:
                     self.stats.latencies_ms.append((time.perf_counter() - received) * 1000)
+                    self.stats.decision_waits_ms.append((deciding - received) * 1000)
             first = False
             for report in result.reports:
                 self.risk.observe(report)
@@ -637,35 +826,43 @@ class Portfolio:
                 pending.extend(await driver.settle())
 
     async def _poll(self) -> None:
-        """Every `poll_after_s`, ask REST about every order the engine still has open: the
-        user channel may be silent, or may have missed a fill while reconnecting (an
-        order placed while the socket was down is in no resync)."""
+        """Every `poll_after_s`, a poll in every lane (one at a time per lane)."""
         self._last_poll = time.monotonic()
-        await self._heal()
+        for pid, lane in self._lanes.items():
+            if not lane.polling:
+                lane.polling = True
+                await self._route(pid, _POLL)
+
+    async def _poll_pair(self, pid: str) -> None:
+        """Ask REST about every order the pair still has open: the user channel may be
+        silent, or may have missed a fill while reconnecting (an order placed while the
+        socket was down is in no resync). A degraded pair whose back-off is over is
+        tried again first."""
+        await self._heal(pid)
+        health = self.health[pid]
+        if not health.recovered or (health.degraded and time.monotonic() < health.retry_at):
+            return
+        driver = self.drivers[pid]
         now = _now_ns()
-        for pid, driver in self.drivers.items():
-            health = self.health[pid]
-            if not health.recovered or (health.degraded and time.monotonic() < health.retry_at):
-                continue
 
-            async def poll(pid: str = pid, driver: AsyncPairDriver = driver) -> None:
-                # a quiet live market still lets time pass (entry timeouts); a replay of
-                # old data, whose clock is not the wall clock, gets no timer
-                last = driver.decision.last_ts
-                if last and 0 <= now - last <= LIVE_CLOCK_NS:
-                    await self._process(pid, Timer(now))
-                for order in list(driver.decision.pending_orders()):
-                    if order.order_id is None:
+        async def poll() -> None:
+            # a quiet live market still lets time pass (entry timeouts); a replay of
+            # old data, whose clock is not the wall clock, gets no timer
+            last = driver.decision.last_ts
+            if last and 0 <= now - last <= LIVE_CLOCK_NS:
+                await self._process(pid, Timer(now))
+            for order in list(driver.decision.pending_orders()):
+                if order.order_id is None:
+                    continue
+                self.stats.polls += 1
+                for ev in await driver.order_news(
+                    order.client_order_id, order.order_id, driver.decision.last_ts
+                ):
+                    if isinstance(ev, OrderStatusReport) and not ev.client_order_id:
                         continue
-                    self.stats.polls += 1
-                    for ev in await driver.order_news(
-                        order.client_order_id, order.order_id, driver.decision.last_ts
-                    ):
-                        if isinstance(ev, OrderStatusReport) and not ev.client_order_id:
-                            continue
-                        await self._process(pid, ev)
+                    await self._process(pid, ev)
 
-            await self._guarded(pid, poll)
+        await self._guarded(pid, poll)
 
     # -- inspection ----------------------------------------------------------------
 
@@ -706,6 +903,10 @@ class Portfolio:
             "degraded": self.health[product_id].degraded,
             "product": d.product,
         }
+
+
+def _is_trade(item: Any) -> bool:
+    return type(item) is tuple and type(item[0]) is MarketTrade
 
 
 def _quiet(future: asyncio.Future[Any]) -> asyncio.Future[Any]:

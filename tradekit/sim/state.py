@@ -14,6 +14,7 @@ import asyncio
 import random
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -86,6 +87,11 @@ class Faults:
     - rest_error_rate: answer that fraction of authenticated REST calls with a 5xx
       (before doing anything);
     - rest_delay_s: sleep this long before answering every REST call;
+    - rest_429_rate: answer that fraction of authenticated REST calls with 429
+      RATE_LIMIT_EXCEEDED (before doing anything), as a burst of rate limiting looks:
+      Coinbase's error shape and rate-limit headers saying no request is left
+      (`x-ratelimit-remaining: 0`, `x-ratelimit-reset` until the bucket is full), which a
+      client is to honour by slowing down;
     - lose_reply_rate: do the call (e.g. place the order) then answer 503, as a reply
       lost on the way back: the client cannot know it happened;
     - timeout_rate: hold the request until the client gives up (sleep `timeout_s`);
@@ -94,13 +100,14 @@ class Faults:
       (one number jumped) or that are sent twice (same sequence_num);
     - ws_drop_rate: the fraction of messages silently not sent (a lost message: the
       next one shows a sequence_num gap).
-    - only: restrict the four REST faults to one endpoint, "METHOD /path" with or without
+    - only: restrict the five REST faults to one endpoint, "METHOD /path" with or without
       the `/api/v3/brokerage` prefix (e.g. "POST /orders", so that the lookup after a
       lost reply gets through); None: every authenticated REST call.
     """
 
     rest_error_rate: float = 0.0
     rest_delay_s: float = 0.0
+    rest_429_rate: float = 0.0
     lose_reply_rate: float = 0.0
     timeout_rate: float = 0.0
     timeout_s: float = 30.0
@@ -151,6 +158,9 @@ class SimState:
     exchange: PaperExchange
     keys: dict[str, ApiKey] = field(default_factory=dict)
     faults: Faults = field(default_factory=Faults)
+    # how many times each fault struck, by its name (REST and WebSocket): what a
+    # campaign reports as the faults it injected
+    faults_injected: Counter[str] = field(default_factory=Counter)
     bus: Bus = field(default_factory=Bus)
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     rate_limit_per_s: float = 30.0  # private REST requests per second per key

@@ -298,16 +298,20 @@ class _Connection:
     async def _emit(self, channel: str, events: list[dict[str, Any]]) -> None:
         """Send one envelope, applying the sequence faults; raises _Stop when closing."""
         faults = self.state.faults
+        struck = self.state.faults_injected
         rng = self.state.rng
         drop_after = faults.ws_drop_after
         if drop_after is not None and self.sent >= drop_after:
+            struck["ws_drop_after"] += 1
             self._finish(1011, "fault: ws_drop_after")
             raise _Stop
         if faults.ws_skip_seq and rng.random() < faults.ws_skip_seq:
+            struck["ws_skip_seq"] += 1
             self.seq += 1
         seq = self.seq
         self.seq += 1
         if faults.ws_drop_rate and rng.random() < faults.ws_drop_rate:
+            struck["ws_drop_rate"] += 1
             return
         text = json.dumps(
             {
@@ -319,11 +323,15 @@ class _Connection:
             },
             separators=(",", ":"),
         )
-        copies = 2 if faults.ws_dup_seq and rng.random() < faults.ws_dup_seq else 1
+        copies = 1
+        if faults.ws_dup_seq and rng.random() < faults.ws_dup_seq:
+            struck["ws_dup_seq"] += 1
+            copies = 2
         for _ in range(copies):
             await self.ws.send_text(text)
             self.sent += 1
             if drop_after is not None and self.sent >= drop_after:
+                struck["ws_drop_after"] += 1
                 self._finish(1011, "fault: ws_drop_after")
                 raise _Stop
 

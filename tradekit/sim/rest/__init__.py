@@ -60,9 +60,10 @@ decides where Coinbase's behaviour is unknown or the paper exchange is narrower:
   (whole requests left now) and `x-ratelimit-reset` (seconds, decimal, until the bucket
   is full again); past the limit: 429 with a JSON body (clients must key on the status).
 - Faults (`state.faults`), authenticated calls only (or the one endpoint `faults.only`
-  names), in this order: `rest_delay_s` sleep; `rest_error_rate` -> 500 before anything
-  is done; `timeout_rate` -> sleep `timeout_s` then 504, nothing done; `lose_reply_rate`
-  -> the call is done, then 503.
+  names), in this order: `rest_delay_s` sleep; `rest_429_rate` -> 429
+  RATE_LIMIT_EXCEEDED with the rate-limit headers saying nothing is left, before anything
+  is done; `rest_error_rate` -> 500 before anything is done; `timeout_rate` -> sleep
+  `timeout_s` then 504, nothing done; `lose_reply_rate` -> the call is done, then 503.
 """
 
 from __future__ import annotations

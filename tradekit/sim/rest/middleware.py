@@ -96,14 +96,22 @@ def private(state: SimState, limiter: RateLimiter, handler: Handler) -> Handler:
             response = await inner(request)
             response.headers.update(headers)
             return response
+        struck = state.faults_injected
         if faults.rest_delay_s > 0:
+            struck["rest_delay_s"] += 1
             await asyncio.sleep(faults.rest_delay_s)
         rng = state.rng
+        if faults.rest_429_rate > 0 and rng.random() < faults.rest_429_rate:
+            struck["rest_429_rate"] += 1
+            spent = {**headers, "x-ratelimit-remaining": "0"}
+            return error_response(429, "RATE_LIMIT_EXCEEDED", "Too many requests", spent)
         if faults.rest_error_rate > 0 and rng.random() < faults.rest_error_rate:
+            struck["rest_error_rate"] += 1
             return error_response(
                 500, "INTERNAL", "simulated server error (fault injection)", headers
             )
         if faults.timeout_rate > 0 and rng.random() < faults.timeout_rate:
+            struck["timeout_rate"] += 1
             await asyncio.sleep(faults.timeout_s)
             return error_response(
                 504, "DEADLINE_EXCEEDED", "simulated timeout (fault injection)", headers
@@ -111,6 +119,7 @@ def private(state: SimState, limiter: RateLimiter, handler: Handler) -> Handler:
         lose = faults.lose_reply_rate > 0 and rng.random() < faults.lose_reply_rate
         response = await inner(request)
         if lose:
+            struck["lose_reply_rate"] += 1
             return error_response(
                 503, "UNAVAILABLE", "simulated lost reply (fault injection)", headers
             )
