@@ -73,6 +73,17 @@ def ex(request: pytest.FixtureRequest, sim: SimServer, creds: Credentials) -> It
     sim.call(lambda st: st.faults.update({k: 0.0 for k in ("lose_reply_rate", "rest_error_rate")}))
 
 
+def tls_sim(tmp_path: Any) -> SimServer:
+    """A simulator over TLS (its CA and key file under `tmp_path`), not yet started."""
+    return SimServer(
+        tls=True,
+        keys_file=tmp_path / "k.json",
+        tls_dir=tmp_path / "tls",
+        rate_limit_per_s=FAST,
+        public_rate_limit_per_s=FAST,
+    )
+
+
 def print_trade(sim: SimServer, price: str, product: str = BTC) -> None:
     ts = sim.call(lambda st: st.now())
     trade = MarketTrade(product, D(price), D("1"), ts, "")
@@ -262,13 +273,7 @@ def test_a_limit_sell_goes_through(ex: Flavor, sim: SimServer) -> None:
 def test_tls_is_verified_and_the_simulator_trusted_only_when_told(tmp_path: Any) -> None:
     from tradekit.exchange.types import ExchangeError
 
-    with SimServer(
-        tls=True,
-        keys_file=tmp_path / "k.json",
-        tls_dir=tmp_path / "tls",
-        rate_limit_per_s=FAST,
-        public_rate_limit_per_s=FAST,
-    ) as s:
+    with tls_sim(tmp_path) as s:
         creds = Credentials.from_file(tmp_path / "k.json")
         for name in ("sync", "async"):
             trusted = make_flavor(name, s, creds, ca_file=str(s.ca_file))
@@ -354,13 +359,7 @@ def test_the_proxy_the_environment_names_is_used_unless_no_proxy_exempts_the_hos
     for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
         monkeypatch.delenv(var, raising=False)
     proxy = ConnectProxy()
-    with SimServer(
-        tls=True,
-        keys_file=tmp_path / "k.json",
-        tls_dir=tmp_path / "tls",
-        rate_limit_per_s=FAST,
-        public_rate_limit_per_s=FAST,
-    ) as s:
+    with tls_sim(tmp_path) as s:
         creds = Credentials.from_file(tmp_path / "k.json")
         try:
             monkeypatch.setenv("HTTPS_PROXY", proxy.url)
