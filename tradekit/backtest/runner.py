@@ -5,14 +5,16 @@ mutation to JSON lines) because a live run must survive a crash. A backtest can 
 be run again, so this driver keeps what decides (the `DecisionEngine`, the
 `PaperExchange`, and the pair driver's code that performs commands and reads the
 exchange's answers) and drops what only makes it durable: no store, no journal, no JSON
-per event. Ticks stream from their source, one at a time.
+per event. `run_events` takes every trade of a stream, one at a time; `run_arrays`
+takes a product's trades as integer arrays and hands over in bulk the ones the rules
+would ignore (see its docstring).
 
-The loop is `ExecutionEngine.run`'s, step for step: each trade first moves the paper
-market (`advance`), then the events it caused are handled in the engine's order (the
-stop's news when the trade reached the stop, then the fills, then the trade), and the
-outcome of every command is handled before the next event, as the engine's queue does.
-Commands are performed by the same `PairDriver.perform` as live trading, so every
-command type the core has (and any it grows) is performed the same way.
+Both share one step (`_Steps`), `ExecutionEngine.run`'s, step for step: each trade
+first moves the paper market (`advance`), then the events it caused are handled in the
+engine's order (the stop's news when the trade reached the stop, then the fills, then
+the trade), and the outcome of every command is handled before the next event, as the
+engine's queue does. Commands are performed by the same `PairDriver.perform` as live
+trading, so every command type the core has (and any it grows) is performed the same way.
 tests/backtest/test_equivalence.py holds the two paths to identical trades, stops and P&L.
 """
 
@@ -151,9 +153,7 @@ def run_events(
     decision engine holds the final state). `run_arrays` is the same, faster."""
     trace = Trace()
     steps = _Steps(decision, exchange, trace)
-    decision = steps.decision
-    handle = decision.handle
-    advance = exchange.advance
+    step = steps.trade
     prices_append = trace.prices.append
     times_append = trace.times.append
     tick = -1
@@ -164,19 +164,10 @@ def run_events(
     trace.first_ts = first.ts
     trade = first
     for tick, trade in enumerate(itertools.chain((first,), ticks)):
-        price = trade.price
         if sample:
-            prices_append(float(price))
+            prices_append(float(trade.price))
             times_append(trade.ts)
-        fills = advance(trade)
-        stop = decision.stop
-        if not fills and (stop is None or stop.stop_price is None or price > stop.stop_price):
-            # the hot path: nothing filled, the stop not reached
-            commands = handle(trade)
-            if commands or decision.has_reports:
-                steps.act(tick, trade, fills, commands)
-        else:
-            steps.act(tick, trade, fills, None)
+        step(tick, trade)
         if progress is not None and not tick & _PROGRESS_MASK and tick:
             progress(PROGRESS_EVERY)
     if progress is not None and tick >= 0:

@@ -269,8 +269,10 @@ class DecisionEngine:
         if pos is not None:
             moved = pos.ratchet(price)
             protection = self.protection
-            if not moved and self.entry is None and protection.quiet(pos, price):
-                return []  # the hot path: a stop rests where it should, nothing to do
+            if not moved and self.entry is None:
+                floor = protection.quiet_floor(pos)
+                if floor is not None and price > floor:
+                    return []  # the hot path: a stop rests where it should, nothing to do
             with localcontext(MONEY_CONTEXT):
                 protection.on_trade(price, ts)
                 commands = self._protect(ts)

@@ -299,16 +299,11 @@ class Protection:
             return []
         return self._decide(pos, entry_working, ts)
 
-    def quiet(self, pos: PositionState, price: Decimal) -> bool:
-        """True when a trade at `price` cannot change anything: a stop rests, untriggered,
-        at the desired levels for the whole size, under the market, and nothing else is
-        going on (the engine's hot path; when in doubt, False and the full rules run)."""
-        floor = self.quiet_floor(pos)
-        return floor is not None and price > floor
-
     def quiet_floor(self, pos: PositionState) -> Decimal | None:
-        """The price above which every trade is `quiet` (the resting stop's trigger), or
-        None when protection has something to do whatever the price."""
+        """The price above which a trade cannot change anything (the resting stop's
+        trigger): a stop rests, untriggered, at the desired levels for the whole size,
+        and nothing else is going on. None when protection has something to do whatever
+        the price (the engine's hot path; when in doubt, None and the full rules run)."""
         stop = self.stop
         if (
             stop is not None
