@@ -14,6 +14,7 @@ from tradekit.core.commands import (
     PlaceLimitBuy,
     PlaceLimitSell,
     PlaceStopLimitSell,
+    QueryOrder,
 )
 from tradekit.core.decision import DecisionEngine, PairParams, Phase
 from tradekit.core.entry import EnterOnce, EntryRule, FixedOffsetEntry, PullbackEntry
@@ -123,6 +124,7 @@ __all__ = [
     "ProtectionParams",
     "ProtectionState",
     "PullbackEntry",
+    "QueryOrder",
     "Report",
     "RiskLimits",
     "SanityParams",

@@ -98,4 +98,21 @@ class EditStopOrder:
     ts: int
 
 
-Command = PlaceLimitBuy | PlaceStopLimitSell | PlaceLimitSell | CancelOrder | EditStopOrder
+@dataclass(frozen=True, slots=True)
+class QueryOrder:
+    """Ask the exchange for one order's state (its status, fills and trigger).
+
+    A refused or unanswered cancel or edit is settled by the exchange's word, never by
+    assuming what happened: the answer comes back as `OrderStatusReport` (and the
+    order's unseen `OrderFilled`s). `order_id` is None when the placement's reply was
+    lost (the lookup is then by `client_order_id`).
+    """
+
+    client_order_id: str
+    order_id: str | None
+    ts: int
+
+
+Command = (
+    PlaceLimitBuy | PlaceStopLimitSell | PlaceLimitSell | CancelOrder | EditStopOrder | QueryOrder
+)

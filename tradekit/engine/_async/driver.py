@@ -23,6 +23,7 @@ from tradekit.core.commands import (
     PlaceLimitBuy,
     PlaceLimitSell,
     PlaceStopLimitSell,
+    QueryOrder,
 )
 from tradekit.core.decision import DecisionEngine
 from tradekit.core.events import (
@@ -141,6 +142,8 @@ class AsyncPairDriver:
                 )
             elif isinstance(cmd, EditStopOrder):
                 return await self._edit(cmd, ts)
+            elif isinstance(cmd, QueryOrder):
+                return await self._ask(cmd.client_order_id, cmd.order_id, ts)
             else:
                 if cmd.then is not None:
                     self._gaps[cmd.then.client_order_id] = (cmd.client_order_id, time.monotonic())
