@@ -67,7 +67,9 @@ def fast_backtest(spec: BacktestSpec, source: TickSource, detail: bool = True) -
         prices, times = source.arrays(spec.product.quote_increment)
     except ValueError as exc:
         raise FastPathRefused(str(exc)) from None
-    return run_fast(spec, prices, times, ticks_per_bar=source.ticks_per_bar, detail=detail)
+    return run_fast(
+        spec, prices, times, ticks_per_bar=source.ticks_per_bar, detail=detail, bars=source.bars
+    )
 
 
 def event_backtest(
@@ -95,7 +97,12 @@ def event_backtest(
             prices, times = source.arrays(q)
         except ValueError:  # off the grid: the exact per-trade loop takes any price
             trace, driver = run_events(
-                decision, exchange, source.stream(), sample=sample, progress=update
+                decision,
+                exchange,
+                source.stream(),
+                sample=sample,
+                progress=update,
+                bars=source.bars,
             )
         else:
             trace, driver = run_arrays(
@@ -107,6 +114,7 @@ def event_backtest(
                 q,
                 sample=sample,
                 progress=update,
+                bars=source.bars,
             )
     finally:
         if bar is not None:

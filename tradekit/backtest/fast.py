@@ -133,6 +133,7 @@ class _Position:
     exit_tick: int | None = None
     exit_price: int | None = None  # in increments
     sell_fee: Decimal = ZERO
+    exit_trade: int = 0  # the trade's price the exit filled on (in increments)
     stop_ticks: Any = None  # ticks at which a new stop was acknowledged
     stop_triggers: Any = None  # its trigger, in increments
     stop_moves: int = 0
@@ -145,11 +146,13 @@ def run_fast(
     *,
     ticks_per_bar: int = 1,
     detail: bool = True,
+    bars: bool = False,
 ) -> BacktestResult:
     """The backtest of `spec` on int64 `prices` (quote increments) and `times` (ns).
 
     `detail=False` skips what only tables and charts need (the stop history as Decimals,
-    the equity samples): what a sweep wants. Raises FastPathRefused (see module doc).
+    the equity samples): what a sweep wants. `bars`: the prices are bars' waypoints, four
+    a bar, run as a continuous path (module docstring). Raises FastPathRefused.
     """
     import numpy as np
 
@@ -194,9 +197,9 @@ def run_fast(
             k = max(k, int(np.searchsorted(T, entry.at_ts, side="left")))
     else:
         k = 0
+    last = int(P[k]) if k < n else 0  # the market when the entry is placed
     while k < n:
-        # -- entry placed at trade k (after the market moved to P[k]) ---------------------
-        last = int(P[k])
+        # -- entry placed at trade k (after the market moved to `last`) -------------------
         limit = last * on // od
         if limit <= 0:
             raise FastPathRefused("the entry's limit price rounds to 0")
@@ -221,16 +224,33 @@ def run_fast(
                 raise FastPathRefused("the paper exchange would refuse the entry (funds)")
         crossing = limit >= last
         # fill: the first trade after k at or under the limit; timeout: the first trade
-        # after k at least max_entry_wait after it (a fill on that trade still counts)
+        # after k at least max_entry_wait after it (a fill on that trade still counts).
+        # On bars the market stays at `last` (a crossing buy fills there, on trade k),
+        # and when `last` is a point inside the leg into waypoint k, that waypoint is
+        # still ahead
         timeout = int(np.searchsorted(T, int(T[k]) + wait, side="left"))
         timeout = max(timeout, k + 1)
         stop_at = min(timeout, n - 1)
-        j = _first_at_or_below(P, k + 1, stop_at + 1, limit) if k + 1 <= stop_at else -1
+        ahead = bars and last > int(P[k])
+        if bars and crossing:
+            j = k
+        else:
+            first = k if ahead else k + 1
+            j = _first_at_or_below(P, first, stop_at + 1, limit) if first <= stop_at else -1
         if j < 0:
             if once or timeout >= n:
                 break
             k = timeout + 1  # cancelled at `timeout`; a new signal on the next trade
+            last = int(P[k]) if k < n else 0
             continue
+        # the market when the buy filled: on bars, the limit itself when the leg into
+        # waypoint j passed it (a jump to a bar's open fills at the open's trade)
+        if bars and j == k:
+            market = last
+        elif bars and j % 4 and int(P[j]) < limit:
+            market = limit
+        else:
+            market = int(P[j])
         with localcontext(EXACT_CONTEXT):
             buy_fee = limit_d * size * (taker if crossing else maker)
             cash -= size * limit_d + buy_fee
@@ -239,7 +259,7 @@ def run_fast(
         dd.cash = float(cash)
         dd.size_q = float(size * q)
         dd.holding(P[j : j + 1], P[j : j + 1])
-        _trail(pos, P, spec, (kn, kd), (ln, ld), (mn, md), detail, dd)
+        _trail(pos, P, spec, (kn, kd), (ln, ld), (mn, md), detail, dd, market, bars)
         if pos.exit_tick is None:
             break
         with localcontext(EXACT_CONTEXT):
@@ -250,6 +270,7 @@ def run_fast(
         if once:
             break
         k = pos.exit_tick  # flat again on the exit trade: the rule signals on it
+        last = pos.exit_trade
     return _result(spec, positions, P, T, cash, ticks_per_bar, detail, dd.worst)
 
 
@@ -309,8 +330,13 @@ def _trail(
     step: tuple[int, int],
     detail: bool,
     dd: _Drawdown,
+    market: int,
+    bars: bool,
 ) -> None:
-    """Follow one position from its entry fill to its stop's fill (or the data's end)."""
+    """Follow one position from its entry fill (the market then at `market`) to its
+    stop's fill (or the data's end). On bars, a waypoint reached by a leg inside a bar
+    that passes the stop's trigger exits at the trigger, where the path met it; one
+    that opens a bar under it is a jump, and exits at that trade (or gaps through)."""
     import numpy as np
 
     kn, kd = keep
@@ -324,12 +350,21 @@ def _trail(
         raise FastPathRefused("the stop's trigger rounds to 0")
     if trigger * ln // ld <= 0:
         raise FastPathRefused("the stop's limit price rounds to 0")
-    if trigger >= int(P[j]):
+    if trigger >= market:
         raise FastPathRefused(
             "the first stop would sit at or above the market (the engine exits with a limit sell)"
         )
     stop_ticks = [np.asarray([j], dtype=np.int64)]
     stop_triggers = [np.asarray([trigger], dtype=np.int64)]
+    if bars and market > int(P[j]) >= 0 and int(P[j]) <= trigger:
+        # the rest of the leg into waypoint j passes the new stop's trigger
+        limit = trigger * ln // ld
+        pos.exit_tick = j
+        pos.exit_trade = trigger
+        pos.exit_price = trigger if spec.sell_fills == "trade" else limit
+        pos.stop_ticks = stop_ticks[0]
+        pos.stop_triggers = stop_triggers[0]
+        return
     moves = 0
     start = j + 1
     w = _FIRST_WINDOW
@@ -375,11 +410,14 @@ def _trail(
         if hit[i]:
             limit = level * ln // ld
             price = int(seg[i])
+            if bars and (start + i) % 4:
+                price = level  # inside a bar: the path meets the trigger itself
             if price < limit:
                 raise FastPathRefused(
                     f"trade {start + i} gaps through the stop's limit (the stop rests unfilled)"
                 )
             pos.exit_tick = start + i
+            pos.exit_trade = price
             # the paper fill model: a stop that triggers and fills on one trade sells at
             # the trade's price (sell_fills "trade"), or at its limit ("limit")
             pos.exit_price = price if spec.sell_fills == "trade" else limit

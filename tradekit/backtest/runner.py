@@ -16,6 +16,17 @@ the trade), and the outcome of every command is handled before the next event, a
 engine's queue does. Commands are performed by the same `PairDriver.perform` as live
 trading, so every command type the core has (and any it grows) is performed the same way.
 tests/backtest/test_equivalence.py holds the two paths to identical trades, stops and P&L.
+
+Bars (`bars=True`: four trades a bar, `tradekit.data.candles`' waypoints open, nearer
+extreme, other extreme, close) are a continuous path: inside a bar the market passes
+every price between two waypoints, so before a waypoint's trade `_BarPath.cross` feeds
+a trade at each resting order's price the leg passes (the paper book's `quiet_band`
+edges: a stop's trigger on the way down, a resting sell's limit on the way up), and
+after any trade `_BarPath.settle` feeds the same price again while an order rests that
+a trade there would fill (one just placed at the market fills at the market, never at
+the next waypoint). Between bars there is no such path: the next bar's open is a jump,
+so a stop it gaps through stays a gap-through. Those added trades carry the time of the
+waypoint their leg leads to and count as that waypoint's tick.
 """
 
 from __future__ import annotations
@@ -140,6 +151,50 @@ class _Steps:
             trace.states.append((tick, trade.ts, now[0], now[1]))
 
 
+_SETTLE_LIMIT = 8  # same-price trades fed after one trade (each fills what rests there)
+_CROSS_LIMIT = 64  # resting prices one leg of a bar may pass (each is a fill or trigger)
+
+
+class _BarPath:
+    """Bars as a continuous path (module docstring): the trades a leg between two
+    waypoints adds, and the market staying at a price while an order rests there."""
+
+    def __init__(self, steps: _Steps, product_id: str) -> None:
+        self.steps = steps
+        self.exchange = steps.exchange
+        self.product_id = product_id
+        self.added = 0
+
+    def cross(self, tick: int, start: Decimal, target: MarketTrade) -> None:
+        """The leg from `start` to `target`'s price: a trade at every resting price it
+        passes strictly between the two, in path order (the waypoint's own trade is the
+        caller's)."""
+        end = target.price
+        at = start
+        for _ in range(_CROSS_LIMIT):
+            lo, hi = self.exchange.quiet_band(self.product_id)
+            if end < at and end < lo < at:
+                at = lo
+            elif end > at and at < hi < end:
+                at = hi
+            else:
+                return
+            trade = MarketTrade(self.product_id, at, _ONE, target.ts)
+            self.steps.trade(tick, trade)
+            self.added += 1
+            self.settle(tick, trade)
+
+    def settle(self, tick: int, trade: MarketTrade) -> None:
+        """The market is still at `trade`'s price: again while something rests there."""
+        price = trade.price
+        for _ in range(_SETTLE_LIMIT):
+            lo, hi = self.exchange.quiet_band(self.product_id)
+            if lo < price < hi:
+                return
+            self.steps.trade(tick, trade)
+            self.added += 1
+
+
 def run_events(
     decision: DecisionEngine,
     exchange: Any,
@@ -147,10 +202,12 @@ def run_events(
     *,
     sample: bool = True,
     progress: Callable[[int], None] | None = None,
+    bars: bool = False,
 ) -> tuple[Trace, LeanDriver]:
     """Run every trade of `ticks` (an iterable of MarketTrade) through the decision
     engine and the paper exchange, one at a time; returns the trace and the driver (its
-    decision engine holds the final state). `run_arrays` is the same, faster."""
+    decision engine holds the final state). `run_arrays` is the same, faster. `bars`:
+    the trades are bars' waypoints, four a bar (see the module docstring)."""
     trace = Trace()
     steps = _Steps(decision, exchange, trace)
     step = steps.trade
@@ -163,16 +220,27 @@ def run_events(
         return trace, steps.driver
     trace.first_ts = first.ts
     trade = first
+    path = _BarPath(steps, first.product_id) if bars else None
+    previous = first.price
     for tick, trade in enumerate(itertools.chain((first,), ticks)):
         if sample:
             prices_append(float(trade.price))
             times_append(trade.ts)
-        step(tick, trade)
+        if path is None:
+            step(tick, trade)
+        else:
+            if tick & 3:
+                path.cross(tick, previous, trade)
+            step(tick, trade)
+            path.settle(tick, trade)
+            previous = trade.price
         if progress is not None and not tick & _PROGRESS_MASK and tick:
             progress(PROGRESS_EVERY)
     if progress is not None and tick >= 0:
         progress(tick % PROGRESS_EVERY + 1)
     trace.n_ticks = trace.handled = tick + 1
+    if path is not None:
+        trace.handled += path.added
     trace.last_price = trade.price
     trace.last_ts = trade.ts
     return trace, steps.driver
@@ -188,6 +256,7 @@ def run_arrays(
     *,
     sample: bool = True,
     progress: Callable[[int], None] | None = None,
+    bars: bool = False,
 ) -> tuple[Trace, LeanDriver]:
     """`run_events` over a product's trades given as arrays (`prices` in whole quote
     increments, `times` in ns, int64), with the same result, trade for trade.
@@ -220,6 +289,7 @@ def run_arrays(
         trace.prices = _as_floats(prices, q)
         trace.times = times
     trace.first_ts = int(times[0])
+    path = _BarPath(steps, product_id) if bars else None
     reported = 0
     i = 0
     while i < n:
@@ -230,7 +300,15 @@ def run_arrays(
             decision.skipped(j - i, last)
             exchange.skipped(j - i, last)
         if j < n:
-            steps.trade(j, make(j))
+            trade = make(j)
+            if path is None:
+                steps.trade(j, trade)
+            else:
+                if j & 3:
+                    start = MONEY_CONTEXT.multiply(Decimal(int(prices[j - 1])), q)
+                    path.cross(j, start, trade)
+                steps.trade(j, trade)
+                path.settle(j, trade)
             trace.handled += 1
         i = j + 1
         if progress is not None and i - reported >= PROGRESS_EVERY:
@@ -239,6 +317,8 @@ def run_arrays(
     if progress is not None and n > reported:
         progress(n - reported)
     trace.n_ticks = n
+    if path is not None:
+        trace.handled += path.added
     last = make(n - 1)
     trace.last_price = last.price
     trace.last_ts = last.ts

@@ -87,7 +87,12 @@ def run_chunk(
         if engine != "events" and data.fast_ok:
             try:
                 result = run_fast(
-                    spec, data.prices, data.times, ticks_per_bar=data.ticks_per_bar, detail=False
+                    spec,
+                    data.prices,
+                    data.times,
+                    ticks_per_bar=data.ticks_per_bar,
+                    detail=False,
+                    bars=data.ticks_per_bar == 4,
                 )
             except FastPathRefused:
                 if engine == "fast":
@@ -253,7 +258,9 @@ def _payload(source: TickSource, base: BacktestSpec, engine: str) -> Payload:
             prices = times = None
             fast_ok = False
     events_data: Any
-    if source.candles is not None:
+    if source.columns is not None:
+        events_data = source.columns
+    elif source.candles is not None:
         events_data = list(source.candles)
     elif source.kind == "path":
         events_data = _path_of(source)

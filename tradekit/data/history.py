@@ -232,8 +232,7 @@ def write_candles(frame: Any, path: str | os.PathLike[str]) -> Path:
     return target
 
 
-def read_candles(path: str | os.PathLike[str]) -> Any:
-    """A Parquet candle file written by `write_candles` (or `tradekit candles -o`)."""
+def _open_table(path: str | os.PathLike[str]) -> Any:
     import pyarrow.parquet as pq
 
     try:
@@ -243,6 +242,47 @@ def read_candles(path: str | os.PathLike[str]) -> Any:
     missing = [c for c in COLUMNS if c not in table.column_names]
     if missing:
         raise ValueError(f"{os.fspath(path)}: missing column(s) {', '.join(missing)}")
+    return table
+
+
+_FLOAT_EXACT_CHARS = 16  # 15 digits and a point: every such decimal survives a float
+
+
+def read_columns(path: str | os.PathLike[str]) -> tuple[Any, str]:
+    """A Parquet candle file as `BarColumns` (whole columns, no Decimal per row) and its
+    product id; columns None when a value has more digits than a float holds exactly
+    (`read_candles` then reads it as Decimals)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from tradekit.backtest.source import BarColumns
+
+    table = _open_table(path)
+    meta = table.schema.metadata or {}
+    product_id = meta.get(b"tradekit.product_id", b"").decode() or "BTC-USD"
+    values = {}
+    for name in COLUMNS[1:]:
+        col = table.column(name)
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            long = pc.max(pc.utf8_length(col)).as_py() or 0
+            if (
+                long > _FLOAT_EXACT_CHARS
+                or pc.any(pc.match_substring(col, "e", ignore_case=True)).as_py()
+            ):
+                return None, product_id
+            try:
+                col = pc.cast(col, pa.float64())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise ValueError(f"{os.fspath(path)}: column {name}: {exc}") from None
+        values[name] = col.to_numpy(zero_copy_only=False).astype(np.float64)
+    starts = table.column("start").to_numpy(zero_copy_only=False).astype(np.int64)
+    return BarColumns.build(starts, values, os.fspath(path), None), product_id
+
+
+def read_candles(path: str | os.PathLike[str]) -> Any:
+    """A Parquet candle file written by `write_candles` (or `tradekit candles -o`)."""
+    table = _open_table(path)
     cols = table.to_pydict()
     candles = [
         Candle(
