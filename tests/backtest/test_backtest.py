@@ -38,7 +38,8 @@ PARAMS = {
     "stop_limit_buffer_pct": "0.01",
     "quote_budget": "1000",
     "balance": "10000",
-    "entry": "once",
+    "entry": {"rule": "once", "offset_pct": "0"},
+    "print_band_pct": "off",  # bar 1's 96 -> 110 is a 14.6 % move (test_spec.py)
 }
 EXIT = D("104.50")
 
@@ -156,13 +157,14 @@ def test_config_file_with_a_backtest_table(tmp_path):
     # hold it back (tests/backtest/test_spec.py); this scenario turns the band off
     cfg = tmp_path / "bt.toml"
     cfg.write_text(
-        '[backtest]\nbalance = 10000\nentry = "once"\n\n[[pairs]]\nproduct_id = "BTC-USD"\n'
+        '[backtest]\nbalance = 10000\nentry = { rule = "once", offset_pct = 0 }\n\n'
+        '[[pairs]]\nproduct_id = "BTC-USD"\n'
         "quote_budget = 1000\ntrail_pct = 0.05\nstop_limit_buffer_pct = 0.01\n"
         'print_band_pct = "off"\n'
     )
     check(backtest(frame(), cfg))
     spec = tradekit.backtest.resolve_spec(cfg)
-    assert isinstance(spec, BacktestSpec) and spec.entry == EntrySpec("once")
+    assert isinstance(spec, BacktestSpec) and spec.entry == EntrySpec("once", D(0))
     assert spec.product == default_product("BTC-USD")
 
 

@@ -13,7 +13,7 @@ from tradekit.sim.server import SimServer
 CONFIG = """
 [backtest]
 balance = 10000
-entry = "once"
+entry = { rule = "once", offset_pct = 0 }
 
 [[pairs]]
 product_id = "BTC-USD"

@@ -7,7 +7,7 @@ from decimal import localcontext
 from typing import Any
 
 from tradekit.backtest.fast import FastPathRefused, run_fast, spec_params
-from tradekit.backtest.result import BacktestResult, StopLevel, Trade
+from tradekit.backtest.result import BacktestResult, StopLevel, Trade, period_curve, period_of
 from tradekit.backtest.runner import Trace, run_arrays, run_events
 from tradekit.backtest.source import TickSource, as_source
 from tradekit.backtest.spec import BacktestSpec, resolve_spec
@@ -63,6 +63,7 @@ def backtest(
 
 def fast_backtest(spec: BacktestSpec, source: TickSource, detail: bool = True) -> BacktestResult:
     """The NumPy fast path on a source (its integer arrays are built once and kept)."""
+    spec = spec.at_bar_bound(source.bar_start)
     try:
         prices, times = source.arrays(spec.product.quote_increment)
     except ValueError as exc:
@@ -82,6 +83,7 @@ def event_backtest(
     """The backtest path: DecisionEngine + PaperExchange, no journal. The trades go
     through `run_arrays` (only those that can matter are handled one by one); a source
     with a price off the product's grid streams through `run_events` instead."""
+    spec = spec.at_bar_bound(source.bar_start)
     decision = DecisionEngine(spec.params(), spec.entry.make(), "bt")
     exchange = spec.exchange()
     show = progress if progress is not None else (source.n_ticks or 0) >= 200_000
@@ -120,6 +122,15 @@ def event_backtest(
         if bar is not None:
             bar.close()
     return _event_result(spec, source, trace, driver.decision, exchange)
+
+
+def _first_price(source: TickSource, spec: BacktestSpec) -> Any:
+    cached = source._arrays.get(spec.product.quote_increment)
+    if cached is not None and len(cached[0]):
+        with localcontext(MONEY_CONTEXT):
+            return int(cached[0][0]) * spec.product.quote_increment
+    first = next(iter(source.stream()), None)
+    return None if first is None else first.price
 
 
 def _event_result(
@@ -210,6 +221,13 @@ def _event_result(
                 else:
                     c += value - f.commission
                     b -= f.size
+    period_ns = period_of(eq_times if eq_times is not None else [], source.bars, source.bar_ns)
+    period_times = period_equity = None
+    if eq_values is not None and eq_times is not None:
+        values = eq_values
+        period_times, period_equity = period_curve(
+            eq_times, period_ns, spec.balance, lambda idx: values[idx]
+        )
     return BacktestResult(
         product=product,
         params=spec_params(spec),
@@ -232,6 +250,11 @@ def _event_result(
         prices=prices,
         reports=[r for _, r in trace.reports],
         handled=trace.handled,
+        refused=dict(trace.refused),
+        period_ns=period_ns,
+        period_times=period_times,
+        period_equity=period_equity,
+        first_price=_first_price(source, spec) if n else None,
     )
 
 

@@ -271,7 +271,7 @@ def run_fast(
             break
         k = pos.exit_tick  # flat again on the exit trade: the rule signals on it
         last = pos.exit_trade
-    return _result(spec, positions, P, T, cash, ticks_per_bar, detail, dd.worst)
+    return _result(spec, positions, P, T, cash, ticks_per_bar, detail, dd.worst, bars)
 
 
 def _every_print_used(P: Any, band: Decimal) -> None:
@@ -464,8 +464,11 @@ def _result(
     ticks_per_bar: int,
     detail: bool,
     dd_worst: float = 0.0,
+    bars: bool = False,
 ) -> BacktestResult:
     import numpy as np
+
+    from tradekit.backtest.result import period_curve, period_of
 
     product = spec.product
     q = product.quote_increment
@@ -558,16 +561,23 @@ def _result(
                 )
             )
         final = cash + (base * last_price if last_price is not None else ZERO)
-    eq_ticks = eq_times = eq_values = prices_f = None
+    eq_times = eq_values = prices_f = None
     drawdown = dd_worst
+    fill_ticks = np.asarray(steps_t, dtype=np.int64)
+    cash_arr = np.concatenate([[float(spec.balance)], np.asarray(steps_cash)])
+    base_arr = np.concatenate([[0.0], np.asarray(steps_base)])
+    qf = float(q)
+
+    def equity_at(ticks: Any) -> Any:
+        idx = np.searchsorted(fill_ticks, ticks, side="right")
+        return cash_arr[idx] + base_arr[idx] * (P[ticks] * qf)
+
+    period_ns = period_of(T, bars, None)
+    period_times, period_equity = period_curve(T, period_ns, spec.balance, equity_at)
     if detail and n:
-        eq_ticks = np.arange(n, dtype=np.int64)
         eq_times = T
-        prices_f = P.astype(np.float64) * float(q)
-        idx = np.searchsorted(np.asarray(steps_t, dtype=np.int64), eq_ticks, side="right") - 1
-        cash_arr = np.concatenate([[float(spec.balance)], np.asarray(steps_cash)])
-        base_arr = np.concatenate([[0.0], np.asarray(steps_base)])
-        eq_values = cash_arr[idx + 1] + base_arr[idx + 1] * prices_f
+        prices_f = P.astype(np.float64) * qf
+        eq_values = equity_at(np.arange(n, dtype=np.int64))
     return BacktestResult(
         product=product,
         params=spec_params(spec),
@@ -589,6 +599,10 @@ def _result(
         equity_values=eq_values,
         prices=prices_f,
         drawdown=drawdown,
+        period_ns=period_ns,
+        period_times=period_times,
+        period_equity=period_equity,
+        first_price=int(P[0]) * q if n else None,
     )
 
 

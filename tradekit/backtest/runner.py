@@ -41,7 +41,7 @@ from typing import Any
 
 from tradekit.core.commands import Command
 from tradekit.core.decision import DecisionEngine
-from tradekit.core.events import Event, MarketTrade, OrderAccepted, OrderEdited
+from tradekit.core.events import Event, MarketTrade, OrderAccepted, OrderEdited, OrderRejected
 from tradekit.core.money import MONEY_CONTEXT
 from tradekit.core.orders import OrderSide, OrderStatus, OrderType
 from tradekit.core.reports import Report
@@ -79,6 +79,7 @@ class Trace:
     times: Any = field(default_factory=lambda: array("q"))  # int64 ns
     n_ticks: int = 0
     handled: int = 0  # trades that went through the rules one by one (the rest: in bulk)
+    refused: dict[str, int] = field(default_factory=dict)  # entries the exchange refused
     last_price: Decimal | None = None
     first_ts: int = 0
     last_ts: int = 0
@@ -415,6 +416,10 @@ def _drain(driver: LeanDriver, queue: deque[Event], trace: Trace) -> None:
     queue discipline); note every stop the exchange acknowledged."""
     while queue:
         ev = queue.popleft()
+        if type(ev) is OrderRejected:
+            order = driver.decision.orders.get(ev.client_order_id)
+            if order is not None and order.side is OrderSide.BUY:
+                trace.refused[ev.reason] = trace.refused.get(ev.reason, 0) + 1
         result = driver.process(ev)
         if result.outcomes:
             queue.extendleft(reversed(result.outcomes))

@@ -70,7 +70,26 @@ class TickSource:
             return self.columns.starts
         if self.candles is not None:
             return np.fromiter((c.start for c in self.candles), np.int64, len(self.candles))
+        if self._arrays:
+            return next(iter(self._arrays.values()))[1]
         return None
+
+    def bar_start(self, bar: int) -> int:
+        """Bar `bar`'s start (a trade's time on a source of trades), ns; IndexError
+        naming how many there are."""
+        starts = self.bar_times()
+        if starts is not None:
+            count = len(starts)
+            if 0 <= bar < count:
+                return int(starts[bar])
+        else:
+            count = 0
+            for i, t in enumerate(self.stream()):
+                if i == bar:
+                    return t.ts
+                count = i + 1
+        unit = "bars" if self.bars else "trades"
+        raise IndexError(f"entry at_bar {bar}: the data has {count} {unit}")
 
     def arrays(self, quote_increment: Decimal) -> tuple[Any, Any]:
         """(prices, times) as int64 arrays: prices in whole quote increments (exact;
