@@ -226,7 +226,7 @@ def _event_result(
     if eq_values is not None and eq_times is not None:
         values = eq_values
         period_times, period_equity = period_curve(
-            eq_times, period_ns, spec.balance, lambda idx: values[idx]
+            eq_times, period_ns, spec.balance, lambda idx: values[idx], source.bars
         )
     return BacktestResult(
         product=product,

@@ -10,11 +10,11 @@ drawdown); the final equity, the return and the P&L are computed exactly.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
-from typing import Any
+from typing import Any, overload
 
 from tradekit.core.money import MONEY_CONTEXT, ZERO, ProductSpec, plain
 
@@ -57,6 +57,65 @@ class StopLevel:
     size: Decimal
 
 
+class StopHistory(Sequence[StopLevel]):
+    """The fast path's stop history as integer columns; each StopLevel (Decimals) is
+    made when asked for, so a run with tens of thousands of stop moves costs arrays,
+    not objects. Compares equal to a list of the same StopLevels."""
+
+    def __init__(
+        self,
+        ticks: Any,
+        times: Any,
+        triggers: Any,
+        limits: Any,
+        owner: Any,
+        sizes: list[Decimal],
+        increment: Decimal,
+        ticks_per_bar: int,
+    ) -> None:
+        self._cols = (ticks, times, triggers, limits, owner)
+        self._sizes = sizes
+        self._q = increment
+        self._per_bar = ticks_per_bar
+
+    def __len__(self) -> int:
+        return len(self._cols[0])
+
+    @overload
+    def __getitem__(self, i: int) -> StopLevel: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[StopLevel]: ...
+    def __getitem__(self, i: int | slice) -> StopLevel | list[StopLevel]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        ticks, times, triggers, limits, owner = self._cols
+        t = int(ticks[i])
+        q = self._q
+        with localcontext(MONEY_CONTEXT):
+            return StopLevel(
+                t,
+                t // self._per_bar,
+                int(times[i]),
+                int(triggers[i]) * q,
+                int(limits[i]) * q,
+                self._sizes[int(owner[i])],
+            )
+
+    def __iter__(self) -> Iterator[StopLevel]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"StopHistory({len(self)} stops)"
+
+
 @dataclass
 class BacktestResult:
     """What `tradekit.backtest` returns. See the module docstring."""
@@ -65,7 +124,7 @@ class BacktestResult:
     params: dict[str, Any]
     path: str  # "events" (the backtest path) or "fast" (the NumPy fast path)
     trades: list[Trade]
-    stops: list[StopLevel]
+    stops: Sequence[StopLevel]
     initial_equity: Decimal
     final_equity: Decimal
     fees: Decimal
@@ -490,13 +549,18 @@ def _underwater_s(eq: Any, times: Any) -> float:
 
 
 def period_curve(
-    times: Any, period_ns: int, initial: Decimal, equity_at: Callable[[Any], Any]
+    times: Any,
+    period_ns: int,
+    initial: Decimal,
+    equity_at: Callable[[Any], Any],
+    bars: bool = False,
 ) -> tuple[Any, Any]:
     """(times, equity) per period: the start and the initial equity, then each period's
-    last sample; `equity_at(indices)` gives the equity at those samples."""
+    last sample (on bars: each bar's close); `equity_at(indices)` gives the equity at
+    those samples."""
     import numpy as np
 
-    ends = period_ends(times, period_ns)
+    ends = np.arange(3, len(times), 4, dtype=np.int64) if bars else period_ends(times, period_ns)
     eq = np.concatenate(([float(initial)], np.asarray(equity_at(ends), dtype=np.float64)))
     t = np.concatenate(([int(times[0]) if len(times) else 0], times[ends]))
     return t, eq

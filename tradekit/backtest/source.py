@@ -49,6 +49,7 @@ class TickSource:
     candles: Sequence[Candle] | None = None
     bar_ns: int | None = None
     columns: BarColumns | None = None
+    path: PricePath | None = None
     _arrays: dict[Decimal, tuple[Any, Any]] = field(default_factory=dict, repr=False)
 
     def __iter__(self) -> Iterator[MarketTrade]:
@@ -101,6 +102,10 @@ class TickSource:
             return cached
         if self.columns is not None:
             prices, times = self.columns.arrays(quote_increment)
+        elif self.path is not None and self.path.quote_increment == quote_increment:
+            parts = list(self.path.chunks())
+            prices = np.concatenate([p for p, _ in parts]) if parts else np.empty(0, np.int64)
+            times = np.concatenate([t for _, t in parts]) if parts else np.empty(0, np.int64)
         elif self.candles is not None and self.bar_ns is not None:
             bars = self.candles
             o, h, lo, c = (
@@ -317,7 +322,7 @@ def as_source(data: object, product_id: str | None = None) -> TickSource:
         return columns_source(data, product_id or "BTC-USD")
     if isinstance(data, PricePath):
         path = data
-        return TickSource(path.product_id, path.ticks, len(path), 1, "path")
+        return TickSource(path.product_id, path.ticks, len(path), 1, "path", path=path)
     if isinstance(data, str | os.PathLike):
         return _from_file(Path(data), product_id)
     from tradekit.data.recorder import Recording
