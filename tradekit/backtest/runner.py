@@ -34,7 +34,7 @@ from __future__ import annotations
 import itertools
 from array import array
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -92,12 +92,17 @@ class LeanDriver(PairDriver):
         super().__init__(decision, exchange, None)  # type: ignore[arg-type]
         self.trace = trace
         self.tick = 0
+        # told every report, as the live portfolio tells its risk limits
+        self.observers: list[Callable[[Report], None]] = []
 
     def journal(self, ev: Event | None, commands: list[Command], reports: list[Report]) -> None:
         self.trace.commands += len(commands)
         if reports:
             tick = self.tick
             self.trace.reports += [(tick, r) for r in reports]
+            for observe in self.observers:
+                for r in reports:
+                    observe(r)
 
     def _gap_closed(self, stop: Any, ts: int) -> None:
         self._gaps.pop(stop.client_order_id, None)  # measured in market time instead
@@ -196,6 +201,13 @@ class _BarPath:
             self.added += 1
 
 
+def _control(steps: _Steps, ev: Event) -> None:
+    """An event from outside the market (a control: pause, the kill switch), handled
+    with its outcomes as the engine's queue would."""
+    steps.queue.append(ev)
+    _drain(steps.driver, steps.queue, steps.trace)
+
+
 def run_events(
     decision: DecisionEngine,
     exchange: Any,
@@ -260,7 +272,40 @@ def run_arrays(
     bars: bool = False,
 ) -> tuple[Trace, LeanDriver]:
     """`run_events` over a product's trades given as arrays (`prices` in whole quote
-    increments, `times` in ns, int64), with the same result, trade for trade.
+    increments, `times` in ns, int64), with the same result, trade for trade; `sample`
+    keeps every trade's price and time for the equity curve. `run_chunks` with one
+    chunk (see there)."""
+    trace, driver = run_chunks(
+        decision,
+        exchange,
+        product_id,
+        [(prices, times)],
+        quote_increment,
+        progress=progress,
+        bars=bars,
+    )
+    if sample and len(prices):
+        trace.prices = _as_floats(prices, quote_increment)
+        trace.times = times
+    return trace, driver
+
+
+def run_chunks(
+    decision: DecisionEngine,
+    exchange: Any,
+    product_id: str,
+    chunks: Iterable[tuple[Any, Any]],
+    quote_increment: Decimal,
+    *,
+    progress: Callable[[int], None] | None = None,
+    bars: bool = False,
+    after_chunk: Callable[[int, Any, Any, Trace], None] | None = None,
+) -> tuple[Trace, LeanDriver]:
+    """`run_events` over a product's trades given as arrays, chunk after chunk (each
+    `(prices, times)`: prices in whole quote increments, times in ns, int64), so that a
+    long source needs the memory of one chunk; `after_chunk(offset, prices, times,
+    trace)` is called once a chunk is done (the trace's fills up to it are final). On bars a
+    chunk holds whole bars.
 
     Most trades change nothing: a stop rests under the market, the price is below its
     high. The engine and the paper market each say which prices they would ignore
@@ -277,52 +322,62 @@ def run_arrays(
     trace = Trace()
     steps = _Steps(decision, exchange, trace)
     decision = steps.decision
-    n = len(prices)
-    if n == 0:
-        return trace, steps.driver
     q = quote_increment
-
-    def make(i: int) -> MarketTrade:
-        price = MONEY_CONTEXT.multiply(Decimal(int(prices[i])), q)
-        return MarketTrade(product_id, price, _ONE, int(times[i]))
-
-    if sample:
-        trace.prices = _as_floats(prices, q)
-        trace.times = times
-    trace.first_ts = int(times[0])
     path = _BarPath(steps, product_id) if bars else None
-    reported = 0
-    i = 0
-    while i < n:
-        band = None if steps.driver.unsettled else _band(decision, exchange, product_id)
-        j = i if band is None else _next_loud(prices, times, i, *_in_steps(band, q), np)
-        if j > i:
-            last = make(j - 1)
-            decision.skipped(j - i, last)
-            exchange.skipped(j - i, last)
-        if j < n:
-            trade = make(j)
-            if path is None:
-                steps.trade(j, trade)
-            else:
-                if j & 3:
-                    start = MONEY_CONTEXT.multiply(Decimal(int(prices[j - 1])), q)
-                    path.cross(j, start, trade)
-                steps.trade(j, trade)
-                path.settle(j, trade)
-            trace.handled += 1
-        i = j + 1
-        if progress is not None and i - reported >= PROGRESS_EVERY:
-            progress(min(i, n) - reported)
-            reported = min(i, n)
-    if progress is not None and n > reported:
-        progress(n - reported)
-    trace.n_ticks = n
+    offset = 0
+    previous: int | None = None  # the last price of the chunk before (steps)
+    last: MarketTrade | None = None
+    for prices, times in chunks:
+        n = len(prices)
+        if n == 0:
+            continue
+
+        def make(i: int, prices: Any = prices, times: Any = times) -> MarketTrade:
+            price = MONEY_CONTEXT.multiply(Decimal(int(prices[i])), q)
+            return MarketTrade(product_id, price, _ONE, int(times[i]))
+
+        if offset == 0:
+            trace.first_ts = int(times[0])
+        reported = 0
+        i = 0
+        while i < n:
+            band = None if steps.driver.unsettled else _band(decision, exchange, product_id)
+            j = i if band is None else _next_loud(prices, times, i, *_in_steps(band, q), np)
+            if j > i:
+                skipped_last = make(j - 1)
+                decision.skipped(j - i, skipped_last)
+                exchange.skipped(j - i, skipped_last)
+            if j < n:
+                tick = offset + j
+                trade = make(j)
+                if path is None:
+                    steps.trade(tick, trade)
+                else:
+                    if tick & 3:
+                        before = int(prices[j - 1]) if j else previous
+                        assert before is not None
+                        start = MONEY_CONTEXT.multiply(Decimal(before), q)
+                        path.cross(tick, start, trade)
+                    steps.trade(tick, trade)
+                    path.settle(tick, trade)
+                trace.handled += 1
+            i = j + 1
+            if progress is not None and i - reported >= PROGRESS_EVERY:
+                progress(min(i, n) - reported)
+                reported = min(i, n)
+        if progress is not None and n > reported:
+            progress(n - reported)
+        last = make(n - 1)
+        previous = int(prices[n - 1])
+        if after_chunk is not None:
+            after_chunk(offset, prices, times, trace)
+        offset += n
+    trace.n_ticks = offset
     if path is not None:
         trace.handled += path.added
-    last = make(n - 1)
-    trace.last_price = last.price
-    trace.last_ts = last.ts
+    if last is not None:
+        trace.last_price = last.price
+        trace.last_ts = last.ts
     return trace, steps.driver
 
 

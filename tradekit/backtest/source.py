@@ -50,6 +50,7 @@ class TickSource:
     bar_ns: int | None = None
     columns: BarColumns | None = None
     path: PricePath | None = None
+    chunk_size: int = 1 << 20  # trades a seeded path streams at a time
     _arrays: dict[Decimal, tuple[Any, Any]] = field(default_factory=dict, repr=False)
 
     def __iter__(self) -> Iterator[MarketTrade]:
@@ -91,6 +92,21 @@ class TickSource:
                 count = i + 1
         unit = "bars" if self.bars else "trades"
         raise IndexError(f"entry at_bar {bar}: the data has {count} {unit}")
+
+    def chunks(self, quote_increment: Decimal) -> Iterable[tuple[Any, Any]] | None:
+        """The trades as int64 (prices, times) arrays, chunk after chunk: a seeded path
+        `chunk_size` trades at a time as it is generated (memory of one chunk), bars and
+        in-memory trades as their whole arrays (kept, for sweeps); None when a price is
+        off the grid (the exact per-trade loop then takes the Decimals)."""
+        cached = self._arrays.get(quote_increment)
+        if cached is not None:
+            return [cached]
+        if self.path is not None and self.path.quote_increment == quote_increment:
+            return self.path.chunks(self.chunk_size)
+        try:
+            return [self.arrays(quote_increment)]
+        except ValueError:
+            return None
 
     def arrays(self, quote_increment: Decimal) -> tuple[Any, Any]:
         """(prices, times) as int64 arrays: prices in whole quote increments (exact;

@@ -397,8 +397,20 @@ def _from_dict(
 def _from_file(path: Path, product_id: str | None, product: ProductSpec | None) -> BacktestSpec:
     """A `tradekit run` TOML file; an optional `[backtest]` table sets the account and
     may replace the entry rule (`entry = "once"` or a table like `[pairs.entry]`)."""
+    from tradekit.config import ConfigError
+
+    config, extra = load_backtest_config(path)
+    try:
+        return _from_config(config, product_id, product, extra)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(str(path), [f"backtest: {exc}"]) from None
+
+
+def load_backtest_config(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
+    """A `tradekit run` TOML file as (Config, its `[backtest]` table)."""
     from tradekit.config import ConfigError, load_config_dict
 
+    path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -413,11 +425,7 @@ def _from_file(path: Path, product_id: str | None, product: ProductSpec | None) 
     unknown = set(extra) - {"balance", "maker_fee", "taker_fee", "entry", "sell_fills"}
     if unknown:
         raise ConfigError(str(path), [f"backtest.{k}: unknown key" for k in sorted(unknown)])
-    config = load_config_dict(data, str(path))
-    try:
-        return _from_config(config, product_id, product, extra)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(str(path), [f"backtest: {exc}"]) from None
+    return load_config_dict(data, str(path)), extra
 
 
 def _from_config(

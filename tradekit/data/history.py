@@ -90,6 +90,8 @@ def fetch_candles(
     base_url: Coinbase by default, or a `tradekit sim` URL. cache_dir: where pages are
     kept (default ~/.tradekit/candles; None keeps that default, "" disables the cache).
     output: also write the table there (.parquet, or .csv in Coinbase's column order).
+    A range with no candles at all raises ValueError saying so (and writes nothing):
+    an empty table would only fail later, in a backtest, far from the cause.
     """
     from tradekit.exchange.coinbase._sync.rest import DEFAULT_BASE_URL, CoinbaseRest
 
@@ -131,6 +133,17 @@ def fetch_candles(
             bar.close()
         if client is None:
             rest.close()
+    if not found:
+        when = (
+            f"{datetime.fromtimestamp(start_s, UTC):%Y-%m-%d %H:%M} to "
+            f"{datetime.fromtimestamp(end_s, UTC):%Y-%m-%d %H:%M} UTC"
+        )
+        wrote = "" if output is None else f"; nothing written to {os.fspath(output)}"
+        raise ValueError(
+            f"no {granularity} candles of {product_id} from {when}: the exchange has no "
+            "trades there (a range before the product was listed, in the future, or a "
+            f"product id it does not know){wrote}"
+        )
     frame = candles_frame(found, product_id)
     if output is not None:
         write_candles(frame, output)
