@@ -96,3 +96,7 @@ def test_summary_names_the_entry_the_guards_and_what_they_held_back():
     held = next(line for line in text.splitlines() if "held back" in line)
     assert "entries refused by the exchange (lack of funds)" in held
     assert sum(result.refused.values()) >= 1
+    # counted, not kept as two reports each (an empty account is refused every trade)
+    from tradekit.core.reports import EntryEnded, EntryPlaced
+
+    assert not any(type(r) in (EntryPlaced, EntryEnded) for r in result.reports)

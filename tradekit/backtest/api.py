@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import localcontext
-from typing import Any
+from typing import Any, overload
 
 from tradekit.backtest.curve import KEEP_EVERY_TRADE, Curve
 from tradekit.backtest.fast import FastPathRefused, run_fast, spec_params
@@ -15,7 +15,7 @@ from tradekit.backtest.source import TickSource, as_source
 from tradekit.backtest.spec import BacktestSpec, resolve_spec
 from tradekit.core.decision import DecisionEngine
 from tradekit.core.money import MONEY_CONTEXT, ZERO
-from tradekit.core.reports import PositionClosed, PositionOpened, StopMoved
+from tradekit.core.reports import PositionClosed, PositionOpened
 
 ENGINES = ("events", "fast", "auto")
 
@@ -143,6 +143,7 @@ def event_backtest(
                 progress=update,
                 bars=source.bars,
                 after_chunk=after_chunk,
+                keep_moves=(total or 0) <= KEEP_EVERY_TRADE,
             )
     finally:
         if bar is not None:
@@ -182,12 +183,9 @@ def _event_result(
     per_bar = source.ticks_per_bar
     trades: list[Trade] = []
     opened: tuple[int, int] | None = None
-    moves = 0
     for tick, report in trace.reports:
         if type(report) is PositionOpened:
             opened = (tick, report.ts)
-        elif type(report) is StopMoved and report.old_trigger is not None:
-            moves += 1
         elif type(report) is PositionClosed:
             assert opened is not None
             trades.append(
@@ -232,9 +230,7 @@ def _event_result(
         cash, held = curve.cash, curve.held
         final = cash + held * last if last is not None else cash
         fees = sum((f.commission for _, f in trace.fills), ZERO)
-    stops = [
-        StopLevel(s.tick, s.tick // per_bar, s.ts, s.trigger, s.limit, s.size) for s in trace.stops
-    ]
+    stops = _StopsOf(trace.stops, per_bar)
     holding_ns, unprotected_ns = _durations(trace)
     n = trace.n_ticks
     drawn = curve.finish(trace.first_ts, spec.balance)
@@ -247,7 +243,7 @@ def _event_result(
         initial_equity=spec.balance,
         final_equity=final,
         fees=fees,
-        stop_moves=moves,
+        stop_moves=trace.stop_moves,
         n_ticks=n,
         ticks_per_bar=per_bar,
         first_ts=trace.first_ts,
@@ -261,6 +257,40 @@ def _event_result(
         first_price=_first_price(source, spec) if n else None,
         **drawn,
     )
+
+
+class _StopsOf(Sequence[StopLevel]):
+    """The trace's stop history as StopLevels, each made when asked for (a long run's
+    history is not held twice)."""
+
+    def __init__(self, placed: list[Any], per_bar: int) -> None:
+        self._placed = placed
+        self._per_bar = per_bar
+
+    def __len__(self) -> int:
+        return len(self._placed)
+
+    def _level(self, s: Any) -> StopLevel:
+        return StopLevel(s.tick, s.tick // self._per_bar, s.ts, s.trigger, s.limit, s.size)
+
+    @overload
+    def __getitem__(self, i: int) -> StopLevel: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[StopLevel]: ...
+    def __getitem__(self, i: int | slice) -> StopLevel | list[StopLevel]:
+        if isinstance(i, slice):
+            return [self._level(s) for s in self._placed[i]]
+        return self._level(self._placed[i])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} stops>"
 
 
 def _durations(trace: Trace) -> tuple[int, int]:

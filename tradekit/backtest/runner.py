@@ -44,7 +44,7 @@ from tradekit.core.decision import DecisionEngine
 from tradekit.core.events import Event, MarketTrade, OrderAccepted, OrderEdited, OrderRejected
 from tradekit.core.money import MONEY_CONTEXT
 from tradekit.core.orders import OrderSide, OrderStatus, OrderType
-from tradekit.core.reports import Report
+from tradekit.core.reports import EntryEnded, EntryPlaced, Report, StopMoved
 from tradekit.engine._sync.driver import PairDriver, fill_event
 from tradekit.exchange.types import Fill
 
@@ -80,6 +80,8 @@ class Trace:
     n_ticks: int = 0
     handled: int = 0  # trades that went through the rules one by one (the rest: in bulk)
     refused: dict[str, int] = field(default_factory=dict)  # entries the exchange refused
+    stop_moves: int = 0  # StopMoved reports of a stop that replaced another
+    keep_moves: bool = True  # False: StopMoved counted, not kept (long runs; `stops` has them)
     last_price: Decimal | None = None
     first_ts: int = 0
     last_ts: int = 0
@@ -98,11 +100,41 @@ class LeanDriver(PairDriver):
     def journal(self, ev: Event | None, commands: list[Command], reports: list[Report]) -> None:
         self.trace.commands += len(commands)
         if reports:
-            tick = self.tick
-            self.trace.reports += [(tick, r) for r in reports]
             for observe in self.observers:
                 for r in reports:
                     observe(r)
+            if type(ev) is OrderRejected:
+                reports = self._refused(ev, reports)
+            trace = self.trace
+            moved = [r for r in reports if type(r) is StopMoved]
+            if moved:
+                trace.stop_moves += sum(1 for r in moved if r.old_trigger is not None)
+                if not trace.keep_moves:
+                    reports = [r for r in reports if type(r) is not StopMoved]
+            tick = self.tick
+            trace.reports += [(tick, r) for r in reports]
+
+    def _refused(self, ev: OrderRejected, reports: list[Report]) -> list[Report]:
+        """An entry the exchange refused (funds, mostly: an account that ran dry is
+        refused on every trade) is counted in `trace.refused`, by reason, instead of
+        kept as its two reports (EntryPlaced, EntryEnded REJECTED): a long run with an
+        empty account would otherwise keep two reports a trade."""
+        ended = [
+            r
+            for r in reports
+            if type(r) is EntryEnded
+            and r.client_order_id == ev.client_order_id
+            and r.status == "REJECTED"
+        ]
+        if not ended:
+            return reports
+        kept = self.trace.reports
+        for k in range(len(kept) - 1, max(len(kept) - 8, -1), -1):
+            placed = kept[k][1]
+            if type(placed) is EntryPlaced and placed.client_order_id == ev.client_order_id:
+                del kept[k]
+                break
+        return [r for r in reports if r not in ended]
 
     def _gap_closed(self, stop: Any, ts: int) -> None:
         self._gaps.pop(stop.client_order_id, None)  # measured in market time instead
@@ -300,6 +332,7 @@ def run_chunks(
     progress: Callable[[int], None] | None = None,
     bars: bool = False,
     after_chunk: Callable[[int, Any, Any, Trace], None] | None = None,
+    keep_moves: bool = True,
 ) -> tuple[Trace, LeanDriver]:
     """`run_events` over a product's trades given as arrays, chunk after chunk (each
     `(prices, times)`: prices in whole quote increments, times in ns, int64), so that a
@@ -319,7 +352,7 @@ def run_chunks(
     """
     import numpy as np
 
-    trace = Trace()
+    trace = Trace(keep_moves=keep_moves)
     steps = _Steps(decision, exchange, trace)
     decision = steps.decision
     q = quote_increment
