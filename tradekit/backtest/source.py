@@ -50,7 +50,7 @@ class TickSource:
     bar_ns: int | None = None
     columns: BarColumns | None = None
     path: PricePath | None = None
-    chunk_size: int = 1 << 20  # trades a seeded path streams at a time
+    chunk_size: int = 1 << 18  # trades a seeded path streams at a time (~10 MB of arrays)
     _arrays: dict[Decimal, tuple[Any, Any]] = field(default_factory=dict, repr=False)
 
     def __iter__(self) -> Iterator[MarketTrade]:
