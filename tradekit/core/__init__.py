@@ -49,7 +49,6 @@ from tradekit.core.orders import (
 from tradekit.core.position import PositionState, TrailParams
 from tradekit.core.protection import (
     BreachPolicy,
-    InvalidProtectionTransition,
     ProtectionParams,
     ProtectionState,
 )
@@ -63,6 +62,7 @@ from tradekit.core.reports import (
     PositionOpened,
     PrintIgnored,
     ProtectionBlocked,
+    ProtectionWaiting,
     Report,
     StopBreached,
     StopGappedThrough,
@@ -94,7 +94,6 @@ __all__ = [
     "ExitPlaced",
     "FixedOffsetEntry",
     "InvalidOrderTransition",
-    "InvalidProtectionTransition",
     "MarketTrade",
     "Order",
     "OrderAccepted",
@@ -123,6 +122,7 @@ __all__ = [
     "ProtectionBlocked",
     "ProtectionParams",
     "ProtectionState",
+    "ProtectionWaiting",
     "PullbackEntry",
     "QueryOrder",
     "Report",

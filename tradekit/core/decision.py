@@ -39,6 +39,7 @@ from decimal import Decimal, localcontext
 from enum import StrEnum
 from typing import Any
 
+from tradekit.core.backoff import Backoff
 from tradekit.core.commands import CancelOrder, CancelReason, Command, PlaceLimitBuy
 from tradekit.core.entry import EntryRule
 from tradekit.core.events import (
@@ -83,6 +84,9 @@ from tradekit.core.sanity import PrintFilter, SanityParams
 
 _ARCHIVE = 16  # finished orders kept for late events (a fill reported after CANCELLED)
 _ENTRY_CANCELLABLE = frozenset({OrderStatus.OPEN, OrderStatus.PENDING, OrderStatus.QUEUED})
+_IN_DOUBT = frozenset(
+    {OrderStatus.SUBMIT_UNKNOWN, OrderStatus.CANCEL_UNKNOWN, OrderStatus.UNKNOWN_ORDER_STATUS}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,10 +138,13 @@ class DecisionEngine:
         self.orders: dict[str, Order] = {}  # live cycle and the recent archive
         self.entry: Order | None = None  # the entry order while it works
         self.position: PositionState | None = None
+        # one back-off policy for every refusal of every kind (entries and protection)
+        self.backoff = Backoff(params.protection.retry_initial_ns, params.protection.retry_max_ns)
         self.protection = Protection(
             params.product, params.protection, params.trail.stop_limit_buffer_pct, self
         )
-        self.entry_cancel_refused: str | None = None  # an entry whose cancel was refused
+        # an entry whose cancel was refused: the exchange is asked, its word decides
+        self.entry_cancel_refused: str | None = None
         self.prints = PrintFilter(params.sanity.print_band_pct, params.sanity.confirm_trades)
         self.trading_state = TradingState.ACTIVE
         # Set by a portfolio: may an entry of (product, size, limit, ts) go? None = yes,
@@ -277,10 +284,11 @@ class DecisionEngine:
                 protection.on_trade(price, ts)
                 commands = self._protect(ts)
                 if self.entry is not None:
-                    commands += self._entry_timeout(ts)
+                    commands += self._tend_entry(ts)
             return commands
         if self.entry is not None:
-            return self._entry_timeout(ts)
+            with localcontext(MONEY_CONTEXT):
+                return self._tend_entry(ts)
         if self.trading_state is TradingState.ACTIVE:
             with localcontext(MONEY_CONTEXT):
                 limit = self.rule.signal(price, ts)
@@ -348,9 +356,7 @@ class DecisionEngine:
         commands: list[Command] = []
         if ev.state is not TradingState.HALTED:
             return commands
-        entry = self.entry
-        if entry is not None and entry.status in _ENTRY_CANCELLABLE:
-            commands += self._cancel(entry, CancelReason.KILL, ev.ts)
+        commands += self._cancel_entry(CancelReason.KILL, ev.ts)
         if ev.flatten_offset_pct is not None and self.position is not None:
             offset = to_decimal(ev.flatten_offset_pct, "flatten_offset_pct")
             if not ZERO <= offset < 1:
@@ -361,7 +367,7 @@ class DecisionEngine:
 
     def _on_timer(self, ev: Timer) -> list[Command]:
         self.last_ts = max(self.last_ts, ev.ts)
-        commands = self._entry_timeout(ev.ts) if self.entry is not None else []
+        commands = self._tend_entry(ev.ts) if self.entry is not None else []
         if self.position is not None:
             commands += self._protect(ev.ts)  # back-offs and exit re-pricing are timed
         return commands
@@ -385,9 +391,10 @@ class DecisionEngine:
 
     def _on_submit_unknown(self, ev: OrderSubmitUnknown) -> list[Command]:
         order = self.orders.get(ev.client_order_id)
-        if order is not None:
-            order.transition(Trigger.SUBMIT_LOST, ev.detail)
-        return []
+        if order is None:
+            return []
+        order.transition(Trigger.SUBMIT_LOST, ev.detail)
+        return self._settle(ev.ts)  # the order is in doubt: ask the exchange
 
     def _on_filled(self, ev: OrderFilled) -> list[Command]:
         order = self.orders.get(ev.client_order_id)
@@ -415,6 +422,11 @@ class DecisionEngine:
             order.triggered = True
         if ev.status is not OrderStatus.FILLED:
             order.transition(REPORT_TRIGGER[ev.status])
+        # the exchange's word settles a doubt about the order
+        if self.entry_cancel_refused == order.client_order_id:
+            self.entry_cancel_refused = None
+        self.backoff.succeeded(f"query {order.client_order_id}")
+        self.protection.on_news(order)
         return self._settle(ev.ts)
 
     def _on_cancel_rejected(self, ev: CancelRejected) -> list[Command]:
@@ -423,15 +435,19 @@ class DecisionEngine:
             return []
         if order.transition(Trigger.CANCEL_REJECTED, ev.reason) is Applied.CHANGED:
             if order is self.entry:
-                self.entry_cancel_refused = order.client_order_id  # not again: it settles
-            self.protection.on_cancel_refused(order)
+                # filled, or refused this once? Not sent again before the exchange says
+                coid = order.client_order_id
+                self.entry_cancel_refused = coid
+                self.backoff.refused(f"cancel {coid}", coid, ev.reason, ev.ts)
+            self.protection.on_cancel_refused(order, ev.reason, ev.ts)
         return self._settle(ev.ts)
 
     def _on_cancel_unknown(self, ev: CancelUnknown) -> list[Command]:
         order = self.orders.get(ev.client_order_id)
-        if order is not None:
-            order.transition(Trigger.CANCEL_LOST, ev.detail)
-        return []
+        if order is None:
+            return []
+        order.transition(Trigger.CANCEL_LOST, ev.detail)
+        return self._settle(ev.ts)  # the order is in doubt: ask the exchange
 
     def _on_edited(self, ev: OrderEdited) -> list[Command]:
         order = self.orders.get(ev.client_order_id)
@@ -449,7 +465,7 @@ class DecisionEngine:
         if order is None:
             return []
         if order.transition(Trigger.EDIT_REJECTED, ev.reason) is Applied.CHANGED:
-            self.protection.on_edit_refused(order)
+            self.protection.on_edit_refused(order, ev.reason, ev.ts)
         return self._settle(ev.ts)
 
     # -- decisions ---------------------------------------------------------------------
@@ -499,16 +515,27 @@ class DecisionEngine:
             self._reports.append(EntrySkipped(self.product_id, reason, ts))
         return []
 
-    def _entry_timeout(self, ts: int) -> list[Command]:
+    def _tend_entry(self, ts: int) -> list[Command]:
+        """A working entry: ask about it while it is in doubt, cancel it once
+        `max_entry_wait` has passed."""
         entry = self.entry
         assert entry is not None
-        if (
-            entry.status in _ENTRY_CANCELLABLE
-            and ts - entry.created_ts >= self.params.max_entry_wait_ns
-            and self.entry_cancel_refused != entry.client_order_id
-        ):
-            return self._cancel(entry, CancelReason.ENTRY_TIMEOUT, ts)
+        if entry.status in _IN_DOUBT or self.entry_cancel_refused == entry.client_order_id:
+            return self.protection.ask(entry, ts)
+        if ts - entry.created_ts >= self.params.max_entry_wait_ns:
+            return self._cancel_entry(CancelReason.ENTRY_TIMEOUT, ts)
         return []
+
+    def _cancel_entry(self, reason: CancelReason, ts: int) -> list[Command]:
+        """Cancel the working entry, unless a refused cancel of it awaits the exchange's
+        word or backs off: a cancel is never re-sent into a refusal."""
+        entry = self.entry
+        if entry is None or entry.status not in _ENTRY_CANCELLABLE:
+            return []
+        coid = entry.client_order_id
+        if self.entry_cancel_refused == coid or self.backoff.holds(f"cancel {coid}", coid, ts):
+            return []
+        return self._cancel(entry, reason, ts)
 
     def _cancel(self, order: Order, reason: CancelReason, ts: int) -> list[Command]:
         assert order.order_id is not None
@@ -539,6 +566,8 @@ class DecisionEngine:
             self.entry = None
             if self.entry_cancel_refused == entry.client_order_id:
                 self.entry_cancel_refused = None
+            self.backoff.forget(f"cancel {entry.client_order_id}")
+            self.backoff.forget(f"query {entry.client_order_id}")
             self._reports.append(
                 EntryEnded(
                     self.product_id,
@@ -549,14 +578,11 @@ class DecisionEngine:
                 )
             )
         stop = self.protection.stop
-        if (
-            stop is not None
-            and stop.triggered
-            and self.entry is not None
-            and self.entry.status in _ENTRY_CANCELLABLE
-        ):
+        if stop is not None and stop.triggered and self.entry is not None:
             # The stop is selling: buying more now would feed a falling market.
-            commands += self._cancel(self.entry, CancelReason.STOP_TRIGGERED, ts)
+            commands += self._cancel_entry(CancelReason.STOP_TRIGGERED, ts)
+        if self.entry is not None and (self.entry.status in _IN_DOUBT or self.entry_cancel_refused):
+            commands += self._tend_entry(ts)
         commands += self._protect(ts)
         self._maybe_close(ts)
         self._trim()
@@ -612,6 +638,7 @@ class DecisionEngine:
             "entry_cancel_refused": self.entry_cancel_refused,
             "position": None if self.position is None else self.position.to_dict(),
             "protection": self.protection.snapshot(),
+            "backoff": self.backoff.snapshot(),
             "prints": self.prints.snapshot(),
             "trading_state": self.trading_state.value,
             "last_skip": self._last_skip,
@@ -648,6 +675,7 @@ class DecisionEngine:
                 engine.entry_cancel_refused = engine.entry.client_order_id
         else:
             engine.entry_cancel_refused = state.get("entry_cancel_refused")
+        engine.backoff.restore(state.get("backoff") or {})
         engine.protection.restore(protection, engine.orders)
         if "prints" in state:
             engine.prints.restore(state["prints"])

@@ -151,18 +151,17 @@ class PairDriver:
                 cancelled = self.exchange.cancel_order(cmd.order_id)
                 if cancelled.success:
                     return self.order_news(cmd.client_order_id, cmd.order_id, ts)
-                # refused (filled, triggered, gone): the exchange's truth settles why
-                refused = CancelRejected(cmd.client_order_id, cancelled.failure_reason, ts)
-                return [refused, *self._ask(cmd.client_order_id, cmd.order_id, ts)]
+                # refused (filled, triggered, or a passing failure): the core asks the
+                # exchange (QueryOrder) and its answer decides
+                return [CancelRejected(cmd.client_order_id, cancelled.failure_reason, ts)]
         except TRANSIENT as exc:
-            # Never assumed failed: say it is unknown, then ask the exchange at once.
+            # Never assumed failed: say it is unknown; the core asks the exchange at once.
             if isinstance(cmd, CancelOrder):
-                unknown: Event = CancelUnknown(cmd.client_order_id, ts, str(exc))
-                order_id: str | None = cmd.order_id
-            else:
-                unknown = OrderSubmitUnknown(cmd.client_order_id, ts, str(exc))
-                order_id = None
-            return [unknown, *self._ask(cmd.client_order_id, order_id, ts)]
+                return [CancelUnknown(cmd.client_order_id, ts, str(exc))]
+            if isinstance(cmd, QueryOrder):
+                self.unsettled = True  # no answer: `settle()` asks again
+                return []
+            return [OrderSubmitUnknown(cmd.client_order_id, ts, str(exc))]
         if res.success and res.order_id:
             if isinstance(cmd, PlaceStopLimitSell):
                 self._gap_closed(cmd, ts)
