@@ -63,6 +63,7 @@ from tradekit.core.orders import (
     REPORT_TRIGGER,
     Applied,
     FillDelta,
+    InvalidOrderTransition,
     Order,
     OrderSide,
     OrderStatus,
@@ -75,6 +76,7 @@ from tradekit.core.reports import (
     EntryEnded,
     EntryPlaced,
     EntrySkipped,
+    OrderNewsContradicted,
     PositionClosed,
     PositionOpened,
     PrintIgnored,
@@ -180,7 +182,19 @@ class DecisionEngine:
         except KeyError:
             raise TypeError(f"not an event: {event!r}") from None
         with localcontext(MONEY_CONTEXT):
-            return handler(event)
+            try:
+                return handler(event)
+            except InvalidOrderTransition as exc:
+                return self._contradicted(exc, event.ts)
+
+    def _contradicted(self, exc: InvalidOrderTransition, ts: int) -> list[Command]:
+        """An exchange event that no transition of its order allows is not applied: the
+        exchange is asked for the order's state (its answer is applied as usual)."""
+        self._reports.append(
+            OrderNewsContradicted(self.product_id, exc.client_order_id, str(exc), ts)
+        )
+        order = self.orders.get(exc.client_order_id)
+        return [] if order is None else self.protection.ask(order, ts)
 
     def take_reports(self) -> list[Report]:
         """The domain facts stated since the last call (the driver journals them)."""

@@ -265,29 +265,43 @@ class Outcome(StrEnum):
 P = ProtectionState
 # what follows a gone order: the same update places its replacement (or cannot)
 _NOTHING = frozenset({P.NONE, P.PLACING, P.EXITING, P.BLOCKED, P.DUST})
-# The state that follows each exchange outcome, from each state whose order it can
-# happen to (the decision that follows may move on at once: a gone stop is replaced in
-# the same update, so "what replaces it" is any of `_NOTHING`). Rows are the states
-# with an order; NONE, BLOCKED and DUST have none for the exchange to act on.
-OUTCOMES: dict[tuple[ProtectionState, Outcome], frozenset[ProtectionState]] = {}
-for _s in (P.PLACING, P.RESTING, P.MOVING, P.EDITING, P.CHECKING, P.TRIGGERED, P.EXITING):
-    OUTCOMES[_s, Outcome.REJECTED] = _NOTHING
-    OUTCOMES[_s, Outcome.FAILED] = _NOTHING
-    OUTCOMES[_s, Outcome.EXPIRED] = _NOTHING
-    OUTCOMES[_s, Outcome.CANCELLED] = _NOTHING
-    OUTCOMES[_s, Outcome.FILLED] = _NOTHING
-    OUTCOMES[_s, Outcome.ACCEPTED] = frozenset({_s, P.RESTING, P.EXITING, P.MOVING, P.EDITING})
-    OUTCOMES[_s, Outcome.STILL_OPEN] = frozenset(
-        {_s, P.RESTING, P.EXITING, P.MOVING, P.EDITING, P.TRIGGERED}
-    )
-    OUTCOMES[_s, Outcome.PARTLY_FILLED] = frozenset(
-        {_s, P.RESTING, P.TRIGGERED, P.EXITING, P.MOVING, P.EDITING, P.CHECKING}
-    )
-    OUTCOMES[_s, Outcome.TRIGGERED] = frozenset({P.TRIGGERED, P.MOVING, P.CHECKING, P.EXITING})
-    OUTCOMES[_s, Outcome.CANCEL_REFUSED] = frozenset({P.CHECKING})
-    OUTCOMES[_s, Outcome.EDITED] = frozenset({_s, P.RESTING, P.MOVING, P.TRIGGERED})
-    OUTCOMES[_s, Outcome.EDIT_REFUSED] = frozenset({_s, P.RESTING, P.MOVING, P.TRIGGERED})
-    OUTCOMES[_s, Outcome.REPLY_LOST] = frozenset({P.CHECKING})
+_WITH_ORDER = (P.PLACING, P.RESTING, P.MOVING, P.EDITING, P.CHECKING, P.TRIGGERED, P.EXITING)
+
+
+def _outcomes() -> dict[tuple[ProtectionState, Outcome], frozenset[ProtectionState]]:
+    """The state that follows each exchange outcome from each state with an order (the
+    decision that follows may move on at once). News that does not apply to the order
+    as it is known is either stale (a refusal of a cancel never asked: nothing changes)
+    or a contradiction (a rejection of an accepted order: not applied, the exchange is
+    asked, `OrderNewsContradicted`); either way the state stays."""
+    t: dict[tuple[ProtectionState, Outcome], frozenset[ProtectionState]] = {}
+    for s in _WITH_ORDER:
+        stay = frozenset({s})
+        for gone in (Outcome.FAILED, Outcome.EXPIRED, Outcome.CANCELLED, Outcome.FILLED):
+            t[s, gone] = _NOTHING
+        # a rejection answers a placement; later, it contradicts the acceptance
+        t[s, Outcome.REJECTED] = _NOTHING if s is P.PLACING else stay
+        # accepted / still open: it rests (and what was due is done: a move, an edit)
+        t[s, Outcome.ACCEPTED] = frozenset({s, P.RESTING, P.EXITING, P.MOVING, P.EDITING})
+        t[s, Outcome.STILL_OPEN] = frozenset(
+            {s, P.RESTING, P.EXITING, P.MOVING, P.EDITING, P.TRIGGERED}
+        )
+        t[s, Outcome.PARTLY_FILLED] = frozenset(
+            {s, P.RESTING, P.TRIGGERED, P.EXITING, P.MOVING, P.EDITING, P.CHECKING}
+        )
+        # triggered: it sells (an edit in flight is answered first)
+        t[s, Outcome.TRIGGERED] = frozenset({s, P.TRIGGERED, P.MOVING, P.CHECKING, P.EXITING})
+        # a refused cancel is settled by asking; one never asked for is stale
+        t[s, Outcome.CANCEL_REFUSED] = frozenset({P.CHECKING}) if s is P.MOVING else stay
+        t[s, Outcome.EDITED] = frozenset({s, P.RESTING, P.MOVING, P.TRIGGERED})
+        t[s, Outcome.EDIT_REFUSED] = frozenset({s, P.RESTING, P.MOVING, P.TRIGGERED})
+        # a lost reply to a placement or a cancel: ask; to nothing sent: a contradiction
+        lost = s in (P.PLACING, P.MOVING)
+        t[s, Outcome.REPLY_LOST] = frozenset({P.CHECKING}) if lost else stay
+    return t
+
+
+OUTCOMES = _outcomes()
 
 # Orders whose fate the exchange has not told yet.
 IN_FLIGHT = frozenset(
@@ -781,14 +795,14 @@ class Protection:
         valid = self._problem(size, limit, trigger) is None
         if not valid and stop.remaining == size:
             return []  # the new levels cannot be sent; the old stop keeps protecting
-        if valid and self.can_edit and not self.edit_unsupported:
+        if valid and self.can_edit and not self.edit_unsupported and stop.order_id is not None:
             key = _levels(size, trigger, limit)
             if self.backoff.holds("edit", key, ts) is None:
-                assert stop.order_id is not None
                 stop.transition(Trigger.EDIT_REQUESTED)
                 self.placed_high = pos.highest
                 self._set(Editing(stop, ts))
                 coid, order_id = stop.client_order_id, stop.order_id
+                assert order_id is not None
                 return [EditStopOrder(coid, order_id, size, trigger, limit, ts)]
         reason = CancelReason.STOP_MOVE if stop.stop_price != trigger else CancelReason.STOP_RESIZE
         then = None
@@ -969,7 +983,8 @@ class Protection:
                 held.until,
                 ts,
             )
-        assert order.order_id is not None
+        if order.order_id is None:  # known resting, its id not known yet: ask for it
+            return self.ask(order, ts)
         order.transition(Trigger.CANCEL_REQUESTED)
         self.waiting = ""
         self._set(Moving(order, reason, ts))

@@ -152,6 +152,18 @@ class ProtectionWaiting:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderNewsContradicted:
+    """An order event contradicted what is known of the order (its state machine has no
+    such transition, e.g. a rejection of an order already accepted): it is not applied,
+    and the exchange is asked for the order's state instead."""
+
+    product_id: str
+    client_order_id: str
+    detail: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
 class DustLeft:
     """What is left (`size`) is under the product's minimum and cannot be sold or
     protected: reported once; the position's protection duty ends and the pair is free."""
@@ -201,6 +213,7 @@ Report = (
     | ProtectionBlocked
     | ProtectionWaiting
     | DustLeft
+    | OrderNewsContradicted
     | PrintIgnored
     | PositionClosed
 )

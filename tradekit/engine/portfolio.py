@@ -758,12 +758,7 @@ class Portfolio:
     async def _advance(self, pid: str, driver: AsyncPairDriver, trade: MarketTrade) -> None:
         """A simulated market: match this trade first, as the sync engine does."""
         fills = await self._market.advance(trade)
-        stop = driver.decision.stop
-        news: list[Event] = []
-        if stop is not None and stop.stop_price is not None and trade.price <= stop.stop_price:
-            news += await driver.stop_news(trade, fills)
-        news += [fill_event(f, driver.coid_of(f)) for f in fills]
-        for ev in news:
+        for ev in (await driver.trade_events(trade, fills))[:-1]:  # the trade: the caller's
             await self._process(pid, ev)
 
     async def _fills_behind(self, pid: str, ev: OrderStatusReport) -> list[Event]:
@@ -818,7 +813,7 @@ class Portfolio:
             first = False
             for report in result.reports:
                 self.risk.observe(report)
-            pending.extend(result.outcomes)
+            pending.extendleft(reversed(result.outcomes))  # depth first, as every loop
             if not pending and driver.unsettled and not settled and not self.health[pid].degraded:
                 # an order left in doubt (its outcomes applied first): ask once now; if
                 # the exchange still does not answer, the back-off decides when again

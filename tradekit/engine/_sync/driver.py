@@ -14,6 +14,7 @@ outcome comes back as events for the caller to feed in, in order, before new mar
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -264,6 +265,33 @@ class PairDriver:
                 except TRANSIENT:
                     self.unsettled = True
         return events
+
+    def trade_events(self, trade: MarketTrade, fills: list[Fill]) -> list[Event]:
+        """The events of one trade on a simulated market, after it matched the trade
+        (`advance` gave `fills`), in the one order every loop handles them: the stop's
+        news when the trade reached the stop (it may have triggered without a fill),
+        then the fills, then the trade itself. The sync and async loops, the portfolio
+        and the backtest runner all take a trade's events from here, and handle each
+        event's outcomes before the next event (`handle_all`): the same outcome
+        whatever the loop."""
+        events: list[Event] = []
+        stop = self.decision.stop
+        if stop is not None and stop.stop_price is not None and trade.price <= stop.stop_price:
+            events += self.stop_news(trade, fills)
+        events += [fill_event(f, self.coid_of(f)) for f in fills]
+        events.append(trade)
+        return events
+
+    def handle_all(self, events: list[Event]) -> list[StepResult]:
+        """Handle `events` in order, each one's outcomes (and theirs) before the next:
+        the queue discipline of every loop, written once."""
+        queue: deque[Event] = deque(events)
+        results: list[StepResult] = []
+        while queue:
+            result = self.process(queue.popleft())
+            results.append(result)
+            queue.extendleft(reversed(result.outcomes))
+        return results
 
     def stop_news(self, trade: MarketTrade, fills: list[Fill]) -> list[Event]:
         """A print at or below the stop may have triggered it without filling it (a gap
