@@ -301,8 +301,7 @@ class DecisionEngine:
                     commands += self._tend_entry(ts)
             return commands
         if self.entry is not None:
-            with localcontext(MONEY_CONTEXT):
-                return self._tend_entry(ts)
+            return self._tend_entry(ts)  # no arithmetic: no context needed
         if self.trading_state is TradingState.ACTIVE:
             with localcontext(MONEY_CONTEXT):
                 limit = self.rule.signal(price, ts)
@@ -534,10 +533,13 @@ class DecisionEngine:
         `max_entry_wait` has passed."""
         entry = self.entry
         assert entry is not None
-        if entry.status in _IN_DOUBT or self.entry_cancel_refused == entry.client_order_id:
-            return self.protection.ask(entry, ts)
-        if ts - entry.created_ts >= self.params.max_entry_wait_ns:
+        status = entry.status
+        if status in _ENTRY_CANCELLABLE and self.entry_cancel_refused is None:
+            if ts - entry.created_ts < self.params.max_entry_wait_ns:
+                return []  # the common case, on every trade while an entry rests
             return self._cancel_entry(CancelReason.ENTRY_TIMEOUT, ts)
+        if status in _IN_DOUBT or self.entry_cancel_refused == entry.client_order_id:
+            return self.protection.ask(entry, ts)
         return []
 
     def _cancel_entry(self, reason: CancelReason, ts: int) -> list[Command]:
