@@ -72,6 +72,7 @@ from tradekit.core import (
     OrderAccepted,
     OrderEdited,
     OrderFilled,
+    OrderNotFound,
     OrderRejected,
     OrderStatus,
     OrderStatusReport,
@@ -119,8 +120,10 @@ def steps_of(ns: int) -> int:
 
 def grace_steps(pp: ProtectionParams) -> int:
     """After anything adverse the engine may rightly wait a full back-off (retry_max),
-    an exit's re-price time and a late answer before the bounds above start to run."""
-    return steps_of(pp.retry_max_ns) + steps_of(pp.exit_reprice_ns) + MAX_DELAY_STEPS + 2
+    the silence after which an unanswered request is looked up (ask_after), an exit's
+    re-price time and a late answer before the bounds above start to run."""
+    waits = pp.retry_max_ns + pp.ask_after_ns + pp.exit_reprice_ns
+    return steps_of(waits) + MAX_DELAY_STEPS + 2
 
 
 def exit_stale_steps(pp: ProtectionParams) -> int:
@@ -464,8 +467,8 @@ class Exchange:
                 if cmd.order_id
                 else self.orders.get(cmd.client_order_id)
             )
-            if o is None:
-                return [], []
+            if o is None:  # as the drivers answer a lookup that finds nothing
+                return [OrderNotFound(cmd.client_order_id, ts)], []
             return self.news(o, ts, by_client_id=cmd.order_id is None), []
         raise AssertionError(f"not a command: {cmd!r}")
 

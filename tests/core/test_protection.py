@@ -247,9 +247,11 @@ def test_a_remainder_whose_stop_is_under_the_quote_minimum_is_sold_once_not_a_st
     sent += e.handle(trade("99.00", 5, "SOL-USD"))  # the timeout's cancel
     assert [type(c) for c in sent] == [CancelOrder]
     sent = e.handle(OrderStatusReport(buy.client_order_id, OrderStatus.CANCELLED, 5 * SEC))
+    assert sent == [PlaceLimitSell("r-2", "SOL-USD", D("0.102"), D("98.50"), 5 * SEC)]
+    e.handle(OrderAccepted("r-2", "X2", 5 * SEC))
     for t in range(6, 16):
         sent += e.handle(trade("99.00", t, "SOL-USD"))
-    assert sent == [PlaceLimitSell("r-2", "SOL-USD", D("0.102"), D("98.50"), 5 * SEC)]
+    assert len(sent) == 1
     [placed] = kinds(e.take_reports(), ExitPlaced)
     assert placed.reason == "unprotectable"
 

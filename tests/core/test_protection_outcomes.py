@@ -76,7 +76,7 @@ def reach(state: ProtectionState) -> DecisionEngine:
         [exit_] = e.handle(OrderStatusReport(stop.client_order_id, OrderStatus.CANCELLED, 2 * SEC))
         e.handle(OrderAccepted(exit_.client_order_id, "E1", 2 * SEC))
         return e
-    [move] = e.handle(_trade("110.00", 2))  # a cancel (or an edit) of the stop
+    e.handle(_trade("110.00", 2))  # a cancel (or an edit) of the stop
     if state in (S.MOVING, S.EDITING):
         return e
     assert state is S.CHECKING

@@ -35,17 +35,27 @@ class Refusal:
 class Backoff:
     """The refusals of one pair, by kind. See the module docstring."""
 
-    __slots__ = ("initial_ns", "max_ns", "refusals")
+    __slots__ = ("counts", "initial_ns", "max_ns", "refusals")
 
     def __init__(self, initial_ns: int, max_ns: int) -> None:
         self.initial_ns = initial_ns
         self.max_ns = max_ns
-        self.refusals: dict[str, Refusal] = {}
+        self.refusals: dict[str, Refusal] = {}  # kind -> its last refusal
+        # "kind|key" -> refusals of that very request since it last went through: a
+        # request refused again waits at least as long as its own history says, even
+        # when other requests of its kind went through in between
+        self.counts: dict[str, int] = {}
 
     def refused(self, kind: str, key: str, reason: str, ts: int, permanent: bool = False) -> int:
         """Note a refusal at `ts`; return the time before which the kind waits."""
         last = self.refusals.get(kind)
+        name = f"{kind}|{key}"
+        n = self.counts.pop(name, 0) + 1
+        self.counts[name] = n
+        if len(self.counts) > _HISTORY:
+            del self.counts[next(iter(self.counts))]  # the oldest: long settled
         step = self.initial_ns if last is None else min(self.max_ns, last.step * 2)
+        step = max(step, min(self.max_ns, self.initial_ns << min(n - 1, 62)))
         self.refusals[kind] = Refusal(key, reason, ts + step, step, permanent)
         return ts + step
 
@@ -58,23 +68,36 @@ class Backoff:
             return r
         return None
 
-    def succeeded(self, kind: str) -> None:
-        """The exchange took a request of `kind`: its back-off starts afresh."""
+    def succeeded(self, kind: str, key: str | None = None) -> None:
+        """The exchange took a request of `kind` (`key`: that very request): the kind's
+        back-off starts afresh."""
         self.refusals.pop(kind, None)
+        if key is not None:
+            self.counts.pop(f"{kind}|{key}", None)
 
     def forget(self, prefix: str) -> None:
         """Drop the kinds that name a finished order (their requests can never recur)."""
         for kind in [k for k in self.refusals if k.startswith(prefix)]:
             del self.refusals[kind]
+        for name in [k for k in self.counts if k.startswith(prefix)]:
+            del self.counts[name]
 
     def snapshot(self) -> dict[str, Any]:
         return {
-            kind: [r.key, r.reason, r.until, r.step, r.permanent]
-            for kind, r in self.refusals.items()
+            "refusals": {
+                kind: [r.key, r.reason, r.until, r.step, r.permanent]
+                for kind, r in self.refusals.items()
+            },
+            "counts": dict(self.counts),
         }
 
     def restore(self, d: dict[str, Any]) -> None:
+        refusals = d.get("refusals", {})
         self.refusals = {
             kind: Refusal(str(v[0]), str(v[1]), int(v[2]), int(v[3]), bool(v[4]))
-            for kind, v in d.items()
+            for kind, v in refusals.items()
         }
+        self.counts = {str(k): int(v) for k, v in d.get("counts", {}).items()}
+
+
+_HISTORY = 64  # requests whose refusals are remembered

@@ -40,7 +40,7 @@ from enum import StrEnum
 from typing import Any
 
 from tradekit.core.backoff import Backoff
-from tradekit.core.commands import CancelOrder, CancelReason, Command, PlaceLimitBuy
+from tradekit.core.commands import CancelOrder, CancelReason, Command, PlaceLimitBuy, placement
 from tradekit.core.entry import EntryRule
 from tradekit.core.events import (
     CancelRejected,
@@ -51,6 +51,7 @@ from tradekit.core.events import (
     OrderAccepted,
     OrderEdited,
     OrderFilled,
+    OrderNotFound,
     OrderRejected,
     OrderStatusReport,
     OrderSubmitUnknown,
@@ -142,13 +143,12 @@ class DecisionEngine:
         self.position: PositionState | None = None
         # one back-off policy for every refusal of every kind (entries and protection)
         self.backoff = Backoff(params.protection.retry_initial_ns, params.protection.retry_max_ns)
-        self.protection = Protection(
-            params.product, params.protection, params.trail.stop_limit_buffer_pct, self
-        )
+        self.protection = Protection(params.product, params.protection, params.trail, self)
         # an entry whose cancel was refused: the exchange is asked, its word decides
         self.entry_cancel_refused: str | None = None
         self.prints = PrintFilter(params.sanity.print_band_pct, params.sanity.confirm_trades)
         self.trading_state = TradingState.ACTIVE
+        self.flatten_offset: Decimal | None = None  # the kill switch sells what is held
         # Set by a portfolio: may an entry of (product, size, limit, ts) go? None = yes,
         # else the reason it may not (tradekit.core.risk.PortfolioRisk.check).
         self.entry_gate: Callable[[str, Decimal, Decimal, int], str | None] | None = None
@@ -164,6 +164,7 @@ class DecisionEngine:
             OrderRejected: self._on_rejected,
             OrderSubmitUnknown: self._on_submit_unknown,
             OrderFilled: self._on_filled,
+            OrderNotFound: self._on_not_found,
             OrderStatusReport: self._on_report,
             CancelRejected: self._on_cancel_rejected,
             CancelUnknown: self._on_cancel_unknown,
@@ -368,13 +369,16 @@ class DecisionEngine:
         self.last_ts = max(self.last_ts, ev.ts)
         commands: list[Command] = []
         if ev.state is not TradingState.HALTED:
+            self.flatten_offset = None
             return commands
-        commands += self._cancel_entry(CancelReason.KILL, ev.ts)
-        if ev.flatten_offset_pct is not None and self.position is not None:
+        if ev.flatten_offset_pct is not None:
             offset = to_decimal(ev.flatten_offset_pct, "flatten_offset_pct")
             if not ZERO <= offset < 1:
                 raise ValueError(f"flatten_offset_pct must be in [0, 1), got {offset}")
-            self.protection.flatten(offset)
+            # kept while halted: an entry fill racing the kill's cancel is sold too
+            self.flatten_offset = offset
+        commands += self._cancel_entry(CancelReason.KILL, ev.ts)
+        if self.position is not None:
             commands += self._protect(ev.ts)
         return commands
 
@@ -393,6 +397,7 @@ class DecisionEngine:
             return []
         order.order_id = ev.order_id
         order.transition(Trigger.ACCEPTED)
+        self.backoff.succeeded(f"query {order.client_order_id}")
         return self._settle(ev.ts)
 
     def _on_rejected(self, ev: OrderRejected) -> list[Command]:
@@ -408,6 +413,20 @@ class DecisionEngine:
             return []
         order.transition(Trigger.SUBMIT_LOST, ev.detail)
         return self._settle(ev.ts)  # the order is in doubt: ask the exchange
+
+    def _on_not_found(self, ev: OrderNotFound) -> list[Command]:
+        """A lookup found no such order. A placement whose reply was lost never arrived:
+        send it again, same id. An order known to rest is gone: as if the exchange
+        cancelled it (protection replaces it, on the back-off)."""
+        order = self.orders.get(ev.client_order_id)
+        if order is None:
+            return []
+        if order.status in (OrderStatus.SUBMIT_UNKNOWN, OrderStatus.INITIALIZED):
+            # the lookup's back-off stays: a placement lost again is asked about later
+            return [placement(order)]
+        if not order.status.is_terminal and order.order_id is not None:
+            order.transition(Trigger.REPORT_CANCELLED, "not found on the exchange")
+        return self._settle(ev.ts)
 
     def _on_filled(self, ev: OrderFilled) -> list[Command]:
         order = self.orders.get(ev.client_order_id)
@@ -491,9 +510,7 @@ class DecisionEngine:
         if size is None:
             assert self.params.quote_budget is not None
             size = self.product.size_down(self.params.quote_budget / limit)
-        problem = self.product.size_problem(size) or self.product.notional_problem(
-            size, self._first_stop_limit(size, limit)
-        )
+        problem = self.protection.first_stop_problem(size, limit)
         if problem:
             return self._skip(f"{problem} (the stop after this entry could not be placed)", ts)
         refused = self.params.sanity.order_problem(size, limit, self.last_price)
@@ -513,14 +530,6 @@ class DecisionEngine:
             EntryPlaced(self.product_id, order.client_order_id, size, limit, signal_price, ts)
         )
         return [PlaceLimitBuy(order.client_order_id, self.product_id, size, limit, ts)]
-
-    def _first_stop_limit(self, size: Decimal, entry_limit: Decimal) -> Decimal:
-        """The limit of the stop an entry filled at `entry_limit` gets: an entry whose
-        stop would be under the quote minimum is not made (it could not be protected)."""
-        trail = self.params.trail
-        trigger = self.product.price_down(entry_limit * (1 - trail.trail_pct))
-        limit = self.product.price_down(trigger * (1 - trail.stop_limit_buffer_pct))
-        return self.protection.meet_minimum(size, limit, trigger)
 
     def _skip(self, reason: str, ts: int) -> list[Command]:
         if reason != self._last_skip:
@@ -605,6 +614,9 @@ class DecisionEngine:
         return commands
 
     def _protect(self, ts: int) -> list[Command]:
+        if self.flatten_offset is not None and self.position is not None:
+            if self.protection.flatten_offset is None:
+                self.protection.flatten(self.flatten_offset)
         return self.protection.update(self.position, self.entry is not None, ts)
 
     def _maybe_close(self, ts: int) -> None:
@@ -657,6 +669,7 @@ class DecisionEngine:
             "backoff": self.backoff.snapshot(),
             "prints": self.prints.snapshot(),
             "trading_state": self.trading_state.value,
+            "flatten_offset": None if self.flatten_offset is None else str(self.flatten_offset),
             "last_skip": self._last_skip,
             "last_price": None if self.last_price is None else str(self.last_price),
             "last_ts": self.last_ts,
@@ -696,6 +709,8 @@ class DecisionEngine:
         if "prints" in state:
             engine.prints.restore(state["prints"])
         engine.trading_state = TradingState(state["trading_state"])
+        flatten = state.get("flatten_offset")
+        engine.flatten_offset = None if flatten is None else Decimal(flatten)
         engine._last_skip = state["last_skip"]
         engine.last_price = None if state["last_price"] is None else Decimal(state["last_price"])
         engine.last_ts = int(state["last_ts"])

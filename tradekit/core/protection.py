@@ -56,7 +56,8 @@ The rules:
    and replaced by the exit (`StopGappedThrough`), but only when that exit can be sent:
    a working stop is never cancelled for an exit under the minimums.
 5. Moving a stop is an edit where the exchange can (an edit refused as unsupported is
-   remembered: cancel-then-place from then on), else cancel-then-place; the cancel
+   remembered: cancel-then-place from then on), else cancel-then-place; a resize is
+   always cancel-then-place (a fill racing an unanswered resize would be ambiguous); the cancel
    command carries the replacement so the driver journals the whole intent before the
    unprotected gap opens.
 6. **A refused or unanswered request is settled by asking the exchange.** A refused
@@ -99,7 +100,7 @@ from tradekit.core.commands import (
 )
 from tradekit.core.money import ZERO, ProductSpec, round_up
 from tradekit.core.orders import Order, OrderSide, OrderStatus, OrderType, Trigger
-from tradekit.core.position import PositionState
+from tradekit.core.position import PositionState, TrailParams
 from tradekit.core.reports import (
     DustLeft,
     ExitPlaced,
@@ -131,8 +132,9 @@ class ProtectionParams:
     gap_exit_after_trades: int = 3
     retry_initial_ns: int = 1 * SEC
     retry_max_ns: int = 60 * SEC
-    # a request with no answer at all for this long is settled by asking the exchange
-    ask_after_ns: int = 30 * SEC
+    # a request with no answer at all for this long (a driver turns a lost reply into an
+    # "unknown" event at once; this is the net under that) is settled by asking
+    ask_after_ns: int = 10 * SEC
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "on_breach", BreachPolicy(self.on_breach))
@@ -360,11 +362,12 @@ class Protection:
     """One pair's protection duty. See the module docstring for every rule."""
 
     def __init__(
-        self, product: ProductSpec, params: ProtectionParams, buffer_pct: Decimal, host: Host
+        self, product: ProductSpec, params: ProtectionParams, trail: TrailParams, host: Host
     ) -> None:
         self.product = product
         self.params = params
-        self.buffer_pct = buffer_pct  # exits are priced like the stop's limit
+        self.trail = trail
+        self.buffer_pct = trail.stop_limit_buffer_pct  # exits are priced like the stop's limit
         self.host = host
         self.backoff = host.backoff
         self.can_edit = False  # set by the driver: may a resting stop be moved in place?
@@ -632,7 +635,7 @@ class Protection:
     def _rested(self, stop: Order, ts: int) -> None:
         """The exchange has this stop resting: report the move (once per new trigger)."""
         assert stop.stop_price is not None
-        self.backoff.succeeded("stop")
+        self.backoff.succeeded("stop", _levels(stop.size, stop.stop_price, stop.limit_price))
         now = (stop.client_order_id, stop.stop_price)
         if self.rested == now:
             return
@@ -795,7 +798,10 @@ class Protection:
         valid = self._problem(size, limit, trigger) is None
         if not valid and stop.remaining == size:
             return []  # the new levels cannot be sent; the old stop keeps protecting
-        if valid and self.can_edit and not self.edit_unsupported and stop.order_id is not None:
+        # an edit moves a stop's levels, never its size: a fill racing an unanswered
+        # resize could not be told apart from the order's end (cancel-then-place can)
+        editable = stop.order_id is not None and stop.size == size and not stop.filled_size
+        if valid and self.can_edit and not self.edit_unsupported and editable:
             key = _levels(size, trigger, limit)
             if self.backoff.holds("edit", key, ts) is None:
                 stop.transition(Trigger.EDIT_REQUESTED)
@@ -824,7 +830,15 @@ class Protection:
         assert isinstance(s, Triggered)
         stop = s.stop
         last = self._market()
-        if s.gap_since is None or last is None or stop.status is not OrderStatus.OPEN:
+        if last is None or stop.status is not OrderStatus.OPEN:
+            return []
+        size = self.product.size_down(pos.open_size)
+        if stop.remaining < size and self._exit_problem(size, last) is None:
+            # more was bought after it triggered (an entry fill racing its cancel): the
+            # stop cannot cover it, so one exit for everything replaces it
+            self.exiting = self.exiting or "bought_after_trigger"
+            return self._cancel(stop, CancelReason.STOP_RESIZE, ts)
+        if s.gap_since is None:
             return []
         p = self.params
         if ts - s.gap_since < p.gap_exit_after_ns and s.gap_trades < p.gap_exit_after_trades:
@@ -851,7 +865,13 @@ class Protection:
         last = self._market()
         if ex.status in IN_FLIGHT or last is None:
             return []
-        if last < ex.limit_price and ts - ex.created_ts >= self.params.exit_reprice_ns:
+        size = self.product.size_down(pos.open_size)
+        grown = ex.remaining < size  # bought more while exiting: one exit for everything
+        stale = last < ex.limit_price and ts - ex.created_ts >= self.params.exit_reprice_ns
+        if grown or stale:
+            problem = self._exit_problem(size, last)
+            if problem:  # never cancel a working exit for one that cannot be sent
+                return self._wait_on(f"the exit cannot be re-priced ({problem})", None, ts)
             return self._cancel(ex, CancelReason.EXIT_REPRICE, ts)
         return []
 
@@ -860,11 +880,33 @@ class Protection:
     def _desired(self, pos: PositionState, size: Decimal) -> tuple[Decimal, Decimal]:
         """The stop's levels to send for `size`: the position's, a trigger or a limit that
         rounds to nothing raised to one tick, the limit raised to the quote minimum."""
+        return self._levels_for(size, pos.stop_trigger, pos.stop_limit)
+
+    def _levels_for(
+        self, size: Decimal, trigger: Decimal | None, limit: Decimal | None
+    ) -> tuple[Decimal, Decimal]:
         tick = self.product.quote_increment
-        trigger = pos.stop_trigger if pos.stop_trigger is not None else tick
-        limit = pos.stop_limit if pos.stop_limit is not None and pos.stop_limit > ZERO else tick
+        trigger = trigger if trigger is not None and trigger > ZERO else tick
+        limit = limit if limit is not None and limit > ZERO else tick
         limit = min(limit, trigger)
         return trigger, self.meet_minimum(size, limit, trigger)
+
+    def first_stop_problem(self, size: Decimal, entry_price: Decimal) -> str | None:
+        """Why the stop of an entry of `size` filled at `entry_price` could not be sent
+        (so the entry is not made: a position it could not protect), or None."""
+        problem = self.product.size_problem(size)
+        if problem:
+            return problem
+        trail = self.trail
+        trigger = self.product.price_down(entry_price * (1 - trail.trail_pct))
+        limit = self.product.price_down(trigger * (1 - trail.stop_limit_buffer_pct))
+        trigger, limit = self._levels_for(size, trigger, limit)
+        if trigger >= entry_price:
+            return (
+                f"its stop ({trigger}) could not rest under the entry price {entry_price} "
+                f"(the price grid {self.product.quote_increment} is too coarse for the trail)"
+            )
+        return self._problem(size, limit, trigger)
 
     def _problem(self, size: Decimal, price: Decimal, ceiling: Decimal) -> str | None:
         """Why no sell of `size` can be sent at `price` (already raised to the quote

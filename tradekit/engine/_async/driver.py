@@ -25,6 +25,7 @@ from tradekit.core.commands import (
     PlaceLimitSell,
     PlaceStopLimitSell,
     QueryOrder,
+    placement,
 )
 from tradekit.core.decision import DecisionEngine
 from tradekit.core.events import (
@@ -36,11 +37,12 @@ from tradekit.core.events import (
     OrderAccepted,
     OrderEdited,
     OrderFilled,
+    OrderNotFound,
     OrderRejected,
     OrderSubmitUnknown,
     Timer,
 )
-from tradekit.core.orders import Order, OrderSide, OrderStatus, OrderType
+from tradekit.core.orders import Order, OrderStatus
 from tradekit.core.reports import Report
 from tradekit.exchange.types import TRANSIENT, Fill, status_report
 from tradekit.store.sqlite import Store
@@ -144,7 +146,8 @@ class AsyncPairDriver:
             elif isinstance(cmd, EditStopOrder):
                 return await self._edit(cmd, ts)
             elif isinstance(cmd, QueryOrder):
-                return await self._ask(cmd.client_order_id, cmd.order_id, ts)
+                news = await self.order_news(cmd.client_order_id, cmd.order_id, ts)
+                return news or [OrderNotFound(cmd.client_order_id, ts)]
             else:
                 if cmd.then is not None:
                     self._gaps[cmd.then.client_order_id] = (cmd.client_order_id, time.monotonic())
@@ -380,7 +383,7 @@ class AsyncPairDriver:
             found = await self.exchange.get_order_by_client_id(coid)
             if found is None:
                 # Never reached the exchange: send it now (same id: cannot be a second order).
-                cmd = _placement(order)
+                cmd = placement(order)
                 self.journal(None, [cmd], [])
                 return events + await self.perform(cmd)
             events.append(OrderAccepted(coid, found.order_id, ts))
@@ -410,23 +413,3 @@ class AsyncPairDriver:
 
 def _fill_key(f: Fill) -> tuple[int, str]:
     return (f.ts, f.trade_id)
-
-
-def _placement(order: Order) -> Command:
-    if order.order_type is OrderType.STOP_LIMIT:
-        assert order.stop_price is not None
-        return PlaceStopLimitSell(
-            order.client_order_id,
-            order.product_id,
-            order.size,
-            order.stop_price,
-            order.limit_price,
-            order.created_ts,
-        )
-    if order.side is OrderSide.SELL:
-        return PlaceLimitSell(
-            order.client_order_id, order.product_id, order.size, order.limit_price, order.created_ts
-        )
-    return PlaceLimitBuy(
-        order.client_order_id, order.product_id, order.size, order.limit_price, order.created_ts
-    )
