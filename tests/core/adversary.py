@@ -709,6 +709,7 @@ class Harness:
         self.edit_as: dict[str, tuple] = {}
         self.refused: dict[tuple, tuple[int, int]] = {}  # key -> (delivered ts, in a row)
         self.ended_seen: set[str] = set()
+        self.refused_step = -1  # the last step a refusal was delivered
         # (d)
         self.closed_bought = ZERO
         self.closed_sold = ZERO
@@ -731,7 +732,11 @@ class Harness:
 
     @property
     def grace_until(self) -> int:
-        return (self.adv.acts[-1][0] + grace_steps(self.pp)) if self.adv.acts else -1
+        """Bounds (a) and (b) run from the last adverse act or refusal (even a rightful
+        one, such as a stop refused as above a print the engine did not see: a correct
+        engine backs off, up to `retry_max_ns`) plus `grace_steps`."""
+        last = max(self.adv.acts[-1][0] if self.adv.acts else -1, self.refused_step)
+        return last + grace_steps(self.pp) if last >= 0 else -1
 
     def enqueue(self, ev: Any, delay: int) -> None:
         self.seq += 1
@@ -904,6 +909,7 @@ class Harness:
         if key is not None:
             _, n = self.refused.get(key, (0, 0))
             self.refused[key] = (ts, n + 1)
+            self.refused_step = self.step
         if isinstance(ev, TradingStateChanged) and ev.state is TradingState.HALTED:
             self.halted = True
             self.flattened = self.flattened or ev.flatten_offset_pct is not None
