@@ -43,7 +43,8 @@ switch.
 (d) the fills the engine booked (closed positions plus the open one) are never more than
     the exchange's, and equal them at the end of every step whose news is all delivered.
 (e) `handle` never raises.
-(f) after the kill switch no entry is placed.
+(f) after the kill switch no entry is placed, and a working one is cancelled within
+    `COVER_BOUND` steps (plus grace).
 """
 
 from __future__ import annotations
@@ -117,6 +118,11 @@ MAX_HANDLES_PER_STEP = 300
 
 def steps_of(ns: int) -> int:
     return -(-ns // STEP_NS)
+
+
+def step_over(step: int, since: int) -> bool:
+    """More than COVER_BOUND steps have passed since `since`."""
+    return step - since > COVER_BOUND
 
 
 def grace_steps(pp: ProtectionParams) -> int:
@@ -696,6 +702,8 @@ class Harness:
         # the engine cancelled a sell that covered the position, and placed none since
         self.we_uncovered = False
         self.halted = False
+        self.halted_at = 0
+        self.entry_said = False
         self.flattened = False
         self.reasons = 0  # reason reports seen (DustLeft, ProtectionBlocked, StopBreached)
         self.bare_since: tuple[int, int] | None = None  # (step, reasons) nothing covers
@@ -911,6 +919,8 @@ class Harness:
             self.refused[key] = (ts, n + 1)
             self.refused_step = self.step
         if isinstance(ev, TradingStateChanged) and ev.state is TradingState.HALTED:
+            if not self.halted:
+                self.halted_at = self.step
             self.halted = True
             self.flattened = self.flattened or ev.flatten_offset_pct is not None
         if isinstance(ev, MarketTrade) and self.highest is not None:
@@ -1000,6 +1010,16 @@ class Harness:
             self.violate(
                 "d", f"booked bought {bought} / sold {sold} > exchange {ex.bought} / {ex.sold}"
             )
+        # (f) the kill switch cancels a working entry
+        if self.halted and not self.entry_said and step_over(self.step, self.halted_at):
+            buys = [o.coid for o in ex.open.values() if not o.sells]
+            if buys and self.step > self.grace_until:
+                self.entry_said = True
+                self.violate(
+                    "f",
+                    f"entry {buys[0]} still works {self.step - self.halted_at} "
+                    "steps after the kill switch",
+                )
         held = ex.held - self.written_off
         if held <= 0:
             self.spell = None
