@@ -43,7 +43,8 @@ switch.
 (d) the fills the engine booked (closed positions plus the open one) are never more than
     the exchange's, and equal them at the end of every step whose news is all delivered.
 (e) `handle` never raises.
-(f) after the kill switch no entry is placed.
+(f) after the kill switch no entry is placed, and a working one is cancelled within
+    `COVER_BOUND` steps (plus grace).
 """
 
 from __future__ import annotations
@@ -84,8 +85,10 @@ from tradekit.core import (
     PositionClosed,
     PositionOpened,
     ProductSpec,
+    ProtectionBlocked,
     ProtectionParams,
     QueryOrder,
+    StopBreached,
     Timer,
     TradingState,
     TradingStateChanged,
@@ -116,6 +119,11 @@ MAX_HANDLES_PER_STEP = 300
 
 def steps_of(ns: int) -> int:
     return -(-ns // STEP_NS)
+
+
+def step_over(step: int, since: int) -> bool:
+    """More than COVER_BOUND steps have passed since `since`."""
+    return step - since > COVER_BOUND
 
 
 def grace_steps(pp: ProtectionParams) -> int:
@@ -355,7 +363,10 @@ class Exchange:
         self.n = 0
         self.step = 0
         self.ending: list[tuple[int, str, OrderStatus]] = []  # (step, coid, status)
-        self.cancelled_by_us: list[ExOrder] = []  # sells the engine's cancels took away
+        # sells placed ("place") and sells the engine's cancels took away ("cancel")
+        self.cover_log: list[tuple[str, ExOrder]] = []
+        # the engine's order of a client id (the drivers read it to send unseen fills)
+        self.known: Callable[[str], Any] = lambda coid: None
 
     @property
     def held(self) -> Decimal:
@@ -405,9 +416,15 @@ class Exchange:
         )
 
     def news(self, o: ExOrder, ts: int, by_client_id: bool = False) -> list[Any]:
-        """The drivers' `order_news`: the fills, then the status (unless plain FILLED)."""
+        """The drivers' `order_news`: the fills the engine has not seen (when it has
+        booked less than the exchange filled), then the status (unless plain FILLED)."""
         out: list[Any] = [OrderAccepted(o.coid, o.oid, ts)] if by_client_id else []
-        out += [OrderFilled(o.coid, t, pr, s, f, ts) for t, pr, s, f in o.fills]
+        known = self.known(o.coid)
+        seen = known.trade_ids if known is not None else set()
+        if o.filled > (known.filled_size if known is not None else ZERO):
+            out += [
+                OrderFilled(o.coid, t, pr, s, f, ts) for t, pr, s, f in o.fills if t not in seen
+            ]
         if o.status is not OrderStatus.FILLED or o.triggered:
             out.append(self.report(o, ts))
         return out
@@ -511,6 +528,8 @@ class Exchange:
                 o.under_since = None
         elif last is not None and kind == "exit":
             o.under_since = self.step
+        if o.sells:
+            self.cover_log.append(("place", o))
         end = self.adv.end_later(o)
         if end is not None:
             self.ending.append((self.step + end[0], coid, end[1]))
@@ -540,7 +559,7 @@ class Exchange:
             ), []
         self._end(o, OrderStatus.CANCELLED)
         if o.sells:
-            self.cancelled_by_us.append(o)
+            self.cover_log.append(("cancel", o))
         if lost == "applied":
             return self._asked([CancelUnknown(coid, ts, "timeout")], o, ts), []
         return self.news(o, ts), []
@@ -667,6 +686,7 @@ class Harness:
         self.engine_cls = engine_cls
         self.engine = engine_cls(params, rule(), id_prefix)
         self.engine.can_edit_stops = can_edit
+        self.ex.known = lambda coid: self.engine.orders.get(coid)
         self.inbox: list[tuple[int, int, Any]] = []  # (due step, seq, event)
         self.queue: list[Any] | None = None  # the events of the step being handled
         self.seq = 0
@@ -681,10 +701,16 @@ class Harness:
         self.written_off = ZERO
         self.spell: int | None = None
         self.spell_said = False
-        self.cancel_seen = 0  # how many of the exchange's cancelled_by_us were counted
-        self.we_uncovered = False  # the engine cancelled a sell that covered the position
+        self.cover_seen = 0  # how much of the exchange's cover_log was looked at
+        # the engine cancelled a sell that covered the position, and placed none since
+        self.we_uncovered = False
         self.halted = False
+        self.halted_at = 0
+        self.entry_said = False
         self.flattened = False
+        self.reasons = 0  # reason reports seen (DustLeft, ProtectionBlocked, StopBreached)
+        self.bare_since: tuple[int, int] | None = None  # (step, reasons) nothing covers
+        self.bare_said = False
         # (b)
         self.highest: Decimal | None = None
         self.lag_since: int | None = None
@@ -694,6 +720,7 @@ class Harness:
         self.edit_as: dict[str, tuple] = {}
         self.refused: dict[tuple, tuple[int, int]] = {}  # key -> (delivered ts, in a row)
         self.ended_seen: set[str] = set()
+        self.refused_step = -1  # the last step a refusal was delivered
         # (d)
         self.closed_bought = ZERO
         self.closed_sold = ZERO
@@ -716,7 +743,11 @@ class Harness:
 
     @property
     def grace_until(self) -> int:
-        return (self.adv.acts[-1][0] + grace_steps(self.pp)) if self.adv.acts else -1
+        """Bounds (a) and (b) run from the last adverse act or refusal (even a rightful
+        one, such as a stop refused as above a print the engine did not see: a correct
+        engine backs off, up to `retry_max_ns`) plus `grace_steps`."""
+        last = max(self.adv.acts[-1][0] if self.adv.acts else -1, self.refused_step)
+        return last + grace_steps(self.pp) if last >= 0 else -1
 
     def enqueue(self, ev: Any, delay: int) -> None:
         self.seq += 1
@@ -889,7 +920,10 @@ class Harness:
         if key is not None:
             _, n = self.refused.get(key, (0, 0))
             self.refused[key] = (ts, n + 1)
+            self.refused_step = self.step
         if isinstance(ev, TradingStateChanged) and ev.state is TradingState.HALTED:
+            if not self.halted:
+                self.halted_at = self.step
             self.halted = True
             self.flattened = self.flattened or ev.flatten_offset_pct is not None
         if isinstance(ev, MarketTrade) and self.highest is not None:
@@ -897,6 +931,8 @@ class Harness:
 
     def _on_report(self, r: Any) -> None:
         self.reports.append((self.step, r))
+        if isinstance(r, DustLeft | ProtectionBlocked | StopBreached):
+            self.reasons += 1
         if isinstance(r, PositionOpened):
             self.highest = r.price
             self.lag_since = None
@@ -964,18 +1000,29 @@ class Harness:
 
     def _check(self) -> None:
         ex = self.ex
-        # which of the exchange's orders are done: did the engine take cover away?
-        if len(ex.cancelled_by_us) > self.cancel_seen:
-            for o in ex.cancelled_by_us[self.cancel_seen :]:
-                if not self.p.quote_min_size or o.remaining * o.limit >= self.p.quote_min_size:
-                    self.we_uncovered = True
-            self.cancel_seen = len(ex.cancelled_by_us)
+        # did the engine take cover away (and not put any back)?
+        for what, o in ex.cover_log[self.cover_seen :]:
+            if what == "place":
+                self.we_uncovered = False
+            elif not self.p.quote_min_size or o.remaining * o.limit >= self.p.quote_min_size:
+                self.we_uncovered = True
+        self.cover_seen = len(ex.cover_log)
         # (d) never more booked than executed
         bought, sold = self._booked()
         if bought > ex.bought or sold > ex.sold:
             self.violate(
                 "d", f"booked bought {bought} / sold {sold} > exchange {ex.bought} / {ex.sold}"
             )
+        # (f) the kill switch cancels a working entry
+        if self.halted and not self.entry_said and step_over(self.step, self.halted_at):
+            buys = [o.coid for o in ex.open.values() if not o.sells]
+            if buys and self.step > self.grace_until:
+                self.entry_said = True
+                self.violate(
+                    "f",
+                    f"entry {buys[0]} still works {self.step - self.halted_at} "
+                    "steps after the kill switch",
+                )
         held = ex.held - self.written_off
         if held <= 0:
             self.spell = None
@@ -1009,11 +1056,14 @@ class Harness:
             and last is not None
             and last <= cand
         )
-        # (a)
-        if self._dust(uncovered) or waiting:
+        # (a) what nothing covers may be dust; a part left out of a cover is not (the
+        # cover can be resized to take it)
+        if uncovered <= 0 or (covered == 0 and self._dust(uncovered)) or waiting:
             self.spell = None
             self.spell_said = False
+            self._unsaid(covered == 0 and uncovered > 0, waiting)
         else:
+            self._unsaid(False, False)
             if self.spell is None:
                 self.spell = step
             if step - self.spell > COVER_BOUND and step > self.grace_until and not self.spell_said:
@@ -1048,6 +1098,33 @@ class Harness:
         else:
             self.lag_since = None
             self.lag_said = False
+
+    def _unsaid(self, bare: bool, waiting: bool) -> None:
+        """(a): a held size that nothing covers, rightly (dust, or on_breach = wait), has
+        its reason reported (DustLeft, ProtectionBlocked, StopBreached) once no entry
+        can still add to it: within the entry's wait and COVER_BOUND steps."""
+        if not bare:
+            self.bare_since = None
+            return
+        if self.bare_since is None:
+            self.bare_since = (self.step, self.reasons)
+            self.bare_said = False
+            return
+        start, reasons = self.bare_since
+        bound = steps_of(self.params.max_entry_wait_ns) + COVER_BOUND
+        if (
+            self.reasons == reasons
+            and self.step - start > bound
+            and self.step > self.grace_until
+            and not self.bare_said
+        ):
+            self.bare_said = True
+            what = "waits (on_breach = wait)" if waiting else "is dust"
+            self.violate(
+                "a",
+                f"{self.ex.held - self.written_off} held {what}, uncovered since step {start}, "
+                "and no reason was reported (DustLeft / ProtectionBlocked / StopBreached)",
+            )
 
     def _booked(self) -> tuple[Decimal, Decimal]:
         pos = self.engine.position

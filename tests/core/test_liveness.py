@@ -9,7 +9,7 @@ the exact rules and the bounds, each a named constant with its reason):
     stop's trigger reaches the ratchet's within one `min_ratchet` step within a bounded
     number of events; (c) no request identical to a refused one inside its back-off, and
     no request storm; (d) the fills booked equal the exchange's; (e) `handle` never
-    raises; (f) no entry after the kill switch.
+    raises; (f) no entry after the kill switch, and a working one is cancelled.
 
 Run:  .venv/bin/python -m pytest -q tests/core/test_liveness.py
 One seed, traced:  cd tests/core && ../../.venv/bin/python -c "import adversary as a;
@@ -18,9 +18,12 @@ One seed, traced:  cd tests/core && ../../.venv/bin/python -c "import adversary 
 Found on b5232ee
 ----------------
 Every named scenario below fails on b5232ee, for the reason its item of the issue gives
-(item 6's FIFO order passes, as the issue says). The seeded survey (seeds 0-1999, of
-which the loop below runs 0-299) fails in 1 scenario out of 3; the smallest seed of each
-kind (`scenario(seed).text` says the whole scenario, the trace shows every event):
+(item 6's FIFO order passes, as the issue says); the judge's own tests pass. Of seeds
+0-1999, 641 scenarios fail (by property: a 236, b 198, c 161, e 110, storm 27, f 11; d
+none); 281 of the 1014 that emulate today's driver (it looks a refused or lost request
+up at once: `driver_asks`) fail too, so most findings are not only "the engine never
+asks". Of the loop's seeds 0-399, 1 in 3 fail. The smallest seed of each kind
+(`scenario(seed).text` says the whole scenario, the trace shows every event):
 
 (a) held size uncovered / written off
   seed 1918: one transient cancel refusal of the stop's move -> the stop is neither moved
@@ -29,12 +32,16 @@ kind (`scenario(seed).text` says the whole scenario, the trace shows every event
       trades 5.05 for 15 steps (item 2)
   seed 1516: no adversity: 0.05 grid, stop limit rounds to 0 -> DustLeft 146 at 0.10
       (sellable) and the position is closed with 146 left (item 5)
-  seed 1522: a triggered stop cancelled for a gap-through exit under the quote minimum
-      (0.99 < 1) -> DustLeft, nothing sells the position (item 5)
+  seed 1522: a partly filled exit cancelled to re-price though the new exit for the rest
+      is under the quote minimum (0.99 < 1) -> DustLeft, nothing sells 0.00313363 that
+      the old exit would have (item 5; the gap-through variant is test_item5_b)
   seed 853: a stop placement's reply lost -> never looked up; 145.036 held uncovered from
       step 0 (the engine must query: today only the driver's settle() would)
   seed 1616: a gap-through cancel's reply lost (CancelUnknown) -> never looked up; the
       triggered stop rests 1079.97 over a market at 872.97
+  seed 41: on_breach = wait, the stop's placement reply lost (never reached the
+      exchange): 25.768 held with nothing resting, the market under the trigger, and no
+      reason reported (the engine believes the stop is in flight)
 (b) stop behind the ratchet
   seed 126: a stop placement's reply lost -> the stop rests at 106.59 while the ratchet
       wants 126.23 (SUBMIT_UNKNOWN forever: nothing is asked)
@@ -57,7 +64,13 @@ kind (`scenario(seed).text` says the whole scenario, the trace shows every event
   seed 1661: an unanswered edit grew the stop; its fill -> OverfillError
   seed 1573: the entry's placement reply lost, then a partial fill: the entry timeout
       cancels it -> AssertionError (no order_id; a lookup would have given one)
-(f) no entry after the kill switch: nothing found.
+(f) the kill switch
+  seed 608: the entry's timeout cancel refused once -> never sent again; the kill
+      switch's cancel is unanswered -> never looked up; the entry buys 50 at step 86, 37
+      steps after the kill switch
+  seed 849: the entry's placement reply lost (the order rests) -> never looked up, so
+      neither its timeout nor the kill switch can cancel it (no order id); it fills at
+      step 91, 67 steps after the kill switch
 """
 
 from __future__ import annotations
@@ -422,8 +435,9 @@ def test_the_judge_sees_fills_the_engine_did_not_book():
 # -- the property test -------------------------------------------------------------------
 
 # The seeds of "Found on b5232ee" (explicit examples: each must pass once #18 is fixed).
-FOUND = [1918, 1344, 1516, 1522, 853, 1616, 126, 631, 482, 266, 1032, 191, 1896, 1514, 1661, 1573]
-SEEDS = range(300)  # the seeded loop: every property over these scenarios
+FOUND = [1918, 1344, 1516, 1522, 853, 1616, 41, 126, 631, 482, 266, 1032, 191, 1896, 1514]
+FOUND += [1661, 1573, 608, 849]
+SEEDS = range(400)  # the seeded loop: every property over these scenarios
 
 
 @cache
@@ -433,7 +447,11 @@ def _violations() -> dict[int, list]:
 
 @pytest.mark.parametrize("prop", ["a", "b", "c", "d", "e", "f", "storm"])
 def test_property_over_the_seeded_scenarios(prop):
-    bad = [(s, v) for s, vs in _violations().items() for v in vs if v.prop == prop]
+    bad = [
+        (s, next(v for v in vs if v.prop == prop))
+        for s, vs in _violations().items()
+        if any(v.prop == prop for v in vs)
+    ]
     assert not bad, f"{len(bad)} scenario(s) of {len(SEEDS)}, the first:\n" + "\n".join(
         f"seed {s}: {v}" for s, v in bad[:5]
     )
@@ -448,7 +466,7 @@ def _with_examples(f):
 @settings(
     derandomize=True,
     database=None,
-    max_examples=200,
+    max_examples=300,
     deadline=None,
     phases=[Phase.explicit, Phase.generate],
 )
