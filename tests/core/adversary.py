@@ -87,6 +87,7 @@ from tradekit.core import (
     ProductSpec,
     ProtectionBlocked,
     ProtectionParams,
+    ProtectionWaiting,
     QueryOrder,
     StopBreached,
     Timer,
@@ -708,7 +709,9 @@ class Harness:
         self.halted_at = 0
         self.entry_said = False
         self.flattened = False
-        self.reasons = 0  # reason reports seen (DustLeft, ProtectionBlocked, StopBreached)
+        # reason reports seen (DustLeft, ProtectionBlocked, ProtectionWaiting, StopBreached)
+        self.reasons = 0
+        self.reason_step = -1  # the step of the last one
         self.bare_since: tuple[int, int] | None = None  # (step, reasons) nothing covers
         self.bare_said = False
         # (b)
@@ -931,8 +934,9 @@ class Harness:
 
     def _on_report(self, r: Any) -> None:
         self.reports.append((self.step, r))
-        if isinstance(r, DustLeft | ProtectionBlocked | StopBreached):
+        if isinstance(r, DustLeft | ProtectionBlocked | ProtectionWaiting | StopBreached):
             self.reasons += 1
+            self.reason_step = self.step
         if isinstance(r, PositionOpened):
             self.highest = r.price
             self.lag_since = None
@@ -1028,6 +1032,7 @@ class Harness:
             self.spell = None
             self.lag_since = None
             self.we_uncovered = False
+            self.bare_since = None  # nothing held: a later position starts afresh
             return
         step = self.step
         covered = ZERO
@@ -1101,8 +1106,8 @@ class Harness:
 
     def _unsaid(self, bare: bool, waiting: bool) -> None:
         """(a): a held size that nothing covers, rightly (dust, or on_breach = wait), has
-        its reason reported (DustLeft, ProtectionBlocked, StopBreached) once no entry
-        can still add to it: within the entry's wait and COVER_BOUND steps."""
+        its reason reported (DustLeft, ProtectionBlocked, ProtectionWaiting, StopBreached)
+        once no entry can still add to it: within the entry's wait and COVER_BOUND steps."""
         if not bare:
             self.bare_since = None
             return
@@ -1111,6 +1116,9 @@ class Harness:
             self.bare_said = False
             return
         start, reasons = self.bare_since
+        stale = max(exit_stale_steps(self.pp), gap_stale_steps(self.pp))
+        if self.reason_step >= start - stale:
+            return  # said as it began (a sell left above the market is bare only later)
         bound = steps_of(self.params.max_entry_wait_ns) + COVER_BOUND
         if (
             self.reasons == reasons

@@ -563,7 +563,8 @@ class DecisionEngine:
         return self._cancel(entry, reason, ts)
 
     def _cancel(self, order: Order, reason: CancelReason, ts: int) -> list[Command]:
-        assert order.order_id is not None
+        if order.order_id is None:  # it works, its id never came back: ask for it first
+            return self.protection.ask(order, ts)
         order.transition(Trigger.CANCEL_REQUESTED)
         return [CancelOrder(order.client_order_id, order.order_id, reason, ts)]
 
@@ -617,7 +618,10 @@ class DecisionEngine:
         if self.flatten_offset is not None and self.position is not None:
             if self.protection.flatten_offset is None:
                 self.protection.flatten(self.flatten_offset)
-        return self.protection.update(self.position, self.entry is not None, ts)
+        commands = self.protection.update(self.position, self.entry is not None, ts)
+        if self.protection.dust:
+            self._maybe_close(ts)  # what is left cannot be sold: the pair is free again
+        return commands
 
     def _maybe_close(self, ts: int) -> None:
         pos = self.position
