@@ -833,11 +833,14 @@ class Protection:
         if last is None or stop.status is not OrderStatus.OPEN:
             return []
         size = self.product.size_down(pos.open_size)
-        if stop.remaining < size and self._exit_problem(size, last) is None:
+        if stop.remaining < size:
             # more was bought after it triggered (an entry fill racing its cancel): the
-            # stop cannot cover it, so one exit for everything replaces it
-            self.exiting = self.exiting or "bought_after_trigger"
-            return self._cancel(stop, CancelReason.STOP_RESIZE, ts)
+            # stop cannot cover that part
+            if last >= stop.limit_price:  # it is selling: let it, then protect the rest
+                return self._wait_on("bought after the stop triggered: it sells first", None, ts)
+            if self._exit_problem(size, last) is None:  # not filling: one exit for all
+                self.exiting = self.exiting or "bought_after_trigger"
+                return self._cancel(stop, CancelReason.STOP_RESIZE, ts)
         if s.gap_since is None:
             return []
         p = self.params
