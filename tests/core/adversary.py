@@ -414,6 +414,9 @@ class Exchange:
             o.value,
             o.fees,
             o.triggered if o.kind == "stop" else None,
+            o.size,
+            o.stop,
+            o.limit,
         )
 
     def news(self, o: ExOrder, ts: int, by_client_id: bool = False) -> list[Any]:
@@ -712,6 +715,7 @@ class Harness:
         # reason reports seen (DustLeft, ProtectionBlocked, ProtectionWaiting, StopBreached)
         self.reasons = 0
         self.reason_step = -1  # the step of the last one
+        self.opened_step = 0  # the step the current position opened
         self.bare_since: tuple[int, int] | None = None  # (step, reasons) nothing covers
         self.bare_said = False
         # (b)
@@ -938,6 +942,7 @@ class Harness:
             self.reasons += 1
             self.reason_step = self.step
         if isinstance(r, PositionOpened):
+            self.opened_step = self.step
             self.highest = r.price
             self.lag_since = None
         elif isinstance(r, PositionClosed):
@@ -1116,9 +1121,9 @@ class Harness:
             self.bare_said = False
             return
         start, reasons = self.bare_since
-        stale = max(exit_stale_steps(self.pp), gap_stale_steps(self.pp))
-        if self.reason_step >= start - stale:
-            return  # said as it began (a sell left above the market is bare only later)
+        if self.reason_step >= self.opened_step:
+            return  # said while this position is open (a sell left above the market, or
+            # a remainder under the minimum, is said when it arises, bare only later)
         bound = steps_of(self.params.max_entry_wait_ns) + COVER_BOUND
         if (
             self.reasons == reasons

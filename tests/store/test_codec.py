@@ -24,6 +24,7 @@ from tradekit.core import (
     OrderEdited,
     OrderFilled,
     OrderNewsContradicted,
+    OrderNotFound,
     OrderRejected,
     OrderStatus,
     OrderStatusReport,
@@ -74,6 +75,7 @@ SAMPLES: list[object] = [
     EditStopOrder("t-2", "X2", D("0.5"), D("97.00"), D("96.50"), 14),
     QueryOrder("t-2", "X2", 14),
     QueryOrder("t-3", None, 14),
+    OrderNotFound("t-3", 15),
     TradingStateChanged(TradingState.HALTED, 15, "kill switch"),
     TradingStateChanged(TradingState.HALTED, 16, "flatten", D("0.001")),
     PlaceLimitSell("t-9", "BTC-USD", D("0.5"), D("96.10"), 17),
@@ -109,7 +111,7 @@ SAMPLES: list[object] = [
 
 def test_samples_cover_every_class():
     assert {type(s).__name__ for s in SAMPLES} == set(REGISTRY)
-    assert len(REGISTRY) == 34
+    assert len(REGISTRY) == 35
 
 
 @pytest.mark.parametrize("obj", SAMPLES, ids=lambda o: type(o).__name__)

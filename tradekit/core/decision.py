@@ -452,6 +452,8 @@ class DecisionEngine:
                 self._book(order, delta, ev.ts)
         if ev.triggered and not order.triggered:
             order.triggered = True
+        if order.status is OrderStatus.PENDING_EDIT and ev.limit_price is not None:
+            self._edit_settled(order, ev)
         if ev.status is not OrderStatus.FILLED:
             order.transition(REPORT_TRIGGER[ev.status])
         # the exchange's word settles a doubt about the order
@@ -460,6 +462,20 @@ class DecisionEngine:
         self.backoff.succeeded(f"query {order.client_order_id}")
         self.protection.on_news(order)
         return self._settle(ev.ts)
+
+    def _edit_settled(self, order: Order, ev: OrderStatusReport) -> None:
+        """An edit in flight, and the exchange's levels for the order: they say whether
+        the edit took effect (its answer may have been lost)."""
+        assert ev.limit_price is not None
+        size = ev.size if ev.size is not None else order.size
+        now = (size, ev.stop_price, ev.limit_price)
+        if now == (order.size, order.stop_price, order.limit_price):
+            order.transition(Trigger.EDIT_REJECTED, "the exchange kept the old levels")
+            self.protection.on_edit_refused(order, "not applied", ev.ts)
+        else:
+            order.transition(Trigger.EDIT_ACCEPTED)
+            order.size, order.stop_price, order.limit_price = now
+            self.protection.on_edited(order, ev.ts)
 
     def _on_cancel_rejected(self, ev: CancelRejected) -> list[Command]:
         order = self.orders.get(ev.client_order_id)

@@ -119,6 +119,11 @@ class OrderStatusReport:
     filled_value: Decimal = ZERO
     total_fees: Decimal = ZERO
     triggered: bool | None = None
+    # the order's levels as the exchange has them (a lookup gives them): they settle an
+    # edit whose answer was lost
+    size: Decimal | None = None
+    stop_price: Decimal | None = None
+    limit_price: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

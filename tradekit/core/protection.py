@@ -679,8 +679,11 @@ class Protection:
         elif status is OrderStatus.PENDING_CANCEL:
             order.transition(Trigger.CANCEL_LOST, "no answer")
         elif status is OrderStatus.PENDING_EDIT:
-            # the old levels may still hold: fall back to cancel-then-place, which works
-            # whatever the exchange did with the edit
+            # the order's levels as the exchange has them settle it (a lookup gives
+            # them); with no answer to that either, the old levels are assumed and the
+            # stop is moved by cancel-then-place, which works whatever the edit did
+            if ts - since < 2 * self.params.ask_after_ns:
+                return self.ask(order, ts)
             order.transition(Trigger.EDIT_REJECTED, "no answer")
             key = _levels(order.size, order.stop_price, order.limit_price)
             self.backoff.refused("edit", key, "no answer", ts)

@@ -105,4 +105,7 @@ def status_report(o: ExchangeOrder, ts: int) -> OrderStatusReport:
         filled_value=o.filled_value,
         total_fees=o.total_fees,
         triggered=o.triggered,
+        size=o.size,
+        stop_price=o.stop_price,
+        limit_price=o.limit_price,
     )
