@@ -1067,8 +1067,10 @@ class Harness:
             and last <= cand
         )
         # (a) what nothing covers may be dust; a part left out of a cover is not (the
-        # cover can be resized to take it)
-        if uncovered <= 0 or (covered == 0 and self._dust(uncovered)) or waiting:
+        # cover can be resized to take it), unless all that is held is dust at the
+        # market (no order for it could be sent)
+        dust = self._dust(held) or (covered == 0 and self._dust(uncovered))
+        if uncovered <= 0 or dust or waiting:
             self.spell = None
             self.spell_said = False
             self._unsaid(covered == 0 and uncovered > 0, waiting)

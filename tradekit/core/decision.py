@@ -416,16 +416,21 @@ class DecisionEngine:
 
     def _on_not_found(self, ev: OrderNotFound) -> list[Command]:
         """A lookup found no such order. A placement whose reply was lost never arrived:
-        send it again, same id. An order known to rest is gone: as if the exchange
-        cancelled it (protection replaces it, on the back-off)."""
+        send it again, same id. An order the exchange acknowledged cannot vanish: the
+        answer is stale (a lookup sent before the acknowledgement) or a glitch, so it
+        changes nothing; the order is asked about again if it is still in doubt."""
         order = self.orders.get(ev.client_order_id)
         if order is None:
             return []
         if order.status in (OrderStatus.SUBMIT_UNKNOWN, OrderStatus.INITIALIZED):
             # the lookup's back-off stays: a placement lost again is asked about later
             return [placement(order)]
-        if not order.status.is_terminal and order.order_id is not None:
-            order.transition(Trigger.REPORT_CANCELLED, "not found on the exchange")
+        if not order.status.is_terminal:
+            self._reports.append(
+                OrderNewsContradicted(
+                    self.product_id, order.client_order_id, "not found, yet acknowledged", ev.ts
+                )
+            )
         return self._settle(ev.ts)
 
     def _on_filled(self, ev: OrderFilled) -> list[Command]:
