@@ -87,6 +87,9 @@ class LeanDriver(PairDriver):
             tick = self.tick
             self.trace.reports += [(tick, r) for r in reports]
 
+    def _moved_in_place(self, cmd: Any, ts: int) -> None:
+        pass  # measured in market time instead
+
     def _gap_closed(self, stop: Any, ts: int) -> None:
         self._gaps.pop(stop.client_order_id, None)  # measured in market time instead
 

@@ -182,6 +182,7 @@ class PairDriver:
                 self.unsettled = True  # `settle()` asks again
                 return []
         if res.success:
+            self._moved_in_place(cmd, ts)
             return [OrderEdited(cmd.client_order_id, cmd.size, cmd.stop_price, cmd.limit_price, ts)]
         return [EditRejected(cmd.client_order_id, res.failure_reason or "UNKNOWN", ts)]
 
@@ -193,6 +194,17 @@ class PairDriver:
         news = self.order_news(coid, order_id, ts)
         news = [e for e in news if not isinstance(e, OrderAccepted)]
         return [OrderEdited(coid, o.size, o.stop_price, o.limit_price, ts), *news]
+
+    def _moved_in_place(self, cmd: EditStopOrder, ts: int) -> None:
+        """Journal a stop moved by an edit: it never stopped resting (0 ms unprotected,
+        beside the cancel-then-place moves' measured gaps)."""
+        self.unprotected_s.append(0.0)
+        self.store.record_outcome(
+            self.product_id,
+            cmd.client_order_id,
+            {"replaces": cmd.client_order_id, "unprotected_ms": 0.0, "edited": True},
+            ts,
+        )
 
     def _gap_closed(self, stop: PlaceStopLimitSell, ts: int) -> None:
         """Journal how long the position was unprotected while its stop moved (wall
