@@ -404,7 +404,10 @@ class DecisionEngine:
         order = self.orders.get(ev.client_order_id)
         if order is None:
             return []
-        order.transition(Trigger.REJECTED, ev.reason)
+        if order.transition(Trigger.REJECTED, ev.reason) is Applied.DUPLICATE:
+            # sent again (same id, after a lost reply) and refused again: that refusal
+            # counts for the back-off too
+            self.protection.refused_again(order, ev.reason, ev.ts)
         return self._settle(ev.ts)
 
     def _on_submit_unknown(self, ev: OrderSubmitUnknown) -> list[Command]:

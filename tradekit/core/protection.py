@@ -29,7 +29,7 @@ States (`ProtectionState`), each a class below that carries exactly its own data
     CHECKING   `Checking(order, why, asked_ts)`: the order's state is in doubt (a
                refused cancel, a lost reply): the exchange is being asked
                (`QueryOrder`); its answer decides
-    TRIGGERED  `Triggered(stop, gap_since, gap_trades)`: the stop triggered and sells
+    TRIGGERED  `Triggered(stop, since, gap_since, gap_trades)`: the stop triggered and sells
     EXITING    `Exiting(exit)`: an exit limit sell works (or is in flight)
     BLOCKED    `Blocked(reason, retry_at)`: nothing rests and nothing may be sent yet:
                a refusal backs off, or `on_breach = "wait"` waits for the price
@@ -217,6 +217,7 @@ class Checking:
 class Triggered:
     state: ClassVar = ProtectionState.TRIGGERED
     stop: Order
+    since: int = 0  # when protection learned it triggered
     gap_since: int | None = None  # first trade under its limit (the gap-through clock)
     gap_trades: int = 0
 
@@ -404,6 +405,7 @@ class Protection:
         # The exchange refused a stop as above ITS last trade: the market is under that
         # trigger even if our last trade is not (it has not reached us yet).
         self.price_hint: Decimal | None = None
+        self.traded_ts = 0  # the last trade's time (a triggered stop waits for one)
 
     # -- state ---------------------------------------------------------------------
 
@@ -457,6 +459,13 @@ class Protection:
         if isinstance(s, Checking) and s.order is order and s.asked_ts is not None:
             s.answered = True
             self.backoff.succeeded(f"query {order.client_order_id}")
+
+    def refused_again(self, order: Order, reason: str, ts: int) -> None:
+        """A placement refused once more (sent again with its id): its back-off grows."""
+        if order.side is OrderSide.SELL:
+            kind = "stop" if order.order_type is OrderType.STOP_LIMIT else "exit"
+            key = _levels(order.size, order.stop_price, order.limit_price)
+            self.backoff.refused(kind, key, reason, ts, permanent=is_permanent(reason))
 
     def on_edit_refused(self, order: Order, reason: str, ts: int) -> None:
         if order is not self.stop:
@@ -515,6 +524,7 @@ class Protection:
     def on_trade(self, price: Decimal, ts: int) -> None:
         """A trade: the market's own word replaces inferences; the gap-through clock."""
         self.price_hint = None
+        self.traded_ts = ts
         if self.wait_above is not None and price > self.wait_above:
             self.wait_above = None
         s = self.s
@@ -569,7 +579,7 @@ class Protection:
                 self._set(Exiting(order))
         elif order.triggered:
             if not isinstance(s, Triggered):
-                self._set(Triggered(order))
+                self._set(Triggered(order, ts))
         elif not isinstance(s, Resting):
             self._set(Resting(order))
             self._rested(order, ts)
@@ -836,14 +846,14 @@ class Protection:
         if last is None or stop.status is not OrderStatus.OPEN:
             return []
         size = self.product.size_down(pos.open_size)
-        if stop.remaining < size:
+        if stop.remaining < size and self.traded_ts >= s.since:
             # more was bought after it triggered (an entry fill racing its cancel): the
-            # stop cannot cover that part
-            if last >= stop.limit_price:  # it is selling: let it, then protect the rest
-                return self._wait_on("bought after the stop triggered: it sells first", None, ts)
-            if self._exit_problem(size, last) is None:  # not filling: one exit for all
+            # stop cannot cover that part, so one exit for everything replaces it (if it
+            # can be sent; else the stop sells what it can)
+            if self._exit_problem(size, last) is None:
                 self.exiting = self.exiting or "bought_after_trigger"
                 return self._cancel(stop, CancelReason.STOP_RESIZE, ts)
+            return self._wait_on("bought after the stop triggered: it sells first", None, ts)
         if s.gap_since is None:
             return []
         p = self.params
@@ -1054,7 +1064,7 @@ class Protection:
         elif isinstance(st, Checking):
             data = {"why": st.why, "asked_ts": st.asked_ts, "answered": st.answered}
         elif isinstance(st, Triggered):
-            data = {"gap_since": st.gap_since, "gap_trades": st.gap_trades}
+            data = {"since": st.since, "gap_since": st.gap_since, "gap_trades": st.gap_trades}
         elif isinstance(st, Blocked):
             data = {"reason": st.reason, "retry_at": st.retry_at}
         elif isinstance(st, Dust):
@@ -1076,6 +1086,7 @@ class Protection:
             "wait_above": s(self.wait_above),
             "placed_high": str(self.placed_high),
             "price_hint": s(self.price_hint),
+            "traded_ts": self.traded_ts,
             "edit_unsupported": self.edit_unsupported,
         }
 
@@ -1101,6 +1112,7 @@ class Protection:
         self.wait_above = dec(d.get("wait_above"))
         self.placed_high = Decimal(d.get("placed_high", "0"))
         self.price_hint = dec(d.get("price_hint"))
+        self.traded_ts = int(d.get("traded_ts", 0))
         self.edit_unsupported = bool(d.get("edit_unsupported", False))
 
 
@@ -1121,7 +1133,8 @@ def _state_of(state: ProtectionState, order: Order | None, data: dict[str, Any])
         asked = data.get("asked_ts")
         return Checking(order, str(data.get("why", "")), asked, bool(data.get("answered")))
     if state is ProtectionState.TRIGGERED:
-        return Triggered(order, data.get("gap_since"), int(data.get("gap_trades", 0)))
+        since = int(data.get("since", 0))
+        return Triggered(order, since, data.get("gap_since"), int(data.get("gap_trades", 0)))
     if order.order_type is OrderType.LIMIT:
         return Exiting(order)
     if state is ProtectionState.PLACING:
