@@ -658,13 +658,11 @@ class Replay:
             d[1].x, d[1].y = sx, st
             d[2].x, d[2].y = sx, sl
             d[3].x = [now] * len(resting)
-            d[3].y = [
-                float(o.stop_price if o.stop_price is not None else o.limit_price) for o in resting
-            ]
+            levels = [o.limit_price if o.stop_price is None else o.stop_price for o in resting]
+            d[3].y = [float(x) for x in levels]
             d[3].text = [
-                f"{o.role} {fmt.price(o.stop_price if o.stop_price is not None else o.limit_price, p)}"
-                f" ({o.status})"
-                for o in resting
+                f"{o.role} {fmt.price(x, p)} ({o.status})"
+                for o, x in zip(resting, levels, strict=True)
             ]
             d[3].marker.color = [colours.get(o.role, "#333") for o in resting]
             d[4].x = [ts_to_datetime(t) for t, _, _ in fills]
