@@ -59,11 +59,14 @@ def execute_notebook(
     *,
     pause_s: float = 0.0,
     before_last: str | None = None,
+    after_cell: dict[int, str] | None = None,
     timeout: int = 120,
 ) -> tuple[Any, dict[str, Any] | None, float]:
     """Run a notebook in a fresh kernel, a cell at a time, waiting `pause_s` between two
     code cells (a person reading); `before_last` is code run just before the last code
-    cell (a test's look at the notebook's own objects) whose last line prints JSON.
+    cell (a test's look at the notebook's own objects) whose last line prints JSON;
+    `after_cell` maps a cell's index to code run right after it (what a reader does
+    there: press a button, drag a slider). Its output is not kept.
     Returns (the executed notebook, that JSON or None, seconds taken)."""
     import json
     import time
@@ -92,6 +95,14 @@ def execute_notebook(
             if pause_s and i != code_cells[0]:
                 time.sleep(pause_s)
             client.execute_cell(nb.cells[i], i)
+            action = (after_cell or {}).get(i)
+            if action is not None:
+                act = nbformat.v4.new_code_cell(action)
+                nb.cells.append(act)
+                client.execute_cell(act, len(nb.cells) - 1)
+                nb.cells.pop()
+                errors = [o for o in act.outputs if o.output_type == "error"]
+                assert not errors, f"the reader's action after cell {i} failed: {errors}"
     return nb, facts, time.monotonic() - start
 
 
