@@ -134,16 +134,6 @@ class PortfolioMonitor:
         else:
             self._show_charts()
 
-    def _show_charts(self) -> None:
-        """Put the live charts in their tabs (until then, a line saying they come)."""
-        if self._charts_shown:
-            return
-        self._charts_shown = True
-        self.tabs.children = [self.charts[pid].widget for pid in self._pids]
-        for i, pid in enumerate(self._pids):
-            self.tabs.set_title(i, pid)
-        self._flush_shown()
-
     # -- the widgets -------------------------------------------------------------------
 
     def _build(self) -> None:
@@ -241,6 +231,16 @@ class PortfolioMonitor:
             layout=w.Layout(width="100%"),
         )
         self.panel.add_class("tradekit-monitor")
+
+    def _show_charts(self) -> None:
+        """Put the live charts in their tabs (until then, a line saying they come)."""
+        if self._charts_shown:
+            return
+        self._charts_shown = True
+        self.tabs.children = [self.charts[pid].widget for pid in self._pids]
+        for i, pid in enumerate(self._pids):
+            self.tabs.set_title(i, pid)
+        self._flush_shown()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.panel._repr_mimebundle_(**kwargs)
