@@ -142,3 +142,17 @@ def test_replay_refuses_what_it_cannot_play():
         Replay(42)
     with pytest.raises(ValueError, match="journal is empty"):
         Replay(Store(":memory:"))
+
+
+def test_exits_say_why_each_position_sold(run):
+    store, _, _ = run
+    exits = Replay(store).exits()
+    closed = store.closed_positions()
+    assert [r["realized_pnl"] for r in exits] == [p["realized_pnl"] for p in closed]
+    assert [r["exit_price"] for r in exits] == [p["exit_price"] for p in closed]
+    reasons = [r["why"] for r in exits]
+    assert all(reasons)
+    if any("gap" in str(r["type"]).lower() for r in store.journal(kinds="report")):
+        assert reasons[0].startswith("the price gapped through the stop's limit (58,514.72)")
+    assert any(w.startswith("its trailing stop triggered at ") for w in reasons)
+    assert "Decimal(" not in exits._repr_html_()

@@ -57,8 +57,10 @@ from tradekit.core.events import (
 from tradekit.core.money import ProductSpec
 from tradekit.core.orders import OrderStatus
 from tradekit.core.reports import (
+    ExitPlaced,
     PositionClosed,
     PositionOpened,
+    StopGappedThrough,
     StopMoved,
     StopTriggered,
 )
@@ -76,6 +78,13 @@ ANSWERS = (
     OrderEdited,
     EditRejected,
 )
+_EXIT_REASONS = {
+    "gap_through": "the price gapped through the stop: a marketable limit sell",
+    "stop_ended_unfilled": "the stop ended unfilled: a marketable limit sell instead",
+    "breach": "the stop could not rest (the price was already under its trigger): "
+    "a marketable limit sell",
+    "flatten": "the kill switch flattened the position",
+}
 # what `goto`'s default and the "next notable" button stop at
 NOTABLE = (
     "OrderFilled",
@@ -474,6 +483,54 @@ class Replay:
 
     def previous(self) -> ReplayStep:
         return self.show(self.index - 1)
+
+    # -- why did it sell? ----------------------------------------------------------------
+
+    def exits(self) -> Any:
+        """Every position the run closed, with why it sold (a `Table`; its `step`
+        column is where to look: `replay.show(step - 1)`)."""
+        from tradekit.notebook.display import Table
+
+        rows = []
+        why = ""
+        opened_at: int | None = None
+        for s in self.steps:
+            for r in s.reports:
+                if isinstance(r, PositionOpened):
+                    opened_at, why = s.index, ""
+                elif isinstance(r, StopTriggered):
+                    level = s.before.stop_trigger or s.after.stop_trigger
+                    why = why or (
+                        f"its trailing stop triggered at {fmt.price(level, self.product)}: "
+                        "the price fell back to it from the high it trailed"
+                    )
+                elif isinstance(r, StopGappedThrough):
+                    why = (
+                        f"the price gapped through the stop's limit ({fmt.price(r.limit)}): "
+                        "the engine sold with a marketable limit"
+                    )
+                elif isinstance(r, ExitPlaced) and not why:
+                    why = _EXIT_REASONS.get(str(r.reason), f"an exit ({r.reason})")
+                elif isinstance(r, PositionClosed):
+                    rows.append(
+                        {
+                            "step": s.index + 1,
+                            "ts": s.ts,
+                            "opened at step": None if opened_at is None else opened_at + 1,
+                            "entry_price": r.entry_price,
+                            "exit_price": r.exit_price,
+                            "realized_pnl": r.realized_pnl,
+                            "why": why or "its stop filled",
+                            "product_id": self.product_id,
+                        }
+                    )
+                    why, opened_at = "", None
+        return Table(
+            f"{self.product_id}: why each position sold",
+            ["step", "ts", "opened at step", "entry_price", "exit_price", "realized_pnl", "why"],
+            rows,
+            ts_columns=("ts",),
+        )
 
     # -- text ----------------------------------------------------------------------------
 
