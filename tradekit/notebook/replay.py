@@ -597,11 +597,11 @@ class Replay:
             return b
 
         self.buttons = {
-            "first": button("⏮ first", lambda: self.show(0), "tradekit-replay-first"),
+            "first": button("|◀ first", lambda: self.show(0), "tradekit-replay-first"),
             "previous": button("◀ step", self.previous, "tradekit-replay-prev"),
             "next": button("step ▶", self.next, "tradekit-replay-next"),
-            "notable": button("next news ⏭", lambda: self.goto(), "tradekit-replay-news"),
-            "last": button("last ⏭", lambda: self.show(n - 1), "tradekit-replay-last"),
+            "notable": button("next news ▶▶", lambda: self.goto(), "tradekit-replay-news"),
+            "last": button("last ▶|", lambda: self.show(n - 1), "tradekit-replay-last"),
         }
         self.panel = w.HTML(layout=w.Layout(width="100%"))
         self.panel.add_class("tradekit-replay-panel")
@@ -633,14 +633,15 @@ class Replay:
             name="fills",
             mode="markers",
             marker={"symbol": "circle", "size": 9, "color": "#2ca02c"},
+            hoverinfo="text",
         )
         fig.update_layout(
-            title={"text": self._title, "x": 0.01, "xanchor": "left"},
+            title={"text": self._title, "x": 0.01, "xanchor": "left", "y": 0.98},
             template="plotly_white",
             height=self._height,
             uirevision="replay",
             legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
-            margin={"l": 70, "r": 110, "t": 80, "b": 40},
+            margin={"l": 70, "r": 110, "t": 90, "b": 40},
             xaxis={"title": {"text": "time (UTC)"}, "range": [self._all_x[0], self._all_x[-1]]}
             if self._all_x
             else {},
@@ -648,7 +649,7 @@ class Replay:
         )
         self.chart = fig
         self._fill_points = [
-            (s.ts, a.price, s.index)
+            (s.ts, a.price, s.index, self._side(s, a.client_order_id))
             for s in self.steps
             for a in (s.event, *s.answers)
             if isinstance(a, OrderFilled)
@@ -668,6 +669,14 @@ class Replay:
         self.widget.add_class("tradekit-replay")
         self._built = True
         self._draw()
+
+    @staticmethod
+    def _side(step: ReplayStep, client_order_id: str) -> str:
+        """ "buy" for an entry's fill, "sell" otherwise (the order as it rested before)."""
+        for o in step.before.orders:
+            if o.client_order_id == client_order_id:
+                return "buy" if o.role == "entry" else "sell"
+        return "sell"
 
     def _on_slider(self, change: Any) -> None:
         self.index = int(change["new"])
@@ -722,9 +731,12 @@ class Replay:
                 for o, x in zip(resting, levels, strict=True)
             ]
             d[3].marker.color = [colours.get(o.role, "#333") for o in resting]
-            d[4].x = [ts_to_datetime(t) for t, _, _ in fills]
-            d[4].y = [float(px) for _, px, _ in fills]
-            d[4].text = [f"fill at {fmt.price(px, p)}" for _, px, _ in fills]
+            d[4].x = [ts_to_datetime(t) for t, _, _, _ in fills]
+            d[4].y = [float(px) for _, px, _, _ in fills]
+            d[4].text = [f"{side} fill at {fmt.price(px, p)}" for _, px, _, side in fills]
+            d[4].marker.color = [
+                "#2ca02c" if side == "buy" else "#7b3294" for _, _, _, side in fills
+            ]
             self.chart.layout.shapes = [
                 {
                     "type": "line",

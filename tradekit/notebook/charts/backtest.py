@@ -24,7 +24,8 @@ def _iso(ns: Any) -> list[str]:
     """Nanosecond times as ISO strings (a date axis; raw int64 would read as numbers)."""
     import numpy as np
 
-    return [str(t) for t in np.asarray(ns, dtype="int64").astype("datetime64[ms]")]
+    times = np.asarray(ns, dtype="int64").astype("datetime64[ns]").astype("datetime64[ms]")
+    return [str(t) for t in times]
 
 
 class BacktestChart:
