@@ -466,7 +466,7 @@ def test_notebook_03_the_monitor_shows_at_once_and_its_stop_leaves_later_cells_w
         # a figure to report, not a limit (tests never assert on wall-clock time)
         print(f"monitor: first frame {first_frame:.2f} s, first chart {charts:.2f} s")
         page.wait_for_timeout(1_500)
-        _shot(page.locator(".tradekit-monitor"), "monitor first frame", "monitor.png")
+        _shot(page.locator(".tradekit-monitor"), "monitor first frame")
 
         # the reader presses the monitor's stop, then runs the rest of the notebook
         page.locator(".tradekit-stop").click()
