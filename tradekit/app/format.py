@@ -12,6 +12,7 @@ computed from these strings.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any
@@ -123,15 +124,22 @@ def timestamp(ts: int | None, *, seconds: bool = True) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M") + " UTC"
 
 
-def short_id(text: str | None, width: int = 16) -> str:
-    """A long identifier cut in the middle (`run1-BTC-U…-17`); the full one elsewhere."""
+def short_id(text: str | None, width: int = 24) -> str:
+    """An id for a table cell: our own readable ids whole (`phase1-BTC-USD-34`), an
+    exchange's UUID by its first block (`601c6bc9…`), anything else longer than `width`
+    cut in the middle; the full id goes on the hover."""
     if not text:
         return ""
+    if _UUID.fullmatch(text):
+        return f"{text[:8]}…"
     if len(text) <= width:
         return text
     head = (width - 1) * 2 // 3
     tail = width - 1 - head
     return f"{text[:head]}…{text[-tail:]}"
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 # -- a value by its name: how a figure called `name` reads ------------------------------

@@ -429,7 +429,12 @@ def people_text(values: Mapping[str, Any], product: ProductSpec | None = None) -
     for k, v in values.items():
         if v is None or v == "" or v == {}:
             continue
-        shown = people_text(v, product) if isinstance(v, dict) else fmt.for_people(k, v, product)
+        if isinstance(v, dict):
+            shown = people_text(v, product)
+        elif k in ("order_id", "trade_id") and isinstance(v, str):
+            shown = fmt.short_id(v)  # an exchange's UUID by its first block
+        else:
+            shown = fmt.for_people(k, v, product)
         parts.append(f"{k} {'{' + shown + '}' if isinstance(v, dict) else shown}")
     return "  ".join(parts)
 
