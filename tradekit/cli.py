@@ -461,7 +461,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError, StoreError, ExchangeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if first.endswith(("ConnectError", "ConnectTimeout")):  # the host did not answer
-            first += f": cannot reach {getattr(args, 'base_url', None) or 'the exchange'} (is the address right and the server up? a proxy needed?)"
+            where = getattr(args, "base_url", None) or "the exchange"
+            first += f": cannot reach {where} (is the address right, the server up? a proxy?)"
         print(f"tradekit: error: {first}", file=sys.stderr)
         return 2
 
