@@ -156,3 +156,18 @@ def test_exits_say_why_each_position_sold(run):
         assert reasons[0].startswith("the price gapped through the stop's limit (58,514.72)")
     assert any(w.startswith("its trailing stop triggered at ") for w in reasons)
     assert "Decimal(" not in exits._repr_html_()
+
+
+def test_a_backtest_replayed_has_the_backtests_trades():
+    import tradekit
+
+    prices = DemoSetup(seed=3, ticks=6_000).path().to_list()
+    params = {"trail_pct": "0.01", "quote_budget": "3000", "entry": "once"}
+    result = tradekit.backtest(prices, params)
+    replay = Replay.of_backtest(prices, params)
+    exits = replay.exits()
+    closed = [t for t in result.trades if not t.is_open]
+    assert closed, "the path closes a position"
+    assert [r["realized_pnl"] for r in exits] == [t.pnl for t in closed]
+    assert [r["exit_price"] for r in exits] == [t.exit_price for t in closed]
+    assert replay.steps[-1].after.stops_set == len(result.stops)

@@ -6,7 +6,9 @@
     replay.goto("StopGappedThrough")          # the first step that reported it
 
 Any run that journals into a `Store` can be replayed: a live or paper session
-(`session.store`), an engine's store, a backtest run with a store. The journal holds,
+(`session.store`), an engine's store; a backtest (whose fast path keeps no journal)
+with `Replay.of_backtest(data, params)`, which runs it again through the journaled
+engine. The journal holds,
 in order, each event that changed something, the commands it caused (journaled before
 they were sent), the exchange's answers and the reports. A **step** is one event from
 the market or the exchange's own news (a trade, a fill, an order's status, a control),
@@ -66,7 +68,14 @@ from tradekit.core.reports import (
 )
 from tradekit.notebook.display import describe
 
-__all__ = ["Replay", "ReplayState", "ReplayStep", "RestingOrder", "replay_steps"]
+__all__ = [
+    "Replay",
+    "ReplayState",
+    "ReplayStep",
+    "RestingOrder",
+    "journal_backtest",
+    "replay_steps",
+]
 
 # events that answer a command of the same step (the exchange's reply to what was sent)
 ANSWERS = (
@@ -354,6 +363,28 @@ def replay_steps(store: Any, product_id: str | None = None) -> list[ReplayStep]:
     return steps
 
 
+def journal_backtest(
+    data: Any, params: Any, product_id: str | None = None, store: Any = None
+) -> tuple[Any, list[MarketTrade]]:
+    """A backtest run again with its journal: the same spec and market data as
+    `tradekit.backtest(data, params)` (whose path keeps no journal, for speed), through
+    the journaled `ExecutionEngine` on the same paper exchange; the two are held equal by
+    the backtest tests. Returns (the store, the trades it ran on)."""
+    from tradekit.backtest import as_source, resolve_spec
+    from tradekit.core.decision import DecisionEngine
+    from tradekit.engine import ExecutionEngine
+    from tradekit.store.sqlite import Store
+
+    source = as_source(data, product_id)
+    spec = resolve_spec(params, source.product_id)
+    trades = list(source.stream())
+    store = store if store is not None else Store(":memory:")
+    decision = DecisionEngine(spec.params(), spec.entry.make(), "bt")
+    engine = ExecutionEngine(decision, spec.exchange(), store, lambda at: iter(trades[at:]))
+    engine.run()
+    return store, trades
+
+
 def _product_id(store: Any, product_id: str | None) -> str:
     products = store.products()
     if product_id is not None:
@@ -412,6 +443,13 @@ class Replay:
         self.index = 0
         self._missing = ""
         self._built = False
+
+    @classmethod
+    def of_backtest(cls, data: Any, params: Any, product_id: str | None = None) -> Replay:
+        """A backtest's run, step by step: `Replay.of_backtest(candles, params)` with the
+        arguments given to `tradekit.backtest` (see `journal_backtest`)."""
+        store, trades = journal_backtest(data, params, product_id)
+        return cls(store, prices=trades, title=f"{store.products()[0]}: the backtest, replayed")
 
     # -- data ----------------------------------------------------------------------------
 
