@@ -1,16 +1,16 @@
 """`Replay`: a player for a run's journal, step by step ("why did it sell?").
 
     from tradekit.notebook.replay import Replay
-    replay = Replay(store)                    # a live run's, a paper run's, a backtest's
+    replay = Replay(store)                    # a live run's store, a paper run's
+    Replay.of_backtest(candles, params)       # a backtest's
     replay                                    # slider, step buttons, chart, panel
     replay.goto("StopGappedThrough")          # the first step that reported it
 
 Any run that journals into a `Store` can be replayed: a live or paper session
 (`session.store`), an engine's store; a backtest (whose fast path keeps no journal)
 with `Replay.of_backtest(data, params)`, which runs it again through the journaled
-engine. The journal holds,
-in order, each event that changed something, the commands it caused (journaled before
-they were sent), the exchange's answers and the reports. A **step** is one event from
+engine. The journal holds, in order, each event that changed something, the commands
+it caused (journaled before they were sent), the exchange's answers and the reports. A **step** is one event from
 the market or the exchange's own news (a trade, a fill, an order's status, a control),
 together with the commands it caused and the answers to them (an order accepted or
 refused, a cancel confirmed): what one decision did, from cause to acknowledgement.
