@@ -10,10 +10,11 @@ Any run that journals into a `Store` can be replayed: a live or paper session
 (`session.store`), an engine's store; a backtest (whose fast path keeps no journal)
 with `Replay.of_backtest(data, params)`, which runs it again through the journaled
 engine. The journal holds, in order, each event that changed something, the commands
-it caused (journaled before they were sent), the exchange's answers and the reports. A **step** is one event from
-the market or the exchange's own news (a trade, a fill, an order's status, a control),
-together with the commands it caused and the answers to them (an order accepted or
-refused, a cancel confirmed): what one decision did, from cause to acknowledgement.
+it caused (journaled before they were sent), the exchange's answers and the reports.
+A **step** is one event from the market or the exchange's own news (a trade, a fill, an
+order's status, a control), together with the commands it caused and the answers to
+them (an order accepted or refused, a cancel confirmed): what one decision did, from
+cause to acknowledgement.
 
 At each step the state is folded from the journal alone (`ReplayState`): the position,
 the stop the exchange acknowledged, the orders resting, the fills, the realized P&L,
