@@ -131,6 +131,11 @@ def test_the_player_moves_with_its_slider_and_buttons():
     # the chart shows the price up to the step, not beyond
     shown = replay.chart.data[0].x
     assert shown and max(shown) <= replay.chart.layout.shapes[0].x0
+    # the stop is drawn until the position closed, then not
+    closed = replay.goto("PositionClosed", start=0)
+    trigger_x = [x for x in replay.chart.data[1].x if x is not None]
+    assert max(trigger_x) == replay.chart.layout.shapes[0].x0
+    assert closed.after.stop_trigger is None
     replay.buttons["last"].click()
     assert replay.index == len(replay.steps) - 1
     assert len(replay.chart.data[0].x) > len(shown)

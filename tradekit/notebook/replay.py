@@ -746,13 +746,17 @@ class Replay:
         st: list[float | None] = []
         sl: list[float | None] = []
         for i, (t, trig, lim) in enumerate(stops):
+            if trig is None:
+                continue
             sx.append(ts_to_datetime(t))
-            st.append(None if trig is None else float(trig))
+            st.append(float(trig))
             sl.append(None if lim is None else float(lim))
-            if i == len(stops) - 1 and trig is not None:  # drawn up to "now"
-                sx.append(ts_to_datetime(s.ts))
-                st.append(float(trig))
-                sl.append(None if lim is None else float(lim))
+            last = i == len(stops) - 1
+            if last or stops[i + 1][1] is None:  # held until the position closed, or now
+                end_ts = s.ts if last else stops[i + 1][0]
+                sx += [ts_to_datetime(end_ts), None]
+                st += [float(trig), None]
+                sl += [None if lim is None else float(lim), None]
         now = ts_to_datetime(s.ts)
         colours = {"entry": "#2ca02c", "stop": "#d62728", "exit": "#7b3294"}
         resting = s.after.orders
