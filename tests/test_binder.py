@@ -5,7 +5,8 @@ A class clicks a Binder link and must get every notebook working; this builds wh
 Binder builds (a new venv, nothing from the development one: no dev extra, no backtest
 extra unless the requirements name it) and runs each notebook in a kernel of that venv.
 It takes about two minutes, so it runs as its own step of `make test`
-(`make test-binder`, which sets TRADEKIT_BINDER_TEST=1), not inside the default suite.
+(`make test-binder`, which sets TRADEKIT_BINDER_TEST=1: tests/conftest.py collects it
+only then), not inside the default suite.
 """
 
 from __future__ import annotations
@@ -16,15 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "notebook"))
-
-pytestmark = pytest.mark.skipif(
-    os.environ.get("TRADEKIT_BINDER_TEST") != "1",
-    reason="a step of its own: `make test-binder` (run by `make test` and CI)",
-)
 
 
 def _run(args: list[str], **kw) -> subprocess.CompletedProcess[str]:
