@@ -13,9 +13,9 @@ others straight through. Notebook 02's background run is also read at a person's
 always: it must still be working at the second read.
 
 A reader also plays: `READERS` runs notebooks with what their text invites done in
-between (the monitor's *stop* pressed right after it shows, in 03; the sliders dragged
-before the cells that read them, in the lesson and in 05). Every later cell must still
-work, answer in sentences, and say what the sliders show.
+between (the monitor's *stop*, or its kill switch, pressed right after it shows, in 03;
+the sliders dragged before the cells that read them, in the lesson and in 05). Every
+later cell must still work, answer in sentences, and say what the sliders show.
 """
 
 from __future__ import annotations
@@ -150,18 +150,38 @@ print(_json.dumps({
     "x axis is time": chart.widget.layout.xaxis.type == "date",
 }))
 """
-READERS = {
-    "03-portfolio.ipynb": (
+READ_MONITOR_KILLED = """
+import asyncio as _asyncio
+monitor.kill_button.click()  # the kill switch asks first
+monitor.kill_confirm.click()  # keeping the stops (the default choice)
+for _ in range(300):
+    if all(r["state"] == "HALTED" for r in session.portfolio.status()):
+        break
+    await _asyncio.sleep(0.1)
+"""
+PROBE_03_KILLED = """
+import json as _json
+print(_json.dumps({"monitor errors": monitor.errors,
+                   "halted": sorted(r["product_id"] for r in session.portfolio.status()
+                                    if r["state"] == "HALTED")}))
+"""
+READERS = {  # (notebook, what the reader does): (actions, probe, facts expected)
+    ("03-portfolio.ipynb", "stop"): (
         {3: READ_MONITOR_STOPPED},
         PROBE_03_STOPPED,
         {"monitor": [True, True, []], "running": False},
     ),
-    "teaching-ratchet.ipynb": (
+    ("03-portfolio.ipynb", "kill"): (
+        {3: READ_MONITOR_KILLED},
+        PROBE_03_KILLED,
+        {"monitor errors": [], "halted": ["BTC-USD", "ETH-USD", "SOL-USD"]},
+    ),
+    ("teaching-ratchet.ipynb", "drag"): (
         {6: DRAG_LESSON},
         PROBE_LESSON,
         {"label agrees": True, "shown": ["0.005", "0.002"]},
     ),
-    "05-backtest-and-sweep.ipynb": (
+    ("05-backtest-and-sweep.ipynb", "drag"): (
         {15: DRAG_05},
         PROBE_05,
         {"label agrees": True, "stop drawn": True, "x axis is time": True},
@@ -191,9 +211,9 @@ def runs(tmp_path_factory):
                 jobs[path.name, mode] = pool.submit(
                     execute_notebook, path, workdir, pause_s=pause, before_last=probe
                 )
-        for name, (actions, probe, _) in READERS.items():
-            workdir = tmp_path_factory.mktemp(f"{name[:-6]}-played")
-            jobs[name, "played"] = pool.submit(
+        for (name, play), (actions, probe, _) in READERS.items():
+            workdir = tmp_path_factory.mktemp(f"{name[:-6]}-{play}")
+            jobs[name, play] = pool.submit(
                 execute_notebook, NOTEBOOKS / name, workdir, before_last=probe, after_cell=actions
             )
         return {key: job.result() for key, job in jobs.items()}
@@ -228,14 +248,19 @@ def test_read_at_a_persons_pace_the_notebook_tells_the_same_story(path, runs):
         assert len(reads) == 2 and all(r.endswith("task done: False") for r in reads), reads
 
 
-@pytest.mark.parametrize("name", sorted(READERS))
-def test_a_reader_who_plays_finds_every_later_cell_working(name, runs):
-    nb, facts, _ = runs[name, "played"]
+@pytest.mark.parametrize("reader", sorted(READERS), ids="-".join)
+def test_a_reader_who_plays_finds_every_later_cell_working(reader, runs):
+    name = reader[0]
+    nb, facts, _ = runs[reader]
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors, errors
     assert raw_numbers(nb) == []
-    assert facts == READERS[name][2]
-    if name == "03-portfolio.ipynb":
+    assert facts == READERS[reader][2]
+    if reader == ("03-portfolio.ipynb", "kill"):
+        # no pair wants in after the kill: the refusal cell says so at once
+        text = "".join(o.text for o in nb.cells[5].outputs if o.output_type == "stream")
+        assert text.startswith("No entry has been refused: no pair is active"), text
+    if reader == ("03-portfolio.ipynb", "stop"):
         # the cells after the stop answer with a sentence (and the table), not a traceback
         said = [
             i
