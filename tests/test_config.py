@@ -164,3 +164,13 @@ def test_sanity_guards_are_on_by_default_and_can_be_turned_off():
     off = {**pair, "print_band_pct": "off", "max_order_value": "off"}
     sanity = load_config_dict({"pairs": [off]}).pairs[0].params(spec).sanity
     assert sanity.print_band_pct is None and sanity.max_order_value is None
+
+
+def test_a_fraction_given_as_a_percentage_is_explained():
+    import pytest
+
+    from tradekit.config import ConfigError, load_config_dict
+
+    pair = {"product_id": "BTC-USD", "size": "0.01", "trail_pct": "3"}
+    with pytest.raises(ConfigError, match=r"trail_pct: .*a fraction \(0\.03 means 3%\)"):
+        load_config_dict({"pairs": [pair]}, "t", environ={})

@@ -197,7 +197,7 @@ def _market_data(spec: str, product_id: str) -> object:
         return PricePath(product_id, Decimal(start), ticks, seed=seed)
     path = Path(spec)
     if not path.exists():
-        raise ValueError(f"--data {spec}: no such file")
+        raise ValueError(f"--data {spec}: no such file (a seeded path is seed:SEED[:TICKS])")
     return path
 
 
@@ -460,6 +460,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except (ValueError, OSError, StoreError, ExchangeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if first.endswith(("ConnectError", "ConnectTimeout")):  # the host did not answer
+            where = getattr(args, "base_url", None) or "the exchange"
+            first += f": cannot reach {where} (is the address right, the server up? a proxy?)"
         print(f"tradekit: error: {first}", file=sys.stderr)
         return 2
 

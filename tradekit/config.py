@@ -345,6 +345,8 @@ def _problems(exc: ValidationError, data: Any) -> list[str]:
     for err in exc.errors(include_url=False):
         where = _format_loc(tuple(err["loc"]), data)
         msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "less_than" and err.get("ctx", {}).get("lt") == 1:
+            msg += ": it is a fraction (0.03 means 3%)"
         got = err.get("input")
         shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
         problems.append(f"{where}: {msg}{shown}")

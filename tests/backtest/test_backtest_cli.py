@@ -44,7 +44,7 @@ def test_backtest_json_and_text(tmp_path, capsys):
     assert out["stats"]["closed_trades"] == 1 and D(out["stats"]["pnl"]) > 0
     assert main(["backtest", cfg, "--data", data, "--engine", "fast"]) == 0
     text = capsys.readouterr().out
-    assert "1 trades (1 closed)" in text and "bar 0 buy 10.00000000 at 100.00" in text
+    assert "1 trade (1 closed)" in text and "bar 0 buy 10 at 100.00" in text
 
 
 def test_the_configs_guards_apply(tmp_path, capsys):

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any
 
+from tradekit.app.format import count, size
 from tradekit.core.money import MONEY_CONTEXT, ZERO, ProductSpec, plain
 
 CENT = Decimal("0.01")
@@ -133,8 +134,11 @@ class BacktestResult:
         return self.unprotected_ns / 1e9
 
     def stats(self) -> dict[str, Any]:
-        """The statistics, exact where they are money (Decimal) and fractions elsewhere."""
-        return {
+        """The statistics, exact where they are money (Decimal) and fractions elsewhere
+        (shown rounded for people in a notebook: `Facts`)."""
+        from tradekit.app.format import Facts
+
+        stats = {
             "ticks": self.n_ticks,
             "bars": -(-self.n_ticks // self.ticks_per_bar),
             "trades": len(self.trades),
@@ -150,6 +154,7 @@ class BacktestResult:
             "stop_moves": self.stop_moves,
             "unprotected_s": self.unprotected_s,
         }
+        return Facts(stats, product=self.product)
 
     # -- tables and text ---------------------------------------------------------------
 
@@ -250,12 +255,12 @@ class BacktestResult:
         win = "-" if s["win_rate"] is None else f"{s['win_rate']:.0%}"
         lines = [
             f"backtest {self.product.product_id} ({self.path} path): {s['ticks']:,} ticks, "
-            f"{s['bars']:,} bars, {s['trades']} trades ({s['closed_trades']} closed)",
+            f"{s['bars']:,} bars, {count(s['trades'], 'trade')} ({s['closed_trades']} closed)",
             f"  equity {_cents(self.initial_equity)} -> {_cents(self.final_equity)}  "
             f"P&L {_cents(self.pnl, sign=True)}  return {_pct(self.total_return)}  "
             f"max drawdown {s['max_drawdown']:.2%}",
             f"  win rate {win}  exposure {s['exposure']:.1%}  fees {_cents(self.fees)}  "
-            f"stop moves {s['stop_moves']}  unprotected {s['unprotected_s']:.1f} s",
+            f"{count(s['stop_moves'], 'stop move')}  unprotected {s['unprotected_s']:.1f} s",
         ]
         guards = _guards_line(self.params, self.reports)
         if guards:
@@ -265,7 +270,8 @@ class BacktestResult:
                 "open" if t.exit_price is None else f"{_grid(t.exit_price, q)} (bar {t.exit_bar})"
             )
             lines.append(
-                f"  #{i:<3} bar {t.entry_bar} buy {t.size} at {_grid(t.entry_price, q)} -> "
+                f"  #{i:<3} bar {t.entry_bar} buy {size(t.size, self.product)} at "
+                f"{_grid(t.entry_price, q)} -> "
                 f"{exit_}  P&L {_cents(t.pnl, sign=True)}"
             )
         if len(self.trades) > 20:

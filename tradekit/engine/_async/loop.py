@@ -199,10 +199,12 @@ class AsyncExecutionEngine:
     # -- inspection --------------------------------------------------------------------
 
     def summary(self) -> dict[str, Any]:
-        """The pair at a glance (Decimals kept exact)."""
+        """The pair at a glance: the exact Decimals, shown rounded in a notebook (Facts)."""
+        from tradekit.app.format import Facts
+
         d = self.decision
         pos = d.position
-        return {
+        summary = {
             "product_id": self.product_id,
             "phase": d.phase.value,
             "cursor": self.cursor,
@@ -219,3 +221,4 @@ class AsyncExecutionEngine:
             "live_stops": len(d.live_stops()),
             "realized_pnl": self.store.total_realized_pnl(self.product_id),
         }
+        return Facts(summary, product=d.product)
