@@ -1,4 +1,9 @@
-"""The `tradekit` command. Bad input exits non-zero with one clear line."""
+"""The `tradekit` command. Bad input exits non-zero with one clear line.
+
+Exit statuses: 0 a clean end; 2 fix something first (the config, the command line, a
+damaged store); 75 the exchange or the network failed (start again: the run resumes from
+its store); 77 the exchange refused the key; 130 interrupted; 1 an unexpected error.
+"""
 
 from __future__ import annotations
 
@@ -442,6 +447,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Exit statuses: what a service manager (examples/tradekit.service) is to do next.
+EXIT_FIX = 2  # a person must fix something first: the config, the command line, the store
+EXIT_EXCHANGE = 75  # the exchange or the network failed (EX_TEMPFAIL): start again later
+EXIT_REFUSED = 77  # the exchange refused our key (EX_NOPERM): a person must look
+
+
+def exchange_status(exc: BaseException) -> int:
+    """EXIT_REFUSED when the key was refused anywhere in the error's chain, else
+    EXIT_EXCHANGE: an outage, a bad reply, a request refused, all of which pass."""
+    from tradekit.exchange.coinbase.common import AuthenticationError
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, AuthenticationError):
+            return EXIT_REFUSED
+        seen = seen.__cause__ or seen.__context__
+    return EXIT_EXCHANGE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -457,11 +481,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:  # one line, naming every bad field with its path
         problems = "; ".join(exc.problems)
         print(f"tradekit: error: {exc.source}: {problems}", file=sys.stderr)
-        return 2
-    except (ValueError, OSError, StoreError, ExchangeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"tradekit: error: {first}", file=sys.stderr)
-        return 2
+        return EXIT_FIX
+    except (ExchangeError, ConnectionError, TimeoutError) as exc:
+        status = exchange_status(exc)
+        then = "a person must look" if status == EXIT_REFUSED else "start again later"
+        print(f"tradekit: exchange error ({then}): {_first_line(exc)}", file=sys.stderr)
+        return status
+    except (ValueError, OSError, StoreError) as exc:
+        print(f"tradekit: error: {_first_line(exc)}", file=sys.stderr)
+        return EXIT_FIX
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -295,6 +295,7 @@ async def _open(
         portfolio = Portfolio(
             decisions, rest, store, feed.events, limits=limits_of(config), poll_after_s=poll_after_s
         )
+        feed.on_trouble = portfolio.degrade  # a failed resync degrades its pairs
     except BaseException:
         if rest is not None:
             await rest.aclose()

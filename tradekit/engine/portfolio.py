@@ -335,6 +335,12 @@ class Portfolio:
             health.backoff_s = 0.0
         return True
 
+    def degrade(self, product_id: str, reason: str) -> None:
+        """Outside news that the exchange is not answering for a pair (the feed's resync
+        failed): degraded, tried again (and healed) once its back-off is over."""
+        if product_id in self.drivers:
+            self._degrade(product_id, reason, retry=False)
+
     def _degrade(self, pid: str, reason: str, retry: bool) -> None:
         """Start an episode, or (a retry that failed) wait longer before the next one."""
         health = self.health[pid]
