@@ -131,13 +131,15 @@ PROTECTION_SETTINGS = {
     "gap_exit_after": "gap_exit_after_ns",
     "gap_exit_after_trades": "gap_exit_after_trades",
 }
-SANITY_SETTINGS = (
-    "print_band_pct",
-    "confirm_trades",
-    "max_order_value",
-    "max_order_size",
-    "order_price_band_pct",
-)
+SANITY_SETTINGS = {
+    "print_band_pct": "print_band_pct",
+    "confirm_trades": "confirm_trades",
+    "confirm_value": "confirm_value",
+    "confirm_after": "confirm_after_ns",
+    "max_order_value": "max_order_value",
+    "max_order_size": "max_order_size",
+    "order_price_band_pct": "order_price_band_pct",
+}
 GUARD_SETTINGS = (*PROTECTION_SETTINGS, *SANITY_SETTINGS)
 
 
@@ -155,7 +157,9 @@ class PairGuards(_Strict):
     gap_exit_after_trades: Annotated[int, Field(ge=1, le=1_000_000)] = 3  # ... or trades
     # Sanity guards (tradekit.core.sanity), on by default for a portfolio; "off" to drop.
     print_band_pct: BandGuard = Decimal("0.05")  # a print this far from recent trades ...
-    confirm_trades: Annotated[int, Field(ge=1, le=1000)] = 3  # ... waits for confirmation
+    confirm_trades: Annotated[int, Field(ge=1, le=1000)] = 3  # ... waits for confirmation:
+    confirm_value: Guard = Decimal("1000")  # ... prints worth this much (quote) in all
+    confirm_after: DurationNs = 2 * 10**9  # ... over this much market time
     max_order_value: Guard = Decimal("25000")  # quote currency, one entry
     max_order_size: Guard = None  # base currency, one entry
     order_price_band_pct: BandGuard = Decimal("0.05")  # an entry's limit vs the last trade
@@ -180,7 +184,11 @@ class PairGuards(_Strict):
             ),
             dataclasses.replace(
                 sanity or SanityParams(),
-                **{name: getattr(self, name) for name in SANITY_SETTINGS if name in chosen},
+                **{
+                    field: getattr(self, name)
+                    for name, field in SANITY_SETTINGS.items()
+                    if name in chosen
+                },
             ),
         )
 

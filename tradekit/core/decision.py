@@ -138,7 +138,7 @@ class DecisionEngine:
             params.product, params.protection, params.trail.stop_limit_buffer_pct, self
         )
         self.entry_cancel_refused: str | None = None  # an entry whose cancel was refused
-        self.prints = PrintFilter(params.sanity.print_band_pct, params.sanity.confirm_trades)
+        self.prints = PrintFilter.of(params.sanity)
         self.trading_state = TradingState.ACTIVE
         # Set by a portfolio: may an entry of (product, size, limit, ts) go? None = yes,
         # else the reason it may not (tradekit.core.risk.PortfolioRisk.check).
@@ -250,7 +250,7 @@ class DecisionEngine:
         price = ev.price
         if type(price) is not Decimal:
             price = to_decimal(price, "MarketTrade.price")  # floats raise
-        ignored = self.prints.check(price)
+        ignored = self.prints.check(price, ev.size, ev.ts)
         if ignored is not None:
             if report:
                 self.last_ts = max(self.last_ts, ev.ts)
