@@ -262,6 +262,8 @@ class PortfolioConfig(_Strict):
     max_quote_exposure: Annotated[Money | None, Field(gt=0)] = None
     max_quote_exposure_per_pair: Annotated[Money | None, Field(gt=0)] = None
     daily_loss_limit: Annotated[Money | None, Field(gt=0)] = None
+    # a trade older than this by the local clock when received is not decided on
+    max_trade_age: DurationNs = 5 * 10**9
 
 
 class ExchangeConfig(_Strict):

@@ -293,7 +293,13 @@ async def _open(
             ws_url, [p.product_id for p in config.pairs], creds, rest=rest, config=feed_config
         )
         portfolio = Portfolio(
-            decisions, rest, store, feed.events, limits=limits_of(config), poll_after_s=poll_after_s
+            decisions,
+            rest,
+            store,
+            feed.events,
+            limits=limits_of(config),
+            poll_after_s=poll_after_s,
+            max_trade_age_s=config.portfolio.max_trade_age / 1e9,
         )
         feed.on_trouble = portfolio.degrade  # a failed resync degrades its pairs
     except BaseException:

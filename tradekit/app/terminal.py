@@ -69,7 +69,7 @@ def status_view(session: Any, started: float) -> Group:
     health = Text(
         f"feed: {fmt.count(feed.messages, 'message')}, {fmt.count(feed.gaps, 'gap')}, "
         f"{fmt.count(feed.reconnects, 'reconnect')}, {fmt.count(feed.resyncs, 'resync')}, "
-        f"{fmt.count(s.polls, 'REST poll')}",
+        f"{fmt.count(s.polls, 'REST poll')}, {fmt.count(s.too_old, 'old trade')} ignored",
         style="dim",
     )
     degraded = "; ".join(f"{pid}: {h.degraded[:80]}" for pid, h in pf.health.items() if h.degraded)
