@@ -49,7 +49,13 @@ from tradekit.exchange.coinbase.common import (
     environment_proxy,
 )
 from tradekit.exchange.coinbase.credentials import Credentials
-from tradekit.exchange.coinbase.pacing import PRIVATE_PER_S, PUBLIC_PER_S, Pacer, shared_pacer
+from tradekit.exchange.coinbase.pacing import (
+    PRIVATE_PER_S,
+    PUBLIC_PER_S,
+    Pacer,
+    current_priority,
+    shared_pacer,
+)
 from tradekit.exchange.types import (
     Balance,
     CancelResult,
@@ -155,10 +161,7 @@ class AsyncCoinbaseRest:
                 if self.credentials is None or self._private_pacer is None:
                     raise AuthenticationError(f"{method} {path}: no API key configured")
                 pacer = self._private_pacer
-            wait = pacer.reserve()
-            if wait > 0:
-                self.paced_s += wait
-                await sleep(wait)
+            await self._wait_turn(pacer)
             if auth:
                 assert self.credentials is not None
                 token = self.credentials.rest_jwt(method, self.host, full)  # fresh after a wait
@@ -201,6 +204,17 @@ class AsyncCoinbaseRest:
             except ValueError as e:
                 raise wire.WireError(f"{method} {path}", f"the reply is not JSON ({e})") from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _wait_turn(self, pacer: Pacer) -> None:
+        """Wait for this request's turn under the rate limit, by its priority (protective
+        requests first: `pacing.request_priority`)."""
+        ticket = pacer.enter(current_priority())
+        try:
+            while (wait := pacer.turn(ticket)) > 0:
+                self.paced_s += wait
+                await sleep(wait)
+        finally:
+            pacer.leave(ticket)  # a no-op once served; a cancelled wait gives its place up
 
     @staticmethod
     def _reset_delay(resp: Reply) -> float:

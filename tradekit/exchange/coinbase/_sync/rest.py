@@ -50,7 +50,13 @@ from tradekit.exchange.coinbase.common import (
     environment_proxy,
 )
 from tradekit.exchange.coinbase.credentials import Credentials
-from tradekit.exchange.coinbase.pacing import PRIVATE_PER_S, PUBLIC_PER_S, Pacer, shared_pacer
+from tradekit.exchange.coinbase.pacing import (
+    PRIVATE_PER_S,
+    PUBLIC_PER_S,
+    Pacer,
+    current_priority,
+    shared_pacer,
+)
 from tradekit.exchange.types import (
     Balance,
     CancelResult,
@@ -156,10 +162,7 @@ class CoinbaseRest:
                 if self.credentials is None or self._private_pacer is None:
                     raise AuthenticationError(f"{method} {path}: no API key configured")
                 pacer = self._private_pacer
-            wait = pacer.reserve()
-            if wait > 0:
-                self.paced_s += wait
-                sleep(wait)
+            self._wait_turn(pacer)
             if auth:
                 assert self.credentials is not None
                 token = self.credentials.rest_jwt(method, self.host, full)  # fresh after a wait
@@ -202,6 +205,17 @@ class CoinbaseRest:
             except ValueError as e:
                 raise wire.WireError(f"{method} {path}", f"the reply is not JSON ({e})") from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait_turn(self, pacer: Pacer) -> None:
+        """Wait for this request's turn under the rate limit, by its priority (protective
+        requests first: `pacing.request_priority`)."""
+        ticket = pacer.enter(current_priority())
+        try:
+            while (wait := pacer.turn(ticket)) > 0:
+                self.paced_s += wait
+                sleep(wait)
+        finally:
+            pacer.leave(ticket)  # a no-op once served; a cancelled wait gives its place up
 
     @staticmethod
     def _reset_delay(resp: Reply) -> float:
