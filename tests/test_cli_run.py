@@ -28,7 +28,13 @@ HEADER = re.compile(
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC  running [\d,]+ s  .* P&L [+-]?[\d,]+\.\d\d "
     r"\(realized [+-]?[\d,]+\.\d\d, unrealized [+-]?[\d,]+\.\d\d\)$"
 )
-FEED = re.compile(r"^feed: [\d,]+ messages?, [\d,]+ gaps?, [\d,]+ reconnects?, .* REST polls?$")
+FEED = re.compile(
+    r"^feed: [\d,]+ messages?, [\d,]+ gaps?, [\d,]+ reconnects?, .* REST polls?, "
+    r"[\d,]+ old trades? ignored$"
+)
+RESTING = re.compile(
+    r"^    (?P<pid>[A-Z]+-[A-Z]+)\s+sell [\d.]+ stop [\d,]+\.\d+: the stop of the position held$"
+)
 SUMMARY = re.compile(
     r"^  (?P<pid>[A-Z]+-[A-Z]+)\s+\d+ entr(y|ies), \d+ fills?, \d+ positions? closed, "
     r"\d+ stop moves?, realized [+-]?[\d,]+\.\d\d"
@@ -76,6 +82,12 @@ def test_run_shows_a_status_view_and_a_summary_and_announces_the_store(tmp_path)
     assert "open stops are left in place" in lines[end]
     assert tuple(m["pid"] for m in map(SUMMARY.match, lines[end + 1 : end + 4])) == PAIRS
     assert re.fullmatch(r"  realized P&L [+-]?[\d,]+\.\d\d USD \(fees included\)", lines[end + 4])
+    # then what rests on the exchange, and why: a clean stop cancelled the entries
+    rest = lines[end + 5 :]
+    assert re.fullmatch(
+        r"  on the exchange: (nothing of this run rests|\d+ orders? of this run rest)", rest[0]
+    )
+    assert all(RESTING.match(x) for x in rest[1:]), rest
 
     with Store(db) as store:
         rows_ = store.journal()

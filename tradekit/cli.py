@@ -172,7 +172,7 @@ async def _run_portfolio(config: object, args: argparse.Namespace) -> int:
             if live is not None:
                 live.stop()
         error = handle.exception
-        await handle.stop()
+        await handle.stop(keep_entries=args.keep_entries)
         if error is not None:
             why = f"stopped by an error ({type(error).__name__})"
         out.print(status_view(session, started))
@@ -329,6 +329,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("config", help="a TOML config (see examples/portfolio.toml)")
     run.add_argument("--for", dest="for_s", type=float, default=None, help="seconds to run")
+    run.add_argument(
+        "--keep-entries",
+        action="store_true",
+        help="leave resting entry buys on the exchange at the end (default: cancelled)",
+    )
     run.add_argument("--live", action="store_true", help="trade on Coinbase (real keys)")
     run.add_argument("--db", default="tradekit-run.sqlite", help="the SQLite store")
     run.add_argument("--speed", default="10x", help="the simulator's market speed")

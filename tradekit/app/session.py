@@ -123,13 +123,14 @@ class Session:
         assert row is not None
         return row
 
-    async def close(self) -> None:
-        """Stop the portfolio (its stops stay on the exchange), close the feed, the
-        adapter and the store, stop the simulator. Safe to call twice."""
+    async def close(self, keep_entries: bool = False) -> None:
+        """Stop the portfolio (its stops stay on the exchange; its resting entries are
+        cancelled unless `keep_entries`), close the feed, the adapter and the store,
+        stop the simulator. Safe to call twice."""
         if self._closed:
             return
         try:
-            await self.portfolio.stop()
+            await self.portfolio.stop(keep_entries)
             await self.feed.close()
             await self.rest.aclose()
         finally:

@@ -109,6 +109,23 @@ def summary_lines(session: Any, seconds: float, why: str) -> list[str]:
         f"  realized P&L {fmt.signed_money(total, quote.pop() if len(quote) == 1 else '')}"
         " (fees included)"
     )
+    return lines + resting_lines(session)
+
+
+def resting_lines(session: Any) -> list[str]:
+    """What the run leaves on the exchange, order by order, and why (nothing unsaid)."""
+    resting = session.portfolio.resting()
+    if not resting:
+        return ["  on the exchange: nothing of this run rests"]
+    lines = [f"  on the exchange: {fmt.count(len(resting), 'order')} of this run rest"]
+    for pid, order, why in resting:
+        p = session.portfolio.drivers[pid].decision.product
+        price = order.stop_price if order.stop_price is not None else order.limit_price
+        lines.append(
+            f"    {pid:<9} {order.side.value.lower()} {fmt.size(order.remaining, p)}"
+            f" {'stop' if order.stop_price is not None else 'limit'} {fmt.price(price, p)}:"
+            f" {why}"
+        )
     return lines
 
 

@@ -172,8 +172,8 @@ class PortfolioHandle:
             return None
         return self.task.exception()
 
-    async def stop(self) -> None:
-        await self.portfolio.stop()
+    async def stop(self, keep_entries: bool = False) -> None:
+        await self.portfolio.stop(keep_entries)
 
     async def wait(self) -> None:
         """Wait for the run to end (a timeout around this does not cancel the run)."""
@@ -224,6 +224,7 @@ class Portfolio:
         self._urgent: deque[_Control] = deque()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._closing = False  # a clean stop is cancelling entries: no trade decided on
         self._last_poll = time.monotonic()
         self._watchers: list[Callable[[str, StepResult], None]] = []
         self.health: dict[str, PairHealth] = {pid: PairHealth() for pid in self.drivers}
@@ -244,14 +245,62 @@ class Portfolio:
         self._task = loop.create_task(self.run(), name="tradekit-portfolio")
         return PortfolioHandle(self, self._task)
 
-    async def stop(self) -> None:
-        """End the run cleanly: the feed closed, no task left, stops left in place."""
+    async def stop(self, keep_entries: bool = False, timeout_s: float = 10.0) -> None:
+        """End the run cleanly: resting entries cancelled (unless `keep_entries`: then
+        `resting()` lists them), the feed closed, no task left, stops left in place."""
+        if not keep_entries and self.running:
+            await self._cancel_entries(timeout_s)
         self._stopping = True
         task = self._task
         if task is not None and not task.done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def _cancel_entries(self, timeout_s: float) -> None:
+        """A clean stop leaves no entry buying with nobody watching: every pair with a
+        working entry is halted (the core cancels the entry, journaled as any cancel,
+        its outcome awaited, a fill meanwhile protected as usual), then given its
+        trading state back for the next start. No trade is decided on meanwhile."""
+        self._closing = True
+        pids = [pid for pid, d in self.drivers.items() if d.decision.entry is not None]
+        if not pids:
+            return
+        before = {pid: self.drivers[pid].decision.trading_state for pid in pids}
+        with contextlib.suppress(TimeoutError, RuntimeError):
+            halts = [self._control(pid, TradingState.HALTED, "clean stop: entry cancelled")
+                     for pid in pids]  # fmt: skip
+            await asyncio.wait_for(asyncio.gather(*halts), timeout_s)
+            back = [
+                self._control(pid, state, "clean stop: trading state kept for the next start")
+                for pid, state in before.items()
+                if state is not TradingState.HALTED
+            ]
+            await asyncio.wait_for(asyncio.gather(*back), timeout_s)
+
+    def resting(self) -> list[tuple[str, Any, str]]:
+        """What this run has on the exchange (as far as it knows), and why:
+        (product_id, order, why) for every order not known to be over."""
+        out = []
+        for pid, driver in self.drivers.items():
+            d = driver.decision
+            for order in d.pending_orders():
+                if order is d.stop:
+                    why = "the stop of the position held"
+                elif order is d.exit:
+                    why = "the exit of the position held"
+                elif order is d.entry:
+                    status = order.status.value
+                    if "CANCEL" in status:
+                        why = "an entry whose cancel is unanswered: it may still rest"
+                    elif status == "SUBMIT_UNKNOWN":
+                        why = "an entry whose placement is unanswered: it may rest"
+                    else:
+                        why = "an entry, kept (keep_entries)"
+                else:
+                    why = f"an order in doubt ({order.status.value})"
+                out.append((pid, order, why))
+        return out
 
     async def run(self) -> None:
         """Recover every pair, then handle the feed until it ends or `stop()`."""
@@ -744,6 +793,8 @@ class Portfolio:
             if self._market is not None:
                 await self._advance(pid, driver, ev)
             elif received is not None and self._too_old(pid, ev, received):
+                return
+            if self._closing:
                 return
             if not self.health[pid].recovered:
                 return  # not reconciled yet: its orders' truth comes first
