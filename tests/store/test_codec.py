@@ -43,6 +43,7 @@ from tradekit.core import (
     TradingState,
     TradingStateChanged,
 )
+from tradekit.core.commands import QueryOrder
 from tradekit.core.money import plain
 from tradekit.store import decode, encode
 from tradekit.store.codec import REGISTRY
@@ -69,6 +70,7 @@ SAMPLES: list[object] = [
     OrderEdited("t-2", D("0.5"), D("97.00"), D("96.50"), 12),
     EditRejected("t-2", "ORDER_TRIGGERED", 13),
     EditStopOrder("t-2", "X2", D("0.5"), D("97.00"), D("96.50"), 14),
+    QueryOrder("t-2", None, 15),
     TradingStateChanged(TradingState.HALTED, 15, "kill switch"),
     TradingStateChanged(TradingState.HALTED, 16, "flatten", D("0.001")),
     PlaceLimitSell("t-9", "BTC-USD", D("0.5"), D("96.10"), 17),
@@ -102,7 +104,7 @@ SAMPLES: list[object] = [
 
 def test_samples_cover_every_class():
     assert {type(s).__name__ for s in SAMPLES} == set(REGISTRY)
-    assert len(REGISTRY) == 31
+    assert len(REGISTRY) == 32
 
 
 @pytest.mark.parametrize("obj", SAMPLES, ids=lambda o: type(o).__name__)
