@@ -338,6 +338,8 @@ def load_config_dict(
     data: dict[str, Any], source: str = "<config>", environ: Mapping[str, str] | None = None
 ) -> Config:
     """Validate a parsed config (with environment overrides applied)."""
+    if _depth(data) > MAX_DEPTH:  # before anything walks it recursively
+        raise ConfigError(source, [_too_deep(_depth(data))])
     data = _env_overrides(data, os.environ if environ is None else environ)
     problems = _out_of_range(data, (), data)
     if problems:  # before pydantic: a monstrous number must not cost time or memory
@@ -411,4 +413,30 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
         data = tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(p), [f"not valid TOML: {exc}"]) from None
+    except RecursionError:  # the parser recurses per level: hundreds of them end it
+        raise ConfigError(str(p), [_too_deep()]) from None
     return load_config_dict(data, str(p), environ)
+
+
+MAX_DEPTH = 16  # levels of tables and arrays; a real config has four
+
+
+def _too_deep(depth: int | None = None) -> str:
+    found = "hundreds of levels" if depth is None else f"{depth} levels"
+    return f"nested {found} deep: a config has at most {MAX_DEPTH} levels of tables and arrays"
+
+
+def _depth(data: Any) -> int:
+    """How deep tables and arrays nest (iterative: no recursion on hostile input)."""
+    deepest = 0
+    stack = [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return depth
+        deepest = max(deepest, depth)
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return deepest
