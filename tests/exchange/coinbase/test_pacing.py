@@ -249,3 +249,41 @@ def test_the_driver_sends_each_command_s_requests_with_its_priority(tmp_path: Pa
         ("cancel", Priority.ROUTINE),
         ("lookup", Priority.ROUTINE),
     ]
+
+
+def test_a_protective_request_refused_with_429_keeps_its_turn(tmp_path: Path, monkeypatch):
+    """Every call refused with 429 (and "none left"): a routine call gives up after its
+    attempts with back-off; a protective one is sent again at each next turn of the
+    pacer (one interval of the limit apart, no back-off) PROTECTIVE_429_RETRIES times
+    more before it does. On the fake clock only."""
+    from tradekit.exchange.coinbase._async.rest import PROTECTIVE_429_RETRIES
+    from tradekit.exchange.coinbase.common import RateLimited
+    from tradekit.exchange.coinbase.pacing import Priority, request_priority
+
+    clock = FakeClock()
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+
+    monkeypatch.setattr(async_rest, "sleep", fake_sleep)
+    with SimServer(keys_file=tmp_path / "key.json", rate_limit_per_s=1e5) as sim:
+        assert sim.keys_file is not None
+        creds = Credentials.from_file(sim.keys_file)
+        sim.call(lambda st: st.faults.update({"rest_429_rate": 1.0}))
+
+        async def run(priority: Priority) -> tuple[int, float]:
+            async with AsyncCoinbaseRest(creds, sim.base_url, clock=clock) as rest:
+                start = clock.now
+                with request_priority(priority), pytest.raises(RateLimited):
+                    await rest.balances()
+                return rest.stats["requests"], clock.now - start
+
+        routine, _ = asyncio.run(run(Priority.ROUTINE))
+        slept.clear()
+        protective, _ = asyncio.run(run(Priority.PROTECT))
+    assert routine == 5
+    assert protective == 5 + PROTECTIVE_429_RETRIES
+    # the protective retries wait their turn only: about one interval of the limit each
+    assert max(slept[:PROTECTIVE_429_RETRIES]) < 0.1

@@ -50,7 +50,8 @@ __all__ = [
 PRIVATE_PER_S = 30.0  # Coinbase: private endpoints, per API key
 PUBLIC_PER_S = 10.0  # Coinbase: public endpoints, per IP
 
-EPSILON = 1e-9  # a turn's token, allowing for float rounding of the refill
+EPSILON = 1e-6  # a turn's token, allowing for float rounding of the refill
+MIN_WAIT_S = 1e-4  # never a wait so short that the clock cannot show it passed
 
 
 class Priority(IntEnum):
@@ -151,7 +152,7 @@ class Pacer:
                 self._tokens -= 1.0
                 del self._waiting[ahead]
                 return 0.0
-            return need / self.rate
+            return max(need / self.rate, MIN_WAIT_S)
 
     def leave(self, ticket: tuple[int, int]) -> None:
         with self._lock:
