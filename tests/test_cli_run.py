@@ -85,7 +85,9 @@ def test_run_shows_a_status_view_and_a_summary_and_announces_the_store(tmp_path)
     # then what rests on the exchange, and why: a clean stop cancelled the entries
     rest = lines[end + 5 :]
     assert re.fullmatch(
-        r"  on the exchange: (nothing of this run rests|\d+ orders? of this run rest)", rest[0]
+        r"  on the exchange: (nothing of this run rests|1 order of this run rests"
+        r"|\d+ orders of this run rest)",
+        rest[0],
     )
     assert all(RESTING.match(x) for x in rest[1:]), rest
 

@@ -117,7 +117,8 @@ def resting_lines(session: Any) -> list[str]:
     resting = session.portfolio.resting()
     if not resting:
         return ["  on the exchange: nothing of this run rests"]
-    lines = [f"  on the exchange: {fmt.count(len(resting), 'order')} of this run rest"]
+    verb = "rests" if len(resting) == 1 else "rest"
+    lines = [f"  on the exchange: {fmt.count(len(resting), 'order')} of this run {verb}"]
     for pid, order, why in resting:
         p = session.portfolio.drivers[pid].decision.product
         price = order.stop_price if order.stop_price is not None else order.limit_price
