@@ -40,6 +40,9 @@ async def test_the_portfolio_rides_out(tmp_path: Any, name: str) -> None:
         session.sim.call(lambda st: st.faults.update(faults))
         await asyncio.sleep(FAULT_S)
         assert handle.running and handle.exception is None  # transient is not fatal
+        if name == "rest-and-ws-down":  # the resyncs after reconnects failed, and passed
+            stats = session.feed.stats
+            assert stats.reconnects > 0 and stats.resync_failures > 0, stats
         session.sim.call(lambda st: st.faults.update(CLEAR))
         struck = session.sim.call(lambda st: dict(st.faults_injected))
         assert set(struck) <= set(faults) and sum(struck.values()) > 0  # the faults struck
