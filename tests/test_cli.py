@@ -118,6 +118,7 @@ def test_error_hints_say_what_to_do(tmp_path, capsys):
         port = s.getsockname()[1]  # closed once the block ends: nothing listens there
     url = f"http://127.0.0.1:{port}"
     args = ["candles", "BTC-USD", "--start", "2024-01-01", "--end", "2024-01-01T01:00"]
-    assert main([*args, "--base-url", url, "--no-cache"]) == 2
+    # the exchange failed, not the config: exit 75 (start again later), and the hint
+    assert main([*args, "--base-url", url, "--no-cache"]) == 75
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("tradekit: error:") and f"cannot reach {url}" in err
+    assert err.startswith("tradekit: exchange error") and f"cannot reach {url}" in err

@@ -1,4 +1,9 @@
-"""The `tradekit` command. Bad input exits non-zero with one clear line."""
+"""The `tradekit` command. Bad input exits non-zero with one clear line.
+
+Exit statuses: 0 a clean end; 2 fix something first (the config, the command line, a
+damaged store); 75 the exchange or the network failed (start again: the run resumes from
+its store); 77 the exchange refused the key; 130 interrupted; 1 an unexpected error.
+"""
 
 from __future__ import annotations
 
@@ -167,7 +172,7 @@ async def _run_portfolio(config: object, args: argparse.Namespace) -> int:
             if live is not None:
                 live.stop()
         error = handle.exception
-        await handle.stop()
+        await handle.stop(keep_entries=args.keep_entries)
         if error is not None:
             why = f"stopped by an error ({type(error).__name__})"
         out.print(status_view(session, started))
@@ -324,6 +329,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("config", help="a TOML config (see examples/portfolio.toml)")
     run.add_argument("--for", dest="for_s", type=float, default=None, help="seconds to run")
+    run.add_argument(
+        "--keep-entries",
+        action="store_true",
+        help="leave resting entry buys on the exchange at the end (default: cancelled)",
+    )
     run.add_argument("--live", action="store_true", help="trade on Coinbase (real keys)")
     run.add_argument("--db", default="tradekit-run.sqlite", help="the SQLite store")
     run.add_argument("--speed", default="10x", help="the simulator's market speed")
@@ -442,6 +452,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Exit statuses: what a service manager (examples/tradekit.service) is to do next.
+EXIT_FIX = 2  # a person must fix something first: the config, the command line, the store
+EXIT_EXCHANGE = 75  # the exchange or the network failed (EX_TEMPFAIL): start again later
+EXIT_REFUSED = 77  # the exchange refused our key (EX_NOPERM): a person must look
+
+
+def exchange_status(exc: BaseException) -> int:
+    """EXIT_REFUSED when the key was refused anywhere in the error's chain, else
+    EXIT_EXCHANGE: an outage, a bad reply, a request refused, all of which pass."""
+    from tradekit.exchange.coinbase.common import AuthenticationError
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, AuthenticationError):
+            return EXIT_REFUSED
+        seen = seen.__cause__ or seen.__context__
+    return EXIT_EXCHANGE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -457,14 +486,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:  # one line, naming every bad field with its path
         problems = "; ".join(exc.problems)
         print(f"tradekit: error: {exc.source}: {problems}", file=sys.stderr)
-        return 2
-    except (ValueError, OSError, StoreError, ExchangeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return EXIT_FIX
+    except (ExchangeError, ConnectionError, TimeoutError) as exc:
+        status = exchange_status(exc)
+        then = "a person must look" if status == EXIT_REFUSED else "start again later"
+        first = _first_line(exc)
         if first.endswith(("ConnectError", "ConnectTimeout")):  # the host did not answer
             where = getattr(args, "base_url", None) or "the exchange"
             first += f": cannot reach {where} (is the address right, the server up? a proxy?)"
-        print(f"tradekit: error: {first}", file=sys.stderr)
-        return 2
+        print(f"tradekit: exchange error ({then}): {first}", file=sys.stderr)
+        return status
+    except (ValueError, OSError, StoreError) as exc:
+        print(f"tradekit: error: {_first_line(exc)}", file=sys.stderr)
+        return EXIT_FIX
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 if __name__ == "__main__":

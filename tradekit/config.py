@@ -131,13 +131,15 @@ PROTECTION_SETTINGS = {
     "gap_exit_after": "gap_exit_after_ns",
     "gap_exit_after_trades": "gap_exit_after_trades",
 }
-SANITY_SETTINGS = (
-    "print_band_pct",
-    "confirm_trades",
-    "max_order_value",
-    "max_order_size",
-    "order_price_band_pct",
-)
+SANITY_SETTINGS = {
+    "print_band_pct": "print_band_pct",
+    "confirm_trades": "confirm_trades",
+    "confirm_value": "confirm_value",
+    "confirm_after": "confirm_after_ns",
+    "max_order_value": "max_order_value",
+    "max_order_size": "max_order_size",
+    "order_price_band_pct": "order_price_band_pct",
+}
 GUARD_SETTINGS = (*PROTECTION_SETTINGS, *SANITY_SETTINGS)
 
 
@@ -155,7 +157,9 @@ class PairGuards(_Strict):
     gap_exit_after_trades: Annotated[int, Field(ge=1, le=1_000_000)] = 3  # ... or trades
     # Sanity guards (tradekit.core.sanity), on by default for a portfolio; "off" to drop.
     print_band_pct: BandGuard = Decimal("0.05")  # a print this far from recent trades ...
-    confirm_trades: Annotated[int, Field(ge=1, le=1000)] = 3  # ... waits for confirmation
+    confirm_trades: Annotated[int, Field(ge=1, le=1000)] = 3  # ... waits for confirmation:
+    confirm_value: Guard = Decimal("1000")  # ... prints worth this much (quote) in all
+    confirm_after: DurationNs = 2 * 10**9  # ... over this much market time
     max_order_value: Guard = Decimal("25000")  # quote currency, one entry
     max_order_size: Guard = None  # base currency, one entry
     order_price_band_pct: BandGuard = Decimal("0.05")  # an entry's limit vs the last trade
@@ -180,7 +184,11 @@ class PairGuards(_Strict):
             ),
             dataclasses.replace(
                 sanity or SanityParams(),
-                **{name: getattr(self, name) for name in SANITY_SETTINGS if name in chosen},
+                **{
+                    field: getattr(self, name)
+                    for name, field in SANITY_SETTINGS.items()
+                    if name in chosen
+                },
             ),
         )
 
@@ -254,6 +262,8 @@ class PortfolioConfig(_Strict):
     max_quote_exposure: Annotated[Money | None, Field(gt=0)] = None
     max_quote_exposure_per_pair: Annotated[Money | None, Field(gt=0)] = None
     daily_loss_limit: Annotated[Money | None, Field(gt=0)] = None
+    # a trade older than this by the local clock when received is not decided on
+    max_trade_age: DurationNs = 5 * 10**9
 
 
 class ExchangeConfig(_Strict):
@@ -328,6 +338,8 @@ def load_config_dict(
     data: dict[str, Any], source: str = "<config>", environ: Mapping[str, str] | None = None
 ) -> Config:
     """Validate a parsed config (with environment overrides applied)."""
+    if _depth(data) > MAX_DEPTH:  # before anything walks it recursively
+        raise ConfigError(source, [_too_deep(_depth(data))])
     data = _env_overrides(data, os.environ if environ is None else environ)
     problems = _out_of_range(data, (), data)
     if problems:  # before pydantic: a monstrous number must not cost time or memory
@@ -403,4 +415,30 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
         data = tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(p), [f"not valid TOML: {exc}"]) from None
+    except RecursionError:  # the parser recurses per level: hundreds of them end it
+        raise ConfigError(str(p), [_too_deep()]) from None
     return load_config_dict(data, str(p), environ)
+
+
+MAX_DEPTH = 16  # levels of tables and arrays; a real config has four
+
+
+def _too_deep(depth: int | None = None) -> str:
+    found = "hundreds of levels" if depth is None else f"{depth} levels"
+    return f"nested {found} deep: a config has at most {MAX_DEPTH} levels of tables and arrays"
+
+
+def _depth(data: Any) -> int:
+    """How deep tables and arrays nest (iterative: no recursion on hostile input)."""
+    deepest = 0
+    stack = [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return depth
+        deepest = max(deepest, depth)
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return deepest

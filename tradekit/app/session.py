@@ -123,13 +123,14 @@ class Session:
         assert row is not None
         return row
 
-    async def close(self) -> None:
-        """Stop the portfolio (its stops stay on the exchange), close the feed, the
-        adapter and the store, stop the simulator. Safe to call twice."""
+    async def close(self, keep_entries: bool = False) -> None:
+        """Stop the portfolio (its stops stay on the exchange; its resting entries are
+        cancelled unless `keep_entries`), close the feed, the adapter and the store,
+        stop the simulator. Safe to call twice."""
         if self._closed:
             return
         try:
-            await self.portfolio.stop()
+            await self.portfolio.stop(keep_entries)
             await self.feed.close()
             await self.rest.aclose()
         finally:
@@ -293,8 +294,15 @@ async def _open(
             ws_url, [p.product_id for p in config.pairs], creds, rest=rest, config=feed_config
         )
         portfolio = Portfolio(
-            decisions, rest, store, feed.events, limits=limits_of(config), poll_after_s=poll_after_s
+            decisions,
+            rest,
+            store,
+            feed.events,
+            limits=limits_of(config),
+            poll_after_s=poll_after_s,
+            max_trade_age_s=config.portfolio.max_trade_age / 1e9,
         )
+        feed.on_trouble = portfolio.degrade  # a failed resync degrades its pairs
     except BaseException:
         if rest is not None:
             await rest.aclose()

@@ -69,7 +69,7 @@ def status_view(session: Any, started: float) -> Group:
     health = Text(
         f"feed: {fmt.count(feed.messages, 'message')}, {fmt.count(feed.gaps, 'gap')}, "
         f"{fmt.count(feed.reconnects, 'reconnect')}, {fmt.count(feed.resyncs, 'resync')}, "
-        f"{fmt.count(s.polls, 'REST poll')}",
+        f"{fmt.count(s.polls, 'REST poll')}, {fmt.count(s.too_old, 'old trade')} ignored",
         style="dim",
     )
     degraded = "; ".join(f"{pid}: {h.degraded[:80]}" for pid, h in pf.health.items() if h.degraded)
@@ -109,6 +109,24 @@ def summary_lines(session: Any, seconds: float, why: str) -> list[str]:
         f"  realized P&L {fmt.signed_money(total, quote.pop() if len(quote) == 1 else '')}"
         " (fees included)"
     )
+    return lines + resting_lines(session)
+
+
+def resting_lines(session: Any) -> list[str]:
+    """What the run leaves on the exchange, order by order, and why (nothing unsaid)."""
+    resting = session.portfolio.resting()
+    if not resting:
+        return ["  on the exchange: nothing of this run rests"]
+    verb = "rests" if len(resting) == 1 else "rest"
+    lines = [f"  on the exchange: {fmt.count(len(resting), 'order')} of this run {verb}"]
+    for pid, order, why in resting:
+        p = session.portfolio.drivers[pid].decision.product
+        price = order.stop_price if order.stop_price is not None else order.limit_price
+        lines.append(
+            f"    {pid:<9} {order.side.value.lower()} {fmt.size(order.remaining, p)}"
+            f" {'stop' if order.stop_price is not None else 'limit'} {fmt.price(price, p)}:"
+            f" {why}"
+        )
     return lines
 
 

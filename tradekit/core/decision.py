@@ -146,7 +146,7 @@ class DecisionEngine:
         self.protection = Protection(params.product, params.protection, params.trail, self)
         # an entry whose cancel was refused: the exchange is asked, its word decides
         self.entry_cancel_refused: str | None = None
-        self.prints = PrintFilter(params.sanity.print_band_pct, params.sanity.confirm_trades)
+        self.prints = PrintFilter.of(params.sanity)
         self.trading_state = TradingState.ACTIVE
         self.flatten_offset: Decimal | None = None  # the kill switch sells what is held
         # Set by a portfolio: may an entry of (product, size, limit, ts) go? None = yes,
@@ -272,7 +272,7 @@ class DecisionEngine:
         price = ev.price
         if type(price) is not Decimal:
             price = to_decimal(price, "MarketTrade.price")  # floats raise
-        ignored = self.prints.check(price)
+        ignored = self.prints.check(price, ev.size, ev.ts)
         if ignored is not None:
             if report:
                 self.last_ts = max(self.last_ts, ev.ts)

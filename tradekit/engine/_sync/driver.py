@@ -45,6 +45,7 @@ from tradekit.core.events import (
 )
 from tradekit.core.orders import Order, OrderStatus
 from tradekit.core.reports import Report
+from tradekit.exchange.coinbase.pacing import priority_of, request_priority
 from tradekit.exchange.types import TRANSIENT, Fill, status_report
 from tradekit.store.sqlite import Store
 
@@ -129,7 +130,12 @@ class PairDriver:
 
     def perform(self, cmd: Command) -> list[Event]:
         """Do one command on the exchange; its outcome as events (never an exception
-        for what the exchange answered; transport trouble becomes an *unknown* event)."""
+        for what the exchange answered; transport trouble becomes an *unknown* event).
+        Its requests wait for their turn by its priority (protective ones first)."""
+        with request_priority(priority_of(cmd)):
+            return self._perform(cmd)
+
+    def _perform(self, cmd: Command) -> list[Event]:
         ts = self.decision.last_ts
         try:
             if isinstance(cmd, PlaceLimitBuy):

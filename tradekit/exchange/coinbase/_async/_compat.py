@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -108,3 +109,20 @@ async def open_websocket(url: str, **options: Any) -> Any:
 async def close_websocket(ws: Any) -> None:
     """Close a websockets connection (the close handshake, bounded by its close_timeout)."""
     await ws.close()
+
+
+class Job:
+    """Work that runs beside the caller (the feed's resync, off the reader): an asyncio
+    task here, a thread on the sync side. `result()` once `done()`: its value or error."""
+
+    def __init__(self, work: Callable[[], Awaitable[Any]]) -> None:
+        self._task = asyncio.ensure_future(work())
+
+    def done(self) -> bool:
+        return self._task.done()
+
+    def result(self) -> Any:
+        return self._task.result()
+
+    def cancel(self) -> None:
+        self._task.cancel()

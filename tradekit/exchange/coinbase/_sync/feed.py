@@ -10,6 +10,9 @@ What makes it safe:
   its status or `cumulative_quantity` changed, as an `OrderStatusReport` carrying the
   cumulative figures; the core books only the increase over what it knows, so a
   snapshot, a resync or a repeated update can never count a fill twice;
+- a resync runs beside the reader, so market data keeps flowing meanwhile; one whose REST
+  calls fail marks the pairs degraded and is retried with back-off, never ending the
+  stream;
 - the connection is watched by heartbeats; silence or a drop reconnects with jittered
   backoff and subscribes again (with a fresh JWT, also renewed before it expires).
 """
@@ -17,11 +20,12 @@ What makes it safe:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import random
 import ssl
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -33,6 +37,7 @@ from tradekit.core.money import ZERO
 from tradekit.core.orders import OrderStatus
 from tradekit.exchange.coinbase import wire
 from tradekit.exchange.coinbase._sync._compat import (
+    Job,
     close_websocket,
     open_websocket,
     sleep,
@@ -43,6 +48,9 @@ from tradekit.exchange.coinbase.credentials import Credentials
 from tradekit.exchange.types import ExchangeOrder, status_report
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+RESYNC_WATCH_S = 0.05  # while a resync runs, the socket is read in slices this long
+RESYNC_BACKOFF_MIN_S = 0.5  # a failed resync is tried again after 0.5 s, 1 s, 2 s...
+RESYNC_BACKOFF_MAX_S = 30.0
 FeedEvent = MarketTrade | OrderStatusReport
 
 
@@ -55,6 +63,7 @@ class FeedStats:
     reconnects: int = 0
     resyncs: int = 0
     stale_trades: int = 0  # market trades older than one already passed on (dropped)
+    resync_failures: int = 0  # resyncs whose REST calls failed (each retried with back-off)
     last_error: str = ""
 
 
@@ -106,6 +115,13 @@ class CoinbaseFeed:
         self._resync_needed = False
         self._subscribed_at = 0.0
         self._last_trade_ts: dict[str, int] = {}
+        self._job: Job | None = None  # a resync under way
+        self._resync_at = 0.0  # monotonic: not before (the back-off after a failure)
+        self._resync_backoff_s = 0.0
+        self._resync_ts = 0
+        # pair -> why its orders' truth is unknown (a resync failed); cleared by the next
+        self.degraded: dict[str, str] = {}
+        self.on_trouble: Callable[[str, str], None] | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r}, {self.product_ids!r})"
@@ -143,6 +159,9 @@ class CoinbaseFeed:
 
     def close(self) -> None:
         self._closed = True
+        if self._job is not None:
+            self._job.cancel()
+            self._job = None
         self._drop()
 
     def _connect(self) -> None:
@@ -170,14 +189,32 @@ class CoinbaseFeed:
 
     def _session(self) -> Iterator[FeedEvent]:
         while not self._closed:
-            if self._resync_needed:
-                for ev in self._resync():
-                    yield ev
+            for ev in self._resync_step():
+                yield ev
             if time.monotonic() - self._subscribed_at > self.config.jwt_refresh_s:
                 self._subscribe()  # a fresh JWT before the old one expires
-            raw = wait_for_message(self._ws, self.config.heartbeat_timeout_s)
+            raw = self._next_message()
+            if raw is None:
+                continue  # a resync finished: what it found goes first
             for ev in self._receive(raw):
                 yield ev
+
+    def _next_message(self) -> str | bytes | None:
+        """The next message, or None when a running resync finished first: while one
+        runs the socket is watched in short slices, so that what it found is passed on
+        at once (silence still counts from the last message)."""
+        if self._job is None:
+            return wait_for_message(self._ws, self.config.heartbeat_timeout_s)
+        deadline = time.monotonic() + self.config.heartbeat_timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no message for {self.config.heartbeat_timeout_s:g} s")
+            try:
+                return wait_for_message(self._ws, min(left, RESYNC_WATCH_S))
+            except TimeoutError:
+                if self._job is None or self._job.done():
+                    return None
 
     # -- parsing (pure, shared) ----------------------------------------------------
 
@@ -293,26 +330,82 @@ class CoinbaseFeed:
         )
         return r
 
-    def _resync(self) -> list[FeedEvent]:
-        """After a gap, a bad message or a reconnect: the truth of every order from REST."""
+    # -- resync: the truth of every order from REST, off the reader ----------------
+
+    def _resync_step(self) -> list[FeedEvent]:
+        """Start a resync when one is due, or pass on what a finished one found.
+
+        A resync runs beside the reader (a `Job`), so market data keeps flowing while
+        its REST calls last or retry. One that fails (the exchange down, rate limited,
+        a bad reply) never ends the stream: every pair is marked degraded (`degraded`,
+        and `on_trouble(product_id, reason)`), and it is tried again after a jittered
+        exponential back-off; the first full answer clears the marks."""
+        job = self._job
+        if job is not None:
+            if not job.done():
+                return []
+            self._job = None
+            try:
+                orders = job.result()
+            except Exception as exc:  # any failure of the exchange: retried, never fatal
+                self._resync_failed(exc)
+                return []
+            self._resync_backoff_s = 0.0
+            self.degraded.clear()
+            return self._resync_reports(orders)
+        if not self._resync_needed or time.monotonic() < self._resync_at:
+            return []
         self._resync_needed = False
         if self.rest is None or "user" not in self.config.channels:
             return []
         self.stats.resyncs += 1
-        ts = time.time_ns()
+        pending = [
+            (coid, t.order_id) for coid, t in self._orders.items() if not t.status.is_terminal
+        ]
+        self._resync_ts = time.time_ns()
+        self._job = Job(functools.partial(self._resync_fetch, pending))
+        return []
+
+    def _resync_fetch(self, pending: list[tuple[str, str]]) -> dict[str, ExchangeOrder]:
+        """The REST half of a resync: every open order of our pairs, and each order we
+        track as open that is no longer listed (filled or cancelled meanwhile)."""
+        assert self.rest is not None
         orders: dict[str, ExchangeOrder] = {}
         for pid in self.product_ids:
             for o in self.rest.list_open_orders(pid):
                 orders[o.client_order_id] = o
-        for coid, tracked in list(self._orders.items()):
-            if coid in orders or tracked.status.is_terminal:
+        for coid, order_id in pending:
+            if coid in orders or not order_id:
                 continue
-            found = self.rest.get_order(tracked.order_id)
+            found = self.rest.get_order(order_id)
             if found is not None:
                 orders[coid] = found
+        return orders
+
+    def _resync_reports(self, orders: dict[str, ExchangeOrder]) -> list[FeedEvent]:
+        """What a resync found that the stream has not said. The user channel may have
+        moved on while the REST calls ran: an order it already reported ended is not
+        reported open again (and `_track` never lets fills go back)."""
         out: list[FeedEvent] = []
-        for o in orders.values():
-            report = self._track(status_report(o, ts))
+        for coid, o in orders.items():
+            known = self._orders.get(coid)
+            if known is not None and known.status.is_terminal and not o.status.is_terminal:
+                continue
+            report = self._track(status_report(o, self._resync_ts))
             if report is not None:
                 out.append(report)
         return out
+
+    def _resync_failed(self, exc: Exception) -> None:
+        self.stats.resync_failures += 1
+        reason = f"resync failed ({type(exc).__name__}: {exc})"[:300]
+        self.stats.last_error = reason
+        self._resync_needed = True
+        self._resync_backoff_s = min(
+            RESYNC_BACKOFF_MAX_S, max(RESYNC_BACKOFF_MIN_S, self._resync_backoff_s * 2)
+        )
+        self._resync_at = time.monotonic() + self._rng.uniform(0.5, 1.0) * self._resync_backoff_s
+        for pid in self.product_ids:
+            self.degraded[pid] = reason
+            if self.on_trouble is not None:
+                self.on_trouble(pid, reason)

@@ -50,7 +50,14 @@ from tradekit.exchange.coinbase.common import (
     environment_proxy,
 )
 from tradekit.exchange.coinbase.credentials import Credentials
-from tradekit.exchange.coinbase.pacing import PRIVATE_PER_S, PUBLIC_PER_S, Pacer, shared_pacer
+from tradekit.exchange.coinbase.pacing import (
+    PRIVATE_PER_S,
+    PUBLIC_PER_S,
+    Pacer,
+    Priority,
+    current_priority,
+    shared_pacer,
+)
 from tradekit.exchange.types import (
     Balance,
     CancelResult,
@@ -149,17 +156,23 @@ class CoinbaseRest:
             content = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
             headers["Content-Type"] = "application/json"
         attempts = self.retry.attempts
-        for attempt in range(attempts):
+        # A protective request (a stop's placement, an exit, the cancel making way for
+        # one) refused with 429 was refused before any processing: it is sent again at
+        # its next turn of the pacer (first in line; the 429's "none left" makes that
+        # one interval of the limit), without exponential back-off and without using up
+        # its attempts, up to PROTECTIVE_429_RETRIES times.
+        protective = current_priority() is Priority.PROTECT
+        refusals = 0
+        attempt = -1
+        while attempt < attempts - 1:
+            attempt += 1
             last = attempt == attempts - 1
             pacer = self._public_pacer
             if auth:
                 if self.credentials is None or self._private_pacer is None:
                     raise AuthenticationError(f"{method} {path}: no API key configured")
                 pacer = self._private_pacer
-            wait = pacer.reserve()
-            if wait > 0:
-                self.paced_s += wait
-                sleep(wait)
+            self._wait_turn(pacer)
             if auth:
                 assert self.credentials is not None
                 token = self.credentials.rest_jwt(method, self.host, full)  # fresh after a wait
@@ -182,6 +195,10 @@ class CoinbaseRest:
             _follow_announced_limit(pacer, resp)
             status = resp.status
             if status == 429:
+                if protective and refusals < PROTECTIVE_429_RETRIES:
+                    refusals += 1
+                    attempt -= 1  # not an attempt used: the same one, its next turn
+                    continue  # the pacer (told "none left") waits the limit's interval
                 if last:
                     raise RateLimited(f"{method} {path}: 429 after {attempts} attempts")
                 sleep(max(self._reset_delay(resp), self.retry.delay(attempt, self._rng)))
@@ -201,7 +218,18 @@ class CoinbaseRest:
                 return jsonl.loads(resp.body)  # bounded: no RecursionError, no NaN
             except ValueError as e:
                 raise wire.WireError(f"{method} {path}", f"the reply is not JSON ({e})") from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise AssertionError("unreachable")  # pragma: no cover (the last attempt raises)
+
+    def _wait_turn(self, pacer: Pacer) -> None:
+        """Wait for this request's turn under the rate limit, by its priority (protective
+        requests first: `pacing.request_priority`)."""
+        ticket = pacer.enter(current_priority())
+        try:
+            while (wait := pacer.turn(ticket)) > 0:
+                self.paced_s += wait
+                sleep(wait)
+        finally:
+            pacer.leave(ticket)  # a no-op once served; a cancelled wait gives its place up
 
     @staticmethod
     def _reset_delay(resp: Reply) -> float:
@@ -400,6 +428,9 @@ class CoinbaseRest:
     def server_time_ns(self) -> int:
         reply = wire.obj(self._request("GET", "/time", auth=False), "time")
         return int(wire.text(reply, "epochMillis", "time")) * 10**6
+
+
+PROTECTIVE_429_RETRIES = 40  # at 30 requests/s: over a second of refusals, then as others
 
 
 def _follow_announced_limit(pacer: Pacer, resp: Reply) -> None:
