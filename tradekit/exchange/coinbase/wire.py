@@ -25,6 +25,7 @@ from tradekit import jsonl
 from tradekit.core.money import MONEY_CONTEXT, ZERO, ProductSpec
 from tradekit.core.orders import OrderSide, OrderStatus, OrderType
 from tradekit.data.candles import Candle
+from tradekit.exchange.types import OWN_CONFIGURATIONS as OWN_ORDER_CONFIGURATIONS
 from tradekit.exchange.types import (
     Balance,
     CancelResult,
@@ -174,6 +175,20 @@ def rfc3339(ts_ns: int) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ts_ns % 10**9:09d}Z"
 
 
+# Coinbase's public channels serve a -USDC product's market data labelled as the -USD
+# product (one book for both); its WebSocket docs name two exceptions, with books of
+# their own
+_USDC_OWN_BOOKS = frozenset({"USDT-USDC", "EURC-USDC"})
+
+
+def market_data_label(product_id: str) -> str:
+    """The product id Coinbase's market data of `product_id` arrives labelled with."""
+    base, sep, quote = product_id.rpartition("-")
+    if sep and quote == "USDC" and product_id not in _USDC_OWN_BOOKS:
+        return f"{base}-USD"
+    return product_id
+
+
 def plain(value: Decimal) -> str:
     """A Decimal as Coinbase writes numbers: plain digits, never exponent notation."""
     return format(value, "f")
@@ -263,22 +278,39 @@ def cancel_results(reply: Any) -> list[CancelResult]:
 
 
 _ORDER_TYPES = {"LIMIT": OrderType.LIMIT, "STOP_LIMIT": OrderType.STOP_LIMIT}
+# the configurations tradekit places: read strictly (a wrong field is a WireError)
+OWN_CONFIGURATIONS = OWN_ORDER_CONFIGURATIONS - {""}
+# Coinbase statuses that the core has no name for, read as the status they behave as
+# (EDIT_QUEUED: an edit is on its way; the order still rests, as OPEN)
+_STATUS_ALIASES = {"EDIT_QUEUED": OrderStatus.OPEN}
+
+
+def order_status(d: dict[str, Any], key: str, where: str) -> OrderStatus:
+    """An order's `status`, with Coinbase's statuses the core does not name mapped."""
+    value = d.get(key)
+    if isinstance(value, str) and value in _STATUS_ALIASES:
+        return _STATUS_ALIASES[value]
+    return enum(d, key, where, OrderStatus)
 
 
 def order(reply: Any, where: str = "order") -> ExchangeOrder:
+    """An order of any configuration. tradekit's own (limit and stop-limit GTC/GTD) are
+    read strictly; any other (market, bracket, TWAP, scaled, IOC/FOK: placed by hand)
+    is a *foreign* order (`ExchangeOrder.foreign`): read leniently, so that one order
+    tradekit did not place can never make a list, a lookup or a resync fail."""
     d = obj(reply, where)
     config = obj(d.get("order_configuration"), f"{where}.order_configuration")
     if len(config) != 1:
         raise WireError(f"{where}.order_configuration", "expected exactly one configuration")
     ((kind, params),) = config.items()
+    if not isinstance(kind, str) or kind not in OWN_CONFIGURATIONS:
+        return _foreign_order(d, str(kind), params, where)
     cwhere = f"{where}.order_configuration.{kind[:60]}"
     params = obj(params, cwhere)
     if kind.startswith("limit_limit_"):
         order_type, stop = OrderType.LIMIT, None
-    elif kind.startswith("stop_limit_stop_limit_"):
-        order_type, stop = OrderType.STOP_LIMIT, positive(params, "stop_price", cwhere)
     else:
-        raise WireError(f"{where}.order_configuration", f"unsupported configuration {show(kind)}")
+        order_type, stop = OrderType.STOP_LIMIT, positive(params, "stop_price", cwhere)
     declared = d.get("order_type")
     if declared not in (None, "", "UNKNOWN_ORDER_TYPE") and (
         not isinstance(declared, str) or _ORDER_TYPES.get(declared) is not order_type
@@ -291,38 +323,86 @@ def order(reply: Any, where: str = "order") -> ExchangeOrder:
     value = opt_dec(d, "filled_value", where)
     if value is None:
         value = MONEY_CONTEXT.multiply(filled, dec(d, "average_filled_price", where, ZERO))
-    trigger = d.get("trigger_status") or ""
-    if not isinstance(trigger, str):
-        raise WireError(f"{where}.trigger_status", f"expected a string, got {show(trigger)}")
     return ExchangeOrder(
         order_id=text(d, "order_id", where),
         client_order_id=text(d, "client_order_id", where, ""),
         product_id=text(d, "product_id", where),
         side=enum(d, "side", where, OrderSide),
         order_type=order_type,
-        status=enum(d, "status", where, OrderStatus),
+        status=order_status(d, "status", where),
         size=size,
         limit_price=positive(params, "limit_price", cwhere),
         stop_price=stop,
         filled_size=filled,
         filled_value=value,
         total_fees=dec(d, "total_fees", where, ZERO),
-        triggered=trigger == "STOP_TRIGGERED",
+        triggered=_triggered(d, where),
         created_ts=timestamp_ns(d, "created_time", where),
+        configuration=kind,
+        hold=opt_dec(d, "outstanding_hold_amount", where),
+    )
+
+
+def _triggered(d: dict[str, Any], where: str) -> bool:
+    trigger = d.get("trigger_status") or ""
+    if not isinstance(trigger, str):
+        raise WireError(f"{where}.trigger_status", f"expected a string, got {show(trigger)}")
+    return trigger == "STOP_TRIGGERED"
+
+
+def _foreign_order(d: dict[str, Any], kind: str, params: Any, where: str) -> ExchangeOrder:
+    """An order tradekit did not place, of a configuration it does not trade. What
+    identifies it (ids, product, side, status, time) must be there; its levels are
+    read where the configuration has them (`base_size`, `limit_price`, `stop_price` or
+    a bracket's `stop_trigger_price`) and are otherwise zero: it is listed and counted
+    (its hold is the exchange's `outstanding_hold_amount`), never traded on."""
+    cwhere = f"{where}.order_configuration.{kind[:60]}"
+    p = params if isinstance(params, dict) else {}
+    filled = dec(d, "filled_size", where, ZERO)
+    size = opt_positive(p, "base_size", cwhere) or filled
+    limit = opt_positive(p, "limit_price", cwhere) or dec(d, "average_filled_price", where, ZERO)
+    stop = opt_positive(p, "stop_price", cwhere) or opt_positive(p, "stop_trigger_price", cwhere)
+    value = opt_dec(d, "filled_value", where)
+    if value is None:
+        value = MONEY_CONTEXT.multiply(filled, dec(d, "average_filled_price", where, ZERO))
+    return ExchangeOrder(
+        order_id=text(d, "order_id", where),
+        client_order_id=text(d, "client_order_id", where, ""),
+        product_id=text(d, "product_id", where),
+        side=enum(d, "side", where, OrderSide),
+        order_type=OrderType.LIMIT if stop is None else OrderType.STOP_LIMIT,
+        status=order_status(d, "status", where),
+        size=max(size, filled),
+        limit_price=limit,
+        stop_price=stop,
+        filled_size=filled,
+        filled_value=value,
+        total_fees=dec(d, "total_fees", where, ZERO),
+        triggered=_triggered(d, where),
+        created_ts=timestamp_ns(d, "created_time", where),
+        configuration=kind,
+        hold=opt_dec(d, "outstanding_hold_amount", where),
     )
 
 
 def fill(reply: Any, where: str = "fill") -> Fill:
     d = obj(reply, where)
     liquidity = d.get("liquidity_indicator") or "UNKNOWN_LIQUIDITY_INDICATOR"
+    price = positive(d, "price", where)
+    size = positive(d, "size", where)
+    in_quote = d.get("size_in_quote", False)
+    if not isinstance(in_quote, bool):
+        raise WireError(f"{where}.size_in_quote", f"expected true or false, got {show(in_quote)}")
+    if in_quote:  # `size` is then what it cost in quote: the base size is size / price
+        size = MONEY_CONTEXT.divide(size, price)
     return Fill(
         trade_id=text(d, "trade_id", where),
         order_id=text(d, "order_id", where),
         client_order_id="",  # Coinbase's fills do not carry it: the caller knows the order
         product_id=text(d, "product_id", where),
         side=enum(d, "side", where, OrderSide),
-        price=positive(d, "price", where),
-        size=positive(d, "size", where),
+        price=price,
+        size=size,
         commission=dec(d, "commission", where, ZERO),
         ts=timestamp_ns(d, "trade_time", where),
         liquidity=str(liquidity),
