@@ -218,7 +218,7 @@ def accounts(state: SimState) -> list[dict[str, Any]]:
                 "created_at": "2024-01-01T00:00:00Z",
                 "updated_at": rfc3339(state.now()),
                 "deleted_at": None,
-                "type": "ACCOUNT_TYPEFIAT" if fiat else "ACCOUNT_TYPE_CRYPTO",
+                "type": "ACCOUNT_TYPE_FIAT" if fiat else "ACCOUNT_TYPE_CRYPTO",
                 "ready": True,
                 "hold": {"value": dec(bal.hold), "currency": currency},
                 "retail_portfolio_id": state.uuid,
@@ -352,6 +352,10 @@ def created(state: SimState, order: ExchangeOrder) -> dict[str, Any]:
 
 
 def create_failure(reason: str, message: str, config: dict[str, Any]) -> dict[str, Any]:
+    """A refused placement as Coinbase sends it (recorded replies: ccxt issues #20419 and
+    #25217): the top-level `failure_reason` says UNKNOWN_FAILURE_REASON; the reason is in
+    `error_response` (`error`, `new_order_failure_reason`) and, as a PREVIEW_* value, in
+    `preview_failure_reason`."""
     if reason.startswith("PREVIEW_"):
         order_reason, preview = "UNKNOWN_FAILURE_REASON", reason
     else:
@@ -359,7 +363,7 @@ def create_failure(reason: str, message: str, config: dict[str, Any]) -> dict[st
         preview = f"PREVIEW_{reason}" if reason in PREVIEW_OF else "UNKNOWN_PREVIEW_FAILURE_REASON"
     return {
         "success": False,
-        "failure_reason": order_reason,
+        "failure_reason": "UNKNOWN_FAILURE_REASON",
         "order_id": "",
         "error_response": {
             "error": order_reason,
