@@ -76,7 +76,7 @@ def rejected(body: dict, reason: str, preview: str | None = None) -> None:
         assert body["failure_reason"] == "UNKNOWN_FAILURE_REASON"
         assert err["error"] == err["new_order_failure_reason"] == reason
         assert err["preview_failure_reason"] == (preview or "UNKNOWN_PREVIEW_FAILURE_REASON")
-    assert err["message"] and err["error_details"]
+    assert err["message"] and err["error_details"] == ""  # as in Coinbase's recorded refusals
     assert body["order_id"] == ""
 
 

@@ -41,9 +41,10 @@ message with every order change in order (never coalesced: each change is an ord
   newest first too (a batch of trades printed together is listed newest first, as
   Coinbase does). `side` by the tick rule (history.tick_side): the paper exchange prints
   no aggressor.
-- -USDC products (other than USDT-USDC and EURC-USDC) are subscribed to by their own id,
-  and their market data (market_trades, ticker, level2, candles) comes labelled with the
-  matching -USD id, as Coinbase documents; the `user` channel keeps the -USDC id.
+- -USDC products (other than USDT-USDC and EURC-USDC): their market data (market_trades,
+  ticker, level2, candles) comes labelled with the matching -USD id, as Coinbase
+  documents, whether subscribed by the -USDC id or (when the simulator lists no such
+  -USD product) by the -USD id; the `user` channel keeps the -USDC id.
 - candles: five-minute candles from the one-minute bars: the current candle of each
   product after each round (snapshot: the current candle).
 - status: a snapshot of the products (all, or those listed); products never change.
@@ -400,6 +401,8 @@ class _Connection:
         if not isinstance(raw_ids, list) or not all(isinstance(p, str) for p in raw_ids):
             return "product_ids must be a list of strings"
         products = self.state.exchange.products
+        if channel in PRODUCT_CHANNELS:  # X-USD names X-USDC's market data (one book)
+            raw_ids = [_usdc_book(pid, products) for pid in raw_ids]
         for pid in raw_ids:
             if pid not in products:
                 return f"unknown product_id {pid!r}"
@@ -753,6 +756,15 @@ class _Connection:
 
 # The user channel spells order types in words, unlike REST's LIMIT / STOP_LIMIT (as
 # recorded: "Limit"; the others as NautilusTrader's Coinbase adapter reads them)
+def _usdc_book(pid: str, products: dict[str, ProductSpec]) -> str:
+    """On Coinbase a -USDC product shares the -USD product's book, and its market
+    channels take the -USD id: here, when only X-USDC is listed, X-USD subscribes to it."""
+    usdc = pid + "C"
+    if pid not in products and usdc in products and market_data_label(usdc) == pid:
+        return usdc
+    return pid
+
+
 def _user_order_type(state: SimState, o: ExchangeOrder, market: bool) -> str:
     if market:
         return "Market"

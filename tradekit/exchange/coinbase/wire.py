@@ -22,6 +22,7 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from tradekit import jsonl
+from tradekit.core.events import MarketTrade
 from tradekit.core.money import MONEY_CONTEXT, ZERO, ProductSpec
 from tradekit.core.orders import OrderSide, OrderStatus, OrderType
 from tradekit.data.candles import Candle
@@ -251,7 +252,9 @@ def place_result(reply: Any, client_order_id: str) -> PlaceResult:
     err = d.get("error_response")
     err = err if isinstance(err, dict) else {}
     reason = ""
-    for key in ("new_order_failure_reason", "preview_failure_reason", "error"):
+    # the order reason first (as recorded, `error` may carry it with no
+    # new_order_failure_reason), the preview reason when that says nothing
+    for key in ("new_order_failure_reason", "error", "preview_failure_reason"):
         value = err.get(key)
         if isinstance(value, str) and value and not value.startswith("UNKNOWN_"):
             reason = value
@@ -460,3 +463,28 @@ def candle(reply: Any, where: str = "candle") -> Candle:
         )
     except ValueError as e:  # the bar itself is impossible
         raise WireError(where, str(e)) from None
+
+
+def market_trades(reply: Any, product_id: str, where: str = "ticker") -> list[MarketTrade]:
+    """`GET /market/products/{id}/ticker` (public): the last trades, oldest first (Coinbase
+    lists them newest first), under `product_id` (REST keeps a -USDC product's label;
+    a trade of another product is a `WireError`)."""
+    d = obj(reply, where)
+    out = []
+    for i, raw in enumerate(items(d, "trades", where)):
+        twhere = f"{where}.trades[{i}]"
+        t = obj(raw, twhere)
+        label = text(t, "product_id", twhere)
+        if label not in (product_id, market_data_label(product_id)):
+            raise WireError(f"{twhere}.product_id", f"{show(label)} is not {product_id}")
+        out.append(
+            MarketTrade(
+                product_id,
+                positive(t, "price", twhere),
+                positive(t, "size", twhere),
+                timestamp_ns(t, "time", twhere),
+                text(t, "trade_id", twhere, ""),
+            )
+        )
+    out.sort(key=lambda t: (t.ts, int(t.trade_id) if _digits(t.trade_id) and t.trade_id else 0))
+    return out

@@ -447,7 +447,7 @@ class Orders:
         page, next_cursor = _page(self.state.exchange.list_orders(), keep, limit, cursor)
         return Json(
             {
-                "orders": [order_json(self.state, o) for o in page],
+                "orders": _with_cursors([order_json(self.state, o) for o in page], next_cursor),
                 "sequence": "0",
                 "has_next": next_cursor is not None,
                 "cursor": "" if next_cursor is None else str(next_cursor),
@@ -493,10 +493,18 @@ class Orders:
         page, next_cursor = _page(self.state.exchange.list_fills(), keep, limit, cursor)
         return Json(
             {
-                "fills": [fill_json(self.state, f) for f in page],
+                "fills": _with_cursors([fill_json(self.state, f) for f in page], next_cursor),
                 "cursor": "" if next_cursor is None else str(next_cursor),
             }
         )
+
+
+def _with_cursors(items: list[dict[str, Any]], next_cursor: int | None) -> list[dict[str, Any]]:
+    """Coinbase's list items each carry a `cursor` too (as recorded); here the page's
+    next cursor (or "" on the last page): where a client resuming after them starts."""
+    for item in items:
+        item["cursor"] = "" if next_cursor is None else str(next_cursor)
+    return items
 
 
 def _edit_refusal(reason: str, message: str) -> dict[str, Any]:

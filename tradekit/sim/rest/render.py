@@ -153,7 +153,7 @@ def order_json(state: SimState, o: ExchangeOrder) -> dict[str, Any]:
         "total_value_after_fees": dec(after_fees),
         "trigger_status": trigger,
         "order_type": "MARKET" if meta.config_key == MARKET_IOC else o.order_type.value,
-        "reject_reason": "",
+        "reject_reason": "REJECT_REASON_UNSPECIFIED",
         "settled": terminal,
         "product_type": "SPOT",
         "reject_message": "",
@@ -368,7 +368,7 @@ def create_failure(reason: str, message: str, config: dict[str, Any]) -> dict[st
         "error_response": {
             "error": order_reason,
             "message": message or reason,
-            "error_details": message or reason,
+            "error_details": "",  # empty in every refusal recorded from Coinbase
             "preview_failure_reason": preview,
             "new_order_failure_reason": order_reason,
         },

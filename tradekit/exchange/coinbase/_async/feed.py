@@ -179,11 +179,17 @@ class AsyncCoinbaseFeed:
         for channel in self.config.channels:
             msg: dict[str, Any] = {"type": "subscribe", "channel": channel}
             if channel != "heartbeats":
-                msg["product_ids"] = self.product_ids
+                msg["product_ids"] = self._subscribed_ids(channel)
             if self.credentials is not None:
                 msg["jwt"] = self.credentials.ws_jwt()
             await self._ws.send(json.dumps(msg))
         self._subscribed_at = time.monotonic()
+
+    def _subscribed_ids(self, channel: str) -> list[str]:
+        """The user channel takes the configured ids; Coinbase's market channels take
+        only the -USD id of a -USDC pair ("the user channel is the only one that accepts
+        -USDC product IDs"), whose data comes labelled -USD anyway."""
+        return self.product_ids if channel == "user" else list(self._labels)
 
     async def _session(self) -> AsyncIterator[FeedEvent]:
         while not self._closed:

@@ -180,11 +180,17 @@ class CoinbaseFeed:
         for channel in self.config.channels:
             msg: dict[str, Any] = {"type": "subscribe", "channel": channel}
             if channel != "heartbeats":
-                msg["product_ids"] = self.product_ids
+                msg["product_ids"] = self._subscribed_ids(channel)
             if self.credentials is not None:
                 msg["jwt"] = self.credentials.ws_jwt()
             self._ws.send(json.dumps(msg))
         self._subscribed_at = time.monotonic()
+
+    def _subscribed_ids(self, channel: str) -> list[str]:
+        """The user channel takes the configured ids; Coinbase's market channels take
+        only the -USD id of a -USDC pair ("the user channel is the only one that accepts
+        -USDC product IDs"), whose data comes labelled -USD anyway."""
+        return self.product_ids if channel == "user" else list(self._labels)
 
     def _session(self) -> Iterator[FeedEvent]:
         while not self._closed:
