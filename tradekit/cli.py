@@ -139,6 +139,7 @@ async def _run_portfolio(config: object, args: argparse.Namespace) -> int:
         config,  # type: ignore[arg-type]
         args.db,
         live=args.live,
+        mode="paper" if args.paper else None,
         speed=args.speed,
     ) as session:
         out.print(f"tradekit run: {len(session.portfolio.drivers)} pairs, {session.where}")
@@ -320,11 +321,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run",
-        help="run a portfolio from a config (on tradekit sim unless --live with real keys)",
+        help="run a portfolio from a config (on tradekit sim; --paper on the live market "
+        "with paper orders; --live with real keys)",
     )
     run.add_argument("config", help="a TOML config (see examples/portfolio.toml)")
     run.add_argument("--for", dest="for_s", type=float, default=None, help="seconds to run")
-    run.add_argument("--live", action="store_true", help="trade on Coinbase (real keys)")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--live", action="store_true", help="trade on Coinbase (real keys)")
+    where.add_argument(
+        "--paper",
+        action="store_true",
+        help="paper trading on Coinbase's live public market: no key, orders never sent",
+    )
     run.add_argument("--db", default="tradekit-run.sqlite", help="the SQLite store")
     run.add_argument("--speed", default="10x", help="the simulator's market speed")
     run.add_argument(

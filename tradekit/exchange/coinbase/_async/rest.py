@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from tradekit import jsonl
+from tradekit.core.events import MarketTrade
 from tradekit.core.money import ProductSpec
 from tradekit.data.candles import Candle
 from tradekit.exchange.coinbase import wire
@@ -356,7 +357,10 @@ class AsyncCoinbaseRest:
         cached = self._products.get(product_id)
         if cached is not None:
             return cached
-        reply = await self._request("GET", f"/products/{product_id}")
+        if self.credentials is None:  # no key (paper trading): the public endpoint
+            reply = await self._request("GET", f"/market/products/{product_id}", auth=False)
+        else:
+            reply = await self._request("GET", f"/products/{product_id}")
         if reply is None:
             raise ExchangeError(f"unknown product {product_id!r}")
         spec = wire.product(reply, "product")
@@ -399,6 +403,18 @@ class AsyncCoinbaseRest:
                 out.append(bar)
         out.sort(key=lambda c: c.start)
         return out
+
+    async def market_trades(self, product_id: str, limit: int = 100) -> list[MarketTrade]:
+        """The last public trades of a product (no key needed), oldest first."""
+        reply = await self._request(
+            "GET",
+            f"/market/products/{product_id}/ticker",
+            params={"limit": str(limit)},
+            auth=False,
+        )
+        if reply is None:
+            raise ExchangeError(f"unknown product {product_id!r}")
+        return wire.market_trades(reply, product_id)
 
     async def server_time_ns(self) -> int:
         reply = wire.obj(await self._request("GET", "/time", auth=False), "time")

@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from tradekit import jsonl
+from tradekit.core.events import MarketTrade
 from tradekit.core.money import ProductSpec
 from tradekit.data.candles import Candle
 from tradekit.exchange.coinbase import wire
@@ -355,7 +356,10 @@ class CoinbaseRest:
         cached = self._products.get(product_id)
         if cached is not None:
             return cached
-        reply = self._request("GET", f"/products/{product_id}")
+        if self.credentials is None:  # no key (paper trading): the public endpoint
+            reply = self._request("GET", f"/market/products/{product_id}", auth=False)
+        else:
+            reply = self._request("GET", f"/products/{product_id}")
         if reply is None:
             raise ExchangeError(f"unknown product {product_id!r}")
         spec = wire.product(reply, "product")
@@ -396,6 +400,18 @@ class CoinbaseRest:
                 out.append(bar)
         out.sort(key=lambda c: c.start)
         return out
+
+    def market_trades(self, product_id: str, limit: int = 100) -> list[MarketTrade]:
+        """The last public trades of a product (no key needed), oldest first."""
+        reply = self._request(
+            "GET",
+            f"/market/products/{product_id}/ticker",
+            params={"limit": str(limit)},
+            auth=False,
+        )
+        if reply is None:
+            raise ExchangeError(f"unknown product {product_id!r}")
+        return wire.market_trades(reply, product_id)
 
     def server_time_ns(self) -> int:
         reply = wire.obj(self._request("GET", "/time", auth=False), "time")
