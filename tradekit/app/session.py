@@ -307,7 +307,6 @@ async def _open(
     feed_config: FeedConfig | None,
 ) -> Session:
     sim = None
-    paper: PaperExchange | None = None
     tmp = tempfile.TemporaryDirectory(prefix="tradekit-run-")
     store: Store | None = None
     rest: AsyncCoinbaseRest | None = None
