@@ -16,6 +16,7 @@ price or size <= 0, an order filled beyond its size.
 from __future__ import annotations
 
 import reprlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
@@ -488,3 +489,107 @@ def market_trades(reply: Any, product_id: str, where: str = "ticker") -> list[Ma
         )
     out.sort(key=lambda t: (t.ts, int(t.trade_id) if _digits(t.trade_id) and t.trade_id else 0))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class ProductInfo:
+    """A product's increments (`spec`) and whether it trades now (Coinbase's flags)."""
+
+    spec: ProductSpec
+    status: str  # "online" when it trades
+    trading_disabled: bool
+    cancel_only: bool
+    limit_only: bool
+    post_only: bool
+    price: Decimal | None  # the last price, when given
+
+    @property
+    def problems(self) -> list[str]:
+        """Why tradekit could not trade it now (empty: it can)."""
+        out = []
+        if self.status.lower() != "online":
+            out.append(f"status {self.status or 'unknown'}")
+        for flag in ("trading_disabled", "cancel_only", "post_only"):
+            if getattr(self, flag):
+                out.append(flag.replace("_", " "))
+        return out
+
+
+def _flag(d: dict[str, Any], key: str, where: str) -> bool:
+    value = d.get(key, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise WireError(f"{where}.{key}", f"expected true or false, got {show(value)}")
+    return value
+
+
+def product_info(reply: Any, where: str = "product") -> ProductInfo:
+    d = obj(reply, where)
+    status = d.get("status") or ""
+    if not isinstance(status, str):
+        raise WireError(f"{where}.status", f"expected a string, got {show(status)}")
+    return ProductInfo(
+        spec=product(d, where),
+        status=status,
+        trading_disabled=_flag(d, "trading_disabled", where) or _flag(d, "is_disabled", where),
+        cancel_only=_flag(d, "cancel_only", where),
+        limit_only=_flag(d, "limit_only", where),
+        post_only=_flag(d, "post_only", where),
+        price=opt_positive(d, "price", where),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FeeTier:
+    """`GET /transaction_summary`: the account's fee tier (rates as fractions)."""
+
+    pricing_tier: str
+    maker: Decimal
+    taker: Decimal
+
+
+def fee_tier(reply: Any, where: str = "transaction_summary") -> FeeTier:
+    d = obj(reply, where)
+    tier = obj(d.get("fee_tier"), f"{where}.fee_tier")
+    twhere = f"{where}.fee_tier"
+    return FeeTier(
+        pricing_tier=text(tier, "pricing_tier", twhere, ""),
+        maker=dec(tier, "maker_fee_rate", twhere),
+        taker=dec(tier, "taker_fee_rate", twhere),
+    )
+
+
+# an edit refused for one of these reasons is refused for what it is (the order type),
+# not for its values: moving stops by edit does not work for that product
+EDIT_UNSUPPORTED_REASONS = frozenset(
+    {"ONLY_LIMIT_ORDER_EDITS_SUPPORTED", "UNSUPPORTED_ORDER_CONFIGURATION"}
+)
+
+
+def edit_reply(reply: Any, where: str) -> tuple[bool, str]:
+    """`POST /orders/edit` or `/orders/edit_preview`: (accepted, the first reason).
+
+    An edit says `success`; a preview says nothing of success, only `errors` (none:
+    it would be accepted). The reason is the edit reason unless that is UNKNOWN_*,
+    then the preview reason."""
+    d = obj(reply, where)
+    errors = d.get("errors") or []
+    reason = ""
+    if isinstance(errors, list):
+        for e in errors:
+            if not isinstance(e, dict):
+                continue
+            for key in ("edit_failure_reason", "preview_failure_reason"):
+                value = e.get(key)
+                if isinstance(value, str) and value and not value.startswith("UNKNOWN_"):
+                    reason = value
+                    break
+            if reason:
+                break
+    success = d.get("success") is True if "success" in d else not errors
+    if not success and not reason:
+        response = d.get("error_response")
+        value = response.get("edit_order_failure_reason") if isinstance(response, dict) else None
+        reason = value if isinstance(value, str) and value else "UNKNOWN_EDIT_ORDER_FAILURE_REASON"
+    return success, reason

@@ -372,8 +372,11 @@ class Orders:
         else:
             spec = ex.products[order.product_id]
             problem = _edit_problem(spec, body)
+            stop = order.order_type.value == "STOP_LIMIT"
             if order.status.value != "OPEN":
                 errors.append(_edit_error("ONLY_OPEN_ORDERS_CAN_BE_EDITED"))
+            elif stop and not self.state.edit_stop_enabled:  # as /orders/edit would say
+                errors.append(_edit_error("ONLY_LIMIT_ORDER_EDITS_SUPPORTED"))
             elif problem is not None:
                 errors.append(
                     _edit_error("UNKNOWN_EDIT_ORDER_FAILURE_REASON", _preview_reason(problem[0]))

@@ -229,6 +229,11 @@ def accounts(state: SimState) -> list[dict[str, Any]]:
 
 
 def product_json(state: SimState, spec: ProductSpec) -> dict[str, Any]:
+    """A product as `GET /products/{id}` gives it, with `state.product_flags`."""
+    return {**_product_json(state, spec), **state.product_flags.get(spec.product_id, {})}
+
+
+def _product_json(state: SimState, spec: ProductSpec) -> dict[str, Any]:
     last = state.exchange.last_price(spec.product_id)
     day = day_stats(state, spec.product_id)
     base, quote = spec.base_currency, spec.quote_currency
