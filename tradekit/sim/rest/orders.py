@@ -83,6 +83,7 @@ _TRADED = frozenset(
         "market_market_ioc",
         "sor_limit_ioc",
         "limit_limit_fok",
+        "trigger_bracket_gtc",  # its limit leg rests; its stop leg never fires here
     }
 )
 Problem = tuple[str, str]
@@ -107,6 +108,7 @@ class _Order:
         post_only = inner.post_only if isinstance(inner, LimitOrder) else False
         end_time = getattr(inner, "end_time", None)
         self.meta = OrderMeta(self.key, post_only, end_time, direction, self.quote_size)
+        self.meta.stop_trigger_price = getattr(inner, "stop_trigger_price", None)
 
     @property
     def order_side(self) -> OrderSide:

@@ -20,6 +20,7 @@ from tradekit.core.orders import OrderSide, OrderStatus, OrderType
 from tradekit.exchange.types import ExchangeOrder, Fill
 from tradekit.sim.market import synth_book
 from tradekit.sim.meta import (
+    BRACKET_GTC,
     LIMIT_FOK,
     LIMIT_GTC,
     LIMIT_IOC,
@@ -103,6 +104,10 @@ def order_configuration(state: SimState, o: ExchangeOrder) -> dict[str, Any]:
     body: dict[str, Any] = {"base_size": dec(o.size), "limit_price": dec(o.limit_price)}
     if meta.config_key in (LIMIT_IOC, LIMIT_FOK):
         return {meta.config_key: body}
+    if meta.config_key == BRACKET_GTC:
+        stop = meta.stop_trigger_price
+        body["stop_trigger_price"] = "" if stop is None else dec(stop)
+        return {BRACKET_GTC: body}
     if o.order_type is OrderType.STOP_LIMIT:
         body["stop_price"] = "" if o.stop_price is None else dec(o.stop_price)
         body["stop_direction"] = meta.stop_direction or "STOP_DIRECTION_STOP_DOWN"
@@ -152,7 +157,7 @@ def order_json(state: SimState, o: ExchangeOrder) -> dict[str, Any]:
         "size_inclusive_of_fees": False,
         "total_value_after_fees": dec(after_fees),
         "trigger_status": trigger,
-        "order_type": "MARKET" if meta.config_key == MARKET_IOC else o.order_type.value,
+        "order_type": _ORDER_TYPES.get(meta.config_key, o.order_type.value),
         "reject_reason": "REJECT_REASON_UNSPECIFIED",
         "settled": terminal,
         "product_type": "SPOT",
@@ -176,6 +181,9 @@ def order_json(state: SimState, o: ExchangeOrder) -> dict[str, Any]:
         "originating_order_id": "",
         "attached_order_id": "",
     }
+
+
+_ORDER_TYPES = {MARKET_IOC: "MARKET", BRACKET_GTC: "BRACKET"}  # else LIMIT / STOP_LIMIT
 
 
 def fill_json(state: SimState, f: Fill) -> dict[str, Any]:
