@@ -53,7 +53,7 @@ from tradekit.exchange.aio import AsyncExchange
 from tradekit.exchange.coinbase._async.feed import AsyncCoinbaseFeed, FeedConfig
 from tradekit.exchange.coinbase._async.rest import AsyncCoinbaseRest
 from tradekit.exchange.coinbase.credentials import ENV_KEY_NAME, Credentials, CredentialsError
-from tradekit.exchange.paper import PaperExchange
+from tradekit.exchange.paper import FillModel, PaperExchange
 from tradekit.exchange.types import ExchangeError
 from tradekit.store.sqlite import Store
 
@@ -266,6 +266,7 @@ def open_session(
     sim_state: str | os.PathLike[str] | None = None,
     poll_after_s: float = 5.0,
     feed_config: FeedConfig | None = None,
+    sim_fill_model: FillModel = "trade_size",
 ) -> _Opening:
     """Open a run of `config`: `session = await open_session(config)` or
     `async with open_session(config, db) as session:`.
@@ -275,12 +276,16 @@ def open_session(
     `live=True`, else "paper" when the config says `exchange.kind = "paper"`, else "sim").
     On the simulator: `speed` of its market (e.g. "10x"), `prices` its source (default:
     seeded endless paths), `sim_state` its order journal (default: beside the store, so
-    that a restart finds the orders the store remembers).
+    that a restart finds the orders the store remembers), `sim_fill_model` how it fills a
+    touched order ("trade_size", the default: by at most what traded, so entries fill in
+    parts; "full": whole).
     """
     chosen = session_mode(config, live, mode)
 
     async def make() -> Session:
-        return await _open(config, db, chosen, speed, prices, sim_state, poll_after_s, feed_config)
+        return await _open(
+            config, db, chosen, speed, prices, sim_state, poll_after_s, feed_config, sim_fill_model
+        )
 
     return _Opening(make)
 
@@ -305,6 +310,7 @@ async def _open(
     sim_state: str | os.PathLike[str] | None,
     poll_after_s: float,
     feed_config: FeedConfig | None,
+    sim_fill_model: FillModel = "trade_size",
 ) -> Session:
     sim = None
     tmp = tempfile.TemporaryDirectory(prefix="tradekit-run-")
@@ -326,7 +332,7 @@ async def _open(
 
             keys = Path(tmp.name) / "sim-key.json"
             state = Path(sim_state) if sim_state is not None else Path(f"{store_path}.sim.jsonl")
-            sim = SimServer(keys_file=keys, state_path=state).start()
+            sim = SimServer(keys_file=keys, state_path=state, fill_model=sim_fill_model).start()
             sim.call(lambda st: start_market(st, prices, speed))
             creds = Credentials.from_file(keys)
             base_url, ws_url = sim.base_url, sim.ws_url
