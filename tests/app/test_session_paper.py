@@ -40,10 +40,10 @@ def paper_config(sim: SimServer, **exchange: Any) -> Config:
 
 @pytest.fixture(scope="module")
 def market() -> Iterator[SimServer]:
-    """The public market: tradekit sim with its seeded market at 50x (partial fills on:
+    """The public market: tradekit sim with its seeded market at 200x (partial fills on:
     the default fill model) and an API key that the paper run must never use."""
     with SimServer(rate_limit_per_s=FAST, public_rate_limit_per_s=FAST) as sim:
-        sim.call(lambda st: start_market(st, None, "50x"))
+        sim.call(lambda st: start_market(st, None, "200x"))
         yield sim
 
 
@@ -90,12 +90,18 @@ def test_a_paper_run_of_the_example_portfolio_on_the_public_market(
             assert "user" not in session.feed.config.channels
             session.start()
             await until(session, traded)
+            from tradekit.notebook.monitor import PortfolioMonitor
+
+            monitor = PortfolioMonitor(session, start=False)
+            badge = monitor.header.value
+            monitor.close()
             header = status_view(session, time.monotonic()).renderables[0].plain
             summary = summary_lines(session, 1.0, "stopped")
             orders = session.paper.list_orders() if session.paper else []
             public_requests = session.rest.stats["requests"]
             await session.portfolio.stop()
         return {
+            "badge": badge,
             "header": header,
             "summary": summary,
             "orders": orders,
@@ -104,6 +110,7 @@ def test_a_paper_run_of_the_example_portfolio_on_the_public_market(
 
     out = asyncio.run(run())
     assert out["header"].startswith("PAPER")
+    assert "class='tradekit-mode'" in out["badge"] and ">PAPER</b>" in out["badge"]
     assert out["summary"][0].startswith("tradekit run (PAPER): stopped")
     assert "nothing was sent to the exchange" in out["summary"][0]
     assert out["orders"] and out["public_requests"] >= 3  # the products, publicly
