@@ -247,3 +247,20 @@ def test_a_paper_config_checks_the_public_market_and_paper_balances(
     assert [r.split()[:2] for r in rows["product"]] == [["OK", "BTC-USD"], ["OK", "ETH-USD"]]
     assert rows["open orders"] == ["SKIP - no key: paper orders never reach it"]
     assert status == 1
+
+
+def test_an_exchange_that_does_not_answer_fails_plainly(tmp_path: Path, capsys: Any) -> None:
+    import socket
+
+    keys = tmp_path / "key.json"
+    name, pem, _ = generate_key()
+    write_key_file(keys, name, pem)
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    status = main(
+        ["check", str(write_config(tmp_path, keys)), "--base-url", f"http://127.0.0.1:{port}"]
+    )
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "signed request" in out and "no answer from the exchange" in out

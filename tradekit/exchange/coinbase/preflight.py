@@ -103,6 +103,9 @@ def run_checks(
             rows.append(Row("signed request", "/accounts", "fail", _auth_detail(str(e))))
             signed = False
             balances = None
+        except ExchangeError as e:  # not answered at all: nothing else can be checked
+            why = f"no answer from the exchange: {str(e)[:160]}"
+            return [*rows, Row("signed request", "/accounts", "fail", why)]
         else:
             rows.append(
                 Row("signed request", "/accounts", "ok", f"accepted ({len(accounts)} accounts)")
