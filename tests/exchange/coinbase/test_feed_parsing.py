@@ -207,3 +207,13 @@ def test_orders_placed_by_hand_without_a_client_order_id_are_tracked_apart():
     assert [r.order_id for r in got] == ["o1", "o2"]
     edit = order("0", coid="", status="EDIT_QUEUED")
     assert f._receive(msg(1, events=[edit])) == []  # still working: nothing changed
+
+
+def test_trades_at_one_time_without_counting_ids_keep_the_batch_order_reversed():
+    f = feed()
+    batch = _trades(
+        ("c", "1.03", "2026-11-25T09:00:04Z"),
+        ("a", "1.02", "2026-11-25T09:00:04Z"),
+        ("b", "1.01", "2026-11-25T09:00:04Z"),
+    )
+    assert [t.trade_id for t in f._receive(msg(0, "market_trades", batch))] == ["b", "a", "c"]

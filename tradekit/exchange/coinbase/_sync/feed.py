@@ -262,7 +262,7 @@ class CoinbaseFeed:
         product's trades arrive labelled -USD (`wire.market_data_label`): they are
         passed on under each configured id they stand for.
         """
-        batch: list[tuple[int, int, str, int, MarketTrade]] = []
+        batch: list[tuple[int, int, int, MarketTrade]] = []
         for i, e in enumerate(events):
             e = wire.obj(e, f"events[{i}]")
             if e.get("type") == "snapshot":
@@ -280,8 +280,8 @@ class CoinbaseFeed:
                 )
                 tid = trade.trade_id
                 # same time: Coinbase's trade ids count up (digits); else as listed, reversed
-                batch.append((trade.ts, int(tid) if _digits(tid) else 0, tid, -len(batch), trade))
-        batch.sort(key=lambda b: b[:4])
+                batch.append((trade.ts, int(tid) if _digits(tid) else 0, -len(batch), trade))
+        batch.sort(key=lambda b: b[:3])
         out: list[FeedEvent] = []
         for *_, trade in batch:
             for pid in self._labels.get(trade.product_id, (trade.product_id,)):
