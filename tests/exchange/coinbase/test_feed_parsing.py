@@ -193,6 +193,10 @@ def test_usdc_pairs_get_the_market_data_labelled_usd():
     got = both._receive(msg(0, "market_trades", batch))
     assert sorted(t.product_id for t in got) == ["BTC-USD", "BTC-USDC"]
     # a pair that has its own book keeps its label
+    # subscribed by the -USD id on the market channels, by the configured id on `user`
+    assert only._subscribed_ids("market_trades") == ["BTC-USD", "ETH-USD"]
+    assert only._subscribed_ids("user") == ["BTC-USDC", "ETH-USD"]
+    assert both._subscribed_ids("market_trades") == ["BTC-USD"]
     own = AsyncCoinbaseFeed("ws://127.0.0.1:1/ws", ["USDT-USDC"])
     usdt = _trades(("1", "1.0001", "2026-11-25T09:00:01Z"), product="USDT-USDC")
     assert [t.product_id for t in own._receive(msg(0, "market_trades", usdt))] == ["USDT-USDC"]
