@@ -266,9 +266,39 @@ class PortfolioConfig(_Strict):
     max_trade_age: DurationNs = 5 * 10**9
 
 
+def _url(schemes: tuple[str, ...]) -> Any:
+    def check(value: Any) -> Any:
+        if isinstance(value, str):
+            scheme, sep, rest = value.partition("://")
+            if not sep or scheme not in schemes or not rest.strip("/"):
+                raise ValueError(f"{value!r} is not a {' or '.join(schemes)} URL")
+            return value.rstrip("/")
+        return value
+
+    return BeforeValidator(check)
+
+
+RestUrl = Annotated[str, _url(("https", "http"))]
+WsUrl = Annotated[str, _url(("wss", "ws"))]
+
+
 class ExchangeConfig(_Strict):
+    """Where a run trades. `sim`: tradekit sim's seeded market (the default). `paper`:
+    Coinbase's live public market (public WebSocket channels and public REST, no key),
+    orders on the in-process paper exchange with `paper_balances`. `coinbase`: live,
+    with real keys and `--live`."""
+
     kind: Literal["paper", "sim", "coinbase"] = "sim"
     keys_file: str | None = None  # a CDP key file; required for kind = "coinbase"
+    # the public market paper trading reads (settings, so that a test or a rehearsal
+    # can point it at tradekit sim); no key is ever sent there
+    market_rest_url: RestUrl = "https://api.coinbase.com"
+    market_ws_url: WsUrl = "wss://advanced-trade-ws.coinbase.com"
+    market_ca_file: str | None = None  # a CA to trust for them (tradekit sim --tls)
+    # what the paper exchange starts with (a resumed run keeps its own)
+    paper_balances: dict[
+        Annotated[str, Field(pattern=r"^[A-Z0-9]{1,16}$")], Annotated[Money, Field(ge=0)]
+    ] = Field(default_factory=lambda: {"USD": Decimal("10000"), "USDC": Decimal("10000")})
 
 
 class Config(_Strict):

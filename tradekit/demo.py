@@ -127,7 +127,10 @@ def _run_on_sim(setup: DemoSetup, store: Store, tmp: Path, out: TextIO | None) -
     from tradekit.sim.server import SimServer
 
     keys = tmp / "sim-key.json"
-    with SimServer(keys_file=keys, balances=setup.balances(), rate_limit_per_s=1e6) as sim:
+    # whole fills, as the paper exchange this run is compared with (`DemoSetup.exchange`)
+    with SimServer(
+        keys_file=keys, balances=setup.balances(), rate_limit_per_s=1e6, fill_model="full"
+    ) as sim:
         rest = CoinbaseRest(Credentials.from_file(keys), sim.base_url)
         driven = DrivenExchange(rest, SimMarket(sim.base_url, admin_token=sim.admin_token))
         try:

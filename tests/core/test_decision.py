@@ -112,7 +112,7 @@ def test_cancel_refused_because_stop_triggered_places_no_new_stop():
     [cancel] = e.handle(trade("105.00", 2))
     # refused: never assumed triggered; the exchange is asked and its word decides
     [ask] = e.handle(CancelRejected(stop.client_order_id, "ORDER_TRIGGERED", 3))
-    assert ask == QueryOrder(stop.client_order_id, "X2", 3)
+    assert ask == QueryOrder(stop.client_order_id, "X2", 3, protective=True)
     # no retry of the cancel, no second stop while asking; only the question, repeated
     # once its back-off has passed with no answer
     assert [type(c) for c in e.handle(trade("106.00", 4))] == [QueryOrder]

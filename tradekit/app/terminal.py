@@ -58,7 +58,9 @@ def status_view(session: Any, started: float) -> Group:
     unrealized = sum((r["unrealized_pnl"] or Decimal(0) for r in rows), Decimal(0))
     s = pf.stats
     feed = session.feed.stats
+    mode = _shown_mode(session)
     header = Text.assemble(
+        (f"{mode}  " if mode else "", "bold reverse"),
         (fmt.timestamp(time.time_ns()), "bold"),
         f"  running {time.monotonic() - started:,.0f} s  ",
         f"{fmt.count(s.messages, 'event')}, {fmt.count(s.commands, 'command')}  ",
@@ -83,7 +85,15 @@ def summary_lines(session: Any, seconds: float, why: str) -> list[str]:
     """What the run did, per pair and in all, for the end (or an interruption)."""
     store = session.store
     pf = session.portfolio
-    lines = [f"tradekit run: {why} after {seconds:,.1f} s; open stops are left in place"]
+    mode = _shown_mode(session)
+    lines = [
+        f"tradekit run{f' ({mode})' if mode else ''}: {why} after {seconds:,.1f} s; "
+        + (
+            "paper orders only, nothing was sent to the exchange"
+            if mode == "PAPER"
+            else "open stops are left in place"
+        )
+    ]
     total = Decimal(0)
     for r in pf.status():
         pid, p = r["product_id"], r["product"]
@@ -128,6 +138,12 @@ def resting_lines(session: Any) -> list[str]:
             f" {why}"
         )
     return lines
+
+
+def _shown_mode(session: Any) -> str:
+    """PAPER or LIVE, said first wherever the run is shown ("" on the simulator)."""
+    mode = str(getattr(session, "mode_label", ""))
+    return mode if mode in ("PAPER", "LIVE") else ""
 
 
 def console() -> Console:

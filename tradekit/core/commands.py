@@ -113,6 +113,7 @@ class QueryOrder:
     client_order_id: str
     order_id: str | None
     ts: int
+    protective: bool = False  # about a stop or an exit: it goes ahead of routine requests
 
 
 Command = (

@@ -710,7 +710,8 @@ class Protection:
             return []
         # until an answer comes the lookup counts as unanswered: the next one backs off
         self.backoff.refused(kind, order.client_order_id, "no answer yet", ts)
-        return [QueryOrder(order.client_order_id, order.order_id, ts)]
+        sell = order.side is OrderSide.SELL
+        return [QueryOrder(order.client_order_id, order.order_id, ts, sell)]
 
     def _checking(self, pos: PositionState, entry_working: bool, ts: int) -> list[Command]:
         s = self.s

@@ -98,6 +98,8 @@ class PortfolioMonitor:
         if max_updates_per_s <= 0:
             raise ValueError(f"max_updates_per_s must be positive, got {max_updates_per_s}")
         self.portfolio, self.handle, session_feed = _unpack(target)
+        # "PAPER" / "LIVE" / "SIM" when following a Session: said first in the header
+        self.mode = str(getattr(target, "mode_label", ""))
         self.feed = feed if feed is not None else session_feed
         self.max_updates_per_s = max_updates_per_s
         self._interval = 1.0 / max_updates_per_s
@@ -411,8 +413,15 @@ class PortfolioMonitor:
         else:
             state = "<b>starting</b> (recovering the pairs)"
         stats = self.portfolio.stats
+        badge = ""
+        if self.mode:
+            color = {"PAPER": "#1f77b4", "LIVE": "#d62728"}.get(self.mode, "#555")
+            badge = (
+                f"<b class='tradekit-mode' style='color:white;background:{color};"
+                f"padding:0 6px;border-radius:3px'>{self.mode}</b> "
+            )
         return (
-            f"<div style='font-size:13px'>{state} · market time {fmt.timestamp(last_ts)}"
+            f"<div style='font-size:13px'>{badge}{state} · market time {fmt.timestamp(last_ts)}"
             f" · {fmt.count(stats.messages, 'event')} handled,"
             f" {fmt.count(stats.commands, 'command')} sent</div>"
             f"<div style='font-size:13px'>P&amp;L "

@@ -198,7 +198,7 @@ def test_the_driver_sends_each_command_s_requests_with_its_priority(tmp_path: Pa
     """The adapter reads the priority from the context the driver sets per command."""
     from decimal import Decimal as D
 
-    from tradekit.core.commands import CancelOrder, CancelReason, PlaceLimitBuy
+    from tradekit.core.commands import CancelOrder, CancelReason, PlaceLimitBuy, QueryOrder
     from tradekit.core.commands import PlaceStopLimitSell as Stop
     from tradekit.core.decision import DecisionEngine
     from tradekit.core.entry import FixedOffsetEntry
@@ -241,12 +241,18 @@ def test_the_driver_sends_each_command_s_requests_with_its_priority(tmp_path: Pa
             await driver.perform(Stop("p-2", "BTC-USD", D("0.01"), D(90), D(89), 0))
             await driver.perform(CancelOrder("p-2", "2", CancelReason.STOP_MOVE, 0))
             await driver.perform(CancelOrder("p-1", "1", CancelReason.ENTRY_TIMEOUT, 0))
+            # a refused cancel is settled by the core's lookup: protective for a stop
+            await driver.perform(QueryOrder("p-2", "2", 0, protective=True))
+            await driver.perform(QueryOrder("p-1", "1", 0))
 
         asyncio.run(run())
     assert current_priority() is Priority.ROUTINE  # nothing leaks out
-    assert seen[:2] == [("buy", Priority.ROUTINE), ("stop", Priority.PROTECT)]
-    assert ("cancel", Priority.PROTECT) in seen and seen[-2:] == [
+    assert seen == [
+        ("buy", Priority.ROUTINE),
+        ("stop", Priority.PROTECT),
+        ("cancel", Priority.PROTECT),
         ("cancel", Priority.ROUTINE),
+        ("lookup", Priority.PROTECT),
         ("lookup", Priority.ROUTINE),
     ]
 

@@ -72,11 +72,13 @@ _PRIORITY: ContextVar[Priority] = ContextVar("tradekit_request_priority", defaul
 def priority_of(command: Any) -> Priority:
     """A core command's priority: every stop placement (a re-placement after its
     cancel, or a new fill's first stop) and every exit (`PlaceLimitSell`) is protective,
-    and so is a cancel whose reason makes way for one; entries, entry cancels and
-    queries are routine."""
+    and so is a cancel whose reason makes way for one, and a lookup of a stop or an exit
+    in doubt; entries, entry cancels and other lookups are routine."""
     kind = type(command).__name__
     if kind in ("PlaceStopLimitSell", "PlaceLimitSell", "EditStopOrder"):
         return Priority.PROTECT
+    if kind == "QueryOrder" and getattr(command, "protective", False):
+        return Priority.PROTECT  # the truth about a stop or an exit in doubt
     if kind == "CancelOrder" and str(getattr(command, "reason", "")) in _PROTECTIVE_CANCELS:
         return Priority.PROTECT
     return Priority.ROUTINE

@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from tradekit import jsonl
+from tradekit.core.events import MarketTrade
 from tradekit.core.money import ProductSpec
 from tradekit.data.candles import Candle
 from tradekit.exchange.coinbase import wire
@@ -99,6 +100,7 @@ class AsyncCoinbaseRest:
         # Whether POST /orders/edit moves a resting stop-limit's stop_price: unconfirmed
         # on Coinbase for spot stops, so off unless the user (or the simulator) says so.
         self.can_edit_stops = can_edit_stops
+        self.stop_edits_refused: set[str] = set()  # products whose stop edit was refused
         self.base_url = base_url.rstrip("/")
         self.host = parts.netloc  # host[:port], as the JWT's `uri` claim wants it
         self.retry = retry or RetryPolicy()
@@ -305,16 +307,42 @@ class AsyncCoinbaseRest:
         }
         if stop_price is not None:
             body["stop_price"] = wire.plain(stop_price)
-        reply = wire.obj(await self._request("POST", "/orders/edit", body=body), "edit_order")
-        if reply.get("success") is True:
-            return EditResult(True)
-        errors = reply.get("errors") or []
-        reason = ""
-        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            reason = str(
-                errors[0].get("edit_failure_reason") or errors[0].get("preview_failure_reason")
-            )
-        return EditResult(False, reason or "UNKNOWN_EDIT_ORDER_FAILURE_REASON")
+        reply = await self._request("POST", "/orders/edit", body=body)
+        success, reason = wire.edit_reply(reply, "edit_order")
+        return EditResult(True) if success else EditResult(False, reason)
+
+    async def edit_preview(
+        self,
+        order_id: str,
+        size: Decimal,
+        price: Decimal,
+        stop_price: Decimal | None = None,
+    ) -> EditResult:
+        """Would this edit be accepted? `POST /orders/edit_preview` changes nothing: how
+        `tradekit check --live` learns whether stops move by edit, without risk."""
+        body: dict[str, Any] = {
+            "order_id": order_id,
+            "size": wire.plain(size),
+            "price": wire.plain(price),
+        }
+        if stop_price is not None:
+            body["stop_price"] = wire.plain(stop_price)
+        reply = await self._request("POST", "/orders/edit_preview", body=body)
+        success, reason = wire.edit_reply(reply, "edit_preview")
+        return EditResult(True) if success else EditResult(False, reason)
+
+    def can_edit_stops_for(self, product_id: str) -> bool:
+        """Whether a stop of this product may be moved by edit: the adapter's setting,
+        unless an edit of one was refused as unsupported (`note_edit_refused`)."""
+        return self.can_edit_stops and product_id not in self.stop_edits_refused
+
+    def note_edit_refused(self, product_id: str, reason: str) -> bool:
+        """Remember a product whose stop edit was refused as unsupported (its stops move
+        by cancel-then-place from now on); True when `reason` is such a refusal."""
+        if reason in wire.EDIT_UNSUPPORTED_REASONS:
+            self.stop_edits_refused.add(product_id)
+            return True
+        return False
 
     async def get_order(self, order_id: str) -> ExchangeOrder | None:
         reply = await self._request("GET", f"/orders/historical/{order_id}")
@@ -384,7 +412,10 @@ class AsyncCoinbaseRest:
         cached = self._products.get(product_id)
         if cached is not None:
             return cached
-        reply = await self._request("GET", f"/products/{product_id}")
+        if self.credentials is None:  # no key (paper trading): the public endpoint
+            reply = await self._request("GET", f"/market/products/{product_id}", auth=False)
+        else:
+            reply = await self._request("GET", f"/products/{product_id}")
         if reply is None:
             raise ExchangeError(f"unknown product {product_id!r}")
         spec = wire.product(reply, "product")
@@ -427,6 +458,34 @@ class AsyncCoinbaseRest:
                 out.append(bar)
         out.sort(key=lambda c: c.start)
         return out
+
+    async def market_trades(self, product_id: str, limit: int = 100) -> list[MarketTrade]:
+        """The last public trades of a product (no key needed), oldest first."""
+        reply = await self._request(
+            "GET",
+            f"/market/products/{product_id}/ticker",
+            params={"limit": str(limit)},
+            auth=False,
+        )
+        if reply is None:
+            raise ExchangeError(f"unknown product {product_id!r}")
+        return wire.market_trades(reply, product_id)
+
+    async def product_info(self, product_id: str) -> wire.ProductInfo:
+        """The product's increments and trading flags (status, trading_disabled, ...),
+        read fresh (not cached): what a preflight checks. Public without a key."""
+        path = f"/products/{product_id}"
+        if self.credentials is None:
+            reply = await self._request("GET", f"/market{path}", auth=False)
+        else:
+            reply = await self._request("GET", path)
+        if reply is None:
+            raise ExchangeError(f"unknown product {product_id!r}")
+        return wire.product_info(reply, "product")
+
+    async def fee_tier(self) -> wire.FeeTier:
+        """The account's fee tier (`GET /transaction_summary`)."""
+        return wire.fee_tier(await self._request("GET", "/transaction_summary"))
 
     async def server_time_ns(self) -> int:
         reply = wire.obj(await self._request("GET", "/time", auth=False), "time")

@@ -26,7 +26,7 @@ import random
 import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -51,6 +51,22 @@ MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 RESYNC_WATCH_S = 0.05  # while a resync runs, the socket is read in slices this long
 RESYNC_BACKOFF_MIN_S = 0.5  # a failed resync is tried again after 0.5 s, 1 s, 2 s...
 RESYNC_BACKOFF_MAX_S = 30.0
+
+
+def market_labels(product_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """Market-data label -> the configured product ids it stands for (a -USDC pair's
+    data comes labelled -USD; a -USD pair configured too gets the same trades)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for pid in product_ids:
+        label = wire.market_data_label(pid)
+        out[label] = (*out.get(label, ()), pid)
+    return out
+
+
+def _digits(text: str) -> bool:
+    return 0 < len(text) <= 30 and text.isascii() and text.isdigit()
+
+
 FeedEvent = MarketTrade | OrderStatusReport
 
 
@@ -122,6 +138,8 @@ class CoinbaseFeed:
         # pair -> why its orders' truth is unknown (a resync failed); cleared by the next
         self.degraded: dict[str, str] = {}
         self.on_trouble: Callable[[str, str], None] | None = None
+        self._ids_at_last: dict[str, set[str]] = {}  # trade ids already passed on at that ts
+        self._labels = market_labels(self.product_ids)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r}, {self.product_ids!r})"
@@ -181,11 +199,17 @@ class CoinbaseFeed:
         for channel in self.config.channels:
             msg: dict[str, Any] = {"type": "subscribe", "channel": channel}
             if channel != "heartbeats":
-                msg["product_ids"] = self.product_ids
+                msg["product_ids"] = self._subscribed_ids(channel)
             if self.credentials is not None:
                 msg["jwt"] = self.credentials.ws_jwt()
             self._ws.send(json.dumps(msg))
         self._subscribed_at = time.monotonic()
+
+    def _subscribed_ids(self, channel: str) -> list[str]:
+        """The user channel takes the configured ids; Coinbase's market channels take
+        only the -USD id of a -USDC pair ("the user channel is the only one that accepts
+        -USDC product IDs"), whose data comes labelled -USD anyway."""
+        return self.product_ids if channel == "user" else list(self._labels)
 
     def _session(self) -> Iterator[FeedEvent]:
         while not self._closed:
@@ -254,22 +278,7 @@ class CoinbaseFeed:
         events = wire.items(msg, "events", "message")
         out: list[FeedEvent] = []
         if channel == "market_trades":
-            for i, e in enumerate(events):
-                e = wire.obj(e, f"events[{i}]")
-                if e.get("type") == "snapshot":
-                    continue  # recent history, sent again on every subscribe: not news
-                for j, t in enumerate(wire.items(e, "trades", f"events[{i}]")):
-                    where = f"events[{i}].trades[{j}]"
-                    t = wire.obj(t, where)
-                    trade = MarketTrade(
-                        wire.text(t, "product_id", where),
-                        wire.positive(t, "price", where),
-                        wire.positive(t, "size", where),
-                        wire.timestamp_ns(t, "time", where),
-                        wire.text(t, "trade_id", where, ""),
-                    )
-                    if self._is_new(trade):
-                        out.append(trade)
+            out += self._market_trades(events)
         elif channel == "user":
             ts = wire.timestamp_ns(msg, "timestamp", "message")
             for i, e in enumerate(events):
@@ -280,20 +289,65 @@ class CoinbaseFeed:
                         out.append(report)
         return out
 
+    def _market_trades(self, events: list[Any]) -> list[FeedEvent]:
+        """The trades of one `market_trades` message, oldest first, under the product
+        ids the user configured.
+
+        Coinbase sends a batch newest first: taken in that order, every trade after the
+        first would look older than the one just passed on and be dropped, and the
+        engine would see one price a batch (missing the highs inside it). A -USDC
+        product's trades arrive labelled -USD (`wire.market_data_label`): they are
+        passed on under each configured id they stand for.
+        """
+        batch: list[tuple[int, int, int, MarketTrade]] = []
+        for i, e in enumerate(events):
+            e = wire.obj(e, f"events[{i}]")
+            if e.get("type") == "snapshot":
+                continue  # recent history, sent again on every subscribe: not news
+            for j, t in enumerate(wire.items(e, "trades", f"events[{i}]")):
+                where = f"events[{i}].trades[{j}]"
+                t = wire.obj(t, where)
+                label = wire.text(t, "product_id", where)
+                trade = MarketTrade(
+                    label,
+                    wire.positive(t, "price", where),
+                    wire.positive(t, "size", where),
+                    wire.timestamp_ns(t, "time", where),
+                    wire.text(t, "trade_id", where, ""),
+                )
+                tid = trade.trade_id
+                # same time: Coinbase's trade ids count up (digits); else as listed, reversed
+                batch.append((trade.ts, int(tid) if _digits(tid) else 0, -len(batch), trade))
+        batch.sort(key=lambda b: b[:3])
+        out: list[FeedEvent] = []
+        for *_, trade in batch:
+            for pid in self._labels.get(trade.product_id, (trade.product_id,)):
+                mine = trade if pid == trade.product_id else replace(trade, product_id=pid)
+                if self._is_new(mine):
+                    out.append(mine)
+        return out
+
     def _is_new(self, trade: MarketTrade) -> bool:
         """Time only goes forward: a trade older than one already passed on (a replay
-        after a reconnect) or repeated is dropped, so the engine never sees the past."""
-        last = self._last_trade_ts.get(trade.product_id)
-        if last is not None and trade.ts < last:
-            self.stats.stale_trades += 1
-            return False
-        self._last_trade_ts[trade.product_id] = trade.ts
+        after a reconnect) or repeated (same time, same trade id) is dropped, so the
+        engine never sees the past."""
+        pid = trade.product_id
+        last = self._last_trade_ts.get(pid)
+        if last is not None and trade.ts <= last:
+            seen = self._ids_at_last[pid]
+            if trade.ts < last or (trade.trade_id and trade.trade_id in seen):
+                self.stats.stale_trades += 1
+                return False
+            seen.add(trade.trade_id)
+            return True
+        self._last_trade_ts[pid] = trade.ts
+        self._ids_at_last[pid] = {trade.trade_id}
         return True
 
     def _user_order(self, o: dict[str, Any], ts: int, i: int, j: int) -> OrderStatusReport | None:
         where = f"events[{i}].orders[{j}]"
         coid = wire.text(o, "client_order_id", where, "")
-        status = wire.enum(o, "status", where, OrderStatus)
+        status = wire.order_status(o, "status", where)
         cumulative = wire.dec(o, "cumulative_quantity", where, ZERO)
         avg = wire.dec(o, "avg_price", where, ZERO)
         value = wire.opt_dec(o, "filled_value", where)
@@ -315,7 +369,8 @@ class CoinbaseFeed:
     def _track(self, r: OrderStatusReport) -> OrderStatusReport | None:
         """Emit only what changed; never let a report go back in fills."""
         cumulative = r.filled_size if r.filled_size is not None else ZERO
-        known = self._orders.get(r.client_order_id)
+        key = r.client_order_id or r.order_id or ""  # an order placed by hand may have no coid
+        known = self._orders.get(key)
         if known is not None:
             if cumulative < known.cumulative:
                 return None  # older than what was already reported
@@ -325,9 +380,7 @@ class CoinbaseFeed:
                 bool(r.triggered),
             ):
                 return None
-        self._orders[r.client_order_id] = _Tracked(
-            r.order_id or "", r.status, cumulative, bool(r.triggered)
-        )
+        self._orders[key] = _Tracked(r.order_id or "", r.status, cumulative, bool(r.triggered))
         return r
 
     # -- resync: the truth of every order from REST, off the reader ----------------
