@@ -75,7 +75,12 @@ class PairDriver:
         self.store = store
         self.product_id = decision.product_id
         # may the exchange move a resting stop in place? (then no unprotected gap)
-        self.can_edit_stops = bool(getattr(exchange, "can_edit_stops", False))
+        edits_for = getattr(exchange, "can_edit_stops_for", None)  # learned per product
+        self.can_edit_stops = bool(
+            edits_for(self.product_id)
+            if edits_for is not None
+            else getattr(exchange, "can_edit_stops", False)
+        )
         decision.can_edit_stops = self.can_edit_stops
         self.cursor = 0  # market trades the decision engine has handled (journaled)
         # stop moves in progress: new stop's id -> (old stop's id, when its cancel was sent)
@@ -190,7 +195,11 @@ class PairDriver:
         if res.success:
             self._moved_in_place(cmd, ts)
             return [OrderEdited(cmd.client_order_id, cmd.size, cmd.stop_price, cmd.limit_price, ts)]
-        return [EditRejected(cmd.client_order_id, res.failure_reason or "UNKNOWN", ts)]
+        reason = res.failure_reason or "UNKNOWN"
+        note = getattr(self.exchange, "note_edit_refused", None)
+        if note is not None and note(self.product_id, reason):  # unsupported: for good
+            self.can_edit_stops = self.decision.can_edit_stops = False
+        return [EditRejected(cmd.client_order_id, reason, ts)]
 
     def edit_truth(self, coid: str, order_id: str, ts: int) -> list[Event]:
         """An edit whose answer is unknown: the order's levels, as the exchange has them."""
