@@ -290,6 +290,10 @@ class ExchangeConfig(_Strict):
 
     kind: Literal["paper", "sim", "coinbase"] = "sim"
     keys_file: str | None = None  # a CDP key file; required for kind = "coinbase"
+    # move a stop by editing it in place (no unprotected moment) where the exchange
+    # allows it; an edit refused as unsupported falls back to cancel-then-place for that
+    # product from then on (`tradekit check --live` tells in advance)
+    edit_stops: bool = True
     # the public market paper trading reads (settings, so that a test or a rehearsal
     # can point it at tradekit sim); no key is ever sent there
     market_rest_url: RestUrl = "https://api.coinbase.com"

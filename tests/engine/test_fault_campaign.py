@@ -91,4 +91,6 @@ async def test_the_portfolio_outlives(tmp_path: Any, name: str) -> None:
     if name.startswith("old-trades"):
         assert row["old_trades_ignored"] >= 5, row  # the five old prints, none decided on
     if name == "dust-prints":
-        assert row["prints_ignored"] >= 3, row  # the three dust prints reached the filter
+        # none of the three dust prints was decided on: the print filter held them back,
+        # or (at 40x, when a later trade overtook one in the queue) the age rule did
+        assert row["prints_ignored"] + row["old_trades_ignored"] >= 3, row

@@ -343,7 +343,7 @@ async def _open(
         if run_id is None:
             run_id = secrets.token_hex(3)
             store.meta_set("run_id", run_id)
-        rest = AsyncCoinbaseRest(creds, base_url)
+        rest = AsyncCoinbaseRest(creds, base_url, can_edit_stops=config.exchange.edit_stops)
         decisions = []
         for pair in config.pairs:
             spec = await rest.product(pair.product_id)

@@ -355,8 +355,9 @@ class DecisionEngine:
         """See a trade without deciding anything on it: a driver that is behind the
         market (its inbox holds trades older than its staleness bound) still learns the
         highs and the last price, and decides on the first current trade (protection is
-        level-triggered: the stop then catches up with every high seen)."""
-        price = self._see(ev, report=False)
+        level-triggered: the stop then catches up with every high seen). A print the
+        filter holds back is reported (`PrintIgnored`) as when it is decided on."""
+        price = self._see(ev, report=True)
         if price is None:
             return
         self.last_ts = max(self.last_ts, ev.ts)
