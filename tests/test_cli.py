@@ -103,3 +103,22 @@ def test_sim_serve_takes_faults_as_flags(tmp_path):
     bad = subprocess.run([*cmd, "--fault", "meteor=1"], capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and "meteor" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_error_hints_say_what_to_do(tmp_path, capsys):
+    import socket
+
+    # a --data that is neither a file nor seed:SEED names the seed form
+    assert main(["backtest", "examples/portfolio.toml", "--data", "seed7"]) == 2
+    err = capsys.readouterr().err
+    assert "seed7: no such file" in err and "seed:SEED[:TICKS]" in err
+    # a server that does not answer: the address, and what to check
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
+    url = f"http://127.0.0.1:{port}"
+    args = ["candles", "BTC-USD", "--start", "2024-01-01", "--end", "2024-01-01T01:00"]
+    # the exchange failed, not the config: exit 75 (start again later), and the hint
+    assert main([*args, "--base-url", url, "--no-cache"]) == 75
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("tradekit: exchange error") and f"cannot reach {url}" in err

@@ -28,7 +28,13 @@ HEADER = re.compile(
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC  running [\d,]+ s  .* P&L [+-]?[\d,]+\.\d\d "
     r"\(realized [+-]?[\d,]+\.\d\d, unrealized [+-]?[\d,]+\.\d\d\)$"
 )
-FEED = re.compile(r"^feed: [\d,]+ messages?, [\d,]+ gaps?, [\d,]+ reconnects?, .* REST polls?$")
+FEED = re.compile(
+    r"^feed: [\d,]+ messages?, [\d,]+ gaps?, [\d,]+ reconnects?, .* REST polls?, "
+    r"[\d,]+ old trades? ignored$"
+)
+RESTING = re.compile(
+    r"^    (?P<pid>[A-Z]+-[A-Z]+)\s+sell [\d.]+ stop [\d,]+\.\d+: the stop of the position held$"
+)
 SUMMARY = re.compile(
     r"^  (?P<pid>[A-Z]+-[A-Z]+)\s+\d+ entr(y|ies), \d+ fills?, \d+ positions? closed, "
     r"\d+ stop moves?, realized [+-]?[\d,]+\.\d\d"
@@ -76,6 +82,14 @@ def test_run_shows_a_status_view_and_a_summary_and_announces_the_store(tmp_path)
     assert "open stops are left in place" in lines[end]
     assert tuple(m["pid"] for m in map(SUMMARY.match, lines[end + 1 : end + 4])) == PAIRS
     assert re.fullmatch(r"  realized P&L [+-]?[\d,]+\.\d\d USD \(fees included\)", lines[end + 4])
+    # then what rests on the exchange, and why: a clean stop cancelled the entries
+    rest = lines[end + 5 :]
+    assert re.fullmatch(
+        r"  on the exchange: (nothing of this run rests|1 order of this run rests"
+        r"|\d+ orders of this run rest)",
+        rest[0],
+    )
+    assert all(RESTING.match(x) for x in rest[1:]), rest
 
     with Store(db) as store:
         rows_ = store.journal()
@@ -235,3 +249,51 @@ def test_a_killed_run_is_restarted_by_its_unit_and_resumes_on_the_same_store(tmp
         # an id journaled twice is the same order sent again (recovery), never another
         assert all(len(kinds) == 1 for kinds in placed.values())
         assert before <= {r["payload"]["client_order_id"] for r in s.journal(kinds="command")}
+
+
+def test_the_unit_restarts_on_an_exchange_failure_and_not_on_what_a_person_must_fix():
+    from tradekit.cli import EXIT_EXCHANGE, EXIT_FIX, EXIT_REFUSED
+
+    unit = unit_settings()
+    assert unit["Restart"] == "on-failure"  # any non-zero status, unless prevented
+    prevented = {int(s) for s in unit["RestartPreventExitStatus"].split()}
+    assert prevented == {EXIT_FIX, EXIT_REFUSED}
+    assert EXIT_EXCHANGE not in prevented and len({EXIT_EXCHANGE, EXIT_FIX, EXIT_REFUSED}) == 3
+
+
+def test_an_exchange_that_fails_exits_75_in_one_line(tmp_path, monkeypatch, capsys):
+    """The exchange (tradekit sim, every authenticated call a 5xx) fails as the run opens:
+    75, "start again later", one line, no traceback; the unit restarts it."""
+    from tradekit.cli import EXIT_EXCHANGE, main
+    from tradekit.sim.server import SimServer
+
+    started = SimServer.start
+
+    def failing(self):
+        server = started(self)
+        server.state.faults.update({"rest_error_rate": 1.0})
+        return server
+
+    monkeypatch.setattr(SimServer, "start", failing)
+    db = tmp_path / "run.sqlite"
+    assert main(["run", str(EXAMPLE), "--for", "1", "--db", str(db)]) == EXIT_EXCHANGE
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("tradekit: exchange error (start again later): GET ")
+    assert "HTTP 5" in line
+
+
+def test_a_refused_key_is_told_apart_from_an_outage():
+    from tradekit.cli import EXIT_EXCHANGE, EXIT_REFUSED, exchange_status
+    from tradekit.engine.portfolio import ExchangeHalted
+    from tradekit.exchange.coinbase.common import AuthenticationError
+    from tradekit.exchange.types import OutcomeUnknown
+
+    try:
+        try:
+            raise AuthenticationError("GET /orders: HTTP 401")
+        except AuthenticationError as exc:
+            raise ExchangeHalted("left in place: ...") from exc
+    except ExchangeHalted as halted:
+        assert exchange_status(halted) == EXIT_REFUSED
+    assert exchange_status(OutcomeUnknown("GET /orders: HTTP 500")) == EXIT_EXCHANGE
+    assert exchange_status(ConnectionError("feed: gave up")) == EXIT_EXCHANGE

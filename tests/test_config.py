@@ -164,3 +164,34 @@ def test_sanity_guards_are_on_by_default_and_can_be_turned_off():
     off = {**pair, "print_band_pct": "off", "max_order_value": "off"}
     sanity = load_config_dict({"pairs": [off]}).pairs[0].params(spec).sanity
     assert sanity.print_band_pct is None and sanity.max_order_value is None
+
+
+def test_a_fraction_given_as_a_percentage_is_explained():
+    import pytest
+
+    from tradekit.config import ConfigError, load_config_dict
+
+    pair = {"product_id": "BTC-USD", "size": "0.01", "trail_pct": "3"}
+    with pytest.raises(ConfigError, match=r"trail_pct: .*a fraction \(0\.03 means 3%\)"):
+        load_config_dict({"pairs": [pair]}, "t", environ={})
+
+
+@pytest.mark.parametrize(
+    "nested",
+    [
+        "x = " + "[" * 500 + "]" * 500,  # arrays
+        "x = " + "{a = " * 500 + "1" + "}" * 500,  # inline tables
+        "x = " + "[" * 40 + "1" + "]" * 40,  # parses, but deeper than any config
+    ],
+    ids=["arrays-500", "tables-500", "arrays-40"],
+)
+def test_a_config_nested_too_deep_is_one_clear_error(tmp_path, nested):
+    from tradekit.config import MAX_DEPTH, ConfigError, load_config
+
+    path = tmp_path / "deep.toml"
+    path.write_text('[[pairs]]\nproduct_id = "BTC-USD"\n' + nested + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    (problem,) = err.value.problems
+    assert "levels deep" in problem and f"at most {MAX_DEPTH} levels" in problem
+    assert err.value.source == str(path)

@@ -35,9 +35,13 @@ def test_a_lab_run_saved_with_outputs_leaves_git_status_clean(tmp_path):
 
     # what `make lab` does before it starts JupyterLab, and where it points it
     subprocess.run(["make", "-s", "lab-work"], cwd=repo, check=True)
-    dry = subprocess.run(["make", "-n", "lab", "STAMP="], cwd=repo, capture_output=True, text=True)
+    dry = subprocess.run(
+        ["make", "-n", "lab", "STAMP=", "LAB_SETTINGS="], cwd=repo, capture_output=True, text=True
+    )
     assert "--ServerApp.root_dir=work" in dry.stdout
-    assert "work/01-sync-single-pair.ipynb" in dry.stdout  # opens the copy, not the original
+    # the walkthrough (the copy in work/) is the default page: a browser that does not
+    # open by itself still lands there from the printed URL
+    assert "--LabApp.default_url=/lab/tree/01-sync-single-pair.ipynb" in dry.stdout
     work = repo / "work"
     assert {p.name for p in work.glob("*.ipynb")} == set(tracked)
 

@@ -1,4 +1,9 @@
-"""The `tradekit` command. Bad input exits non-zero with one clear line."""
+"""The `tradekit` command. Bad input exits non-zero with one clear line.
+
+Exit statuses: 0 a clean end; 2 fix something first (the config, the command line, a
+damaged store); 75 the exchange or the network failed (start again: the run resumes from
+its store); 77 the exchange refused the key; 130 interrupted; 1 an unexpected error.
+"""
 
 from __future__ import annotations
 
@@ -139,6 +144,7 @@ async def _run_portfolio(config: object, args: argparse.Namespace) -> int:
         config,  # type: ignore[arg-type]
         args.db,
         live=args.live,
+        mode="paper" if args.paper else None,
         speed=args.speed,
     ) as session:
         out.print(f"tradekit run: {len(session.portfolio.drivers)} pairs, {session.where}")
@@ -167,7 +173,7 @@ async def _run_portfolio(config: object, args: argparse.Namespace) -> int:
             if live is not None:
                 live.stop()
         error = handle.exception
-        await handle.stop()
+        await handle.stop(keep_entries=args.keep_entries)
         if error is not None:
             why = f"stopped by an error ({type(error).__name__})"
         out.print(status_view(session, started))
@@ -178,6 +184,68 @@ async def _run_portfolio(config: object, args: argparse.Namespace) -> int:
     if why == "interrupted":
         raise KeyboardInterrupt
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    """`tradekit check CONFIG [--live]`: the preflight table; exit 1 when a check fails."""
+    from rich.table import Table
+
+    from tradekit.app.terminal import console
+    from tradekit.config import load_config
+    from tradekit.exchange.coinbase._sync.rest import CoinbaseRest
+    from tradekit.exchange.coinbase.credentials import Credentials, CredentialsError
+    from tradekit.exchange.coinbase.preflight import (
+        Caps,
+        PairNeed,
+        Row,
+        exit_status,
+        key_file_row,
+        run_checks,
+    )
+
+    config = load_config(args.config)
+    ex = config.exchange
+    paper = ex.kind == "paper"
+    rows: list[Row] = []
+    creds = None
+    if paper:
+        base_url = args.base_url or ex.market_rest_url
+        rows.append(Row("key", "-", "skip", "paper trading needs no key"))
+    else:
+        base_url = args.base_url or "https://api.coinbase.com"
+        problem = ""
+        try:
+            creds = Credentials.from_file(ex.keys_file) if ex.keys_file else Credentials.from_env()
+        except CredentialsError as exc:
+            problem = str(exc)
+        rows.append(key_file_row(ex.keys_file, problem))
+    needs = [PairNeed(p.product_id, p.size, p.quote_budget) for p in config.pairs]
+    p = config.portfolio
+    caps = Caps(p.max_open_positions, p.max_quote_exposure, p.max_quote_exposure_per_pair)
+    with CoinbaseRest(creds, base_url, ca_file=args.ca_file or ex.market_ca_file) as rest:
+        rows += run_checks(
+            rest,
+            needs,
+            caps,
+            live=args.live,
+            paper_balances=dict(ex.paper_balances) if paper else None,
+        )
+    out = console()
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for name in ("check", "subject", "result", "detail"):
+        table.add_column(name, no_wrap=name != "detail")
+    styles = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
+    for r in rows:
+        table.add_row(r.check, r.subject, f"[{styles[r.status]}]{r.status.upper()}[/]", r.detail)
+    mode = "PAPER" if paper else "LIVE" if args.live else "read-only"
+    out.print(f"tradekit check: {args.config} against {base_url} ({mode})")
+    out.print(table)
+    status = exit_status(rows)
+    failed = sum(1 for r in rows if r.status == "fail")
+    warned = sum(1 for r in rows if r.status == "warn")
+    verdict = "ready" if status == 0 else "NOT ready"
+    out.print(f"tradekit check: {verdict}: {failed} failed, {warned} to look at")
+    return status
 
 
 def _market_data(spec: str, product_id: str) -> object:
@@ -197,7 +265,7 @@ def _market_data(spec: str, product_id: str) -> object:
         return PricePath(product_id, Decimal(start), ticks, seed=seed)
     path = Path(spec)
     if not path.exists():
-        raise ValueError(f"--data {spec}: no such file")
+        raise ValueError(f"--data {spec}: no such file (a seeded path is seed:SEED[:TICKS])")
     return path
 
 
@@ -317,11 +385,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run",
-        help="run a portfolio from a config (on tradekit sim unless --live with real keys)",
+        help="run a portfolio from a config (on tradekit sim; --paper on the live market "
+        "with paper orders; --live with real keys)",
     )
     run.add_argument("config", help="a TOML config (see examples/portfolio.toml)")
     run.add_argument("--for", dest="for_s", type=float, default=None, help="seconds to run")
-    run.add_argument("--live", action="store_true", help="trade on Coinbase (real keys)")
+    run.add_argument(
+        "--keep-entries",
+        action="store_true",
+        help="leave resting entry buys on the exchange at the end (default: cancelled)",
+    )
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--live", action="store_true", help="trade on Coinbase (real keys)")
+    where.add_argument(
+        "--paper",
+        action="store_true",
+        help="paper trading on Coinbase's live public market: no key, orders never sent",
+    )
     run.add_argument("--db", default="tradekit-run.sqlite", help="the SQLite store")
     run.add_argument("--speed", default="10x", help="the simulator's market speed")
     run.add_argument(
@@ -331,6 +411,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between status blocks when the output is not a terminal",
     )
     run.set_defaults(func=_run)
+
+    check = sub.add_parser(
+        "check",
+        help="preflight before trading: keys, products, minimums, balances, fees, clock, "
+        "foreign open orders",
+        description="Check what a run of CONFIG needs, on Coinbase (or --base-url): a table "
+        "and exit status 0 (ready), 1 (a check failed), 2 (bad input). Only reads, except "
+        "--live's edit preview (POST /orders/edit_preview, which changes nothing).",
+    )
+    check.add_argument("config", help="a TOML config")
+    check.add_argument(
+        "--live", action="store_true", help="also preview a stop edit (learns if stops move)"
+    )
+    check.add_argument("--base-url", default=None, help="another server (e.g. tradekit sim)")
+    check.add_argument("--ca-file", default=None, help="CA file for the server's TLS")
+    check.set_defaults(func=_check)
 
     sim = sub.add_parser("sim", help="the Coinbase Advanced Trade simulator")
     sim_sub = sim.add_subparsers(dest="sim_command", required=True)
@@ -439,6 +535,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Exit statuses: what a service manager (examples/tradekit.service) is to do next.
+EXIT_FIX = 2  # a person must fix something first: the config, the command line, the store
+EXIT_EXCHANGE = 75  # the exchange or the network failed (EX_TEMPFAIL): start again later
+EXIT_REFUSED = 77  # the exchange refused our key (EX_NOPERM): a person must look
+
+
+def exchange_status(exc: BaseException) -> int:
+    """EXIT_REFUSED when the key was refused anywhere in the error's chain, else
+    EXIT_EXCHANGE: an outage, a bad reply, a request refused, all of which pass."""
+    from tradekit.exchange.coinbase.common import AuthenticationError
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, AuthenticationError):
+            return EXIT_REFUSED
+        seen = seen.__cause__ or seen.__context__
+    return EXIT_EXCHANGE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -454,11 +569,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:  # one line, naming every bad field with its path
         problems = "; ".join(exc.problems)
         print(f"tradekit: error: {exc.source}: {problems}", file=sys.stderr)
-        return 2
-    except (ValueError, OSError, StoreError, ExchangeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"tradekit: error: {first}", file=sys.stderr)
-        return 2
+        return EXIT_FIX
+    except (ExchangeError, ConnectionError, TimeoutError) as exc:
+        status = exchange_status(exc)
+        then = "a person must look" if status == EXIT_REFUSED else "start again later"
+        first = _first_line(exc)
+        if first.endswith(("ConnectError", "ConnectTimeout")):  # the host did not answer
+            where = getattr(args, "base_url", None) or "the exchange"
+            first += f": cannot reach {where} (is the address right, the server up? a proxy?)"
+        print(f"tradekit: exchange error ({then}): {first}", file=sys.stderr)
+        return status
+    except (ValueError, OSError, StoreError) as exc:
+        print(f"tradekit: error: {_first_line(exc)}", file=sys.stderr)
+        return EXIT_FIX
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 if __name__ == "__main__":

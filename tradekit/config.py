@@ -131,13 +131,15 @@ PROTECTION_SETTINGS = {
     "gap_exit_after": "gap_exit_after_ns",
     "gap_exit_after_trades": "gap_exit_after_trades",
 }
-SANITY_SETTINGS = (
-    "print_band_pct",
-    "confirm_trades",
-    "max_order_value",
-    "max_order_size",
-    "order_price_band_pct",
-)
+SANITY_SETTINGS = {
+    "print_band_pct": "print_band_pct",
+    "confirm_trades": "confirm_trades",
+    "confirm_value": "confirm_value",
+    "confirm_after": "confirm_after_ns",
+    "max_order_value": "max_order_value",
+    "max_order_size": "max_order_size",
+    "order_price_band_pct": "order_price_band_pct",
+}
 GUARD_SETTINGS = (*PROTECTION_SETTINGS, *SANITY_SETTINGS)
 
 
@@ -155,7 +157,9 @@ class PairGuards(_Strict):
     gap_exit_after_trades: Annotated[int, Field(ge=1, le=1_000_000)] = 3  # ... or trades
     # Sanity guards (tradekit.core.sanity), on by default for a portfolio; "off" to drop.
     print_band_pct: BandGuard = Decimal("0.05")  # a print this far from recent trades ...
-    confirm_trades: Annotated[int, Field(ge=1, le=1000)] = 3  # ... waits for confirmation
+    confirm_trades: Annotated[int, Field(ge=1, le=1000)] = 3  # ... waits for confirmation:
+    confirm_value: Guard = Decimal("1000")  # ... prints worth this much (quote) in all
+    confirm_after: DurationNs = 2 * 10**9  # ... over this much market time
     max_order_value: Guard = Decimal("25000")  # quote currency, one entry
     max_order_size: Guard = None  # base currency, one entry
     order_price_band_pct: BandGuard = Decimal("0.05")  # an entry's limit vs the last trade
@@ -180,7 +184,11 @@ class PairGuards(_Strict):
             ),
             dataclasses.replace(
                 sanity or SanityParams(),
-                **{name: getattr(self, name) for name in SANITY_SETTINGS if name in chosen},
+                **{
+                    field: getattr(self, name)
+                    for name, field in SANITY_SETTINGS.items()
+                    if name in chosen
+                },
             ),
         )
 
@@ -254,11 +262,47 @@ class PortfolioConfig(_Strict):
     max_quote_exposure: Annotated[Money | None, Field(gt=0)] = None
     max_quote_exposure_per_pair: Annotated[Money | None, Field(gt=0)] = None
     daily_loss_limit: Annotated[Money | None, Field(gt=0)] = None
+    # a trade older than this by the local clock when received is not decided on
+    max_trade_age: DurationNs = 5 * 10**9
+
+
+def _url(schemes: tuple[str, ...]) -> Any:
+    def check(value: Any) -> Any:
+        if isinstance(value, str):
+            scheme, sep, rest = value.partition("://")
+            if not sep or scheme not in schemes or not rest.strip("/"):
+                raise ValueError(f"{value!r} is not a {' or '.join(schemes)} URL")
+            return value.rstrip("/")
+        return value
+
+    return BeforeValidator(check)
+
+
+RestUrl = Annotated[str, _url(("https", "http"))]
+WsUrl = Annotated[str, _url(("wss", "ws"))]
 
 
 class ExchangeConfig(_Strict):
+    """Where a run trades. `sim`: tradekit sim's seeded market (the default). `paper`:
+    Coinbase's live public market (public WebSocket channels and public REST, no key),
+    orders on the in-process paper exchange with `paper_balances`. `coinbase`: live,
+    with real keys and `--live`."""
+
     kind: Literal["paper", "sim", "coinbase"] = "sim"
     keys_file: str | None = None  # a CDP key file; required for kind = "coinbase"
+    # move a stop by editing it in place (no unprotected moment) where the exchange
+    # allows it; an edit refused as unsupported falls back to cancel-then-place for that
+    # product from then on (`tradekit check --live` tells in advance)
+    edit_stops: bool = True
+    # the public market paper trading reads (settings, so that a test or a rehearsal
+    # can point it at tradekit sim); no key is ever sent there
+    market_rest_url: RestUrl = "https://api.coinbase.com"
+    market_ws_url: WsUrl = "wss://advanced-trade-ws.coinbase.com"
+    market_ca_file: str | None = None  # a CA to trust for them (tradekit sim --tls)
+    # what the paper exchange starts with (a resumed run keeps its own)
+    paper_balances: dict[
+        Annotated[str, Field(pattern=r"^[A-Z0-9]{1,16}$")], Annotated[Money, Field(ge=0)]
+    ] = Field(default_factory=lambda: {"USD": Decimal("10000"), "USDC": Decimal("10000")})
 
 
 class Config(_Strict):
@@ -328,6 +372,8 @@ def load_config_dict(
     data: dict[str, Any], source: str = "<config>", environ: Mapping[str, str] | None = None
 ) -> Config:
     """Validate a parsed config (with environment overrides applied)."""
+    if _depth(data) > MAX_DEPTH:  # before anything walks it recursively
+        raise ConfigError(source, [_too_deep(_depth(data))])
     data = _env_overrides(data, os.environ if environ is None else environ)
     problems = _out_of_range(data, (), data)
     if problems:  # before pydantic: a monstrous number must not cost time or memory
@@ -345,6 +391,8 @@ def _problems(exc: ValidationError, data: Any) -> list[str]:
     for err in exc.errors(include_url=False):
         where = _format_loc(tuple(err["loc"]), data)
         msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "less_than" and err.get("ctx", {}).get("lt") == 1:
+            msg += ": it is a fraction (0.03 means 3%)"
         got = err.get("input")
         shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
         problems.append(f"{where}: {msg}{shown}")
@@ -401,4 +449,30 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
         data = tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(p), [f"not valid TOML: {exc}"]) from None
+    except RecursionError:  # the parser recurses per level: hundreds of them end it
+        raise ConfigError(str(p), [_too_deep()]) from None
     return load_config_dict(data, str(p), environ)
+
+
+MAX_DEPTH = 16  # levels of tables and arrays; a real config has four
+
+
+def _too_deep(depth: int | None = None) -> str:
+    found = "hundreds of levels" if depth is None else f"{depth} levels"
+    return f"nested {found} deep: a config has at most {MAX_DEPTH} levels of tables and arrays"
+
+
+def _depth(data: Any) -> int:
+    """How deep tables and arrays nest (iterative: no recursion on hostile input)."""
+    deepest = 0
+    stack = [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return depth
+        deepest = max(deepest, depth)
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return deepest

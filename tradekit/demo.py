@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
+from tradekit.app import format as fmt
 from tradekit.core.decision import DecisionEngine, PairParams
 from tradekit.core.entry import EntryRule, PullbackEntry
 from tradekit.core.events import MarketTrade
@@ -41,6 +42,10 @@ class DemoSetup:
     pullback_pct: Decimal = Decimal("0.005")
     max_entry_wait_s: int = 600
     volatility: float = 0.6
+
+    def _repr_html_(self) -> str:
+        values = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        return fmt.facts_html(values, DEFAULT_PRODUCTS.get(self.product_id))
 
     def path(self) -> PricePath:
         return PricePath(
@@ -122,7 +127,10 @@ def _run_on_sim(setup: DemoSetup, store: Store, tmp: Path, out: TextIO | None) -
     from tradekit.sim.server import SimServer
 
     keys = tmp / "sim-key.json"
-    with SimServer(keys_file=keys, balances=setup.balances(), rate_limit_per_s=1e6) as sim:
+    # whole fills, as the paper exchange this run is compared with (`DemoSetup.exchange`)
+    with SimServer(
+        keys_file=keys, balances=setup.balances(), rate_limit_per_s=1e6, fill_model="full"
+    ) as sim:
         rest = CoinbaseRest(Credentials.from_file(keys), sim.base_url)
         driven = DrivenExchange(rest, SimMarket(sim.base_url, admin_token=sim.admin_token))
         try:
@@ -146,33 +154,39 @@ def _summary(
         if r["type"] == "EntryEnded" and Decimal(r["payload"]["filled_size"]) == 0
     )
     pnl = store.total_realized_pnl(setup.product_id)
+    product = DEFAULT_PRODUCTS[setup.product_id]
+    moves = sum(1 for s in stops if s["old_trigger"] is not None)
     lines = [
-        f"tradekit demo: {setup.product_id}, seed {setup.seed}, {setup.ticks} ticks, "
-        f"trail {(setup.trail_pct * 100).normalize()}%, size {setup.size}",
+        f"tradekit demo: {setup.product_id}, seed {setup.seed}, {setup.ticks:,} ticks, "
+        f"trail {fmt.pct(setup.trail_pct)}, size {fmt.size(setup.size, product)}",
         f"  entries placed {placed}, timed out unfilled {timeouts}, "
-        f"positions closed {len(closed)}, stop moves {len(stops)}",
+        f"positions closed {len(closed)}, stops placed {len(stops) - moves}, "
+        f"stop moves {moves}",
     ]
     for i, p in enumerate(closed, 1):
         lines.append(
-            f"  #{i:<3} entry {Decimal(p['entry_price']):.2f}  exit {Decimal(p['exit_price']):.2f}"
-            f"  size {p['size']}  fees {Decimal(p['fees']):.2f}  "
-            f"P&L {Decimal(p['realized_pnl']):+.2f}"
+            f"  #{i:<3} entry {fmt.price(p['entry_price'], product)}"
+            f"  exit {fmt.price(p['exit_price'], product)}"
+            f"  size {fmt.size(p['size'], product)}  fees {fmt.money(p['fees'])}  "
+            f"P&L {fmt.signed_money(p['realized_pnl'])}"
         )
     summary = engine.summary()
     if summary["position"] is not None:
         pos = summary["position"]
         assert isinstance(pos, dict)
         lines.append(
-            f"  open: {pos['open_size']} from {Decimal(pos['entry_price']):.2f}, "
-            f"stop {pos['stop_trigger']} / {pos['stop_limit']}"
+            f"  open: {fmt.size(pos['open_size'], product)} from "
+            f"{fmt.price(pos['entry_price'], product)}, "
+            f"stop {fmt.price(pos['stop_trigger'], product)} / "
+            f"{fmt.price(pos['stop_limit'], product)}"
         )
-    lines.append(f"  realized P&L {pnl:+.2f} USD (fees included)")
+    lines.append(f"  realized P&L {fmt.signed_money(pnl, 'USD')} (fees included)")
     if out is not None:
         out.write("\n".join(lines) + "\n")
     return {
         "placed": placed,
         "closed": len(closed),
-        "stop_moves": len(stops),
+        "stop_moves": moves,
         "realized_pnl": pnl,
         "text": "\n".join(lines),
     }

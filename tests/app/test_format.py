@@ -57,6 +57,9 @@ def test_percentages_and_plurals_and_ids():
     short = fmt.short_id(long_id, 12)
     assert len(short) == 12 and short.startswith("a1b2c3") and short.endswith("234")
     assert fmt.short_id("abc") == "abc"
+    # our ids read whole whatever their length; an exchange's UUID by its first block
+    assert fmt.short_id("phase1-BTC-USD-34") == "phase1-BTC-USD-34"
+    assert fmt.short_id("601c6bc9-e26b-5d00-94fb-1e69f4998e6c") == "601c6bc9…"
     assert fmt.timestamp(1_704_067_200_123_456_789) == "2024-01-01 00:00:00 UTC"
 
 

@@ -44,20 +44,29 @@ def test_backtest_json_and_text(tmp_path, capsys):
     assert out["stats"]["closed_trades"] == 1 and D(out["stats"]["pnl"]) > 0
     assert main(["backtest", cfg, "--data", data, "--engine", "fast"]) == 0
     text = capsys.readouterr().out
-    assert "1 trades (1 closed)" in text and "bar 0 buy 10.00000000 at 100.00" in text
+    assert "1 trade (1 closed)" in text and "bar 0 buy 10 at 100.00" in text
 
 
 def test_the_configs_guards_apply(tmp_path, capsys):
     _, data = files(tmp_path)
     guarded = tmp_path / "guarded.toml"
-    guarded.write_text(CONFIG.replace('print_band_pct = "off"', ""))  # the default: 5 %
+    # the default band (5 %); this market is thin (one BTC a print, about 100 USD), so
+    # the confirming prints need be worth 300 USD in all, not the default 1000
+    guarded.write_text(CONFIG.replace('print_band_pct = "off"', 'confirm_value = "300"'))
     assert main(["backtest", str(guarded), "--data", data, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["params"]["print_band_pct"] == "0.05"
     assert out["params"]["max_order_value"] == "25000"
-    # the 110 print is held back until confirmed at 108: the stop never reaches 104
+    # the 110 print is held back until confirmed at 108 (three prints worth 324 over 30
+    # s): the stop never reaches 104
     assert out["stats"]["closed_trades"] == 0
     assert [s["trigger"] for s in out["stops"]] == ["95.00", "95.95", "102.60"]
+    # at the default 1000 USD those prints are too thin to confirm the move at all
+    thin = tmp_path / "thin.toml"
+    thin.write_text(CONFIG.replace('print_band_pct = "off"', ""))
+    assert main(["backtest", str(thin), "--data", data, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [s["trigger"] for s in out["stops"]] == ["95.00", "95.95"]
     assert main(["backtest", str(guarded), "--data", data, "--engine", "fast"]) == 2
     assert "print_band_pct" in capsys.readouterr().err
 

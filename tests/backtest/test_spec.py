@@ -307,6 +307,8 @@ def test_the_guard_names_are_the_configs_fields():
         "gap_exit_after_trades": 7,
         "print_band_pct": D("0.09"),
         "confirm_trades": 5,
+        "confirm_value": D(77),
+        "confirm_after": 13,
         "max_order_value": D(123),
         "max_order_size": D(2),
         "order_price_band_pct": D("0.07"),

@@ -69,6 +69,9 @@ def test_event_path_rows_and_any_executor():
         "min_ratchet",
     )
     assert len(fig.data[0].z) == 2 and len(fig.data[0].z[0]) == 3
+    # returns in percent on a scale centred at zero; the axes' fractions as percentages
+    assert fig.data[0].zmid == 0 and fig.data[0].colorbar.ticksuffix == "%"
+    assert "%" in fig.data[0].x[0]
     # a risk-free rate lowers every Sharpe ratio
     with ThreadPoolExecutor(1) as ex:
         rf = sweep(GRID, PATH, ex, params=BASE, progress=False, risk_free=0.05)

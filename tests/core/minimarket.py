@@ -27,6 +27,7 @@ from tradekit.core import (
     PlaceLimitBuy,
     PlaceLimitSell,
     PlaceStopLimitSell,
+    QueryOrder,
 )
 
 FEE = Decimal("0.001")
@@ -122,6 +123,20 @@ class MiniMarket:
                 ts,
             )
             return [OrderEdited(cmd.client_order_id, cmd.size, cmd.stop_price, cmd.limit_price, ts)]
+        if isinstance(cmd, QueryOrder):
+            o = self.orders.get(cmd.client_order_id)
+            if o is None:
+                return []  # never reached the market
+            if o["open"]:
+                status = OrderStatus.OPEN
+            else:
+                full = o["filled"] == o["cmd"].size
+                status = OrderStatus.FILLED if full else OrderStatus.CANCELLED
+            return [
+                OrderStatusReport(
+                    cmd.client_order_id, status, ts, o["oid"], None, triggered=o["triggered"]
+                )
+            ]
         assert isinstance(cmd, CancelOrder)
         o = self.orders[cmd.client_order_id]
         if not o["open"]:
@@ -222,9 +237,10 @@ def assert_protected(engine: DecisionEngine) -> None:
     prot = engine.protection
     if prot.state.value == "blocked":
         # a refusal backing off: said (ProtectionBlocked) and bounded in time
-        assert prot.blocked and engine.last_ts < prot.retry_at, (prot.blocked, prot.retry_at)
+        s = prot.s
+        assert s.reason and (s.retry_at is None or engine.last_ts < s.retry_at), s
         return
     assert engine.stop is not None or engine.exit is not None or prot.dust, (
         f"open size {size} unprotected in state {prot.state} "
-        f"(last {engine.last_price}, trigger {pos.stop_trigger}, blocked {prot.blocked!r})"
+        f"(last {engine.last_price}, trigger {pos.stop_trigger}, {prot.s!r})"
     )

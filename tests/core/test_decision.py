@@ -22,6 +22,7 @@ from tradekit.core import (
     PositionClosed,
     ProductSpec,
     PullbackEntry,
+    QueryOrder,
     StopMoved,
     Timer,
     TrailParams,
@@ -109,14 +110,45 @@ def test_cancel_refused_because_stop_triggered_places_no_new_stop():
     [stop] = e.handle(OrderFilled(buy.client_order_id, "T1", D("99.00"), D("0.5"), D("0"), 1))
     e.handle(OrderAccepted(stop.client_order_id, "X2", 1))
     [cancel] = e.handle(trade("105.00", 2))
-    assert e.handle(CancelRejected(stop.client_order_id, "ORDER_TRIGGERED", 3)) == []
-    assert e.handle(trade("106.00", 4)) == []  # no retry, no second stop
+    # refused: never assumed triggered; the exchange is asked and its word decides
+    [ask] = e.handle(CancelRejected(stop.client_order_id, "ORDER_TRIGGERED", 3))
+    assert ask == QueryOrder(stop.client_order_id, "X2", 3, protective=True)
+    # no retry of the cancel, no second stop while asking; only the question, repeated
+    # once its back-off has passed with no answer
+    assert [type(c) for c in e.handle(trade("106.00", 4))] == [QueryOrder]
+    answer = OrderStatusReport(stop.client_order_id, OrderStatus.OPEN, 4, triggered=True)
+    assert e.handle(answer) == []  # it triggered: it sells, nothing else is sent
+    assert e.protection_state.value == "triggered"
     cmds = e.handle(OrderFilled(stop.client_order_id, "T2", D("96.53"), D("0.5"), D("0"), 5))
     assert cmds == []
     [closed] = [r for r in e.take_reports() if isinstance(r, PositionClosed)]
     assert closed.realized_pnl == (D("96.53") - D("99.00")) * D("0.5")
     assert e.phase is Phase.FLAT
     assert cancel.then is not None
+
+
+def test_a_cancel_refused_once_while_the_stop_rests_is_retried_after_the_back_off():
+    """Issue 18.1: one transient refusal froze the ratchet for good (the stop stayed at
+    97.02 while the price rose to 199). Now the exchange is asked; it says the stop still
+    rests untriggered, so the move is sent again once the back-off (1 s) has passed."""
+    e = engine()
+    [buy] = e.handle(trade("100.00", 0))
+    e.handle(OrderAccepted(buy.client_order_id, "X1", 0))
+    [stop] = e.handle(OrderFilled(buy.client_order_id, "T1", D("99.00"), D("0.5"), D("0"), 1))
+    e.handle(OrderAccepted(stop.client_order_id, "X2", 1))
+    e.handle(trade("105.00", 2))
+    [ask] = e.handle(CancelRejected(stop.client_order_id, "UNKNOWN_CANCEL_FAILURE_REASON", 2))
+    assert isinstance(ask, QueryOrder)
+    assert e.handle(OrderStatusReport(stop.client_order_id, OrderStatus.OPEN, 2)) == []
+    assert e.protection_state.value == "resting"
+    assert e.stop.client_order_id == stop.client_order_id
+    ns = 1_000_000_000
+    assert e.handle(MarketTrade("BTC-USD", D("150.00"), D("1"), ns // 2)) == []  # backs off
+    [again] = e.handle(MarketTrade("BTC-USD", D("199.00"), D("1"), 2 + ns + 5))
+    assert isinstance(again, CancelOrder) and again.client_order_id == stop.client_order_id
+    assert again.then is not None and again.then.stop_price == D("195.02")
+    [place] = e.handle(OrderStatusReport(stop.client_order_id, OrderStatus.CANCELLED, 2 + ns + 6))
+    assert place.stop_price == D("195.02")
 
 
 def test_partial_entry_fills_resize_the_stop():
@@ -257,7 +289,9 @@ def test_an_entry_cancel_refused_is_not_sent_again_on_every_trade():
     e.handle(OrderAccepted(buy.client_order_id, "X1", 0))
     [cancel] = e.handle(trade("100.00", 2))
     assert cancel.reason is CancelReason.ENTRY_TIMEOUT
-    assert e.handle(CancelRejected(buy.client_order_id, "ORDER_IS_FULLY_FILLED", 3)) == []
-    assert e.handle(trade("100.00", 4)) == []  # settling: the exchange's word comes next
+    [ask] = e.handle(CancelRejected(buy.client_order_id, "ORDER_IS_FULLY_FILLED", 3))
+    assert ask == QueryOrder(buy.client_order_id, "X1", 3)
+    # settling: the exchange's word comes next (asked again, never cancelled again)
+    assert [type(c) for c in e.handle(trade("100.00", 4))] == [QueryOrder]
     e.handle(OrderFilled(buy.client_order_id, "T1", D("99.00"), D("0.5"), D("0"), 5))
     assert e.entry is None and e.entry_cancel_refused is None

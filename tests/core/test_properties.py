@@ -5,17 +5,14 @@ from decimal import Decimal as D
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from minimarket import MiniMarket
+from minimarket import MiniMarket, assert_protected
 
 from tradekit.core import (
-    CancelOrder,
+    Command,
     DecisionEngine,
-    EditStopOrder,
     FixedOffsetEntry,
     MarketTrade,
     PairParams,
-    PlaceLimitBuy,
-    PlaceLimitSell,
     PlaceStopLimitSell,
     PositionState,
     ProductSpec,
@@ -138,9 +135,7 @@ def test_engine_invariants_under_random_paths_and_event_orders(
     assert len(market.seen_coids) == len(set(market.seen_coids))
     # no float anywhere in what the core asked for
     for cmd in market.commands:
-        assert isinstance(
-            cmd, PlaceLimitBuy | PlaceStopLimitSell | PlaceLimitSell | CancelOrder | EditStopOrder
-        )
+        assert isinstance(cmd, Command)
         _decimals_only(cmd)
     # total sold <= total bought, per the exchange
     bought = sum(
@@ -148,7 +143,7 @@ def test_engine_invariants_under_random_paths_and_event_orders(
     )
     sold = sum((o["filled"] for o in market.orders.values() if o["stop"] or o["sell"]), D(0))
     assert sold <= bought
-    # at the end, after a long flat tail: whatever is held is protected or reported dust
-    if engine.position is not None:
-        assert engine.stop is not None or engine.exit is not None or engine.protection.dust
+    # at the end, after a long flat tail: whatever is held is protected, reported dust,
+    # or waits out a reported, bounded back-off (refusals keep coming at 20 %)
+    assert_protected(engine)
     assert checked

@@ -4,8 +4,6 @@ sizes, fills reported twice, moves reported when they happen, fees of a partial 
 
 from decimal import Decimal as D
 
-import pytest
-
 from tradekit.core import (
     CancelOrder,
     CancelReason,
@@ -13,7 +11,6 @@ from tradekit.core import (
     DustLeft,
     ExitPlaced,
     FixedOffsetEntry,
-    InvalidProtectionTransition,
     MarketTrade,
     OrderAccepted,
     OrderFilled,
@@ -37,7 +34,6 @@ from tradekit.core import (
     Timer,
     TrailParams,
 )
-from tradekit.core.protection import TRANSITIONS
 
 BTC = ProductSpec("BTC-USD", D("0.00000001"), D("0.01"), D("0.00000001"))
 SEC = 1_000_000_000
@@ -240,20 +236,39 @@ def test_an_entry_whose_stop_would_be_under_the_quote_minimum_is_not_made():
     assert "quote_min_size" in skipped.reason and "stop" in skipped.reason
 
 
-def test_a_remainder_whose_stop_is_under_the_quote_minimum_is_dust_not_a_storm():
+def test_a_remainder_whose_stop_is_under_the_quote_minimum_is_sold_once_not_a_storm():
+    """0.102 SOL: its stop (limit raised at most to the trigger 97.02, 9.90) is under the
+    quote minimum of 10, but an exit at 98.50 (10.05) is not: one exit, never a storm of
+    refused stops, never a position left unprotected in silence."""
     e = engine(SOL, size="0.5", wait_s=5)
     [buy] = e.handle(trade("100.00", 0, "SOL-USD"))
     e.handle(OrderAccepted(buy.client_order_id, "B1", 0))
-    # 0.102 filled (its stop would be worth 9.85), then the entry times out
     sent = e.handle(OrderFilled(buy.client_order_id, "T1", D("99.00"), D("0.102"), D("0"), SEC))
     sent += e.handle(trade("99.00", 5, "SOL-USD"))  # the timeout's cancel
     assert [type(c) for c in sent] == [CancelOrder]
     sent = e.handle(OrderStatusReport(buy.client_order_id, OrderStatus.CANCELLED, 5 * SEC))
-    for t in range(6, 16):  # before: a refused stop re-sent with a new id on every trade
+    assert sent == [PlaceLimitSell("r-2", "SOL-USD", D("0.102"), D("98.50"), 5 * SEC)]
+    e.handle(OrderAccepted("r-2", "X2", 5 * SEC))
+    for t in range(6, 16):
+        sent += e.handle(trade("99.00", t, "SOL-USD"))
+    assert len(sent) == 1
+    [placed] = kinds(e.take_reports(), ExitPlaced)
+    assert placed.reason == "unprotectable"
+
+
+def test_a_remainder_that_can_be_neither_stopped_nor_sold_is_dust_not_a_storm():
+    e = engine(SOL, size="0.5", wait_s=5)
+    [buy] = e.handle(trade("100.00", 0, "SOL-USD"))
+    e.handle(OrderAccepted(buy.client_order_id, "B1", 0))
+    # 0.1 filled: worth 9.85 at the exit's 98.50, under the quote minimum of 10
+    sent = e.handle(OrderFilled(buy.client_order_id, "T1", D("99.00"), D("0.1"), D("0"), SEC))
+    sent += e.handle(trade("99.00", 5, "SOL-USD"))
+    sent = e.handle(OrderStatusReport(buy.client_order_id, OrderStatus.CANCELLED, 5 * SEC))
+    for t in range(6, 16):
         sent += e.handle(trade("99.00", t, "SOL-USD"))
     assert not [c for c in sent if not isinstance(c, PlaceLimitBuy)]
     [dust] = kinds(e.take_reports(), DustLeft)
-    assert dust.size == D("0.102") and "quote_min_size" in dust.reason
+    assert dust.size == D("0.1") and "quote_min_size" in dust.reason
 
 
 def test_a_stop_limit_is_raised_to_meet_the_quote_minimum_when_the_trigger_allows():
@@ -370,15 +385,6 @@ def test_the_core_computes_money_in_the_one_money_context():
 
 
 # -- the state machine itself ------------------------------------------------------------
-
-
-def test_illegal_transitions_raise():
-    assert ProtectionState.PLACING not in TRANSITIONS[ProtectionState.EXITING]
-    assert ProtectionState.RESTING not in TRANSITIONS[ProtectionState.NONE]
-    e = engine()
-    e.protection.state = ProtectionState.EXITING
-    with pytest.raises(InvalidProtectionTransition, match="exiting to placing"):
-        e.protection._go(ProtectionState.PLACING)
 
 
 def test_trades_observed_late_raise_the_high_and_the_next_decision_catches_up():

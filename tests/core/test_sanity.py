@@ -111,7 +111,8 @@ def test_the_filter_state_survives_a_restart():
     e.handle(trade("100", 1))
     e.handle(trade("130", 2))
     again = DecisionEngine.restore(e.params, FixedOffsetEntry(D("0.01")), e.snapshot())
-    assert again.prints.reference == D("100") and again.prints.suspects == [D("130")]
+    assert again.prints.reference == D("100") and again.prints.suspect_count == 1
+    assert again.prints.suspect_lo == D("130") and again.prints.suspect_first_ts == 2 * SEC
 
 
 def test_bad_settings_are_refused():
@@ -121,3 +122,66 @@ def test_bad_settings_are_refused():
         SanityParams(confirm_trades=0)
     with pytest.raises(ValueError, match="max_order_value"):
         SanityParams(max_order_value=D("-1"))
+
+
+# -- evidence, not a count: traded value and time span -------------------------------------
+
+MS = 1_000_000
+
+
+def evidence_filter() -> PrintFilter:
+    f = PrintFilter(D("0.05"), 3, min_value=D("1000"), after_ns=2 * SEC)
+    assert f.check(D("60000"), D("0.1"), 0) is None
+    return f
+
+
+def test_three_dust_prints_within_25ms_confirm_nothing():
+    f = evidence_filter()
+    for i in range(3):
+        why = f.check(D("66000"), D("0.00000001"), SEC + i * 12 * MS)
+        assert why is not None and "worth 1000 in all over 2 s" in why
+    assert f.reference == D("60000")
+    # and a hundred more dust prints over minutes do not either: their value is nothing
+    for i in range(100):
+        assert f.check(D("66000"), D("0.00000001"), 2 * SEC + i * SEC) is not None
+    assert f.reference == D("60000")
+
+
+def test_a_real_move_is_confirmed_by_value_over_time():
+    f = evidence_filter()
+    assert f.check(D("66000"), D("0.01"), 1 * SEC) is not None  # 660
+    assert f.check(D("66100"), D("0.01"), 2 * SEC) is not None  # 1321, 1 s
+    assert f.check(D("66050"), D("0.01"), 3 * SEC) is None  # 1981.5 over 2 s: moved
+    assert f.reference == D("66050")
+
+
+def test_value_in_an_instant_is_not_enough_nor_time_without_value():
+    f = evidence_filter()
+    for i in range(5):  # 5 BTC at once: a lot of value, no time
+        assert f.check(D("66000"), D("1"), SEC + i * MS) is not None
+    g = evidence_filter()
+    for i in range(5):  # over 4 s, but worth 3.3 in all
+        assert g.check(D("66000"), D("0.00001"), SEC + i * SEC) is not None
+    assert (f.reference, g.reference) == (D("60000"), D("60000"))
+
+
+def test_suspects_that_disagree_start_the_evidence_again():
+    f = evidence_filter()
+    assert f.check(D("66000"), D("1"), 1 * SEC) is not None
+    assert f.check(D("75000"), D("1"), 2 * SEC) is not None  # not within 5 % of 66000
+    assert f.check(D("75000"), D("1"), 3 * SEC) is not None  # only 1 s of 75000
+    assert f.suspect_count == 2 and f.suspect_first_ts == 2 * SEC
+
+
+def test_the_engine_passes_each_print_s_size_and_time():
+    e = engine(
+        print_band_pct=D("0.05"), confirm_trades=3, confirm_value=D("1000"),
+        confirm_after_ns=2 * SEC,
+    )  # fmt: skip
+    e.handle(MarketTrade("BTC-USD", D("60000"), D("0.1"), 0))
+    for i in range(3):
+        e.handle(MarketTrade("BTC-USD", D("66000"), D("0.00000001"), SEC + i * 12 * MS))
+    assert e.last_price == D("60000")
+    for i in range(3):
+        e.handle(MarketTrade("BTC-USD", D("66000"), D("0.01"), 2 * SEC + i * SEC))
+    assert e.last_price == D("66000")

@@ -285,6 +285,10 @@ def bad(tmp_path: Path, text: str | bytes) -> Path:
 
 HEADER = '{"format":"tradekit-recording","version":1,"created_ns":1,"meta":{}}\n'
 TRADE = json.dumps({"recv_ns": 5, "event": encode(EVENTS[0])}, separators=(",", ":")) + "\n"
+FILL = (
+    '{"recv_ns":5,"event":{"type":"OrderFilled","client_order_id":"c","trade_id":"t",'
+    '"price":"100.5","size":"0.5","fee":"0.01","ts":1}}\n'
+)
 
 
 @pytest.mark.parametrize(
@@ -329,6 +333,15 @@ def test_bad_header(tmp_path: Path, text: str, line: int, message: str) -> None:
         (TRADE.replace('"price":"60000.01"', '"price":"lots"'), r"MarketTrade\.price"),
         (TRADE.replace(',"trade_id":"t1"', ',"trade_id":"t1","side":"BUY"'), "side"),
         (TRADE.replace('"size":"0.00000001",', ""), r"MarketTrade\.size: missing"),
+        (FILL.replace('"size":"0.5"', '"size":"-1"'), r"OrderFilled\.size: -1 is impossible"),
+        (FILL.replace('"price":"100.5"', '"price":"0"'), r"OrderFilled\.price: 0 is impossible"),
+        (FILL.replace('"fee":"0.01"', '"fee":"-0.01"'), r"OrderFilled\.fee: -0.01 is impossible"),
+        (
+            '{"recv_ns":5,"event":{"type":"OrderStatusReport","client_order_id":"c","status":'
+            '"OPEN","ts":1,"order_id":"o","filled_size":"-2","filled_value":"0",'
+            '"total_fees":"0","triggered":null}}\n',
+            r"OrderStatusReport\.filled_size: -2 is impossible",
+        ),
     ],
 )
 def test_bad_record_names_file_and_line(tmp_path: Path, body: str | bytes, message: str) -> None:

@@ -22,7 +22,7 @@ from tradekit.core.entry import FixedOffsetEntry
 from tradekit.core.events import MarketTrade, OrderAccepted, OrderFilled, OrderStatusReport
 from tradekit.core.orders import OrderStatus, OrderType
 from tradekit.core.position import TrailParams
-from tradekit.core.reports import EntryEnded, StopRejected, StopTriggered
+from tradekit.core.reports import EntryEnded, ExitPlaced, StopRejected, StopTriggered
 from tradekit.engine.execution import ExecutionEngine
 from tradekit.exchange.paper import PaperExchange
 from tradekit.exchange.products import DEFAULT_PRODUCTS
@@ -306,7 +306,11 @@ def test_gap_down_leaves_the_stop_triggered_unfilled_then_it_fills_at_its_limit(
     assert len(triggered) == 1  # stated once
 
 
-def test_gap_down_during_a_partial_entry_keeps_the_executing_stop(store):
+def test_gap_down_during_a_partial_entry_exits_all_that_is_held(store):
+    """The print that triggers the stop also fills more of the entry, under the stop's
+    limit: the triggered stop (0.04) cannot cover the 0.05 now held and is not filling,
+    so it makes way for one exit of everything (before, 0.01 stayed uncovered until the
+    gap-through rule ran)."""
     trades = path(
         "100000",  # 0: bid 99000.00 for 0.1
         ("99000", "0.04"),  # 1: 0.04 filled; stop 0.04 @ 97020.00 / 96534.90
@@ -316,9 +320,11 @@ def test_gap_down_during_a_partial_entry_keeps_the_executing_stop(store):
     eng = new_engine(trades, ex, store)
     eng.run()
     stop = ex.get_order_by_client_id("t-2")
-    assert stop.triggered is True
-    assert stop.status is OrderStatus.OPEN  # the executing stop is left alone
+    assert stop.triggered is True and stop.status is OrderStatus.CANCELLED
     assert ex.get_order_by_client_id("t-1").status is OrderStatus.CANCELLED  # rule 5
+    [exit_] = [r for r in reports(store) if isinstance(r, ExitPlaced)]
+    assert exit_.reason == "bought_after_trigger" and exit_.size == D("0.05")
+    assert exit_.limit_price == D("95520.00")  # 96000 x (1 - 0.005)
     assert not [r for r in reports(store) if isinstance(r, StopRejected)]
 
 

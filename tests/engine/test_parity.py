@@ -16,7 +16,7 @@ from tradekit.engine._async.loop import AsyncExecutionEngine
 from tradekit.engine.execution import ExecutionEngine
 from tradekit.exchange.aio import AsyncExchange
 from tradekit.exchange.paper import PaperExchange
-from tradekit.exchange.types import OutcomeUnknown
+from tradekit.exchange.types import CancelResult, OutcomeUnknown
 from tradekit.store.sqlite import Store
 
 SEC = 10**9
@@ -62,6 +62,20 @@ class FillRacesCancel(Meddling):
                 ts = max(f.ts for f in self._inner.list_fills()) + 1
                 if last is not None:
                     self._inner.advance(MarketTrade(o.product_id, o.stop_price, o.size, ts))
+        return self._inner.cancel_order(order_id)
+
+
+class RefusesCancels(Meddling):
+    """Refuses every other cancel of a stop that still rests untriggered, for a passing
+    reason (Coinbase's UNKNOWN_CANCEL_FAILURE_REASON): the engine must ask, find it
+    resting, and move it again after the back-off, never assume it triggered."""
+
+    def cancel_order(self, order_id: str) -> Any:
+        o = self._inner.get_order(order_id)
+        if o is not None and o.stop_price is not None and not o.triggered:
+            self._count += 1
+            if self._count % 2 == 1:
+                return CancelResult(order_id, False, "UNKNOWN_CANCEL_FAILURE_REASON")
         return self._inner.cancel_order(order_id)
 
 
@@ -133,6 +147,9 @@ def scenario(name: str) -> tuple[DemoSetup, list[MarketTrade], dict[str, Any]]:
     if name == "fill-races-cancel":
         setup = DemoSetup(seed=6, ticks=6000, volatility=1.5, pullback_pct=D("0.005"))
         return setup, setup.path().to_list(), {"race": True}
+    if name == "refused-cancels":
+        setup = DemoSetup(seed=4, ticks=6000, volatility=1.5, pullback_pct=D("0.005"))
+        return setup, setup.path().to_list(), {"refuse": True}
     setup = DemoSetup(seed=1, ticks=16, pullback_pct=D("0.001"), trail_pct=D("0.01"))
     if name == "gap-through-exit":
         return setup, gap_through_path(), {"gap_through": True}
@@ -152,6 +169,8 @@ def make_exchange(opts: dict[str, Any]) -> Any:
     paper = PaperExchange(balances={"USD": D("100000")}, fill_model=opts.get("fill_model", "full"))
     if opts.get("race"):
         return FillRacesCancel(paper)
+    if opts.get("refuse"):
+        return RefusesCancels(paper)
     return LosesCancelReplies(paper) if opts.get("lose") else paper
 
 
@@ -163,6 +182,7 @@ def make_exchange(opts: dict[str, Any]) -> Any:
         "gap-and-lost-cancel-replies",
         "fill-races-cancel",
         "gap-through-exit",
+        "refused-cancels",
     ],
 )
 def test_sync_and_async_journals_are_identical(tmp_path, name):
@@ -216,3 +236,81 @@ def test_sync_and_async_journals_are_identical(tmp_path, name):
         exits = [r[5] for r in sync_rows if r[4] == "ExitPlaced"]
         assert exits and exits[0]["reason"] == "breach"
         assert "StopBreached" in types
+    if opts.get("refuse"):
+        # each refused cancel was settled by asking; the stop still rested, so it was
+        # moved again after the back-off: the ratchet never froze
+        types = [r[4] for r in sync_rows]
+        refused = [i for i, t in enumerate(types) if t == "CancelRejected"]
+        assert len(refused) >= 3
+        for i in refused:
+            assert types[i + 1 : i + 3].count("QueryOrder") == 1
+        moved = [r for r in sync_rows if r[4] == "StopMoved"]
+        assert len(moved) > len(refused)
+
+
+SCENARIOS = [
+    "demo",
+    "partial-fills",
+    "gap-and-lost-cancel-replies",
+    "fill-races-cancel",
+    "gap-through-exit",
+    "refused-cancels",
+]
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_every_loop_gives_the_same_outcome(tmp_path, name):
+    """The sync loop, the async loop, the portfolio and the backtest runner take a
+    trade's events from one place (`trade_events`) and handle each event's outcomes
+    before the next: on the same adversarial exchange, the same journal (the runner
+    keeps no journal: the same reports, commands and exchange state)."""
+    from tradekit.backtest.runner import run_events
+    from tradekit.engine.portfolio import Portfolio
+
+    setup, trades, opts = scenario(name)
+
+    def ticks(start: int):
+        return iter(trades[start:])
+
+    with Store(tmp_path / "sync.sqlite") as s1:
+        exchange = make_exchange(opts)
+        sync = ExecutionEngine(
+            setup.engine(s1, setup.exchange(), "p").decision, exchange, s1, ticks
+        )
+        sync.run()
+        sync_rows = journal(s1)
+        sync_orders = _orders(exchange)
+
+    async def feed():
+        for t in trades:
+            yield t
+
+    async def run_portfolio() -> tuple[list[tuple[Any, ...]], list[Any]]:
+        with Store(tmp_path / "portfolio.sqlite") as s3:
+            decision = setup.engine(s3, setup.exchange(), "p").decision
+            exchange = make_exchange(opts)
+            pf = Portfolio([decision], AsyncExchange(exchange), s3, feed(), poll_after_s=3600)
+            await pf.run()
+            return journal(s3), _orders(exchange)
+
+    pf_rows, pf_orders = asyncio.run(run_portfolio())
+    assert [r[3:] for r in pf_rows] == [r[3:] for r in sync_rows]
+    assert pf_orders == sync_orders
+
+    with Store(":memory:") as s4:
+        decision = setup.engine(s4, setup.exchange(), "p").decision
+    exchange = make_exchange(opts)
+    trace, _ = run_events(decision, exchange, trades)
+    reports = [(type(r).__name__, r) for _, r in trace.reports]
+    assert [t for t, _ in reports] == [r[4] for r in sync_rows if r[3] == "report"]
+    commands = [r for r in sync_rows if r[3] == "command"]
+    assert trace.commands == len(commands)
+    assert _orders(exchange) == sync_orders
+
+
+def _orders(exchange: Any) -> list[Any]:
+    """What the exchange holds: every order's id, levels, status and fills."""
+    return [
+        (o.client_order_id, o.status, o.size, o.limit_price, o.stop_price, o.filled_size)
+        for o in exchange.list_orders()
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +59,14 @@ def execute_notebook(
     *,
     pause_s: float = 0.0,
     before_last: str | None = None,
+    after_cell: dict[int, str] | None = None,
     timeout: int = 120,
 ) -> tuple[Any, dict[str, Any] | None, float]:
     """Run a notebook in a fresh kernel, a cell at a time, waiting `pause_s` between two
     code cells (a person reading); `before_last` is code run just before the last code
-    cell (a test's look at the notebook's own objects) whose last line prints JSON.
+    cell (a test's look at the notebook's own objects) whose last line prints JSON;
+    `after_cell` maps a cell's index to code run right after it (what a reader does
+    there: press a button, drag a slider). Its output is not kept.
     Returns (the executed notebook, that JSON or None, seconds taken)."""
     import json
     import time
@@ -91,6 +95,14 @@ def execute_notebook(
             if pause_s and i != code_cells[0]:
                 time.sleep(pause_s)
             client.execute_cell(nb.cells[i], i)
+            action = (after_cell or {}).get(i)
+            if action is not None:
+                act = nbformat.v4.new_code_cell(action)
+                nb.cells.append(act)
+                client.execute_cell(act, len(nb.cells) - 1)
+                nb.cells.pop()
+                errors = [o for o in act.outputs if o.output_type == "error"]
+                assert not errors, f"the reader's action after cell {i} failed: {errors}"
     return nb, facts, time.monotonic() - start
 
 
@@ -120,3 +132,57 @@ def _mime_rank(mime: str) -> int:
         if mime in order
         else len(order) + (mime.startswith("application/vnd.jupyter.widget"))
     )
+
+
+# -- numbers for people in what a notebook shows -------------------------------------------
+
+# A Decimal's repr, a number with more decimals than any product's increment (8), or a
+# fraction padded with zeros (`-385.1365760000000`, `0.05000000`): raw, not for people.
+RAW_NUMBER = re.compile(r"Decimal\(|\d\.\d{9,}|\d\.\d*[1-9]0{3,}(?!\d)")
+# where a table deliberately keeps the exact value: the hover (title attribute), and CSS
+_NOT_SHOWN = re.compile(r"""title=(?:'[^']*'|"[^"]*")|<style[^>]*>.*?</style>""", re.S)
+_WIDGET_TEXT = ("HTMLModel", "LabelModel", "HTMLMathModel", "TextareaModel")
+
+
+def shown_texts(nb: Any) -> list[tuple[str, str]]:
+    """(where, text) of everything a reader sees in an executed notebook: streams,
+    errors, the richest of each display's text forms (HTML before plain text: what
+    JupyterLab renders), and the text of the HTML and label widgets it left."""
+    out: list[tuple[str, str]] = []
+    for i, cell in enumerate(nb.cells):
+        for o in cell.get("outputs", []):
+            where = f"cell {i}"
+            if o.output_type == "stream":
+                out.append((where, o.text))
+            elif o.output_type == "error":
+                out.append((where, f"{o.ename}: {o.evalue}"))
+            else:
+                data = o.get("data", {})
+                if any(m.startswith("application/vnd.") for m in data):
+                    continue  # a widget or a chart (its state is read below)
+                for mime in ("text/html", "text/markdown", "text/plain"):
+                    if mime in data:
+                        text = data[mime]
+                        out.append((where, "".join(text) if isinstance(text, list) else text))
+                        break
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    for model_id, model in state.get("state", {}).items():
+        if model.get("model_name") in _WIDGET_TEXT:
+            value = model.get("state", {}).get("value")
+            if value:
+                out.append((f"widget {model_id[:8]}", str(value)))
+        desc = model.get("state", {}).get("description")
+        if desc:
+            out.append((f"widget {model_id[:8]} label", str(desc)))
+    return out
+
+
+def raw_numbers(nb: Any) -> list[str]:
+    """Every raw number a reader would see (empty: all numbers are for people)."""
+    found = []
+    for where, text in shown_texts(nb):
+        visible = _NOT_SHOWN.sub("", text)
+        for m in RAW_NUMBER.finditer(visible):
+            lo, hi = max(0, m.start() - 60), m.end() + 30
+            found.append(f"{where}: …{visible[lo:hi]}…")
+    return found

@@ -347,24 +347,243 @@ def test_the_monitor_updates_by_itself_and_its_buttons_work_in_jupyterlab(lab, b
         page.close()
 
 
-def _open_and_run_all(page, base: str, token: str, name: str) -> None:
+def _open(page, base: str, token: str, name: str, workspace: str = "monitor") -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    # a workspace of its own: the other test's notebook does not reopen beside it
-    page.goto(f"{base}/lab/workspaces/monitor/tree/{name}?token={token}", timeout=60_000)
+    # a workspace of its own: another test's notebook does not reopen beside it
+    page.goto(f"{base}/lab/workspaces/{workspace}/tree/{name}?token={token}", timeout=60_000)
     page.wait_for_selector(".jp-Notebook", timeout=60_000)
     with contextlib.suppress(PlaywrightTimeout):
         page.locator('.jp-Dialog button:has-text("Select")').click(timeout=2_000)
     page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=60_000)
+
+
+def _run_menu(page, item: str) -> None:
     page.click('.lm-MenuBar-itemLabel:text-is("Run")')
-    page.click("text=Run All Cells")
-    state = page.wait_for_function(ALL_RUN_OR_ERROR, timeout=120_000).json_value()
+    page.click(f".lm-Menu-itemLabel:text-is('{item}')")
+    state = page.wait_for_function(ALL_RUN_OR_ERROR, timeout=180_000).json_value()
     if state == "error":
         text = page.locator('[data-mime-type="application/vnd.jupyter.stderr"]').first
         pytest.fail(f"a cell raised in JupyterLab:\n{text.inner_text()[:3000]}")
+
+
+def _open_and_run_all(page, base: str, token: str, name: str, workspace: str = "monitor") -> None:
+    _open(page, base, token, name, workspace)
+    _run_menu(page, "Run All Cells")
 
 
 def _wait_idle(page) -> None:
     page.wait_for_selector(
         '.jp-Notebook-ExecutionIndicator[data-status="idle"]:visible', timeout=30_000
     )
+
+
+# -- notebooks read by a person: buttons pressed, sliders dragged -------------------------
+
+READER_SHOTS = {
+    "monitor first frame": ARTIFACTS / "03-monitor-first-frame.png",
+    "03 after stop": ARTIFACTS / "03-after-the-monitors-stop.png",
+    "05 sliders": ARTIFACTS / "05-sliders.png",
+    "replay gap": ARTIFACTS / "replay-gap-through.png",
+    "lesson sliders": ARTIFACTS / "lesson-sliders.png",
+    "06 replay": ARTIFACTS / "06-what-happened.png",
+    "reopened": ARTIFACTS / "lesson-reopened-after-save.png",
+}
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def _shot(locator, key: str, readme_name: str | None = None) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    locator.scroll_into_view_if_needed()
+    locator.screenshot(path=str(READER_SHOTS[key]))
+    if readme_name and os.environ.get("TRADEKIT_UPDATE_SCREENSHOTS") == "1":
+        shutil.copy(READER_SHOTS[key], DOCS / readme_name)
+
+
+def _drag_until(page, slider, dx: float, watched) -> None:
+    """Drag a slider until `watched` (a locator) shows something else: a person who sees
+    nothing happen drags again (a drag that starts while the page still scrolls misses
+    the handle)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    old = watched.inner_text()
+    for attempt in range(3):
+        _drag(page, slider, dx if attempt % 2 == 0 else -dx / 2)
+        try:
+            page.wait_for_function(
+                "([el, old]) => el.innerText !== old",
+                arg=[watched.element_handle(), old],
+                timeout=15_000,
+            )
+            return
+        except PlaywrightTimeout:
+            continue
+    pytest.fail(f"three drags of the slider changed nothing: {old[:200]}")
+
+
+def _drag(page, slider, dx: float) -> None:
+    """Drag a slider's handle `dx` pixels with the mouse, as a person does."""
+    handle = slider.locator(".noUi-handle")
+    handle.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    box = handle.bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for i in range(1, 11):
+        page.mouse.move(x + dx * i / 10, y)
+    page.mouse.up()
+
+
+def _run_cell(page, index: int) -> None:
+    """Select code cell `index` and run it (Shift+Enter)."""
+    cell = page.locator(".jp-Notebook .jp-CodeCell").nth(index)
+    cell.locator(".jp-InputPrompt").click()
+    page.keyboard.press("Shift+Enter")
+
+
+def test_notebook_03_the_monitor_shows_at_once_and_its_stop_leaves_later_cells_working(
+    lab, browser
+):
+    base, token, _root = lab
+    page = browser.new_page(viewport={"width": 1280, "height": 1100})
+    try:
+        _open(page, base, token, "03-portfolio.ipynb", "reader-03")
+        _run_cell(page, 0)  # the config
+        _wait_idle(page)
+        start = time.monotonic()
+        _run_cell(page, 1)  # open the session, start it, show the monitor
+        page.wait_for_function(
+            """() => { const h = document.querySelector('.tradekit-monitor-header');
+                       return h && /running|starting/.test(h.innerText) }""",
+            timeout=60_000,
+            polling=50,
+        )
+        first_frame = time.monotonic() - start
+        page.wait_for_selector(".tradekit-monitor .js-plotly-plot", timeout=60_000)
+        charts = time.monotonic() - start
+        # a figure to report, not a limit (tests never assert on wall-clock time)
+        print(f"monitor: first frame {first_frame:.2f} s, first chart {charts:.2f} s")
+        page.wait_for_timeout(1_500)
+        _shot(page.locator(".tradekit-monitor"), "monitor first frame")
+
+        # the reader presses the monitor's stop, then runs the rest of the notebook
+        page.locator(".tradekit-stop").click()
+        page.wait_for_function(
+            "() => /stopped/.test(document.querySelector('.tradekit-monitor-header').innerText)",
+            timeout=30_000,
+        )
+        page.locator(".jp-Notebook .jp-CodeCell").nth(2).locator(".jp-InputPrompt").click()
+        _run_menu(page, "Run Selected Cell and All Below")
+        said = page.locator(".jp-OutputArea-output:has-text('The portfolio has stopped')")
+        # the pause and the kill answer with a sentence each (the refusal too, unless
+        # the limits refused an entry before the stop: then its table shows)
+        assert said.count() in (2, 3)
+        stderr = "[data-mime-type='application/vnd.jupyter.stderr']"
+        assert page.locator(f".jp-OutputArea-output{stderr}").count() == 0
+        _shot(
+            said.last.locator("xpath=ancestor::div[contains(@class,'jp-Cell')][1]"), "03 after stop"
+        )
+    finally:
+        page.close()
+
+
+def test_notebook_05_sliders_redraw_the_chart_and_the_line_names_their_values(lab, browser):
+    base, token, _root = lab
+    page = browser.new_page(viewport={"width": 1280, "height": 1100})
+    try:
+        _open_and_run_all(page, base, token, "05-backtest-and-sweep.ipynb", "reader-05")
+        box = page.locator(".widget-vbox:has(.widget-slider):has(.js-plotly-plot)").first
+        box.wait_for(timeout=60_000)
+        trail = box.locator(".widget-slider").first
+        status = box.locator(".widget-html").first
+        _drag_until(page, trail, 120, status)
+        page.wait_for_timeout(1_000)
+        readout = trail.locator(".widget-readout").inner_text().strip()
+        assert f"trail_pct {readout}" in status.inner_text()
+        # time on the x axis (dates), and the stop drawn
+        ticks = box.locator(".xtick text").evaluate_all("els => els.map(e => e.textContent)")
+        assert ticks and not any(t.replace(",", "").isdigit() and len(t) > 8 for t in ticks)
+        assert box.locator(".legendtext:text-is('stop trigger')").count() == 1
+        _shot(box, "05 sliders", "05-sliders.png")
+        assert "%" in page.locator(".js-plotly-plot .colorbar").first.inner_html()
+    finally:
+        page.close()
+
+
+def test_the_lesson_sliders_agree_with_its_labels_and_replay_steps_through_a_gap(lab, browser):
+    base, token, _root = lab
+    page = browser.new_page(viewport={"width": 1280, "height": 1100})
+    try:
+        _open_and_run_all(page, base, token, "teaching-ratchet.ipynb", "reader-lesson")
+        # the replay opened at the gap-through, with the exit that followed
+        replay = page.locator(".tradekit-replay")
+        replay.wait_for(timeout=60_000)
+        panel = replay.locator(".tradekit-replay-panel")
+        assert "StopGappedThrough" in panel.inner_text()
+        assert "exit working" in panel.inner_text()
+        page.wait_for_timeout(1_000)
+        _shot(replay, "replay gap", "replay-gap-through.png")
+        before = panel.inner_text()
+        replay.locator(".tradekit-replay-next").click()
+        page.wait_for_function(
+            "([el, old]) => el.innerText !== old",
+            arg=[panel.element_handle(), before],
+            timeout=30_000,
+        )
+        assert "PositionClosed" in panel.inner_text()
+
+        # a student drags the trail slider: the label names the slider's value
+        box = page.locator(".widget-vbox:has(.widget-slider):has(.js-plotly-plot)").first
+        trail = box.locator(".widget-slider").first
+        summary = box.locator(".widget-html").first
+        _drag_until(page, trail, 80, summary)
+        readout = trail.locator(".widget-readout").inner_text().strip()
+        assert summary.inner_text().startswith(f"trail_pct {readout} (")
+        _shot(box, "lesson sliders")
+
+        # saved, the kernel gone, reopened: the widgets are drawn from the saved state
+        page.keyboard.press("Control+s")
+        page.wait_for_timeout(2_000)
+        req = urllib.request.Request(f"{base}/api/sessions?token={token}")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            sessions = json.loads(r.read())
+        for sess in sessions:
+            if sess["path"].endswith("teaching-ratchet.ipynb"):
+                kid = sess["kernel"]["id"]
+                urllib.request.urlopen(
+                    urllib.request.Request(
+                        f"{base}/api/kernels/{kid}?token={token}", method="DELETE"
+                    ),
+                    timeout=10,
+                )
+        saved = json.loads((_root / "teaching-ratchet.ipynb").read_text())
+        assert "widgets" in saved["metadata"], "JupyterLab saved no widget state"
+        page.reload()
+        page.wait_for_selector(".jp-Notebook", timeout=60_000)
+        page.wait_for_selector(".tradekit-replay", timeout=60_000)
+        page.wait_for_timeout(2_000)
+        assert page.locator("text=Error displaying widget").count() == 0
+        assert page.locator(".widget-slider").count() >= 3
+        _shot(page.locator(".tradekit-replay"), "reopened")
+    finally:
+        page.close()
+
+
+def test_notebook_06_plays_a_run_back_from_its_store(lab, browser):
+    base, token, _root = lab
+    page = browser.new_page(viewport={"width": 1280, "height": 1100})
+    try:
+        _open_and_run_all(page, base, token, "06-what-happened-in-my-run.ipynb", "reader-06")
+        replay = page.locator(".tradekit-replay")
+        replay.wait_for(timeout=60_000)
+        slider = replay.locator(".tradekit-replay-slider")
+        panel = replay.locator(".tradekit-replay-panel")
+        _drag_until(page, slider, -60, panel)  # back in time
+        replay.locator(".tradekit-replay-news").click()
+        page.wait_for_timeout(1_000)
+        assert "protection after" in panel.inner_text()
+        _shot(replay, "06 replay", "06-what-happened.png")
+    finally:
+        page.close()

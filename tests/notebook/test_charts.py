@@ -246,3 +246,21 @@ def test_live_chart_draws_the_first_stop_from_its_report_to_the_latest_trade():
     trigger = chart.widget.data[TRACE_NAMES.index("stop trigger")]
     assert trigger.x[-1] == ts_to_datetime(result.event.ts) > ts_to_datetime(placed.ts)
     assert trigger.y[-1] == float(engine.decision.position.stop_trigger)
+
+
+def test_the_backtest_chart_draws_time_price_stop_and_equity_on_their_own_axes():
+    require("plotly", "anywidget", "numpy")
+    from tradekit.backtest import backtest
+    from tradekit.demo import DemoSetup
+    from tradekit.notebook.charts import BacktestChart
+
+    trades = DemoSetup(seed=7, ticks=3_000).path().to_list()
+    result = backtest(trades, {"trail_pct": "0.01", "quote_budget": "1000", "entry": "once"})
+    chart = BacktestChart("BTC-USD")
+    chart.show(result)
+    price, stop, _entries, _exits, equity = chart.widget.data
+    # times as dates of the path (2024), not nanoseconds
+    assert str(price.x[0]).startswith("2024-01-01") and chart.widget.layout.xaxis.type == "date"
+    assert str(stop.x[0]).startswith("2024-01-01") and len(stop.y) >= len(result.stops)
+    assert equity.yaxis == "y2" and equity.line.color != price.line.color != stop.line.color
+    assert chart.widget.layout.legend.y > 1  # above the plot: it covers no line

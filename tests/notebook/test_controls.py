@@ -163,3 +163,15 @@ def test_set_trail_moves_the_sliders_without_a_second_note(stepper):
     assert stepper.trail_pct.value == pytest.approx(0.02)
     assert stepper.min_ratchet.value == pytest.approx(0.002)
     assert len(_notes(stepper.engine)) == 1
+
+
+def test_the_status_line_names_the_sliders_values():
+    require("ipywidgets", "plotly", "anywidget")
+    from tradekit.notebook.controls import EngineStepper, demo_engine_factory
+
+    stepper = EngineStepper(demo_engine_factory(ticks=2_000), seed=7)
+    stepper.trail_pct.value = 0.025
+    stepper.min_ratchet.value = 0.002
+    text = stepper.status_text()
+    assert f"trail_pct {stepper.trail_pct.value:.3f}" in text  # the readout's digits
+    assert f"min_ratchet {stepper.min_ratchet.value:.4f}" in text

@@ -224,3 +224,54 @@ async def until(check, timeout: float = 10.0) -> None:
         if loop.time() > deadline:
             raise AssertionError("timed out waiting")
         await asyncio.sleep(0.01)
+
+
+def test_a_feed_fault_shows_while_it_lasts_and_clears_when_it_ends(tmp_path):
+    from tradekit.exchange.coinbase._async.feed import FeedStats
+    from tradekit.notebook.monitor import FAULT_CLEARS_AFTER_S, PortfolioMonitor
+
+    class Feed:
+        stats = FeedStats()
+
+    async def nothing() -> AsyncIterator[MarketTrade]:
+        return
+        yield
+
+    clock = FakeClock(100.0)
+    stats = Feed.stats
+    long_error = "fault: ws_drop_after; then sent 1011 (keepalive ping timeout) " * 4
+
+    def feed_line(monitor) -> str:
+        monitor._dirty = True
+        monitor.refresh()
+        return monitor.feed_html.value
+
+    with Store(tmp_path / "f.sqlite") as store:
+        pf = portfolio_of(store, nothing())
+        monitor = PortfolioMonitor(pf, feed=Feed, clock=clock, start=False)
+        assert "trouble" not in feed_line(monitor)
+        # the connection drops again and again: the line stays while reconnects climb
+        for i in range(5):
+            stats.last_error, stats.reconnects = long_error, i + 1
+            stats.messages += 20
+            clock.now += 1.0
+            line = feed_line(monitor)
+            assert "feed trouble now" in line
+        # shortened at a word with the whole text on hover, never cut inside a word
+        shown = re.search(r">feed trouble now: ([^<]+)<", line).group(1)
+        assert shown.endswith(" …") and len(shown) <= 170
+        assert f"title='{long_error}'" in line.replace("&#x27;", "'")
+        # the fault ends: messages flow, no new error; after a few seconds the line goes
+        stats.messages += 200
+        clock.now += FAULT_CLEARS_AFTER_S / 2
+        assert "feed trouble now" in feed_line(monitor)
+        clock.now += FAULT_CLEARS_AFTER_S
+        assert "trouble" not in feed_line(monitor)
+        assert "reconnects 5" in feed_line(monitor)  # the figures keep the history
+        # silence after an error is not an end: the line stays until messages come
+        stats.reconnects = 6
+        clock.now += 1
+        feed_line(monitor)
+        clock.now += 10 * FAULT_CLEARS_AFTER_S
+        assert "feed trouble now" in feed_line(monitor)
+        monitor.close()

@@ -6,7 +6,7 @@ import json
 import time
 
 import pytest
-from nbtools import LIVE_NOTEBOOKS, notebook_paths, require
+from nbtools import LIVE_NOTEBOOKS, notebook_paths, raw_numbers, require
 
 EXPECTED = {
     "01-sync-single-pair.ipynb",
@@ -59,5 +59,28 @@ def test_notebook_runs_headless_in_a_fresh_kernel(path, tmp_path):
     shown = json.dumps([c.get("outputs", []) for c in nb.cells])
     for secret_marker in ("PRIVATE KEY", "privateKey", "Bearer "):
         assert secret_marker not in shown, f"{path.name} shows {secret_marker!r}"
+    # numbers for people: no Decimal repr, no unrounded Decimal in anything a reader sees
+    assert raw_numbers(nb) == [], f"{path.name} shows raw numbers"
     print(f"{path.name}: {elapsed:.1f} s")  # a figure to read, not a limit (the client's
     # per-cell timeout bounds the run)
+
+
+def test_the_raw_number_check_sees_what_the_issue_saw():
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="P&L -385.1365760000000\n"),
+        nbformat.v4.new_output(
+            "execute_result", data={"text/plain": "{'pnl': Decimal('-1.5')}"}, execution_count=1
+        ),
+        nbformat.v4.new_output(
+            "display_data",
+            data={"text/html": "<td title='0.05000000'>0.05</td><td>59,696.52</td>"},
+        ),
+    ]
+    nb.cells = [cell]
+    found = raw_numbers(nb)
+    assert len(found) == 2  # the hover's exact value is not a shown number
+    assert "385.1365760000000" in found[0] and "Decimal(" in found[1]

@@ -24,8 +24,13 @@ FAST_LIMIT = 100_000.0  # requests per second: effectively unlimited for tests
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
     keys = tmp_path_factory.mktemp("sim") / "cdp_api_key.json"
+    # "full": these tests are about the API's shapes, each print fills what it touches
+    # whole; the default, partial fill model is tested on its own (test_sim_server)
     server = SimServer(
-        keys_file=keys, rate_limit_per_s=FAST_LIMIT, public_rate_limit_per_s=FAST_LIMIT
+        keys_file=keys,
+        rate_limit_per_s=FAST_LIMIT,
+        public_rate_limit_per_s=FAST_LIMIT,
+        fill_model="full",
     )
     with server:
         yield server
@@ -45,6 +50,8 @@ def make_sim(tmp_path: Path) -> Iterator[Callable[..., SimServer]]:
     def make(**options: Any) -> SimServer:
         options.setdefault("rate_limit_per_s", FAST_LIMIT)
         options.setdefault("public_rate_limit_per_s", FAST_LIMIT)
+        if "state" not in options and "state_path" not in options:
+            options.setdefault("fill_model", "full")  # as `sim` above
         server = SimServer(**options)
         started.append(server)
         return server.start()

@@ -484,3 +484,24 @@ def test_a_key_file_readable_by_others_is_refused(tmp_path):
     token.chmod(0o604)
     with pytest.raises(KeyFileExposed, match="chmod 600"):
         SimServer(keys_file=keys)
+
+
+def test_the_default_fill_model_fills_by_what_trades_so_runs_see_partial_fills():
+    """The simulator's default: a touched order fills by at most the printed size (an
+    order larger than a print fills in parts), seeded like the market's sizes."""
+    from decimal import Decimal
+
+    from tradekit.core.events import MarketTrade
+    from tradekit.core.orders import OrderStatus
+
+    state = make_state()
+    assert state.exchange.fill_model == "trade_size"
+    res = state.place_limit_buy("big", "BTC-USD", Decimal("0.05"), Decimal("60000.00"))
+    [fill] = state.advance(MarketTrade("BTC-USD", Decimal("59990.00"), Decimal("0.02"), 1, "t1"))
+    assert fill.size == Decimal("0.02")
+    order = state.exchange.get_order(res.order_id)
+    assert order.status is OrderStatus.OPEN and order.filled_size == Decimal("0.02")
+    state.advance(MarketTrade("BTC-USD", Decimal("59980.00"), Decimal("1"), 2, "t2"))
+    order = state.exchange.get_order(res.order_id)
+    assert order.status is OrderStatus.FILLED and order.filled_size == Decimal("0.05")
+    assert make_state(fill_model="full").exchange.fill_model == "full"

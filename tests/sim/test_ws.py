@@ -304,7 +304,7 @@ async def test_user_channel_snapshot_then_fills_of_a_stop_limit(make_sim: Any) -
         (order,) = snapshot[0]["events"][0]["orders"]
         assert order["order_id"] == res.order_id and order["client_order_id"] == "stop-1"
         assert order["status"] == "OPEN" and order["trigger_status"] == "STOP_PENDING"
-        assert order["order_type"] == "STOP_LIMIT" and order["order_side"] == "SELL"
+        assert order["order_type"] == "Stop Limit" and order["order_side"] == "SELL"
         assert (order["stop_price"], order["limit_price"]) == ("95.00", "94.00")
         assert D(order["cumulative_quantity"]) == 0 and D(order["leaves_quantity"]) == D("0.5")
         assert D(order["outstanding_hold_amount"]) == D("0.5")
@@ -644,14 +644,18 @@ async def test_the_market_driver_feeds_subscribers_at_max_speed(sim: Sim) -> Non
             ws,
             lambda m: (
                 m["channel"] == "market_trades"
-                and m["events"][0]["trades"][-1]["trade_id"] == "3000"
+                and m["events"][0]["trades"][0]["trade_id"] == "3000"
             ),
             timeout=10,
         )
-    ids = [
-        t["trade_id"] for m in channel_of(got, "market_trades") for t in m["events"][0]["trades"]
-    ]
+    batches = [m["events"][0]["trades"] for m in channel_of(got, "market_trades")]
+    ids = [t["trade_id"] for b in batches for t in reversed(b)]  # each newest first
     assert ids == [str(i) for i in range(1, 3001)]
+    assert any(len(b) > 1 for b in batches)  # at max speed trades come batched
+    for b in batches:
+        assert [int(t["trade_id"]) for t in b] == sorted(
+            (int(t["trade_id"]) for t in b), reverse=True
+        )
     assert [m["sequence_num"] for m in got] == list(
         range(got[0]["sequence_num"], got[-1]["sequence_num"] + 1)
     )

@@ -23,6 +23,8 @@ from tradekit.core import (
     OrderAccepted,
     OrderEdited,
     OrderFilled,
+    OrderNewsContradicted,
+    OrderNotFound,
     OrderRejected,
     OrderStatus,
     OrderStatusReport,
@@ -34,6 +36,8 @@ from tradekit.core import (
     PositionOpened,
     PrintIgnored,
     ProtectionBlocked,
+    ProtectionWaiting,
+    QueryOrder,
     StopBreached,
     StopGappedThrough,
     StopMoved,
@@ -69,6 +73,9 @@ SAMPLES: list[object] = [
     OrderEdited("t-2", D("0.5"), D("97.00"), D("96.50"), 12),
     EditRejected("t-2", "ORDER_TRIGGERED", 13),
     EditStopOrder("t-2", "X2", D("0.5"), D("97.00"), D("96.50"), 14),
+    QueryOrder("t-2", "X2", 14),
+    QueryOrder("t-3", None, 14),
+    OrderNotFound("t-3", 15),
     TradingStateChanged(TradingState.HALTED, 15, "kill switch"),
     TradingStateChanged(TradingState.HALTED, 16, "flatten", D("0.001")),
     PlaceLimitSell("t-9", "BTC-USD", D("0.5"), D("96.10"), 17),
@@ -92,6 +99,8 @@ SAMPLES: list[object] = [
     ExitPlaced("BTC-USD", "t-4", D("0.01"), D("96515.00"), "gap_through", 26),
     ProtectionBlocked("BTC-USD", "stop refused (INVALID_SIZE_PRECISION)", 27 + 10**9, 27),
     ProtectionBlocked("BTC-USD", "on_breach=wait", None, 28),
+    ProtectionWaiting("BTC-USD", "cancel of t-2 refused (UNKNOWN)", 29 + 10**9, 29),
+    OrderNewsContradicted("BTC-USD", "t-2", "order t-2: no transition from OPEN on rejected", 30),
     DustLeft("BTC-USD", D("0.00000004"), "size 0.00000004 is below base_min_size 0.0001", 29),
     PrintIgnored("BTC-USD", D("-1"), "a print at -1 (not positive)", 30),
     PositionClosed(
@@ -102,7 +111,7 @@ SAMPLES: list[object] = [
 
 def test_samples_cover_every_class():
     assert {type(s).__name__ for s in SAMPLES} == set(REGISTRY)
-    assert len(REGISTRY) == 31
+    assert len(REGISTRY) == 35
 
 
 @pytest.mark.parametrize("obj", SAMPLES, ids=lambda o: type(o).__name__)

@@ -280,7 +280,7 @@ def test_v1_store_is_upgraded_in_place_keeping_rows(path: Path):
     raw.close()
 
     with Store(path) as s:
-        assert s.schema_version == 2
+        assert s.schema_version == SCHEMA_VERSION
         [order] = s.orders()
         assert order.client_order_id == "t-1" and order.reason == ""
         assert order.limit_price == D("99900.00") and order.status is OrderStatus.OPEN
@@ -289,7 +289,7 @@ def test_v1_store_is_upgraded_in_place_keeping_rows(path: Path):
         indexes = {r[0] for r in s._conn.execute("SELECT name FROM sqlite_master")}
         assert {"journal_product", "fills_product"} <= indexes
     raw = sqlite3.connect(path)
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     raw.close()
 
 

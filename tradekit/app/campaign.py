@@ -37,13 +37,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, deque
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from tradekit.app.session import Session, open_session
 from tradekit.config import Config, load_config, load_config_dict
+from tradekit.core.events import MarketTrade
 from tradekit.core.orders import OrderStatus
 
 WS = {"ws_drop_after": 200, "ws_skip_seq": 0.01, "ws_dup_seq": 0.02, "ws_drop_rate": 0.003}
@@ -58,6 +59,8 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "lost-placement-replies": {"lose_reply_rate": 0.5, "only": "POST /orders"},
     "lost-cancel-replies": {"lose_reply_rate": 0.5, "only": "POST /orders/batch_cancel"},
     "websocket": WS,
+    # a real outage: REST refuses everything while the WebSocket keeps dropping
+    "rest-and-ws-down": {"rest_error_rate": 1.0, "ws_drop_after": 50},
     "all-at-once": {
         "rest_error_rate": 0.1,
         "rest_429_rate": 0.1,
@@ -67,6 +70,18 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         **WS,
     },
 }
+# Scenarios of what an operator meets besides faults: each is an action on the running
+# session (see `ACTIONS`); the market's own trades go on meanwhile.
+OUTAGES: dict[str, str] = {
+    "old-trades-after-restart": "old_trades_after_restart",
+    "old-trades-after-reconnect": "old_trades_after_reconnect",
+    "dust-prints": "dust_prints",
+    "clean-stop-entries-resting": "clean_stop",
+}
+OLD_S = 600  # old trades: ten minutes old ...
+OLD_UP = Decimal("1.03")  # ... and 3 % above the market
+DUST = Decimal("0.00000001")  # dust-sized outlier prints ...
+DUST_UP = Decimal("1.10")  # ... 10 % above the market, three within 25 ms
 CLEAR = {
     "rest_error_rate": 0.0,
     "rest_429_rate": 0.0,
@@ -139,16 +154,216 @@ def compare(session: Session) -> dict[str, int]:
             "unprotected_at_end": unprotected}  # fmt: skip
 
 
-async def fault_scenario(name: str, speed: str, seconds: float, tmp: Path) -> dict[str, Any]:
-    """One scenario at one market speed; its figures (see the module docstring)."""
-    faults = SCENARIOS[name]
-    async with open_session(campaign_config(), tmp / f"{name}-{speed}.sqlite", speed=speed) as s:
-        pf = s.portfolio
-        handle = s.start()
-        await _until(lambda: pf.stats.commands >= 4, 20)
+class StopWatch:
+    """No stop above the market at any moment: every stop the engine asks for (placed or
+    moved) is compared, when it is asked for, with the real market of its pair: the
+    highest price the simulated market printed over the last second (wall time; the
+    campaign's fake prints go to the feed only, never into the market). A stop above
+    all of them was computed from a price the market does not have."""
+
+    WINDOW_S = 1.0
+
+    def __init__(self) -> None:
+        self.violations = 0
+        self.worst_pct = Decimal(0)
+        self._real: dict[str, deque[tuple[float, Decimal]]] = {}
+        self._session: Session | None = None
+        self._unwatch: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    def attach(self, session: Session) -> None:
+        self.detach()
+        self._session = session
+        self._unwatch = session.portfolio.watch(self._on_step)
+        self._task = asyncio.ensure_future(self._sample())
+
+    def detach(self) -> None:
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def _last_real(self, pid: str) -> Decimal | None:
+        assert self._session is not None and self._session.sim is not None
+        history = self._session.sim.state.history.get(pid)  # a read across threads
+        last = None if history is None else history.last
+        return None if last is None else last.price
+
+    async def _sample(self) -> None:
+        assert self._session is not None
+        while True:
+            now = time.monotonic()
+            for pid in self._session.portfolio.drivers:
+                price = self._last_real(pid)
+                if price is not None:
+                    seen = self._real.setdefault(pid, deque())
+                    seen.append((now, price))
+                    while seen and now - seen[0][0] > self.WINDOW_S:
+                        seen.popleft()
+            await asyncio.sleep(0.02)
+
+    def _on_step(self, pid: str, step: Any) -> None:
+        now = time.monotonic()
+        prices = [p for t, p in self._real.get(pid, ()) if now - t <= self.WINDOW_S]
+        latest = self._last_real(pid)
+        if latest is not None:
+            prices.append(latest)
+        if not prices:
+            return
+        market = max(prices)
+        for c in step.commands:
+            stop = getattr(c, "stop_price", None)
+            if stop is None or type(c).__name__ not in ("PlaceStopLimitSell", "EditStopOrder"):
+                continue
+            if stop > market:
+                self.violations += 1
+                self.worst_pct = max(self.worst_pct, (stop / market - 1) * 100)
+
+
+def _real_price(session: Session, pid: str) -> Decimal:
+    assert session.sim is not None
+    last = session.sim.call(lambda st: st.history[pid].last)
+    return Decimal(last.price)
+
+
+def _publish(session: Session, trades: list[MarketTrade]) -> None:
+    """Trades to the WebSocket feed only (as a replay or a bad print arrives), never into
+    the simulated market: the exchange's book and fills stay the real market's."""
+    from tradekit.sim.state import BusMessage
+
+    assert session.sim is not None
+
+    def publish(st: Any) -> None:
+        for t in trades:
+            st.bus.publish(BusMessage("trade", t.product_id, t, t.ts))
+
+    session.sim.call(publish)
+
+
+def _held(session: Session) -> str | None:
+    """A pair holding a position with its stop resting, if any."""
+    for pid, d in session.portfolio.drivers.items():
+        pos = d.decision.position
+        if pos is not None and pos.open_size > 0 and d.decision.stop is not None:
+            return pid
+    return None
+
+
+def _old_trades(session: Session, pid: str) -> list[MarketTrade]:
+    price = _real_price(session, pid) * OLD_UP
+    then = time.time_ns() - OLD_S * 10**9
+    return [MarketTrade(pid, price, Decimal("0.5"), then + i * 10**6, f"old-{i}") for i in range(5)]
+
+
+async def old_trades_after_restart(s: Session, speed: str, db: Path) -> Session:
+    """A position held, a restart, and the first trades the exchange sends are ten
+    minutes old and 3 % higher."""
+    pid = _held(s) or await _wait_for(lambda: _held(s), 30) or next(iter(s.portfolio.drivers))
+    await s.close()
+    s = await open_session(campaign_config(), db, speed=speed)
+    s.start()
+    feed = s.feed.stats
+    await _until(lambda: feed.messages > 0, 20)  # subscribed: what comes first is old
+    _publish(s, _old_trades(s, pid))
+    return s
+
+
+async def old_trades_after_reconnect(s: Session, speed: str, db: Path) -> Session:
+    """A position held, the WebSocket dropped, and the first trades after the reconnect
+    are ten minutes old and 3 % higher."""
+    assert s.sim is not None
+    pid = _held(s) or await _wait_for(lambda: _held(s), 30) or next(iter(s.portfolio.drivers))
+    feed = s.feed.stats
+    before = feed.reconnects
+    s.sim.call(lambda st: st.faults.update({"ws_drop_after": 0}))
+    await _until(lambda: feed.reconnects > before, 20)
+    s.sim.call(lambda st: st.faults.update({"ws_drop_after": None}))
+    await asyncio.sleep(0.2)  # a connection dropped meanwhile has come back
+    after = (feed.reconnects, feed.messages)
+    await _until(lambda: feed.reconnects == after[0] and feed.messages >= after[1] + 3, 20)
+    _publish(s, _old_trades(s, pid))  # the first news after the reconnect
+    return s
+
+
+async def dust_prints(s: Session, speed: str, db: Path) -> Session:
+    """Three prints of 1e-8 at +10 % within 25 ms, on a pair holding a position."""
+    pid = _held(s) or await _wait_for(lambda: _held(s), 30) or next(iter(s.portfolio.drivers))
+    price = _real_price(s, pid) * DUST_UP
+    assert s.sim is not None
+    for i in range(3):  # each the newest print when it is sent
+        ts = s.sim.call(lambda st: st.now())
+        _publish(s, [MarketTrade(pid, price, DUST, ts, f"dust-{i}")])
+        await asyncio.sleep(0.012)
+    return s
+
+
+async def clean_stop(s: Session, speed: str, db: Path) -> Session:
+    """A clean stop while entries rest; then the next start (the run goes on)."""
+
+    def resting_entry() -> str | None:
+        for pid, d in s.portfolio.drivers.items():
+            e = d.decision.entry
+            if e is not None and e.order_id is not None and e.status is OrderStatus.OPEN:
+                return pid
+        return None
+
+    await _wait_for(resting_entry, 30)
+    await s.close()  # the default: resting entries cancelled
+    s = await open_session(campaign_config(), db, speed=speed)
+    assert s.sim is not None
+    ids = {o["client_order_id"] for o in s.store.order_history() if o["side"] == "BUY"}
+    left = s.sim.call(
+        lambda st: [
+            o.client_order_id for o in st.exchange.list_orders()
+            if o.client_order_id in ids and not o.status.is_terminal
+        ]
+    )  # fmt: skip
+    s.entries_left_resting = len(left)  # type: ignore[attr-defined]
+    s.start()
+    return s
+
+
+ACTIONS = {
+    "old_trades_after_restart": old_trades_after_restart,
+    "old_trades_after_reconnect": old_trades_after_reconnect,
+    "dust_prints": dust_prints,
+    "clean_stop": clean_stop,
+}
+
+
+async def _wait_for(find: Any, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while (found := find()) is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    return found
+
+
+async def fault_scenario(
+    name: str, speed: str, seconds: float, tmp: Path, check: Any = None
+) -> dict[str, Any]:
+    """One scenario at one market speed; its figures (see the module docstring).
+    `check(session)`, if given, runs on the settled session before it closes."""
+    faults = SCENARIOS.get(name, {})
+    action = ACTIONS[OUTAGES[name]] if name in OUTAGES else None
+    db = tmp / f"{name}-{speed}.sqlite"
+    watch = StopWatch()
+    s = await open_session(campaign_config(), db, speed=speed)
+    try:
+        s.start()
+        watch.attach(s)
+        await _until(lambda: s.portfolio.stats.commands >= 4, 20)
         assert s.sim is not None
         struck_before = s.sim.call(lambda st: Counter(st.faults_injected))
         s.sim.call(lambda st: st.faults.update(faults))
+        if action is not None:
+            s = await action(s, speed, db)
+            watch.attach(s)
+            struck_before = Counter()
+        pf = s.portfolio
+        handle = s.handle
+        assert handle is not None and s.sim is not None
         degraded: set[str] = set()
         end = time.monotonic() + seconds
         while time.monotonic() < end and handle.running:
@@ -176,32 +391,60 @@ async def fault_scenario(name: str, speed: str, seconds: float, tmp: Path) -> di
         # found late may have started a placement the exchange has and we do not yet)
         settled = settled and await _until(quiet, 30)
         figures = compare(s)
+        if check is not None:
+            check(s)
         survived = handle.running and handle.exception is None
         gaps = [g for d in pf.drivers.values() for g in d.unprotected_s]
         lags = list(pf.stats.latencies_ms)
         waits = list(pf.stats.decision_waits_ms)
         feed = s.feed.stats
+        ignored = sum(1 for r in s.store.journal(kinds="report") if r["type"] == "PrintIgnored")
+        left = getattr(s, "entries_left_resting", 0)
+        watch.detach()
         await handle.stop()
-        return {
-            "scenario": name,
-            "speed": speed,
-            "survived": survived and healed and settled,
-            "faults_injected": sum(struck.values()),
-            "faults_by_kind": dict(sorted(struck.items())),
-            "pairs_degraded": len(degraded),
-            "reconnects": feed.reconnects,
-            "gaps": feed.gaps,
-            "duplicates_seen": feed.duplicates,
-            **figures,
-            "longest_unprotected_ms": round(max(gaps, default=0.0) * 1000, 1),
-            "largest_decision_lag_ms": round(max(lags, default=0.0), 1),
-            "largest_decision_wait_ms": round(max(waits, default=0.0), 1),
-            "p99_decision_wait_ms": round(_p99(waits), 1),
-            "superseded": pf.stats.superseded,
-            "deferred": pf.stats.deferred,
-            "rest_requests": s.rest.stats["requests"],
-            "rest_paced_s": round(s.rest.paced_s, 1),
-        }
+    finally:
+        watch.detach()
+        await s.close()
+    return {
+        "scenario": name,
+        "speed": speed,
+        "survived": survived and healed and settled,
+        "faults_injected": sum(struck.values()),
+        "faults_by_kind": dict(sorted(struck.items())),
+        "pairs_degraded": len(degraded),
+        "reconnects": feed.reconnects,
+        "gaps": feed.gaps,
+        "duplicates_seen": feed.duplicates,
+        "resync_failures": feed.resync_failures,
+        **figures,
+        "stops_above_market": watch.violations,
+        "worst_stop_above_market_pct": float(round(watch.worst_pct, 3)),
+        "entries_left_resting": left,
+        "longest_unprotected_ms": round(max(gaps, default=0.0) * 1000, 1),
+        "largest_decision_lag_ms": round(max(lags, default=0.0), 1),
+        "largest_decision_wait_ms": round(max(waits, default=0.0), 1),
+        "p99_decision_wait_ms": round(_p99(waits), 1),
+        "superseded": pf.stats.superseded,
+        "deferred": pf.stats.deferred,
+        "old_trades_ignored": pf.stats.too_old + feed.stale_trades,
+        "prints_ignored": ignored,
+        "rest_requests": s.rest.stats["requests"],
+        "rest_paced_s": round(s.rest.paced_s, 1),
+    }
+
+
+def ok(row: dict[str, Any]) -> bool:
+    """What every scenario must show: still running, nothing lost or doubled, nothing
+    unprotected at the end, no stop above the market, no entry left resting unsaid."""
+    return bool(
+        row["survived"]
+        and not row["fills_lost"]
+        and not row["fills_extra"]
+        and not row["duplicate_ids"]
+        and not row["unprotected_at_end"]
+        and not row["stops_above_market"]
+        and not row["entries_left_resting"]
+    )
 
 
 def _p99(values: list[float]) -> float:
@@ -253,7 +496,7 @@ def run(
         rows = [
             asyncio.run(fault_scenario(name, speed, seconds, Path(tmp)))
             for speed in speeds
-            for name in SCENARIOS
+            for name in (*SCENARIOS, *OUTAGES)
         ]
         killed = kill_campaign(kills, seed, Path(tmp)) if kills else {}
     return rows, killed
@@ -274,8 +517,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(row), flush=True)
     if killed:
         print(json.dumps({"scenario": "kills", **killed}), flush=True)
-    bad = [r for r in rows if not r["survived"] or r["duplicate_ids"] or r["fills_lost"]
-           or r["unprotected_at_end"]]  # fmt: skip
+    bad = [r for r in rows if not ok(r)]
     if killed and (killed["duplicate_ids"] or killed["fills_lost"] or killed["unprotected_at_end"]):
         bad.append(killed)
     return 1 if bad else 0

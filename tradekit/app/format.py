@@ -12,16 +12,22 @@ computed from these strings.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from typing import Any
 
 from tradekit.core.money import MONEY_CONTEXT, ProductSpec, plain
 
 __all__ = [
     "CENT",
+    "Facts",
     "count",
     "exact",
+    "for_people",
+    "kind_of",
     "money",
+    "number",
     "pct",
     "price",
     "short_id",
@@ -118,12 +124,160 @@ def timestamp(ts: int | None, *, seconds: bool = True) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M") + " UTC"
 
 
-def short_id(text: str | None, width: int = 16) -> str:
-    """A long identifier cut in the middle (`run1-BTC-U…-17`); the full one elsewhere."""
+def short_id(text: str | None, width: int = 24) -> str:
+    """An id for a table cell: our own readable ids whole (`phase1-BTC-USD-34`), an
+    exchange's UUID by its first block (`601c6bc9…`), anything else longer than `width`
+    cut in the middle; the full id goes on the hover."""
     if not text:
         return ""
+    if _UUID.fullmatch(text):
+        return f"{text[:8]}…"
     if len(text) <= width:
         return text
     head = (width - 1) * 2 // 3
     tail = width - 1 - head
     return f"{text[:head]}…{text[-tail:]}"
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+# -- a value by its name: how a figure called `name` reads ------------------------------
+
+_MONEY_WORDS = ("pnl", "p&l", "fee", "equity", "balance", "budget", "value", "loss", "quote_")
+_PCT_WORDS = ("pct", "return", "drawdown", "win_rate", "ratchet", "distance", "offset")
+_PRICE_WORDS = ("price", "trigger", "limit", "highest", "stop", "last", "open", "high", "low")
+_SIZE_WORDS = ("size", "volume", "held")
+# a backtest's statistics that are fractions or money without a telling word
+_PCT_NAMES = ("exposure", "cagr", "best_trade", "worst_trade", "avg_trade", "risk_free")
+_MONEY_NAMES = ("expectancy",)
+_PLAIN_INTS = ("id", "seq", "seed", "cursor", "tick", "bar", "year")
+
+
+def kind_of(name: str) -> str | None:
+    """How a figure named `name` reads: "money", "pct", "price", "size", "ts" or None.
+
+    By words in the name, money first (`daily_loss_limit` is money, not a price)."""
+    n = name.lower().replace(" ", "_")
+    if n.endswith("_ts") or n == "ts":
+        return "ts"
+    if n in _PCT_NAMES:  # exposure: the fraction of the time a position was held
+        return "pct"
+    if n in _MONEY_NAMES or any(w in n for w in _MONEY_WORDS):
+        return "money"
+    if any(w in n for w in _PCT_WORDS):
+        return "pct"
+    if any(w in n for w in _SIZE_WORDS):
+        return "size"
+    if any(w in n for w in _PRICE_WORDS):
+        return "price"
+    return None
+
+
+def number(value: Decimal) -> str:
+    """A Decimal of no known kind: grouped, no padding zeros, at most 8 decimals."""
+    with localcontext(MONEY_CONTEXT):
+        if value.as_tuple().exponent < -8:  # type: ignore[operator]
+            value = value.quantize(Decimal("1e-8"), ROUND_HALF_EVEN)
+        value = value.normalize()
+    text = f"{value:,f}"
+    return "0" if text == "-0" else text
+
+
+def for_people(name: str, value: object, product: ProductSpec | None = None) -> str:
+    """One figure as a person reads it, by its name (see `kind_of`): Decimals and floats
+    rounded to the product's increments, cents or percentages; times in UTC."""
+    if value is None:
+        return DASH
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    kind = kind_of(name)
+    if isinstance(value, Decimal):
+        if kind == "money":
+            return money(value)
+        if kind == "pct":
+            return pct(value)
+        if kind == "price":
+            return price(value, product)
+        if kind == "size":
+            return size(value, product)
+        return number(value)
+    if isinstance(value, float):
+        if kind == "pct":
+            return pct(Decimal(repr(value)))
+        if kind == "money":
+            return money(Decimal(repr(value)))
+        return f"{value:,.6g}"
+    if isinstance(value, int):
+        if kind == "ts" and value > 10**15:
+            return timestamp(value)
+        n = name.lower()
+        if any(n == w or n.endswith("_" + w) for w in _PLAIN_INTS):
+            return str(value)
+        return f"{value:,}"
+    enum_value = getattr(value, "value", None)
+    if isinstance(enum_value, str):
+        return enum_value
+    return str(value)
+
+
+class Facts(dict[str, Any]):
+    """A dict of named figures (a summary, statistics) that a notebook shows as a small
+    table for people (`for_people`, nested dicts as nested tables); the dict itself,
+    `repr` and equality are unchanged, so the exact Decimals stay one key away.
+    `product` gives prices and sizes their increments (else the `product_id` key's
+    default product)."""
+
+    def __init__(self, *args: Any, product: ProductSpec | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.product = product
+
+    def _product(self) -> ProductSpec | None:
+        if self.product is not None:
+            return self.product
+        pid = self.get("product_id")
+        if isinstance(pid, str):
+            from tradekit.exchange.products import DEFAULT_PRODUCTS
+
+            return DEFAULT_PRODUCTS.get(pid)
+        return None
+
+    def _repr_html_(self) -> str:
+        return facts_html(self, self._product())
+
+    def text(self) -> str:
+        """The same, as `name: value` lines for a terminal."""
+        product = self._product()
+        return "\n".join(
+            f"{k}: {facts_text(v, product) if isinstance(v, dict) else for_people(k, v, product)}"
+            for k, v in self.items()
+        )
+
+
+def facts_text(values: dict[str, Any], product: ProductSpec | None = None) -> str:
+    return ", ".join(f"{k} {for_people(k, v, product)}" for k, v in values.items())
+
+
+def facts_html(values: dict[str, Any], product: ProductSpec | None = None) -> str:
+    """`values` as a two-column HTML table (exact Decimals on hover)."""
+    import html
+
+    rows = []
+    cell = "padding:1px 8px;border-bottom:1px solid #eee;"
+    for key, value in values.items():
+        if isinstance(value, dict):
+            shown = facts_html(value, product)
+        else:
+            shown = html.escape(for_people(key, value, product))
+        hover = ""
+        if isinstance(value, Decimal):
+            hover = f" title='{html.escape(plain(value), quote=True)}'"
+        rows.append(
+            f"<tr><th style='{cell}text-align:left;font-weight:500;color:#555'>"
+            f"{html.escape(str(key).replace('_', ' '))}</th>"
+            f"<td style='{cell}text-align:right;font-family:monospace'{hover}>{shown}</td></tr>"
+        )
+    return (
+        "<table class='tradekit-facts' style='border-collapse:collapse;font-size:12px'>"
+        f"{''.join(rows)}</table>"
+    )

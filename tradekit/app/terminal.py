@@ -58,7 +58,9 @@ def status_view(session: Any, started: float) -> Group:
     unrealized = sum((r["unrealized_pnl"] or Decimal(0) for r in rows), Decimal(0))
     s = pf.stats
     feed = session.feed.stats
+    mode = _shown_mode(session)
     header = Text.assemble(
+        (f"{mode}  " if mode else "", "bold reverse"),
         (fmt.timestamp(time.time_ns()), "bold"),
         f"  running {time.monotonic() - started:,.0f} s  ",
         f"{fmt.count(s.messages, 'event')}, {fmt.count(s.commands, 'command')}  ",
@@ -69,7 +71,7 @@ def status_view(session: Any, started: float) -> Group:
     health = Text(
         f"feed: {fmt.count(feed.messages, 'message')}, {fmt.count(feed.gaps, 'gap')}, "
         f"{fmt.count(feed.reconnects, 'reconnect')}, {fmt.count(feed.resyncs, 'resync')}, "
-        f"{fmt.count(s.polls, 'REST poll')}",
+        f"{fmt.count(s.polls, 'REST poll')}, {fmt.count(s.too_old, 'old trade')} ignored",
         style="dim",
     )
     degraded = "; ".join(f"{pid}: {h.degraded[:80]}" for pid, h in pf.health.items() if h.degraded)
@@ -83,7 +85,15 @@ def summary_lines(session: Any, seconds: float, why: str) -> list[str]:
     """What the run did, per pair and in all, for the end (or an interruption)."""
     store = session.store
     pf = session.portfolio
-    lines = [f"tradekit run: {why} after {seconds:,.1f} s; open stops are left in place"]
+    mode = _shown_mode(session)
+    lines = [
+        f"tradekit run{f' ({mode})' if mode else ''}: {why} after {seconds:,.1f} s; "
+        + (
+            "paper orders only, nothing was sent to the exchange"
+            if mode == "PAPER"
+            else "open stops are left in place"
+        )
+    ]
     total = Decimal(0)
     for r in pf.status():
         pid, p = r["product_id"], r["product"]
@@ -109,7 +119,31 @@ def summary_lines(session: Any, seconds: float, why: str) -> list[str]:
         f"  realized P&L {fmt.signed_money(total, quote.pop() if len(quote) == 1 else '')}"
         " (fees included)"
     )
+    return lines + resting_lines(session)
+
+
+def resting_lines(session: Any) -> list[str]:
+    """What the run leaves on the exchange, order by order, and why (nothing unsaid)."""
+    resting = session.portfolio.resting()
+    if not resting:
+        return ["  on the exchange: nothing of this run rests"]
+    verb = "rests" if len(resting) == 1 else "rest"
+    lines = [f"  on the exchange: {fmt.count(len(resting), 'order')} of this run {verb}"]
+    for pid, order, why in resting:
+        p = session.portfolio.drivers[pid].decision.product
+        price = order.stop_price if order.stop_price is not None else order.limit_price
+        lines.append(
+            f"    {pid:<9} {order.side.value.lower()} {fmt.size(order.remaining, p)}"
+            f" {'stop' if order.stop_price is not None else 'limit'} {fmt.price(price, p)}:"
+            f" {why}"
+        )
     return lines
+
+
+def _shown_mode(session: Any) -> str:
+    """PAPER or LIVE, said first wherever the run is shown ("" on the simulator)."""
+    mode = str(getattr(session, "mode_label", ""))
+    return mode if mode in ("PAPER", "LIVE") else ""
 
 
 def console() -> Console:

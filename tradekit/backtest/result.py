@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any, overload
 
+from tradekit.app.format import count, size
 from tradekit.core.money import MONEY_CONTEXT, ZERO, ProductSpec, plain
 
 CENT = Decimal("0.01")
@@ -201,7 +202,10 @@ class BacktestResult:
     def stats(self, risk_free: float = 0.0) -> dict[str, Any]:
         """The statistics (module docstring for each definition), exact where they are
         money (Decimal) and floats elsewhere; None where undefined (no trade, no loss).
-        `risk_free`: the annual risk-free rate, as a fraction (0.04 = 4 %)."""
+        `risk_free`: the annual risk-free rate, as a fraction (0.04 = 4 %). Shown
+        rounded for people in a notebook (`Facts`)."""
+        from tradekit.app.format import Facts
+
         out: dict[str, Any] = {
             "ticks": self.n_ticks,
             "bars": -(-self.n_ticks // self.ticks_per_bar),
@@ -221,7 +225,7 @@ class BacktestResult:
         }
         out.update(self.return_stats(risk_free))
         out.update(self.trade_stats())
-        return out
+        return Facts(out, product=self.product)
 
     @property
     def buy_and_hold_return(self) -> Decimal | None:
@@ -403,12 +407,12 @@ class BacktestResult:
         win = "-" if s["win_rate"] is None else f"{s['win_rate']:.0%}"
         lines = [
             f"backtest {self.product.product_id} ({self.path} path): {s['ticks']:,} ticks, "
-            f"{s['bars']:,} bars, {s['trades']} trades ({s['closed_trades']} closed)",
+            f"{s['bars']:,} bars, {count(s['trades'], 'trade')} ({s['closed_trades']} closed)",
             f"  equity {_cents(self.initial_equity)} -> {_cents(self.final_equity)}  "
             f"P&L {_cents(self.pnl, sign=True)}  return {_pct(self.total_return)}  "
             f"max drawdown {s['max_drawdown']:.2%}",
             f"  win rate {win}  exposure {s['exposure']:.1%}  fees {_cents(self.fees)}  "
-            f"stop moves {s['stop_moves']}  unprotected {s['unprotected_s']:.1f} s",
+            f"{count(s['stop_moves'], 'stop move')}  unprotected {s['unprotected_s']:.1f} s",
         ]
         lines += _rules_lines(self.params, self.reports, self.refused)
         r = self.return_stats()
@@ -426,7 +430,8 @@ class BacktestResult:
                 "open" if t.exit_price is None else f"{_grid(t.exit_price, q)} (bar {t.exit_bar})"
             )
             lines.append(
-                f"  #{i:<3} bar {t.entry_bar} buy {t.size} at {_grid(t.entry_price, q)} -> "
+                f"  #{i:<3} bar {t.entry_bar} buy {size(t.size, self.product)} at "
+                f"{_grid(t.entry_price, q)} -> "
                 f"{exit_}  P&L {_cents(t.pnl, sign=True)}"
             )
         if len(self.trades) > 20:

@@ -45,7 +45,7 @@ from tradekit.core.events import Event, MarketTrade, OrderAccepted, OrderEdited,
 from tradekit.core.money import MONEY_CONTEXT
 from tradekit.core.orders import OrderSide, OrderStatus, OrderType
 from tradekit.core.reports import EntryEnded, EntryPlaced, Report, StopMoved
-from tradekit.engine._sync.driver import PairDriver, fill_event
+from tradekit.engine._sync.driver import PairDriver
 from tradekit.exchange.types import Fill
 
 PROGRESS_EVERY = 1 << 16  # ticks between progress-bar updates
@@ -136,6 +136,9 @@ class LeanDriver(PairDriver):
                 break
         return [r for r in reports if r not in ended]
 
+    def _moved_in_place(self, cmd: Any, ts: int) -> None:
+        pass  # measured in market time instead
+
     def _gap_closed(self, stop: Any, ts: int) -> None:
         self._gaps.pop(stop.client_order_id, None)  # measured in market time instead
 
@@ -172,13 +175,8 @@ class _Steps:
         if commands is not None:
             queue.extendleft(reversed(driver.after_handle(trade, commands).outcomes))
         else:
-            stop = self.decision.stop
-            if stop is not None and stop.stop_price is not None and trade.price <= stop.stop_price:
-                queue.extend(driver.stop_news(trade, fills))
-            for f in fills:
-                trace.fills.append((tick, f))
-                queue.append(fill_event(f, driver.coid_of(f)))
-            queue.append(trade)
+            trace.fills += [(tick, f) for f in fills]
+            queue.extend(driver.trade_events(trade, fills))
         _drain(driver, queue, trace)
         if driver.unsettled:  # an order's state in doubt: ask before the next trade
             queue.extend(driver.settle())

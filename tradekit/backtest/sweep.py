@@ -351,26 +351,53 @@ def _tidy(v: Decimal) -> Decimal:
 
 
 def heatmap(frame: Any, x: str, y: str, value: str = "return", title: str | None = None) -> Any:
-    """A Plotly heatmap of one statistic over two grid axes (floats at the edge: colour)."""
+    """A Plotly heatmap of one statistic over two grid axes (floats at the edge: colour).
+
+    Fractions (a return, a drawdown, a trail) read as percentages; a statistic that can
+    go either way (a return, P&L) gets a red-to-green scale centred at zero, so a grid
+    of losses is all red; a drawdown reads darker where it is deeper."""
     import plotly.graph_objects as go
 
+    from tradekit.app import format as fmt
+
     table = frame.pivot_table(index=y, columns=x, values=value, aggfunc="first")
-    z = [[None if v != v else float(v) for v in row] for row in table.to_numpy()]
+    as_pct = fmt.kind_of(value) == "pct"
+    scale = 100.0 if as_pct else 1.0
+    z = [[None if v != v else float(v) * scale for v in row] for row in table.to_numpy()]
+
+    def label(axis: str, v: Any) -> str:
+        return fmt.for_people(axis, Decimal(str(v))) if _numeric(v) else str(v)
+
+    if value == "max_drawdown":
+        colours: dict[str, Any] = {"colorscale": "Reds"}
+    else:
+        colours = {"colorscale": "RdYlGn", "zmid": 0}
+    unit = "%" if as_pct else ""
     fig = go.Figure(
         go.Heatmap(
             z=z,
-            x=[str(c) for c in table.columns],
-            y=[str(i) for i in table.index],
-            colorscale="RdYlGn",
-            colorbar={"title": value},
-            hovertemplate=f"{x} %{{x}}<br>{y} %{{y}}<br>{value} %{{z:.4f}}<extra></extra>",
+            x=[label(x, c) for c in table.columns],
+            y=[label(y, i) for i in table.index],
+            colorbar={"title": value + (" (%)" if as_pct else ""), "ticksuffix": unit},
+            hovertemplate=f"{x} %{{x}}<br>{y} %{{y}}<br>{value} %{{z:,.2f}}{unit}<extra></extra>",
+            **colours,
         )
     )
     fig.update_layout(
         title=title or f"{value} by {x} and {y}",
         xaxis_title=x,
         yaxis_title=y,
+        xaxis={"type": "category"},
+        yaxis={"type": "category"},
         height=420,
         margin={"l": 60, "r": 20, "t": 50, "b": 50},
     )
     return fig
+
+
+def _numeric(v: Any) -> bool:
+    try:
+        Decimal(str(v))
+    except ArithmeticError:
+        return False
+    return not isinstance(v, bool)

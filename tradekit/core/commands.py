@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+from tradekit.core.orders import Order, OrderSide, OrderType
+
 
 class OrderPurpose(StrEnum):
     ENTRY = "entry"
@@ -111,8 +113,31 @@ class QueryOrder:
     client_order_id: str
     order_id: str | None
     ts: int
+    protective: bool = False  # about a stop or an exit: it goes ahead of routine requests
 
 
 Command = (
     PlaceLimitBuy | PlaceStopLimitSell | PlaceLimitSell | CancelOrder | EditStopOrder | QueryOrder
 )
+
+
+def placement(order: Order) -> PlaceLimitBuy | PlaceStopLimitSell | PlaceLimitSell:
+    """The command that places `order` (the same client_order_id: sent again after a
+    lost reply, it can never become a second order)."""
+    if order.order_type is OrderType.STOP_LIMIT:
+        assert order.stop_price is not None
+        return PlaceStopLimitSell(
+            order.client_order_id,
+            order.product_id,
+            order.size,
+            order.stop_price,
+            order.limit_price,
+            order.created_ts,
+        )
+    if order.side is OrderSide.SELL:
+        return PlaceLimitSell(
+            order.client_order_id, order.product_id, order.size, order.limit_price, order.created_ts
+        )
+    return PlaceLimitBuy(
+        order.client_order_id, order.product_id, order.size, order.limit_price, order.created_ts
+    )

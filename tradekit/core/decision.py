@@ -39,7 +39,8 @@ from decimal import Decimal, localcontext
 from enum import StrEnum
 from typing import Any
 
-from tradekit.core.commands import CancelOrder, CancelReason, Command, PlaceLimitBuy
+from tradekit.core.backoff import Backoff
+from tradekit.core.commands import CancelOrder, CancelReason, Command, PlaceLimitBuy, placement
 from tradekit.core.entry import EntryRule
 from tradekit.core.events import (
     CancelRejected,
@@ -50,6 +51,7 @@ from tradekit.core.events import (
     OrderAccepted,
     OrderEdited,
     OrderFilled,
+    OrderNotFound,
     OrderRejected,
     OrderStatusReport,
     OrderSubmitUnknown,
@@ -62,6 +64,7 @@ from tradekit.core.orders import (
     REPORT_TRIGGER,
     Applied,
     FillDelta,
+    InvalidOrderTransition,
     Order,
     OrderSide,
     OrderStatus,
@@ -74,6 +77,7 @@ from tradekit.core.reports import (
     EntryEnded,
     EntryPlaced,
     EntrySkipped,
+    OrderNewsContradicted,
     PositionClosed,
     PositionOpened,
     PrintIgnored,
@@ -83,6 +87,9 @@ from tradekit.core.sanity import PrintFilter, SanityParams
 
 _ARCHIVE = 16  # finished orders kept for late events (a fill reported after CANCELLED)
 _ENTRY_CANCELLABLE = frozenset({OrderStatus.OPEN, OrderStatus.PENDING, OrderStatus.QUEUED})
+_IN_DOUBT = frozenset(
+    {OrderStatus.SUBMIT_UNKNOWN, OrderStatus.CANCEL_UNKNOWN, OrderStatus.UNKNOWN_ORDER_STATUS}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,12 +141,14 @@ class DecisionEngine:
         self.orders: dict[str, Order] = {}  # live cycle and the recent archive
         self.entry: Order | None = None  # the entry order while it works
         self.position: PositionState | None = None
-        self.protection = Protection(
-            params.product, params.protection, params.trail.stop_limit_buffer_pct, self
-        )
-        self.entry_cancel_refused: str | None = None  # an entry whose cancel was refused
-        self.prints = PrintFilter(params.sanity.print_band_pct, params.sanity.confirm_trades)
+        # one back-off policy for every refusal of every kind (entries and protection)
+        self.backoff = Backoff(params.protection.retry_initial_ns, params.protection.retry_max_ns)
+        self.protection = Protection(params.product, params.protection, params.trail, self)
+        # an entry whose cancel was refused: the exchange is asked, its word decides
+        self.entry_cancel_refused: str | None = None
+        self.prints = PrintFilter.of(params.sanity)
         self.trading_state = TradingState.ACTIVE
+        self.flatten_offset: Decimal | None = None  # the kill switch sells what is held
         # Set by a portfolio: may an entry of (product, size, limit, ts) go? None = yes,
         # else the reason it may not (tradekit.core.risk.PortfolioRisk.check).
         self.entry_gate: Callable[[str, Decimal, Decimal, int], str | None] | None = None
@@ -155,6 +164,7 @@ class DecisionEngine:
             OrderRejected: self._on_rejected,
             OrderSubmitUnknown: self._on_submit_unknown,
             OrderFilled: self._on_filled,
+            OrderNotFound: self._on_not_found,
             OrderStatusReport: self._on_report,
             CancelRejected: self._on_cancel_rejected,
             CancelUnknown: self._on_cancel_unknown,
@@ -173,7 +183,19 @@ class DecisionEngine:
         except KeyError:
             raise TypeError(f"not an event: {event!r}") from None
         with localcontext(MONEY_CONTEXT):
-            return handler(event)
+            try:
+                return handler(event)
+            except InvalidOrderTransition as exc:
+                return self._contradicted(exc, event.ts)
+
+    def _contradicted(self, exc: InvalidOrderTransition, ts: int) -> list[Command]:
+        """An exchange event that no transition of its order allows is not applied: the
+        exchange is asked for the order's state (its answer is applied as usual)."""
+        self._reports.append(
+            OrderNewsContradicted(self.product_id, exc.client_order_id, str(exc), ts)
+        )
+        order = self.orders.get(exc.client_order_id)
+        return [] if order is None else self.protection.ask(order, ts)
 
     def take_reports(self) -> list[Report]:
         """The domain facts stated since the last call (the driver journals them)."""
@@ -250,7 +272,7 @@ class DecisionEngine:
         price = ev.price
         if type(price) is not Decimal:
             price = to_decimal(price, "MarketTrade.price")  # floats raise
-        ignored = self.prints.check(price)
+        ignored = self.prints.check(price, ev.size, ev.ts)
         if ignored is not None:
             if report:
                 self.last_ts = max(self.last_ts, ev.ts)
@@ -277,10 +299,10 @@ class DecisionEngine:
                 protection.on_trade(price, ts)
                 commands = self._protect(ts)
                 if self.entry is not None:
-                    commands += self._entry_timeout(ts)
+                    commands += self._tend_entry(ts)
             return commands
         if self.entry is not None:
-            return self._entry_timeout(ts)
+            return self._tend_entry(ts)  # no arithmetic: no context needed
         if self.trading_state is TradingState.ACTIVE:
             with localcontext(MONEY_CONTEXT):
                 limit = self.rule.signal(price, ts)
@@ -333,8 +355,9 @@ class DecisionEngine:
         """See a trade without deciding anything on it: a driver that is behind the
         market (its inbox holds trades older than its staleness bound) still learns the
         highs and the last price, and decides on the first current trade (protection is
-        level-triggered: the stop then catches up with every high seen)."""
-        price = self._see(ev, report=False)
+        level-triggered: the stop then catches up with every high seen). A print the
+        filter holds back is reported (`PrintIgnored`) as when it is decided on."""
+        price = self._see(ev, report=True)
         if price is None:
             return
         self.last_ts = max(self.last_ts, ev.ts)
@@ -347,21 +370,22 @@ class DecisionEngine:
         self.last_ts = max(self.last_ts, ev.ts)
         commands: list[Command] = []
         if ev.state is not TradingState.HALTED:
+            self.flatten_offset = None
             return commands
-        entry = self.entry
-        if entry is not None and entry.status in _ENTRY_CANCELLABLE:
-            commands += self._cancel(entry, CancelReason.KILL, ev.ts)
-        if ev.flatten_offset_pct is not None and self.position is not None:
+        if ev.flatten_offset_pct is not None:
             offset = to_decimal(ev.flatten_offset_pct, "flatten_offset_pct")
             if not ZERO <= offset < 1:
                 raise ValueError(f"flatten_offset_pct must be in [0, 1), got {offset}")
-            self.protection.flatten(offset)
+            # kept while halted: an entry fill racing the kill's cancel is sold too
+            self.flatten_offset = offset
+        commands += self._cancel_entry(CancelReason.KILL, ev.ts)
+        if self.position is not None:
             commands += self._protect(ev.ts)
         return commands
 
     def _on_timer(self, ev: Timer) -> list[Command]:
         self.last_ts = max(self.last_ts, ev.ts)
-        commands = self._entry_timeout(ev.ts) if self.entry is not None else []
+        commands = self._tend_entry(ev.ts) if self.entry is not None else []
         if self.position is not None:
             commands += self._protect(ev.ts)  # back-offs and exit re-pricing are timed
         return commands
@@ -374,20 +398,44 @@ class DecisionEngine:
             return []
         order.order_id = ev.order_id
         order.transition(Trigger.ACCEPTED)
+        self.backoff.succeeded(f"query {order.client_order_id}")
         return self._settle(ev.ts)
 
     def _on_rejected(self, ev: OrderRejected) -> list[Command]:
         order = self.orders.get(ev.client_order_id)
         if order is None:
             return []
-        order.transition(Trigger.REJECTED, ev.reason)
+        if order.transition(Trigger.REJECTED, ev.reason) is Applied.DUPLICATE:
+            # sent again (same id, after a lost reply) and refused again: that refusal
+            # counts for the back-off too
+            self.protection.refused_again(order, ev.reason, ev.ts)
         return self._settle(ev.ts)
 
     def _on_submit_unknown(self, ev: OrderSubmitUnknown) -> list[Command]:
         order = self.orders.get(ev.client_order_id)
-        if order is not None:
-            order.transition(Trigger.SUBMIT_LOST, ev.detail)
-        return []
+        if order is None:
+            return []
+        order.transition(Trigger.SUBMIT_LOST, ev.detail)
+        return self._settle(ev.ts)  # the order is in doubt: ask the exchange
+
+    def _on_not_found(self, ev: OrderNotFound) -> list[Command]:
+        """A lookup found no such order. A placement whose reply was lost never arrived:
+        send it again, same id. An order the exchange acknowledged cannot vanish: the
+        answer is stale (a lookup sent before the acknowledgement) or a glitch, so it
+        changes nothing; the order is asked about again if it is still in doubt."""
+        order = self.orders.get(ev.client_order_id)
+        if order is None:
+            return []
+        if order.status in (OrderStatus.SUBMIT_UNKNOWN, OrderStatus.INITIALIZED):
+            # the lookup's back-off stays: a placement lost again is asked about later
+            return [placement(order)]
+        if not order.status.is_terminal:
+            self._reports.append(
+                OrderNewsContradicted(
+                    self.product_id, order.client_order_id, "not found, yet acknowledged", ev.ts
+                )
+            )
+        return self._settle(ev.ts)
 
     def _on_filled(self, ev: OrderFilled) -> list[Command]:
         order = self.orders.get(ev.client_order_id)
@@ -413,9 +461,30 @@ class DecisionEngine:
                 self._book(order, delta, ev.ts)
         if ev.triggered and not order.triggered:
             order.triggered = True
+        if order.status is OrderStatus.PENDING_EDIT and ev.limit_price is not None:
+            self._edit_settled(order, ev)
         if ev.status is not OrderStatus.FILLED:
             order.transition(REPORT_TRIGGER[ev.status])
+        # the exchange's word settles a doubt about the order
+        if self.entry_cancel_refused == order.client_order_id:
+            self.entry_cancel_refused = None
+        self.backoff.succeeded(f"query {order.client_order_id}")
+        self.protection.on_news(order)
         return self._settle(ev.ts)
+
+    def _edit_settled(self, order: Order, ev: OrderStatusReport) -> None:
+        """An edit in flight, and the exchange's levels for the order: they say whether
+        the edit took effect (its answer may have been lost)."""
+        assert ev.limit_price is not None
+        size = ev.size if ev.size is not None else order.size
+        now = (size, ev.stop_price, ev.limit_price)
+        if now == (order.size, order.stop_price, order.limit_price):
+            order.transition(Trigger.EDIT_REJECTED, "the exchange kept the old levels")
+            self.protection.on_edit_refused(order, "not applied", ev.ts)
+        else:
+            order.transition(Trigger.EDIT_ACCEPTED)
+            order.size, order.stop_price, order.limit_price = now
+            self.protection.on_edited(order, ev.ts)
 
     def _on_cancel_rejected(self, ev: CancelRejected) -> list[Command]:
         order = self.orders.get(ev.client_order_id)
@@ -423,15 +492,19 @@ class DecisionEngine:
             return []
         if order.transition(Trigger.CANCEL_REJECTED, ev.reason) is Applied.CHANGED:
             if order is self.entry:
-                self.entry_cancel_refused = order.client_order_id  # not again: it settles
-            self.protection.on_cancel_refused(order)
+                # filled, or refused this once? Not sent again before the exchange says
+                coid = order.client_order_id
+                self.entry_cancel_refused = coid
+                self.backoff.refused(f"cancel {coid}", coid, ev.reason, ev.ts)
+            self.protection.on_cancel_refused(order, ev.reason, ev.ts)
         return self._settle(ev.ts)
 
     def _on_cancel_unknown(self, ev: CancelUnknown) -> list[Command]:
         order = self.orders.get(ev.client_order_id)
-        if order is not None:
-            order.transition(Trigger.CANCEL_LOST, ev.detail)
-        return []
+        if order is None:
+            return []
+        order.transition(Trigger.CANCEL_LOST, ev.detail)
+        return self._settle(ev.ts)  # the order is in doubt: ask the exchange
 
     def _on_edited(self, ev: OrderEdited) -> list[Command]:
         order = self.orders.get(ev.client_order_id)
@@ -449,7 +522,7 @@ class DecisionEngine:
         if order is None:
             return []
         if order.transition(Trigger.EDIT_REJECTED, ev.reason) is Applied.CHANGED:
-            self.protection.on_edit_refused(order)
+            self.protection.on_edit_refused(order, ev.reason, ev.ts)
         return self._settle(ev.ts)
 
     # -- decisions ---------------------------------------------------------------------
@@ -462,9 +535,7 @@ class DecisionEngine:
         if size is None:
             assert self.params.quote_budget is not None
             size = self.product.size_down(self.params.quote_budget / limit)
-        problem = self.product.size_problem(size) or self.product.notional_problem(
-            size, self._first_stop_limit(size, limit)
-        )
+        problem = self.protection.first_stop_problem(size, limit)
         if problem:
             return self._skip(f"{problem} (the stop after this entry could not be placed)", ts)
         refused = self.params.sanity.order_problem(size, limit, self.last_price)
@@ -485,33 +556,40 @@ class DecisionEngine:
         )
         return [PlaceLimitBuy(order.client_order_id, self.product_id, size, limit, ts)]
 
-    def _first_stop_limit(self, size: Decimal, entry_limit: Decimal) -> Decimal:
-        """The limit of the stop an entry filled at `entry_limit` gets: an entry whose
-        stop would be under the quote minimum is not made (it could not be protected)."""
-        trail = self.params.trail
-        trigger = self.product.price_down(entry_limit * (1 - trail.trail_pct))
-        limit = self.product.price_down(trigger * (1 - trail.stop_limit_buffer_pct))
-        return self.protection.meet_minimum(size, limit, trigger)
-
     def _skip(self, reason: str, ts: int) -> list[Command]:
         if reason != self._last_skip:
             self._last_skip = reason
             self._reports.append(EntrySkipped(self.product_id, reason, ts))
         return []
 
-    def _entry_timeout(self, ts: int) -> list[Command]:
+    def _tend_entry(self, ts: int) -> list[Command]:
+        """A working entry: ask about it while it is in doubt, cancel it once
+        `max_entry_wait` has passed."""
         entry = self.entry
         assert entry is not None
-        if (
-            entry.status in _ENTRY_CANCELLABLE
-            and ts - entry.created_ts >= self.params.max_entry_wait_ns
-            and self.entry_cancel_refused != entry.client_order_id
-        ):
-            return self._cancel(entry, CancelReason.ENTRY_TIMEOUT, ts)
+        status = entry.status
+        if status in _ENTRY_CANCELLABLE and self.entry_cancel_refused is None:
+            if ts - entry.created_ts < self.params.max_entry_wait_ns:
+                return []  # the common case, on every trade while an entry rests
+            return self._cancel_entry(CancelReason.ENTRY_TIMEOUT, ts)
+        if status in _IN_DOUBT or self.entry_cancel_refused == entry.client_order_id:
+            return self.protection.ask(entry, ts)
         return []
 
+    def _cancel_entry(self, reason: CancelReason, ts: int) -> list[Command]:
+        """Cancel the working entry, unless a refused cancel of it awaits the exchange's
+        word or backs off: a cancel is never re-sent into a refusal."""
+        entry = self.entry
+        if entry is None or entry.status not in _ENTRY_CANCELLABLE:
+            return []
+        coid = entry.client_order_id
+        if self.entry_cancel_refused == coid or self.backoff.holds(f"cancel {coid}", coid, ts):
+            return []
+        return self._cancel(entry, reason, ts)
+
     def _cancel(self, order: Order, reason: CancelReason, ts: int) -> list[Command]:
-        assert order.order_id is not None
+        if order.order_id is None:  # it works, its id never came back: ask for it first
+            return self.protection.ask(order, ts)
         order.transition(Trigger.CANCEL_REQUESTED)
         return [CancelOrder(order.client_order_id, order.order_id, reason, ts)]
 
@@ -539,6 +617,8 @@ class DecisionEngine:
             self.entry = None
             if self.entry_cancel_refused == entry.client_order_id:
                 self.entry_cancel_refused = None
+            self.backoff.forget(f"cancel {entry.client_order_id}")
+            self.backoff.forget(f"query {entry.client_order_id}")
             self._reports.append(
                 EntryEnded(
                     self.product_id,
@@ -549,21 +629,24 @@ class DecisionEngine:
                 )
             )
         stop = self.protection.stop
-        if (
-            stop is not None
-            and stop.triggered
-            and self.entry is not None
-            and self.entry.status in _ENTRY_CANCELLABLE
-        ):
+        if stop is not None and stop.triggered and self.entry is not None:
             # The stop is selling: buying more now would feed a falling market.
-            commands += self._cancel(self.entry, CancelReason.STOP_TRIGGERED, ts)
+            commands += self._cancel_entry(CancelReason.STOP_TRIGGERED, ts)
+        if self.entry is not None and (self.entry.status in _IN_DOUBT or self.entry_cancel_refused):
+            commands += self._tend_entry(ts)
         commands += self._protect(ts)
         self._maybe_close(ts)
         self._trim()
         return commands
 
     def _protect(self, ts: int) -> list[Command]:
-        return self.protection.update(self.position, self.entry is not None, ts)
+        if self.flatten_offset is not None and self.position is not None:
+            if self.protection.flatten_offset is None:
+                self.protection.flatten(self.flatten_offset)
+        commands = self.protection.update(self.position, self.entry is not None, ts)
+        if self.protection.dust:
+            self._maybe_close(ts)  # what is left cannot be sold: the pair is free again
+        return commands
 
     def _maybe_close(self, ts: int) -> None:
         pos = self.position
@@ -612,8 +695,10 @@ class DecisionEngine:
             "entry_cancel_refused": self.entry_cancel_refused,
             "position": None if self.position is None else self.position.to_dict(),
             "protection": self.protection.snapshot(),
+            "backoff": self.backoff.snapshot(),
             "prints": self.prints.snapshot(),
             "trading_state": self.trading_state.value,
+            "flatten_offset": None if self.flatten_offset is None else str(self.flatten_offset),
             "last_skip": self._last_skip,
             "last_price": None if self.last_price is None else str(self.last_price),
             "last_ts": self.last_ts,
@@ -648,10 +733,13 @@ class DecisionEngine:
                 engine.entry_cancel_refused = engine.entry.client_order_id
         else:
             engine.entry_cancel_refused = state.get("entry_cancel_refused")
+        engine.backoff.restore(state.get("backoff") or {})
         engine.protection.restore(protection, engine.orders)
         if "prints" in state:
             engine.prints.restore(state["prints"])
         engine.trading_state = TradingState(state["trading_state"])
+        flatten = state.get("flatten_offset")
+        engine.flatten_offset = None if flatten is None else Decimal(flatten)
         engine._last_skip = state["last_skip"]
         engine.last_price = None if state["last_price"] is None else Decimal(state["last_price"])
         engine.last_ts = int(state["last_ts"])

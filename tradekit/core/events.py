@@ -81,6 +81,16 @@ class OrderSubmitUnknown:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderNotFound:
+    """A lookup (`QueryOrder`) found no such order on the exchange: a placement whose
+    reply was lost never arrived. The engine sends the same placement again (same
+    client_order_id: should the first one arrive after all, it is the same order)."""
+
+    client_order_id: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
 class OrderFilled:
     """One execution of an order, identified by the exchange's trade id."""
 
@@ -109,6 +119,11 @@ class OrderStatusReport:
     filled_value: Decimal = ZERO
     total_fees: Decimal = ZERO
     triggered: bool | None = None
+    # the order's levels as the exchange has them (a lookup gives them): they settle an
+    # edit whose answer was lost
+    size: Decimal | None = None
+    stop_price: Decimal | None = None
+    limit_price: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +168,7 @@ OrderEvent = (
     OrderAccepted
     | OrderRejected
     | OrderSubmitUnknown
+    | OrderNotFound
     | OrderFilled
     | OrderStatusReport
     | CancelRejected
@@ -166,6 +182,7 @@ ORDER_EVENT_TYPES: tuple[type, ...] = (
     OrderAccepted,
     OrderRejected,
     OrderSubmitUnknown,
+    OrderNotFound,
     OrderFilled,
     OrderStatusReport,
     CancelRejected,

@@ -139,6 +139,31 @@ class ProtectionBlocked:
 
 
 @dataclass(frozen=True, slots=True)
+class ProtectionWaiting:
+    """A request protection needs waits on a back-off (a refused cancel or edit, a lookup
+    left unanswered, a gap-through exit that cannot be sent) while what rests keeps
+    protecting: the stop's move or the exit's re-price happens no sooner than `retry_at`
+    (None: when the condition named in `reason` changes)."""
+
+    product_id: str
+    reason: str
+    retry_at: int | None
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderNewsContradicted:
+    """An order event contradicted what is known of the order (its state machine has no
+    such transition, e.g. a rejection of an order already accepted): it is not applied,
+    and the exchange is asked for the order's state instead."""
+
+    product_id: str
+    client_order_id: str
+    detail: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
 class DustLeft:
     """What is left (`size`) is under the product's minimum and cannot be sold or
     protected: reported once; the position's protection duty ends and the pair is free."""
@@ -186,7 +211,9 @@ Report = (
     | StopGappedThrough
     | ExitPlaced
     | ProtectionBlocked
+    | ProtectionWaiting
     | DustLeft
+    | OrderNewsContradicted
     | PrintIgnored
     | PositionClosed
 )

@@ -25,7 +25,8 @@ an unknown event type or a bad field (the codec's message). Reading is bounded
 (`tradekit.jsonl.loads` and `number`): JSON nested deeper than 32 levels, a number
 outside money's range (finite, at most 40 digits, exponent within -18..15), a time or
 other integer outside 0..2**63 (signed 64 bits for other integers), or a market trade at
-a price <= 0 or a negative size is an error, never an event.
+a price <= 0 or a negative size, a fill, order or price that is not positive, or a
+negative fee or filled figure is an error, never an event.
 """
 
 from __future__ import annotations
@@ -333,11 +334,18 @@ def _decode(data: Any) -> Any:
     return _checked(decode(data))
 
 
+# Money fields that cannot be what their names say when out of range: a fill of -1, a
+# negative fee. (A MarketTrade's price and size have their own rule, below.)
+_POSITIVE = frozenset({"price", "size", "limit_price", "stop_price"})
+_NON_NEGATIVE = frozenset({"fee", "fees", "total_fees", "filled_size", "filled_value"})
+
+
 def _checked(event: Any) -> Any:
     """`event` as decoded, once its values are in range: every Decimal within
-    `jsonl.number`'s range, every int within 64 bits (a `ts` also >= 0), a market trade
-    at a price > 0 and a size >= 0. ValueError naming the field otherwise. Nested
-    events are checked too (a loop, no recursion)."""
+    `jsonl.number`'s range (prices and sizes > 0, fees and filled figures >= 0), every
+    int within 64 bits (a `ts` also >= 0), a market trade at a price > 0 and a size >= 0.
+    ValueError naming the field otherwise. Nested events are checked too (a loop, no
+    recursion)."""
     stack = [(type(event).__name__, event)]
     while stack:
         where, obj = stack.pop()
@@ -349,6 +357,10 @@ def _checked(event: Any) -> Any:
                     jsonl.number(v)
                 except ValueError as e:
                     raise ValueError(f"codec: {name}: {e}") from None
+                if f.name in _POSITIVE and v <= 0 and type(obj) is not MarketTrade:
+                    raise ValueError(f"codec: {name}: {plain(v)} is impossible (must be > 0)")
+                if f.name in _NON_NEGATIVE and v < 0:
+                    raise ValueError(f"codec: {name}: {plain(v)} is impossible (must be >= 0)")
             elif type(v) is int:
                 low = 0 if f.name == "ts" or f.name.endswith("_ts") else -_MAX_INT
                 if not low <= v < _MAX_INT:

@@ -89,6 +89,9 @@ class PortfolioStats:
     unrouted: int = 0  # order events for no pair of ours
     deferred: int = 0  # trades seen too late to decide on (older than stale_after_s)
     superseded: int = 0  # trades only observed: a newer one of the pair was waiting
+    # trades neither decided on nor observed: older than max_trade_age when received, or
+    # older than the newest trade of their pair already seen (this run or the last)
+    too_old: int = 0
     # a feed event's receipt to the end of the commands it caused (REST calls included)
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
     # ... to the moment its pair decided on it (how old the price was), same events
@@ -169,8 +172,8 @@ class PortfolioHandle:
             return None
         return self.task.exception()
 
-    async def stop(self) -> None:
-        await self.portfolio.stop()
+    async def stop(self, keep_entries: bool = False) -> None:
+        await self.portfolio.stop(keep_entries)
 
     async def wait(self) -> None:
         """Wait for the run to end (a timeout around this does not cancel the run)."""
@@ -195,6 +198,7 @@ class Portfolio:
         limits: RiskLimits | None = None,
         poll_after_s: float = 5.0,  # REST safety net: open orders are looked up this often
         stale_after_s: float = 2.0,  # a trade that waited longer is seen, not decided on
+        max_trade_age_s: float | None = 5.0,  # older when received: not even seen
         close_store: bool = False,
     ) -> None:
         self.exchange = exchange
@@ -211,12 +215,16 @@ class Portfolio:
         self._in_order = self._market is not None
         self.poll_after_s = poll_after_s
         self.stale_after_s = stale_after_s
+        self.max_trade_age_ns = None if max_trade_age_s is None else int(max_trade_age_s * 1e9)
+        self._newest_trade: dict[str, int] = {}  # pair -> the newest trade's time seen
+        self._too_old_since: dict[str, int] = {}  # pair -> an episode of old trades began
         self.close_store = close_store
         self.stats = PortfolioStats()
         self._inbox: asyncio.Queue[Any] | None = None
         self._urgent: deque[_Control] = deque()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._closing = False  # a clean stop is cancelling entries: no trade decided on
         self._last_poll = time.monotonic()
         self._watchers: list[Callable[[str, StepResult], None]] = []
         self.health: dict[str, PairHealth] = {pid: PairHealth() for pid in self.drivers}
@@ -237,14 +245,62 @@ class Portfolio:
         self._task = loop.create_task(self.run(), name="tradekit-portfolio")
         return PortfolioHandle(self, self._task)
 
-    async def stop(self) -> None:
-        """End the run cleanly: the feed closed, no task left, stops left in place."""
+    async def stop(self, keep_entries: bool = False, timeout_s: float = 10.0) -> None:
+        """End the run cleanly: resting entries cancelled (unless `keep_entries`: then
+        `resting()` lists them), the feed closed, no task left, stops left in place."""
+        if not keep_entries and self.running:
+            await self._cancel_entries(timeout_s)
         self._stopping = True
         task = self._task
         if task is not None and not task.done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def _cancel_entries(self, timeout_s: float) -> None:
+        """A clean stop leaves no entry buying with nobody watching: every pair with a
+        working entry is halted (the core cancels the entry, journaled as any cancel,
+        its outcome awaited, a fill meanwhile protected as usual), then given its
+        trading state back for the next start. No trade is decided on meanwhile."""
+        self._closing = True
+        pids = [pid for pid, d in self.drivers.items() if d.decision.entry is not None]
+        if not pids:
+            return
+        before = {pid: self.drivers[pid].decision.trading_state for pid in pids}
+        with contextlib.suppress(TimeoutError, RuntimeError):
+            halts = [self._control(pid, TradingState.HALTED, "clean stop: entry cancelled")
+                     for pid in pids]  # fmt: skip
+            await asyncio.wait_for(asyncio.gather(*halts), timeout_s)
+            back = [
+                self._control(pid, state, "clean stop: trading state kept for the next start")
+                for pid, state in before.items()
+                if state is not TradingState.HALTED
+            ]
+            await asyncio.wait_for(asyncio.gather(*back), timeout_s)
+
+    def resting(self) -> list[tuple[str, Any, str]]:
+        """What this run has on the exchange (as far as it knows), and why:
+        (product_id, order, why) for every order not known to be over."""
+        out = []
+        for pid, driver in self.drivers.items():
+            d = driver.decision
+            for order in d.pending_orders():
+                if order is d.stop:
+                    why = "the stop of the position held"
+                elif order is d.exit:
+                    why = "the exit of the position held"
+                elif order is d.entry:
+                    status = order.status.value
+                    if "CANCEL" in status:
+                        why = "an entry whose cancel is unanswered: it may still rest"
+                    elif status == "SUBMIT_UNKNOWN":
+                        why = "an entry whose placement is unanswered: it may rest"
+                    else:
+                        why = "an entry, kept (keep_entries)"
+                else:
+                    why = f"an order in doubt ({order.status.value})"
+                out.append((pid, order, why))
+        return out
 
     async def run(self) -> None:
         """Recover every pair, then handle the feed until it ends or `stop()`."""
@@ -286,9 +342,11 @@ class Portfolio:
 
     def _restore(self) -> None:
         """Every pair's saved decision state, under the portfolio's risk limits."""
-        for driver in self.drivers.values():
+        for pid, driver in self.drivers.items():
             driver.restore()
             self.risk.add(driver.decision)
+            # across a restart: nothing older than what the last run already knew
+            self._newest_trade[pid] = max(self._newest_trade.get(pid, 0), driver.decision.last_ts)
 
     async def _recover_pair(self, pid: str, retry: bool = False) -> None:
         driver = self.drivers[pid]
@@ -334,6 +392,12 @@ class Portfolio:
             health.degraded = ""
             health.backoff_s = 0.0
         return True
+
+    def degrade(self, product_id: str, reason: str) -> None:
+        """Outside news that the exchange is not answering for a pair (the feed's resync
+        failed): degraded, tried again (and healed) once its back-off is over."""
+        if product_id in self.drivers:
+            self._degrade(product_id, reason, retry=False)
 
     def _degrade(self, pid: str, reason: str, retry: bool) -> None:
         """Start an episode, or (a retry that failed) wait longer before the next one."""
@@ -728,6 +792,10 @@ class Portfolio:
         if isinstance(ev, MarketTrade):
             if self._market is not None:
                 await self._advance(pid, driver, ev)
+            elif received is not None and self._too_old(pid, ev, received):
+                return
+            if self._closing:
+                return
             if not self.health[pid].recovered:
                 return  # not reconciled yet: its orders' truth comes first
             late = received is not None and time.perf_counter() - received > self.stale_after_s
@@ -755,15 +823,43 @@ class Portfolio:
 
         await self._guarded(pid, handle)
 
+    def _too_old(self, pid: str, trade: MarketTrade, received: float) -> bool:
+        """A live market's trade that is no news: older than the newest trade of its pair
+        already seen (a replay after a reconnect or a restart: `last_ts` is persisted),
+        or older than `max_trade_age_s` by the local clock when it was received (an
+        exchange catching up after an outage). Neither decided on nor observed (its
+        high would move the stop above today's market); counted, and journaled once per
+        episode with its age. The core never reads a clock: this is the driver layer's."""
+        newest = self._newest_trade.get(pid, 0)
+        why = ""
+        if self.max_trade_age_ns is not None:
+            now = _now_ns() - int((time.perf_counter() - received) * 1e9)  # at receipt
+            age = now - trade.ts
+            if age > self.max_trade_age_ns:
+                limit = self.max_trade_age_ns / 1e9
+                why = f"{age / 1e9:.1f} s old when received (max_trade_age {limit:g} s)"
+        if not why and trade.ts < newest:
+            why = f"older than the newest trade seen ({(newest - trade.ts) / 1e9:.3f} s)"
+        if not why:
+            self._newest_trade[pid] = trade.ts
+            if self._too_old_since.pop(pid, None) is not None:
+                self.store.note(pid, f"{pid}: trades are current again", trade.ts, {"old": False})
+            return False
+        self.stats.too_old += 1
+        if pid not in self._too_old_since:
+            self._too_old_since[pid] = trade.ts
+            self.store.note(
+                pid,
+                f"{pid}: a trade at {trade.price} is {why}: not decided on, nor its high",
+                _now_ns(),
+                {"old": True},
+            )
+        return True
+
     async def _advance(self, pid: str, driver: AsyncPairDriver, trade: MarketTrade) -> None:
         """A simulated market: match this trade first, as the sync engine does."""
         fills = await self._market.advance(trade)
-        stop = driver.decision.stop
-        news: list[Event] = []
-        if stop is not None and stop.stop_price is not None and trade.price <= stop.stop_price:
-            news += await driver.stop_news(trade, fills)
-        news += [fill_event(f, driver.coid_of(f)) for f in fills]
-        for ev in news:
+        for ev in (await driver.trade_events(trade, fills))[:-1]:  # the trade: the caller's
             await self._process(pid, ev)
 
     async def _fills_behind(self, pid: str, ev: OrderStatusReport) -> list[Event]:
@@ -818,7 +914,7 @@ class Portfolio:
             first = False
             for report in result.reports:
                 self.risk.observe(report)
-            pending.extend(result.outcomes)
+            pending.extendleft(reversed(result.outcomes))  # depth first, as every loop
             if not pending and driver.unsettled and not settled and not self.health[pid].degraded:
                 # an order left in doubt (its outcomes applied first): ask once now; if
                 # the exchange still does not answer, the back-off decides when again

@@ -67,6 +67,29 @@ class ExchangeOrder:
     total_fees: Decimal
     triggered: bool
     created_ts: int
+    # Coinbase's configuration key ("limit_limit_gtc", "market_market_ioc", ...); "" when
+    # the exchange does not say (the paper exchange)
+    configuration: str = ""
+    # what the exchange holds for it (quote for a buy, base for a sell), when it says
+    hold: Decimal | None = None
+
+    @property
+    def foreign(self) -> bool:
+        """Of a configuration tradekit never places (a market, bracket, TWAP... order
+        placed by hand): listed and counted for funds, never managed."""
+        return self.configuration not in OWN_CONFIGURATIONS
+
+
+# what tradekit places ("" = a venue that does not name configurations: the paper exchange)
+OWN_CONFIGURATIONS = frozenset(
+    {
+        "",
+        "limit_limit_gtc",
+        "limit_limit_gtd",
+        "stop_limit_stop_limit_gtc",
+        "stop_limit_stop_limit_gtd",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,4 +128,7 @@ def status_report(o: ExchangeOrder, ts: int) -> OrderStatusReport:
         filled_value=o.filled_value,
         total_fees=o.total_fees,
         triggered=o.triggered,
+        size=o.size,
+        stop_price=o.stop_price,
+        limit_price=o.limit_price,
     )

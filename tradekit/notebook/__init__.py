@@ -10,6 +10,7 @@ or pandas: each submodule imports them when it is first used.
     stepper = controls.EngineStepper(controls.demo_engine_factory())
     tables.positions(store)
     PortfolioMonitor(session)   # a running portfolio, watched live (see `monitor`)
+    Replay(store)               # a run's journal, step by step (see `replay`)
 
 `tables` is another name for `tradekit.notebook.display`.
 """
@@ -25,9 +26,20 @@ if TYPE_CHECKING:
     import tradekit.notebook.display as display
     import tradekit.notebook.display as tables
     import tradekit.notebook.monitor as monitor
+    import tradekit.notebook.replay as replay
     from tradekit.notebook.monitor import PortfolioMonitor
+    from tradekit.notebook.replay import Replay
 
-__all__ = ["PortfolioMonitor", "charts", "controls", "display", "monitor", "tables"]
+__all__ = [
+    "PortfolioMonitor",
+    "Replay",
+    "charts",
+    "controls",
+    "display",
+    "monitor",
+    "replay",
+    "tables",
+]
 
 _SUBMODULES = {
     "charts": "charts",
@@ -35,12 +47,15 @@ _SUBMODULES = {
     "display": "display",
     "tables": "display",
     "monitor": "monitor",
+    "replay": "replay",
 }
 
 
 def __getattr__(name: str) -> Any:
     if name == "PortfolioMonitor":
         return importlib.import_module(f"{__name__}.monitor").PortfolioMonitor
+    if name == "Replay":
+        return importlib.import_module(f"{__name__}.replay").Replay
     try:
         module = _SUBMODULES[name]
     except KeyError:

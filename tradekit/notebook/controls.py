@@ -274,6 +274,11 @@ class EngineStepper:
             open_pnl = pos.open_size * d.last_price - pos.cost * pos.open_size / pos.filled_size
             pnl += f", open {fmt.signed_money(open_pnl)} (before fees)"
         parts.append(pnl)
+        t = d.params.trail  # what the sliders set, in their own digits
+        parts.append(
+            f"trail_pct {t.trail_pct:.3f} min_ratchet {t.min_ratchet:.4f} "
+            f"stop_limit_buffer_pct {t.stop_limit_buffer_pct:.4f}"
+        )
         return " · ".join(parts)
 
     def refresh(self) -> None:

@@ -17,7 +17,7 @@ Times are nanoseconds since the epoch in the rows, UTC datetimes in the DataFram
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -26,20 +26,23 @@ from tradekit.app import format as fmt
 from tradekit.core.money import ProductSpec, plain
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from tradekit.store.sqlite import Store
 
 __all__ = [
+    "StepView",
     "Table",
+    "describe",
+    "facts",
     "feed_health",
     "fills",
     "journal",
     "orders",
     "positions",
     "status",
+    "step",
     "stop_history",
     "stops",
+    "styled",
 ]
 
 _EPOCH = datetime(1970, 1, 1)
@@ -67,7 +70,7 @@ COLUMN_KINDS: dict[str, str] = {
         ("fee", "fees", "realized_pnl", "unrealized_pnl", "filled_value", "pnl"), "money"
     ),
     **dict.fromkeys(("stop_distance", "distance_to_stop"), "pct"),
-    **dict.fromkeys(("client_order_id", "order_id"), "id"),
+    **dict.fromkeys(("client_order_id", "order_id", "trade_id"), "id"),
 }
 _CELL = "padding:2px 8px;border-bottom:1px solid #e4e4e4;"
 _NUM = _CELL + "text-align:right;font-family:monospace;white-space:nowrap;"
@@ -167,8 +170,14 @@ class Table:
                 return fmt.money(value)
             if kind == "pct":
                 return fmt.pct(value)
+            if kind == "exact":
+                return plain(value)
+        if isinstance(value, (Decimal, float)) and not isinstance(value, bool):
+            return fmt.for_people(column, value, self._product(row))
         if kind == "id" and isinstance(value, str):
             return fmt.short_id(value)
+        if isinstance(value, dict):
+            return people_text(value, self._product(row))
         return format_value(value)
 
     def _title_attr(self, column: str, row: dict[str, Any]) -> str:
@@ -335,15 +344,16 @@ def journal(
     columns: Sequence[str] | None = None,
 ) -> Table:
     """Journal rows (events, commands, reports, outcomes, notes), oldest first;
-    `last=N` keeps the N most recent. `detail` is the payload as `key=value` text (its
-    Decimals are the exact strings stored); the DataFrame also has `payload` itself."""
+    `last=N` keeps the N most recent. `detail` is the payload as `key value` text for
+    people (prices at the product's increments, money to the cent); the DataFrame also
+    has `payload` itself, with the exact strings stored."""
     rows = store.journal(since_seq=since_seq, product_id=product_id, kinds=kinds)
     if last is not None:
         rows = rows[-last:] if last > 0 else []
     for r in rows:
         payload = r["payload"]
         detail = {k: v for k, v in payload.items() if k not in ("type", "product_id", "ts")}
-        r["detail"] = format_value(detail)
+        r["detail"] = people_text(_decimals(detail), _default_product(r["product_id"]))
     return Table(
         "journal",
         columns or ["seq", "ts", "product_id", "kind", "type", "detail"],
@@ -385,3 +395,138 @@ def feed_health(session: Any) -> Table:
         "REST polls": p.polls,
     }
     return Table("feed health", list(row), [row])
+
+
+def _default_product(product_id: str | None) -> ProductSpec | None:
+    if not product_id:
+        return None
+    from tradekit.exchange.products import DEFAULT_PRODUCTS
+
+    return DEFAULT_PRODUCTS.get(product_id)
+
+
+def _decimals(payload: dict[str, Any]) -> dict[str, Any]:
+    """A stored payload's numeric strings as Decimals (for display only)."""
+    out: dict[str, Any] = {}
+    for k, v in payload.items():
+        if isinstance(v, str) and kind_is_numeric(k):
+            try:
+                out[k] = Decimal(v)
+                continue
+            except ArithmeticError:
+                pass
+        out[k] = _decimals(v) if isinstance(v, dict) else v
+    return out
+
+
+def kind_is_numeric(name: str) -> bool:
+    return fmt.kind_of(name) in ("money", "pct", "price", "size")
+
+
+def people_text(values: Mapping[str, Any], product: ProductSpec | None = None) -> str:
+    """`key value` pairs for people: each figure by its name (`fmt.for_people`)."""
+    parts = []
+    for k, v in values.items():
+        if v is None or v == "" or v == {}:
+            continue
+        if isinstance(v, dict):
+            shown = people_text(v, product)
+        elif k in ("order_id", "trade_id") and isinstance(v, str):
+            shown = fmt.short_id(v)  # an exchange's UUID by its first block
+        else:
+            shown = fmt.for_people(k, v, product)
+        parts.append(f"{k} {'{' + shown + '}' if isinstance(v, dict) else shown}")
+    return "  ".join(parts)
+
+
+def facts(obj: Any, product: ProductSpec | None = None) -> fmt.Facts:
+    """A dict, a dataclass or a config model as a small table for people (a `Facts`:
+    still a dict of the exact values)."""
+    import dataclasses
+
+    if isinstance(obj, fmt.Facts):
+        return obj
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        values = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    elif hasattr(obj, "model_dump"):
+        values = obj.model_dump()
+    else:
+        values = dict(obj)
+    return fmt.Facts(values, product=product)
+
+
+def describe(obj: Any, product: ProductSpec | None = None) -> str:
+    """An event, a command, a report or an outcome in one line for people:
+    `OrderFilled r-BTC-USD-2 price 59,696.52 size 0.05 fee 11.94`."""
+    import dataclasses
+
+    if obj is None:
+        return ""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        name = type(obj).__name__
+        values = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    elif isinstance(obj, Mapping):
+        values = dict(obj)
+        name = str(values.pop("type", "outcome"))
+    else:
+        return str(obj)
+    for k in ("product_id", "ts", "type"):
+        values.pop(k, None)
+    nested = {k: v for k, v in values.items() if dataclasses.is_dataclass(v)}
+    for k in nested:
+        values[k] = f"({describe(nested[k], product)})"
+    head = values.pop("client_order_id", None)
+    body = people_text(_decimals(values), product)
+    return " ".join(str(p) for p in (name, head, body) if p)
+
+
+class StepView:
+    """One engine step for people (what `step(result)` returns): the event, the commands
+    sent, the exchange's answers and the reports, a line each."""
+
+    def __init__(self, result: Any, product: ProductSpec | None = None) -> None:
+        self.result = result
+        pid = getattr(result.event, "product_id", None)
+        self.product = product or _default_product(pid)
+
+    def lines(self) -> list[tuple[str, str]]:
+        r, p = self.result, self.product
+        out = [("event", describe(r.event, p))]
+        out += [("command", describe(c, p)) for c in r.commands]
+        out += [("answer", describe(o, p)) for o in r.outcomes]
+        out += [("report", describe(x, p)) for x in r.reports]
+        return out
+
+    def __repr__(self) -> str:
+        return "\n".join(f"{k:<8} {v}" for k, v in self.lines())
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td style='{_TEXT}color:#777'>{k}</td>"
+            f"<td style='{_TEXT}font-family:monospace'>{html.escape(v)}</td></tr>"
+            for k, v in self.lines()
+        )
+        return f"<table style='border-collapse:collapse;font-size:12px'>{rows}</table>"
+
+
+def step(result: Any, product: ProductSpec | None = None) -> StepView:
+    """A `StepResult` for people: `tables.step(engine.step())`."""
+    return StepView(result, product)
+
+
+def styled(frame: Any, product: ProductSpec | str | None = None) -> Any:
+    """A pandas DataFrame shown for people (a `Styler`): each column by its name
+    (`fmt.for_people`: prices and sizes at the product's increments, money to the cent,
+    fractions as percentages); the frame itself keeps its exact values."""
+    if isinstance(product, str):
+        product = _default_product(product)
+
+    def formatter(column: str) -> Any:
+        def shown(value: Any) -> str:
+            if value is None or (not isinstance(value, (str, Decimal)) and value != value):
+                return fmt.DASH
+            return fmt.for_people(column, value, product)
+
+        return shown
+
+    return frame.style.format({c: formatter(str(c)) for c in frame.columns})

@@ -59,6 +59,10 @@ STATUS_COLUMNS = {
 }
 # what fits a notebook's width; the stop's limit is on the stop's hover (and `columns=`)
 DEFAULT_COLUMNS = tuple(c for c in STATUS_COLUMNS if c != "stop_limit")
+# a feed error stops showing once the feed has run this long with messages since
+FAULT_CLEARS_AFTER_S = 3.0
+# the charts join the first frame after this long (the tables show at once)
+CHARTS_AFTER_S = 0.3
 _CELL = "padding:2px 6px;border-bottom:1px solid #e4e4e4;white-space:nowrap;"
 _NUM = _CELL + "text-align:right;font-family:monospace;"
 
@@ -94,6 +98,8 @@ class PortfolioMonitor:
         if max_updates_per_s <= 0:
             raise ValueError(f"max_updates_per_s must be positive, got {max_updates_per_s}")
         self.portfolio, self.handle, session_feed = _unpack(target)
+        # "PAPER" / "LIVE" / "SIM" when following a Session: said first in the header
+        self.mode = str(getattr(target, "mode_label", ""))
         self.feed = feed if feed is not None else session_feed
         self.max_updates_per_s = max_updates_per_s
         self._interval = 1.0 / max_updates_per_s
@@ -105,9 +111,16 @@ class PortfolioMonitor:
         self.errors: list[str] = []
         self._dirty = True
         self._last_render = float("-inf")
+        self._fault_key: tuple[str, int, int] | None = None
+        self._fault_since = 0.0
+        self._fault_messages = 0
         self._task: asyncio.Task[None] | None = None
+        # the charts' FigureWidgets come a moment after the first frame (`_show_charts`):
+        # the browser loads Plotly for them, and the tables should not wait for it
         self.charts = {
-            pid: LiveRatchetChart(driver, max_points=max_points, clock=clock, height=chart_height)
+            pid: LiveRatchetChart(
+                driver, max_points=max_points, clock=clock, height=chart_height, lazy=start
+            )
             for pid, driver in self.portfolio.drivers.items()
         }
         self._build()
@@ -117,9 +130,11 @@ class PortfolioMonitor:
             task.add_done_callback(lambda _t: self._closing())
         self.refresh()
         if start:
-            self._task = asyncio.get_running_loop().create_task(
-                self._follow(), name="tradekit-monitor"
-            )
+            loop = asyncio.get_running_loop()
+            loop.call_later(CHARTS_AFTER_S, self._show_charts)
+            self._task = loop.create_task(self._follow(), name="tradekit-monitor")
+        else:
+            self._show_charts()
 
     # -- the widgets -------------------------------------------------------------------
 
@@ -179,7 +194,12 @@ class PortfolioMonitor:
         )
         self.kill_box.add_class("tradekit-kill-box")
 
-        self.tabs = w.Tab(children=[self.charts[pid].widget for pid in pids])
+        self._charts_shown = False
+        self.tabs = w.Tab(
+            children=[
+                w.HTML(f"<i style='color:#777'>the {pid} chart is on its way…</i>") for pid in pids
+            ]
+        )
         for i, pid in enumerate(pids):
             self.tabs.set_title(i, pid)
         self._pids = pids
@@ -213,6 +233,16 @@ class PortfolioMonitor:
             layout=w.Layout(width="100%"),
         )
         self.panel.add_class("tradekit-monitor")
+
+    def _show_charts(self) -> None:
+        """Put the live charts in their tabs (until then, a line saying they come)."""
+        if self._charts_shown:
+            return
+        self._charts_shown = True
+        self.tabs.children = [self.charts[pid].widget for pid in self._pids]
+        for i, pid in enumerate(self._pids):
+            self.tabs.set_title(i, pid)
+        self._flush_shown()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.panel._repr_mimebundle_(**kwargs)
@@ -383,8 +413,15 @@ class PortfolioMonitor:
         else:
             state = "<b>starting</b> (recovering the pairs)"
         stats = self.portfolio.stats
+        badge = ""
+        if self.mode:
+            color = {"PAPER": "#1f77b4", "LIVE": "#d62728"}.get(self.mode, "#555")
+            badge = (
+                f"<b class='tradekit-mode' style='color:white;background:{color};"
+                f"padding:0 6px;border-radius:3px'>{self.mode}</b> "
+            )
         return (
-            f"<div style='font-size:13px'>{state} · market time {fmt.timestamp(last_ts)}"
+            f"<div style='font-size:13px'>{badge}{state} · market time {fmt.timestamp(last_ts)}"
             f" · {fmt.count(stats.messages, 'event')} handled,"
             f" {fmt.count(stats.commands, 'command')} sent</div>"
             f"<div style='font-size:13px'>P&amp;L "
@@ -393,17 +430,40 @@ class PortfolioMonitor:
             f" + unrealized {fmt.signed_money(unrealized)} (fees included)</div>"
         )
 
+    def _feed_trouble(self, stats: Any) -> str:
+        """The feed's last error while it is current ("" once it has ended): shown from
+        the moment it (or the reconnect count) changes until the feed has run cleanly
+        for `FAULT_CLEARS_AFTER_S` seconds with new messages since."""
+        error = str(getattr(stats, "last_error", "") or "")
+        if not error:
+            return ""
+        key = (error, getattr(stats, "reconnects", 0), getattr(stats, "resyncs", 0))
+        now = self._clock()
+        if key != self._fault_key:
+            self._fault_key = key
+            self._fault_since = now
+            self._fault_messages = getattr(stats, "messages", 0)
+        quiet_for = now - self._fault_since
+        flowing = getattr(stats, "messages", 0) > self._fault_messages
+        if quiet_for >= FAULT_CLEARS_AFTER_S and flowing:
+            return ""
+        return error
+
     def _feed_figures(self) -> str:
         parts = []
         stats = getattr(self.feed, "stats", None)
         if stats is not None:
             parts += [f"{label} {getattr(stats, name, 0):,}" for name, label in FEED_FIGURES]
         parts.append(f"REST polls {self.portfolio.stats.polls:,}")
-        last_error = getattr(stats, "last_error", "") if stats is not None else ""
-        text = " · ".join(parts)
-        if last_error:
-            text += f" · last feed error: {html.escape(str(last_error)[:120])}"
-        out = f"<div style='font-size:12px;color:#444'>feed: {text}</div>"
+        trouble = self._feed_trouble(stats) if stats is not None else ""
+        out = f"<div style='font-size:12px;color:#444'>feed: {' · '.join(parts)}</div>"
+        if trouble:
+            short = trouble if len(trouble) <= 160 else trouble[:159].rsplit(" ", 1)[0] + " …"
+            out += (
+                "<div class='tradekit-feed-trouble' style='font-size:12px;color:#a40000'"
+                f" title='{html.escape(trouble, quote=True)}'>feed trouble now: "
+                f"{html.escape(short)}</div>"
+            )
         degraded = degraded_pairs(self.portfolio)
         if degraded:
             out += (

@@ -32,6 +32,7 @@ STOP_LIMIT_GTD = "stop_limit_stop_limit_gtd"
 MARKET_IOC = "market_market_ioc"
 LIMIT_IOC = "sor_limit_ioc"
 LIMIT_FOK = "limit_limit_fok"
+BRACKET_GTC = "trigger_bracket_gtc"
 CONFIG_KEYS = (
     LIMIT_GTC,
     LIMIT_GTD,
@@ -40,6 +41,7 @@ CONFIG_KEYS = (
     MARKET_IOC,
     LIMIT_IOC,
     LIMIT_FOK,
+    BRACKET_GTC,
 )
 _TIME_IN_FORCE = {
     LIMIT_GTD: "GOOD_UNTIL_DATE_TIME",
@@ -67,6 +69,7 @@ class OrderMeta:
     end_time: str | None = None  # RFC3339 as the client sent it (GTD only)
     stop_direction: str | None = None  # stop-limits only
     quote_size: Decimal | None = None  # a market buy sized by what it spends
+    stop_trigger_price: Decimal | None = None  # a bracket's stop leg (never triggers here)
     edits: list[EditEntry] = field(default_factory=list)
 
     @property
@@ -107,6 +110,9 @@ class OrderMetaStore:
                 "end_time": meta.end_time,
                 "stop_direction": meta.stop_direction,
                 "quote_size": None if meta.quote_size is None else plain(meta.quote_size),
+                "stop_trigger_price": (
+                    None if meta.stop_trigger_price is None else plain(meta.stop_trigger_price)
+                ),
             }
         )
 
@@ -150,6 +156,7 @@ class OrderMetaStore:
                         end_time=rec["end_time"],
                         stop_direction=rec["stop_direction"],
                         quote_size=_decimal_or_none(rec.get("quote_size")),
+                        stop_trigger_price=_decimal_or_none(rec.get("stop_trigger_price")),
                     )
                 elif rec["op"] == "edit" and rec["coid"] in self._meta:
                     stop = rec["stop_price"]

@@ -37,6 +37,7 @@ import httpx
 import uvicorn
 
 from tradekit.exchange.paper import PaperExchange
+from tradekit.exchange.paper.exchange import FillModel
 from tradekit.exchange.products import DEFAULT_PRODUCTS
 from tradekit.sim.admin import is_loopback
 from tradekit.sim.app import create_app
@@ -83,8 +84,13 @@ def _reuse_or_write_token(path: Path, fresh: str) -> str:
 def make_state(
     state_path: str | Path | None = None,
     balances: Mapping[str, Decimal] | None = None,
+    fill_model: FillModel = "trade_size",
 ) -> SimState:
-    """A SimState on a paper exchange: restored from `state_path` when it holds a journal."""
+    """A SimState on a paper exchange: restored from `state_path` when it holds a journal.
+
+    `fill_model` (a fresh exchange only: a restored one keeps its own): "trade_size",
+    the default, fills a touched order by at most the size that traded (orders larger
+    than a print fill in parts, as on Coinbase); "full" fills it whole on any touch."""
     clock = time.time_ns
     meta = None
     if state_path is not None:
@@ -93,9 +99,9 @@ def make_state(
         if path.exists() and path.stat().st_size > 0:
             exchange = PaperExchange.restore(path, clock=clock)
         else:
-            exchange = _fresh(path, balances, clock)
+            exchange = _fresh(path, balances, clock, fill_model)
     else:
-        exchange = _fresh(None, balances, clock)
+        exchange = _fresh(None, balances, clock, fill_model)
     state = SimState(exchange=exchange, clock=clock)
     if meta is not None:
         state.meta = meta
@@ -103,14 +109,21 @@ def make_state(
 
 
 def _fresh(
-    path: Path | None, balances: Mapping[str, Decimal] | None, clock: Callable[[], int]
+    path: Path | None,
+    balances: Mapping[str, Decimal] | None,
+    clock: Callable[[], int],
+    fill_model: FillModel,
 ) -> PaperExchange:
+    # "trade_size": a touch fills at most what the market traded, so an order larger
+    # than a print fills in parts (the default paths' sizes are seeded, log-normal): as
+    # on Coinbase, where a resting order fills against the size that trades
     return PaperExchange(
         DEFAULT_PRODUCTS,
         DEFAULT_BALANCES if balances is None else balances,
         state_path=path,
         clock=clock,
         id_seed="sim",
+        fill_model=fill_model,
     )
 
 
@@ -162,6 +175,7 @@ class SimServer:
         keys_file: str | Path | None = None,
         state_path: str | Path | None = None,
         balances: Mapping[str, Decimal] | None = None,
+        fill_model: FillModel = "trade_size",
         rate_limit_per_s: float | None = None,
         public_rate_limit_per_s: float | None = None,
         tls_dir: str | Path | None = None,
@@ -170,7 +184,7 @@ class SimServer:
         if state is not None and (state_path is not None or balances is not None):
             raise ValueError("pass either a state or state_path/balances, not both")
         self._owns_state = state is None
-        self.state = make_state(state_path, balances) if state is None else state
+        self.state = make_state(state_path, balances, fill_model) if state is None else state
         if rate_limit_per_s is not None:
             self.state.rate_limit_per_s = float(rate_limit_per_s)
         if public_rate_limit_per_s is not None:

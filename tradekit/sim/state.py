@@ -166,6 +166,10 @@ class SimState:
     rate_limit_per_s: float = 30.0  # private REST requests per second per key
     public_rate_limit_per_s: float = 10.0  # public REST requests per second per client IP
     edit_stop_enabled: bool = True  # may POST /orders/edit move a stop-limit's stop_price
+    # product_id -> Coinbase's trading flags that differ from a product that trades
+    # ({"status": "delisted", "trading_disabled": True, "cancel_only": True, ...}): a
+    # product in maintenance, for the preflight's tests; orders are not refused for them
+    product_flags: dict[str, dict[str, Any]] = field(default_factory=dict)
     clock: Callable[[], int] = time.time_ns
     uuid: str = "00000000-0000-4000-8000-000000000001"  # the account's portfolio uuid
     # product_id -> its recent trades, one-minute bars and 24 h figures (see history.py),

@@ -38,8 +38,13 @@ message with every order change in order (never coalesced: each change is an ord
   exchange has no book), `book_levels` a side; updates are the diff against what this
   connection was last sent (quantity "0" removes a level).
 - market_trades: snapshot of the last `snapshot_trades` (50) trades, newest first; updates
-  oldest first. `side` by the tick rule (history.tick_side): the paper exchange prints no
-  aggressor.
+  newest first too (a batch of trades printed together is listed newest first, as
+  Coinbase does). `side` by the tick rule (history.tick_side): the paper exchange prints
+  no aggressor.
+- -USDC products (other than USDT-USDC and EURC-USDC): their market data (market_trades,
+  ticker, level2, candles) comes labelled with the matching -USD id, as Coinbase
+  documents, whether subscribed by the -USDC id or (when the simulator lists no such
+  -USD product) by the -USD id; the `user` channel keeps the -USDC id.
 - candles: five-minute candles from the one-minute bars: the current candle of each
   product after each round (snapshot: the current candle).
 - status: a snapshot of the products (all, or those listed); products never change.
@@ -51,7 +56,9 @@ message with every order change in order (never coalesced: each change is an ord
   order is done (filled or cancelled), `avg_price` "0" before a fill, `stop_price` ""
   on a limit order, `trigger_status` INVALID_ORDER_TYPE / STOP_PENDING / STOP_TRIGGERED,
   `outstanding_hold_amount` what the paper exchange holds (quote for a buy, base for a
-  sell), `completion_percentage` with two decimals, `post_only` "false".
+  sell), `completion_percentage` with two decimals, `post_only` "false", `order_type`
+  in words as Coinbase spells it here ("Limit", "Stop Limit", "Market", "Bracket"; REST
+  says LIMIT, STOP_LIMIT, ...).
 - futures_balance_summary (JWT): one snapshot of zeros (a spot-only account).
 
 Closes: no subscription within `subscribe_timeout_s` (5 s) of connecting -> 1008; a
@@ -85,6 +92,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDiscon
 from tradekit.core.events import MarketTrade
 from tradekit.core.money import ProductSpec, plain
 from tradekit.core.orders import OrderSide, OrderType
+from tradekit.exchange.coinbase.wire import market_data_label
 from tradekit.exchange.types import ExchangeOrder
 from tradekit.sim.auth import AuthError, verify_ws_jwt
 from tradekit.sim.history import tick_side
@@ -393,6 +401,8 @@ class _Connection:
         if not isinstance(raw_ids, list) or not all(isinstance(p, str) for p in raw_ids):
             return "product_ids must be a list of strings"
         products = self.state.exchange.products
+        if channel in PRODUCT_CHANNELS:  # X-USD names X-USDC's market data (one book)
+            raw_ids = [_usdc_book(pid, products) for pid in raw_ids]
         for pid in raw_ids:
             if pid not in products:
                 return f"unknown product_id {pid!r}"
@@ -482,7 +492,8 @@ class _Connection:
                 book = self._book(pid) if past is not None and past.last is not None else {}
                 self.books[pid] = book
                 when = rfc3339nano(self.state.now())
-                event = {"type": "snapshot", "product_id": pid, "updates": _levels(book, when)}
+                label = market_data_label(pid)
+                event = {"type": "snapshot", "product_id": label, "updates": _levels(book, when)}
                 out.append(("l2_data", [event]))
             return out
         if channel == "candles":
@@ -575,8 +586,8 @@ class _Connection:
                 if self._active("user", _ALL, index) or self._active("user", pid, index):
                     orders.append(trade)
         out: list[_Message] = []
-        if trades:
-            out.append(("market_trades", [{"type": "update", "trades": trades}]))
+        if trades:  # newest first, as Coinbase lists a batch
+            out.append(("market_trades", [{"type": "update", "trades": trades[::-1]}]))
         for pid, trade in tickers.items():
             ticker = self._ticker(pid, trade.price)
             out.append(("ticker", [{"type": "update", "tickers": [ticker]}]))
@@ -591,7 +602,8 @@ class _Connection:
             if changed:
                 when = rfc3339nano(self.state.now())
                 updates = _levels(changed, when)
-                out.append(("l2_data", [{"type": "update", "product_id": pid, "updates": updates}]))
+                event = {"type": "update", "product_id": market_data_label(pid), "updates": updates}
+                out.append(("l2_data", [event]))
         if candles:
             listed = [c for c in (self._candle(pid) for pid in candles) if c is not None]
             out.append(("candles", [{"type": "update", "candles": listed}]))
@@ -664,7 +676,7 @@ class _Connection:
                 change = ((price - day.open) / day.open * _HUNDRED).quantize(_PCT)
         return {
             "type": "ticker",
-            "product_id": pid,
+            "product_id": market_data_label(pid),
             "price": plain(price),
             "volume_24_h": plain(volume),
             "low_24_h": plain(low),
@@ -690,7 +702,7 @@ class _Connection:
             "open": plain(candle.open),
             "close": plain(candle.close),
             "volume": plain(candle.volume),
-            "product_id": pid,
+            "product_id": market_data_label(pid),
         }
 
     def _order(self, o: ExchangeOrder) -> dict[str, str]:
@@ -722,7 +734,7 @@ class _Connection:
             "product_type": "SPOT",
             "creation_time": rfc3339nano(o.created_ts),
             "order_side": o.side.value,
-            "order_type": "MARKET" if terms.market else o.order_type.value,
+            "order_type": _user_order_type(self.state, o, terms.market),
             "time_in_force": terms.time_in_force,
             "post_only": "false",
             "cancel_reason": "",
@@ -742,10 +754,30 @@ class _Connection:
         }
 
 
+# The user channel spells order types in words, unlike REST's LIMIT / STOP_LIMIT (as
+# recorded: "Limit"; the others as NautilusTrader's Coinbase adapter reads them)
+def _usdc_book(pid: str, products: dict[str, ProductSpec]) -> str:
+    """On Coinbase a -USDC product shares the -USD product's book, and its market
+    channels take the -USD id: here, when only X-USDC is listed, X-USD subscribes to it."""
+    usdc = pid + "C"
+    if pid not in products and usdc in products and market_data_label(usdc) == pid:
+        return usdc
+    return pid
+
+
+def _user_order_type(state: SimState, o: ExchangeOrder, market: bool) -> str:
+    if market:
+        return "Market"
+    meta = state.meta.get(o.client_order_id)
+    if meta is not None and meta.config_key.startswith("trigger_bracket"):
+        return "Bracket"
+    return "Stop Limit" if o.order_type is OrderType.STOP_LIMIT else "Limit"
+
+
 def _trade(trade: MarketTrade, side: str) -> dict[str, str]:
     return {
         "trade_id": trade.trade_id,
-        "product_id": trade.product_id,
+        "product_id": market_data_label(trade.product_id),
         "price": plain(trade.price),
         "size": plain(trade.size),
         "side": side,

@@ -26,20 +26,30 @@ writers take the lock up front (`BEGIN IMMEDIATE`) and wait up to `timeout` seco
 
 Money is stored as TEXT decimal strings and read back as `Decimal`; sums are done in
 Python with Decimal, never as SQL floats.
+
+Damage. A store is checked for real when it opens: SQLite's full integrity check (every
+page, and every index against its table), then the checksum (CRC-32) that every row of
+the journal, the engine snapshots, orders, fills, positions and stop moves carries since
+schema v3, so that a flipped digit in a row that SQLite still reads is found too. Any
+damage found, at open or later on a read, is a `StoreError` naming the file, the table
+(and the row or pair) and what to do; the check only reads: nothing stored is changed or
+lost by it (`python -m tradekit.store.damage` measures what is found, and when).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import is_dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import Enum
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from tradekit.core.events import OrderFilled
 from tradekit.core.money import plain
@@ -150,10 +160,26 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX journal_product ON journal (product_id, seq);
     CREATE INDEX fills_product ON fills (product_id, ts);
     """,
+    # v3: a checksum (CRC-32, see `_crc`) on every journal row and engine snapshot, so
+    # that damage SQLite cannot see (a digit changed in a row it still reads) is found.
+    # Rows written before stay NULL: not checked.
+    """
+    ALTER TABLE journal ADD COLUMN crc INTEGER;
+    ALTER TABLE engine_state ADD COLUMN crc INTEGER;
+    ALTER TABLE orders ADD COLUMN crc INTEGER;
+    ALTER TABLE fills ADD COLUMN crc INTEGER;
+    ALTER TABLE positions ADD COLUMN crc INTEGER;
+    ALTER TABLE stop_history ADD COLUMN crc INTEGER;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+# What to do about a damaged store: said by every damage error.
+REMEDY = (
+    "the file is left as it is: restore it from a backup, or start a new run on another "
+    "store (the exchange still holds this run's orders and stops: look them up there)"
+)
 _TERMINAL = tuple(s.value for s in OrderStatus if s.is_terminal)
 
 
@@ -286,9 +312,11 @@ def _probe(path: Path, known: int) -> None:
         conn = sqlite3.connect(uri, uri=True)
         try:
             identity = _identity(conn)
-            # A bit flipped on disk passes every check above: SQLite's quick_check reads
-            # every page (linear in the file's size) and names what is damaged.
-            damage = [r[0] for r in conn.execute("PRAGMA quick_check(5)").fetchall()]
+            # A bit flipped on disk passes every check above: SQLite's integrity check
+            # reads every page and checks every index against its table (quick_check
+            # does not: a damaged index then fails later, on a read), naming what is
+            # damaged.
+            damage = [r[0] for r in conn.execute("PRAGMA integrity_check(5)").fetchall()]
         finally:
             conn.close()
     except sqlite3.Error as e:
@@ -297,9 +325,126 @@ def _probe(path: Path, known: int) -> None:
     if damage != ["ok"]:
         raise StoreError(
             path,
-            "damaged (SQLite's integrity check: " + "; ".join(damage)[:300] + "): refusing "
-            "to open it; the file is left untouched for a restore or a repair",
+            "damaged (SQLite's integrity check: " + "; ".join(damage)[:300] + "): " + REMEDY,
         )
+
+
+def _crc(*parts: Any) -> int:
+    """The checksum of a row's fields as written (CRC-32: damage, not tampering)."""
+    return zlib.crc32("\x1f".join("" if p is None else str(p) for p in parts).encode())
+
+
+def _journal_damage(row: Sequence[Any]) -> str | None:
+    """Why a journal row (seq, ts, product_id, kind, type, payload, crc) is damaged."""
+    seq, ts, pid, kind, type_name, payload, crc = row
+    if crc is not None and crc != _crc(ts, pid, kind, type_name, payload):
+        return f"journal row {seq} ({pid or 'no pair'}, {type_name}) fails its checksum"
+    return None
+
+
+def _snapshot_damage(pid: str, snapshot: str, crc: int | None) -> str | None:
+    """Why a pair's saved engine snapshot is damaged (checksum, then JSON)."""
+    if crc is not None and crc != _crc(pid, snapshot):
+        return f"the engine snapshot of {pid} (table engine_state) fails its checksum"
+    try:
+        json.loads(snapshot)
+    except ValueError as e:
+        return f"the engine snapshot of {pid} (table engine_state) is not JSON ({e})"
+    return None
+
+
+# The columns each table's checksum covers, in order (`fills.side` is filled in by SQL
+# from the order: left out). The journal and engine_state have their own, above.
+SEALED: dict[str, tuple[str, ...]] = {
+    "orders": (
+        "client_order_id", "product_id", "order_id", "side", "order_type", "status", "size",
+        "limit_price", "stop_price", "filled_size", "filled_value", "fees", "triggered",
+        "trade_ids", "reason", "created_ts", "updated_ts",
+    ),
+    "fills": ("client_order_id", "trade_id", "product_id", "price", "size", "fee", "ts"),
+    "positions": (
+        "product_id", "opened_ts", "closed_ts", "size", "entry_price", "exit_price", "fees",
+        "realized_pnl",
+    ),
+    "stop_history": (
+        "position_id", "product_id", "ts", "old_trigger", "trigger", "limit_price", "price",
+        "highest",
+    ),
+}  # fmt: skip
+
+
+def _seal(conn: sqlite3.Connection, table: str, where: str, params: Sequence[Any]) -> None:
+    """Set the checksum of the rows of `table` just written (in the same transaction)."""
+    cols = SEALED[table]
+    rows = conn.execute(f"SELECT rowid, {', '.join(cols)} FROM {table} WHERE {where}", params)
+    conn.executemany(
+        f"UPDATE {table} SET crc = ? WHERE rowid = ?", [(_crc(*r[1:]), r[0]) for r in rows]
+    )
+
+
+def _sealed_damage(table: str, row: Sequence[Any]) -> str | None:
+    """Why a row (rowid, *SEALED[table], crc) is damaged."""
+    crc = row[-1]
+    if crc is not None and crc != _crc(*row[1:-1]):
+        return f"{table} row {row[0]} ({row[2] if table != 'fills' else row[3]}) fails its checksum"
+    return None
+
+
+def _verify(conn: sqlite3.Connection, path: str) -> None:
+    """Every checksum and snapshot of an open store (reads only)."""
+    try:
+        for table, cols in SEALED.items():
+            for row in conn.execute(
+                f"SELECT rowid, {', '.join(cols)}, crc FROM {table} WHERE crc IS NOT NULL"
+            ):
+                why = _sealed_damage(table, row)
+                if why is not None:
+                    raise StoreError(path, f"damaged: {why}; {REMEDY}")
+        for pid, snapshot, crc in conn.execute(
+            "SELECT product_id, snapshot, crc FROM engine_state"
+        ):
+            why = _snapshot_damage(pid, snapshot, crc)
+            if why is not None:
+                raise StoreError(path, f"damaged: {why}; {REMEDY}")
+        for row in conn.execute(
+            "SELECT seq, ts, product_id, kind, type, payload, crc FROM journal "
+            "WHERE crc IS NOT NULL"
+        ):
+            why = _journal_damage(row)
+            if why is not None:
+                raise StoreError(path, f"damaged: {why}; {REMEDY}")
+    except sqlite3.DatabaseError as e:
+        raise StoreError(path, f"damaged: cannot read it through ({e}); {REMEDY}") from e
+
+
+_R = TypeVar("_R")
+
+
+def _reads(table: str) -> Callable[[Callable[..., _R]], Callable[..., _R]]:
+    """A read of `table`: damage met on the way is a StoreError naming the file, the
+    table and what to do, never a raw sqlite3 or JSON error."""
+
+    def wrap(read: Callable[..., _R]) -> Callable[..., _R]:
+        @functools.wraps(read)
+        def checked(self: Store, *args: Any, **kwargs: Any) -> _R:
+            try:
+                return read(self, *args, **kwargs)
+            except sqlite3.ProgrammingError:
+                raise  # a misuse (another thread, a closed store), not damage
+            except sqlite3.OperationalError as e:
+                if "locked" in str(e) or "busy" in str(e):
+                    raise StoreError(self.path, f"reading {table}: {e} (try again)") from e
+                raise StoreError(
+                    self.path, f"damaged: reading {table} failed ({e}); {REMEDY}"
+                ) from e
+            except (sqlite3.DatabaseError, json.JSONDecodeError, InvalidOperation) as e:
+                raise StoreError(
+                    self.path, f"damaged: reading {table} failed ({e}); {REMEDY}"
+                ) from e
+
+        return checked
+
+    return wrap
 
 
 def _migrate(
@@ -332,7 +477,17 @@ def _migrate(
 
 # -- SQL -------------------------------------------------------------------------------
 
-_INSERT_JOURNAL = "INSERT INTO journal (ts, product_id, kind, type, payload) VALUES (?, ?, ?, ?, ?)"
+_INSERT_JOURNAL = (
+    "INSERT INTO journal (ts, product_id, kind, type, payload, crc) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+def _journal_row(
+    ts: int, pid: str | None, kind: str, type_name: str, payload: str
+) -> tuple[Any, ...]:
+    return (ts, pid, kind, type_name, payload, _crc(ts, pid, kind, type_name, payload))
+
+
 _ORDER_COLUMNS = (
     "client_order_id",
     "product_id",
@@ -353,15 +508,15 @@ _ORDER_COLUMNS = (
     "updated_ts",
 )
 _UPSERT_ORDER = (
-    f"INSERT INTO orders ({', '.join(_ORDER_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(_ORDER_COLUMNS))}) "
+    f"INSERT INTO orders ({', '.join(_ORDER_COLUMNS)}, crc) "
+    f"VALUES ({', '.join('?' * len(_ORDER_COLUMNS))}, ?) "
     "ON CONFLICT (client_order_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _ORDER_COLUMNS[1:])
+    + ", ".join(f"{c} = excluded.{c}" for c in (*_ORDER_COLUMNS[1:], "crc"))
 )
 _INSERT_FILL = (
     "INSERT OR IGNORE INTO fills "
-    "(client_order_id, trade_id, product_id, side, price, size, fee, ts) "
-    "VALUES (?, ?, ?, (SELECT side FROM orders WHERE client_order_id = ?), ?, ?, ?, ?)"
+    "(client_order_id, trade_id, product_id, side, price, size, fee, ts, crc) "
+    "VALUES (?, ?, ?, (SELECT side FROM orders WHERE client_order_id = ?), ?, ?, ?, ?, ?)"
 )
 _OPEN_POSITION = (
     "INSERT INTO positions (product_id, opened_ts, size, entry_price) VALUES (?, ?, ?, ?)"
@@ -381,14 +536,16 @@ _INSERT_STOP = (
     "?, ?, ?, ?, ?, ?, ?)"
 )
 _UPSERT_STATE = (
-    "INSERT INTO engine_state (product_id, snapshot, cursor, updated_ts) VALUES (?, ?, ?, ?) "
+    "INSERT INTO engine_state (product_id, snapshot, cursor, updated_ts, crc) "
+    "VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT (product_id) DO UPDATE SET snapshot = excluded.snapshot, "
-    "cursor = excluded.cursor, updated_ts = excluded.updated_ts"
+    "cursor = excluded.cursor, updated_ts = excluded.updated_ts, crc = excluded.crc"
 )
 _UPSERT_STATE_KEEP_CURSOR = (  # a new row starts at cursor 0; an old one keeps its cursor
-    "INSERT INTO engine_state (product_id, snapshot, cursor, updated_ts) VALUES (?, ?, 0, ?) "
+    "INSERT INTO engine_state (product_id, snapshot, cursor, updated_ts, crc) "
+    "VALUES (?, ?, 0, ?, ?) "
     "ON CONFLICT (product_id) DO UPDATE SET snapshot = excluded.snapshot, "
-    "updated_ts = excluded.updated_ts"
+    "updated_ts = excluded.updated_ts, crc = excluded.crc"
 )
 _UPDATE_CURSOR = "UPDATE engine_state SET cursor = ?, updated_ts = ? WHERE product_id = ?"
 
@@ -399,6 +556,11 @@ _STOP_DECIMALS = ("old_trigger", "trigger", "limit_price", "price", "highest")
 
 
 def _order_row(o: Order, ts: int) -> tuple[Any, ...]:
+    row = _order_values(o, ts)
+    return (*row, _crc(*(row[_ORDER_COLUMNS.index(c)] for c in SEALED["orders"])))
+
+
+def _order_values(o: Order, ts: int) -> tuple[Any, ...]:
     return (
         o.client_order_id,
         o.product_id,
@@ -453,6 +615,8 @@ class Store:
             conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
             conn.execute("PRAGMA foreign_keys = ON")
             self.schema_version = _migrate(conn, self.path)
+            if not memory:
+                _verify(conn, self.path)
             # Only now (the file is known to be ours) switch it to WAL.
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal" and not memory:
@@ -524,13 +688,17 @@ class Store:
         # Encode everything first: a bad object fails before the transaction opens.
         rows: list[tuple[Any, ...]] = []
         if event is not None:
-            rows.append((ts, product_id, "event", type(event).__name__, _dumps(encode(event))))
+            rows.append(
+                _journal_row(ts, product_id, "event", type(event).__name__, _dumps(encode(event)))
+            )
         rows.extend(
-            (ts, product_id, "command", type(c).__name__, _dumps(encode(c))) for c in commands
+            _journal_row(ts, product_id, "command", type(c).__name__, _dumps(encode(c)))
+            for c in commands
         )
         reports = tuple(reports)
         rows.extend(
-            (ts, product_id, "report", type(r).__name__, _dumps(encode(r))) for r in reports
+            _journal_row(ts, product_id, "report", type(r).__name__, _dumps(encode(r)))
+            for r in reports
         )
         order_rows = [_order_row(o, ts) for o in orders]
         snapshot_json = None if snapshot is None else _dumps(snapshot)
@@ -546,26 +714,26 @@ class Store:
             if order_rows:
                 conn.executemany(_UPSERT_ORDER, order_rows)
             if isinstance(event, OrderFilled):
+                fill = (
+                    event.client_order_id,
+                    event.trade_id,
+                    product_id,
+                    plain(event.price),
+                    plain(event.size),
+                    plain(event.fee),
+                    event.ts,
+                )
                 conn.execute(
-                    _INSERT_FILL,
-                    (
-                        event.client_order_id,
-                        event.trade_id,
-                        product_id,
-                        event.client_order_id,
-                        plain(event.price),
-                        plain(event.size),
-                        plain(event.fee),
-                        event.ts,
-                    ),
+                    _INSERT_FILL, (*fill[:3], event.client_order_id, *fill[3:], _crc(*fill))
                 )
             for report in reports:
                 self._apply_report(conn, product_id, report)
             if snapshot_json is not None:
+                crc = _crc(product_id, snapshot_json)
                 if cursor is None:
-                    conn.execute(_UPSERT_STATE_KEEP_CURSOR, (product_id, snapshot_json, ts))
+                    conn.execute(_UPSERT_STATE_KEEP_CURSOR, (product_id, snapshot_json, ts, crc))
                 else:
-                    conn.execute(_UPSERT_STATE, (product_id, snapshot_json, cursor, ts))
+                    conn.execute(_UPSERT_STATE, (product_id, snapshot_json, cursor, ts, crc))
             elif cursor is not None:
                 if conn.execute(_UPDATE_CURSOR, (cursor, ts, product_id)).rowcount == 0:
                     raise StoreError(
@@ -576,7 +744,7 @@ class Store:
     @staticmethod
     def _apply_report(conn: sqlite3.Connection, product_id: str, r: Any) -> None:
         if isinstance(r, StopMoved):
-            conn.execute(
+            cur = conn.execute(
                 _INSERT_STOP,
                 (
                     product_id,
@@ -589,8 +757,10 @@ class Store:
                     plain(r.highest),
                 ),
             )
+            _seal(conn, "stop_history", "rowid = ?", (cur.lastrowid,))
         elif isinstance(r, PositionOpened):
-            conn.execute(_OPEN_POSITION, (product_id, r.ts, plain(r.size), plain(r.price)))
+            cur = conn.execute(_OPEN_POSITION, (product_id, r.ts, plain(r.size), plain(r.price)))
+            _seal(conn, "positions", "rowid = ?", (cur.lastrowid,))
         elif isinstance(r, PositionClosed):
             values = (
                 r.ts,
@@ -604,6 +774,8 @@ class Store:
             if conn.execute(_CLOSE_POSITION, values).rowcount == 0:
                 # Closed with no open row (the store began mid-position): keep the result.
                 conn.execute(_INSERT_CLOSED_POSITION, values)
+            _seal(conn, "positions", "id = (SELECT max(id) FROM positions WHERE product_id = ?)",
+                  (product_id,))  # fmt: skip
 
     def record_outcome(
         self,
@@ -629,7 +801,9 @@ class Store:
             )
         payload = _dumps({"client_order_id": coid, **outcome})
         with self._write("record_outcome") as conn:
-            cur = conn.execute(_INSERT_JOURNAL, (ts, product_id, "outcome", type_name, payload))
+            cur = conn.execute(
+                _INSERT_JOURNAL, _journal_row(ts, product_id, "outcome", type_name, payload)
+            )
         assert cur.lastrowid is not None
         return cur.lastrowid
 
@@ -644,7 +818,9 @@ class Store:
         a restart, a reconciliation finding, the kill switch... Returns its seq."""
         payload = _dumps({"text": text, **(data or {})})
         with self._write("note") as conn:
-            cur = conn.execute(_INSERT_JOURNAL, (ts, product_id, "note", "Note", payload))
+            cur = conn.execute(
+                _INSERT_JOURNAL, _journal_row(ts, product_id, "note", "Note", payload)
+            )
         assert cur.lastrowid is not None
         return cur.lastrowid
 
@@ -660,25 +836,32 @@ class Store:
 
     # -- reads -----------------------------------------------------------------------
 
+    @_reads("meta")
     def meta_get(self, key: str, default: str | None = None) -> str | None:
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return default if row is None else str(row[0])
 
+    @_reads("engine_state")
     def load_engine_state(self, product_id: str) -> tuple[dict[str, Any], int] | None:
         """(snapshot, cursor) saved for `product_id`, or None. The cursor is 0 until one
-        is recorded."""
+        is recorded. A snapshot that fails its checksum or is not JSON: StoreError."""
         row = self._conn.execute(
-            "SELECT snapshot, cursor FROM engine_state WHERE product_id = ?", (product_id,)
+            "SELECT snapshot, cursor, crc FROM engine_state WHERE product_id = ?", (product_id,)
         ).fetchone()
         if row is None:
             return None
+        why = _snapshot_damage(product_id, row[0], row[2])
+        if why is not None:
+            raise StoreError(self.path, f"damaged: {why}; {REMEDY}")
         return json.loads(row[0]), int(row[1])
 
+    @_reads("engine_state")
     def products(self) -> list[str]:
         """Products with a saved engine state."""
         rows = self._conn.execute("SELECT product_id FROM engine_state ORDER BY product_id")
         return [r[0] for r in rows]
 
+    @_reads("journal")
     def journal(
         self,
         since_seq: int = 0,
@@ -704,6 +887,7 @@ class Store:
             )
         ]
 
+    @_reads("journal")
     def journal_objects(
         self,
         since_seq: int = 0,
@@ -729,7 +913,7 @@ class Store:
         kinds: str | Iterable[str] | None,
         limit: int | None,
     ) -> list[tuple[Any, ...]]:
-        sql = "SELECT seq, ts, product_id, kind, type, payload FROM journal WHERE seq > ?"
+        sql = "SELECT seq, ts, product_id, kind, type, payload, crc FROM journal WHERE seq > ?"
         params: list[Any] = [since_seq]
         if product_id is not None:
             sql += " AND product_id = ?"
@@ -745,8 +929,15 @@ class Store:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return [tuple(r) for r in self._conn.execute(sql, params)]
+        rows = []
+        for r in self._conn.execute(sql, params):
+            why = _journal_damage(r)
+            if why is not None:
+                raise StoreError(self.path, f"damaged: {why}; {REMEDY}")
+            rows.append(tuple(r)[:6])
+        return rows
 
+    @_reads("orders")
     def orders(self, product_id: str | None = None) -> list[Order]:
         """Orders that may still rest on the exchange (status not terminal), as core
         `Order`s, oldest first: what a restart must look up."""
@@ -758,6 +949,7 @@ class Store:
         sql += " ORDER BY created_ts, rowid"
         return [self._order(r) for r in self._conn.execute(sql, params)]
 
+    @_reads("orders")
     def order(self, client_order_id: str) -> Order | None:
         row = self._conn.execute(
             "SELECT * FROM orders WHERE client_order_id = ?", (client_order_id,)
@@ -770,6 +962,7 @@ class Store:
         d["trade_ids"] = json.loads(d["trade_ids"])
         return Order.from_dict(d)
 
+    @_reads("orders")
     def order_history(self, product_id: str | None = None) -> list[dict[str, Any]]:
         """Every order recorded, oldest first, as row dicts (Decimals for money)."""
         sql = "SELECT * FROM orders"
@@ -786,6 +979,7 @@ class Store:
             out.append(d)
         return out
 
+    @_reads("fills")
     def fills(
         self, product_id: str | None = None, client_order_id: str | None = None
     ) -> list[dict[str, Any]]:
@@ -801,6 +995,7 @@ class Store:
         sql += " ORDER BY id"
         return [_row_dict(r, _FILL_DECIMALS) for r in self._conn.execute(sql, params)]
 
+    @_reads("positions")
     def _positions(self, where: str, product_id: str | None) -> list[dict[str, Any]]:
         sql = f"SELECT * FROM positions WHERE {where}"
         params: tuple[Any, ...] = ()
@@ -824,6 +1019,7 @@ class Store:
             start=Decimal(0),
         )
 
+    @_reads("stop_history")
     def stop_history(self, product_id: str | None = None) -> list[dict[str, Any]]:
         """Every stop move, oldest first, with the position it belonged to."""
         sql = "SELECT * FROM stop_history"

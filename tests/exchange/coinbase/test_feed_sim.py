@@ -210,3 +210,47 @@ def test_a_sync_close_completes_the_handshake_with_a_full_queue(sim: SimServer) 
             thread.join(timeout=15)  # bounded; done already when the handshake completed
     assert ws.protocol.close_rcvd is not None and ws.protocol.close_rcvd.code == 1000
     assert ws.close_code == 1000
+
+
+def test_a_usdc_pair_sees_every_trade_of_each_newest_first_batch(tmp_path: Any) -> None:
+    """The simulator behaves as Coinbase here: a batch of trades is listed newest first
+    and a -USDC product's trades come labelled -USD. The feed gives the configured
+    BTC-USDC pair every trade, in time order, the high inside each batch included."""
+    from dataclasses import replace
+
+    from tradekit.exchange.paper import PaperExchange
+    from tradekit.exchange.products import BTC_USD
+    from tradekit.sim.state import SimState
+
+    usdc = replace(BTC_USD, product_id="BTC-USDC")
+    state = SimState(PaperExchange([usdc], {"USDC": D("1000")}))
+    prices = [D(p) for p in ("100.00", "104.00", "101.00", "103.00", "102.00", "99.00")]
+
+    async def run(url: str) -> list[MarketTrade]:
+        feed = AsyncCoinbaseFeed(url, ["BTC-USDC"], config=FeedConfig(channels=("market_trades",)))
+        got: list[MarketTrade] = []
+
+        async def collect() -> None:
+            async for ev in feed.events():
+                assert isinstance(ev, MarketTrade)
+                got.append(ev)
+                if len(got) == len(prices):
+                    return
+
+        task = asyncio.ensure_future(collect())
+        await asyncio.sleep(0.3)  # subscribed
+        # printed together: they go out as one batch (the sim batches what piled up)
+        sim.call(
+            lambda st: [
+                st.advance(MarketTrade("BTC-USDC", p, D("1"), st.now(), "")) for p in prices
+            ]
+        )
+        await asyncio.wait_for(task, 10)
+        await feed.close()
+        return got
+
+    with SimServer(state, rate_limit_per_s=FAST, public_rate_limit_per_s=FAST) as sim:
+        got = asyncio.run(run(sim.ws_url))
+    assert [t.price for t in got] == prices
+    assert {t.product_id for t in got} == {"BTC-USDC"}
+    assert [t.ts for t in got] == sorted(t.ts for t in got)

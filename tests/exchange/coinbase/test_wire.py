@@ -46,7 +46,11 @@ def test_order_is_parsed_exactly():
         ({"status": "WEIRD"}, "order.status"),
         ({"product_id": None}, "order.product_id"),
         ({"created_time": "yesterday"}, "order.created_time"),
-        ({"order_configuration": {"market_market_ioc": {}}}, "order.order_configuration"),
+        ({"order_configuration": {}}, "order.order_configuration"),
+        (
+            {"order_configuration": {"stop_limit_stop_limit_gtc": {"base_size": "1"}}},
+            "order.order_configuration.stop_limit_stop_limit_gtc.stop_price",
+        ),
         ({"total_fees": "Infinity"}, "order.total_fees"),
     ],
 )
@@ -135,3 +139,95 @@ def test_fill_and_product_and_account():
     assert wire.timestamp_ns({"t": wire.rfc3339(1795597200_000000001)}, "t", "x") == (
         1795597200_000000001
     )
+
+
+@pytest.mark.parametrize(
+    ("config", "order_type", "size", "limit", "stop"),
+    [
+        ({"market_market_ioc": {"quote_size": "10"}}, "MARKET", "0.01", "59000.5", None),
+        ({"market_market_ioc": {"base_size": "0.2"}}, "MARKET", "0.2", "59000.5", None),
+        (
+            {
+                "trigger_bracket_gtc": {
+                    "base_size": "0.3",
+                    "limit_price": "70000",
+                    "stop_trigger_price": "50000",
+                }
+            },
+            "BRACKET",
+            "0.3",
+            "70000",
+            "50000",
+        ),
+        (
+            {
+                "twap_limit_gtd": {
+                    "quote_size": "100",
+                    "limit_price": "61000",
+                    "end_time": "2026-11-26T00:00:00Z",
+                }
+            },
+            "TWAP",
+            "0.01",
+            "61000",
+            None,
+        ),
+        (
+            {"scaled_limit_gtc": {"orders": [], "base_size": "0.4"}},
+            "SCALED",
+            "0.4",
+            "59000.5",
+            None,
+        ),
+        (
+            {"something_new_gtc": "not even an object"},
+            "UNKNOWN_ORDER_TYPE",
+            "0.01",
+            "59000.5",
+            None,
+        ),
+    ],
+)
+def test_orders_of_any_configuration_are_read_as_foreign(config, order_type, size, limit, stop):
+    """An order placed by hand, of any type, never makes a list or a resync fail: it is
+    read as a foreign order (listed and counted, never managed)."""
+    raw = {**ORDER, "order_configuration": config, "order_type": order_type, "trigger_status": ""}
+    raw["outstanding_hold_amount"] = "12.5"
+    o = wire.order(raw)
+    assert o.foreign and o.configuration == next(iter(config))
+    assert (o.size, o.limit_price) == (D(size), D(limit))
+    assert o.stop_price == (None if stop is None else D(stop))
+    assert o.filled_size == D("0.01") and o.hold == D("12.5") and o.status is OrderStatus.OPEN
+
+
+def test_own_orders_are_not_foreign_and_edit_queued_is_still_working():
+    o = wire.order({**ORDER, "status": "EDIT_QUEUED"})
+    assert not o.foreign and o.configuration == "stop_limit_stop_limit_gtc"
+    assert o.status is OrderStatus.OPEN  # an edit on its way: the order still rests
+
+
+def test_a_fill_sized_in_quote_is_read_in_base():
+    raw = {
+        "trade_id": "t1",
+        "order_id": "o1",
+        "product_id": "BTC-USD",
+        "side": "BUY",
+        "price": "50000",
+        "size": "10",
+        "size_in_quote": True,
+        "commission": "0.06",
+        "trade_time": "2026-11-25T09:00:00Z",
+    }
+    f = wire.fill(raw)
+    assert f.size == D("0.0002") and f.price == D("50000")
+    assert wire.fill({**raw, "size_in_quote": False}).size == D("10")
+    with pytest.raises(WireError, match=r"fill\.size_in_quote"):
+        wire.fill({**raw, "size_in_quote": "yes"})
+
+
+def test_market_data_labels():
+    assert wire.market_data_label("BTC-USDC") == "BTC-USD"
+    assert wire.market_data_label("BTC-USD") == "BTC-USD"
+    assert wire.market_data_label("USDT-USDC") == "USDT-USDC"  # a book of its own
+    assert wire.market_data_label("EURC-USDC") == "EURC-USDC"
+    assert wire.market_data_label("ETH-BTC") == "ETH-BTC"

@@ -13,6 +13,7 @@ outcome comes back as events for the caller to feed in, in order, before new mar
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ from tradekit.core.commands import (
     PlaceLimitSell,
     PlaceStopLimitSell,
     QueryOrder,
+    placement,
 )
 from tradekit.core.decision import DecisionEngine
 from tradekit.core.events import (
@@ -35,12 +37,14 @@ from tradekit.core.events import (
     OrderAccepted,
     OrderEdited,
     OrderFilled,
+    OrderNotFound,
     OrderRejected,
     OrderSubmitUnknown,
     Timer,
 )
-from tradekit.core.orders import Order, OrderSide, OrderStatus, OrderType
+from tradekit.core.orders import Order, OrderStatus
 from tradekit.core.reports import Report
+from tradekit.exchange.coinbase.pacing import priority_of, request_priority
 from tradekit.exchange.types import TRANSIENT, Fill, status_report
 from tradekit.store.sqlite import Store
 
@@ -70,7 +74,12 @@ class AsyncPairDriver:
         self.store = store
         self.product_id = decision.product_id
         # may the exchange move a resting stop in place? (then no unprotected gap)
-        self.can_edit_stops = bool(getattr(exchange, "can_edit_stops", False))
+        edits_for = getattr(exchange, "can_edit_stops_for", None)  # learned per product
+        self.can_edit_stops = bool(
+            edits_for(self.product_id)
+            if edits_for is not None
+            else getattr(exchange, "can_edit_stops", False)
+        )
         decision.can_edit_stops = self.can_edit_stops
         self.cursor = 0  # market trades the decision engine has handled (journaled)
         # stop moves in progress: new stop's id -> (old stop's id, when its cancel was sent)
@@ -125,7 +134,12 @@ class AsyncPairDriver:
 
     async def perform(self, cmd: Command) -> list[Event]:
         """Do one command on the exchange; its outcome as events (never an exception
-        for what the exchange answered; transport trouble becomes an *unknown* event)."""
+        for what the exchange answered; transport trouble becomes an *unknown* event).
+        Its requests wait for their turn by its priority (protective ones first)."""
+        with request_priority(priority_of(cmd)):
+            return await self._perform(cmd)
+
+    async def _perform(self, cmd: Command) -> list[Event]:
         ts = self.decision.last_ts
         try:
             if isinstance(cmd, PlaceLimitBuy):
@@ -143,25 +157,25 @@ class AsyncPairDriver:
             elif isinstance(cmd, EditStopOrder):
                 return await self._edit(cmd, ts)
             elif isinstance(cmd, QueryOrder):
-                return await self._ask(cmd.client_order_id, cmd.order_id, ts)
+                news = await self.order_news(cmd.client_order_id, cmd.order_id, ts)
+                return news or [OrderNotFound(cmd.client_order_id, ts)]
             else:
                 if cmd.then is not None:
                     self._gaps[cmd.then.client_order_id] = (cmd.client_order_id, time.monotonic())
                 cancelled = await self.exchange.cancel_order(cmd.order_id)
                 if cancelled.success:
                     return await self.order_news(cmd.client_order_id, cmd.order_id, ts)
-                # refused (filled, triggered, gone): the exchange's truth settles why
-                refused = CancelRejected(cmd.client_order_id, cancelled.failure_reason, ts)
-                return [refused, *await self._ask(cmd.client_order_id, cmd.order_id, ts)]
+                # refused (filled, triggered, or a passing failure): the core asks the
+                # exchange (QueryOrder) and its answer decides
+                return [CancelRejected(cmd.client_order_id, cancelled.failure_reason, ts)]
         except TRANSIENT as exc:
-            # Never assumed failed: say it is unknown, then ask the exchange at once.
+            # Never assumed failed: say it is unknown; the core asks the exchange at once.
             if isinstance(cmd, CancelOrder):
-                unknown: Event = CancelUnknown(cmd.client_order_id, ts, str(exc))
-                order_id: str | None = cmd.order_id
-            else:
-                unknown = OrderSubmitUnknown(cmd.client_order_id, ts, str(exc))
-                order_id = None
-            return [unknown, *await self._ask(cmd.client_order_id, order_id, ts)]
+                return [CancelUnknown(cmd.client_order_id, ts, str(exc))]
+            if isinstance(cmd, QueryOrder):
+                self.unsettled = True  # no answer: `settle()` asks again
+                return []
+            return [OrderSubmitUnknown(cmd.client_order_id, ts, str(exc))]
         if res.success and res.order_id:
             if isinstance(cmd, PlaceStopLimitSell):
                 self._gap_closed(cmd, ts)
@@ -180,8 +194,13 @@ class AsyncPairDriver:
                 self.unsettled = True  # `settle()` asks again
                 return []
         if res.success:
+            self._moved_in_place(cmd, ts)
             return [OrderEdited(cmd.client_order_id, cmd.size, cmd.stop_price, cmd.limit_price, ts)]
-        return [EditRejected(cmd.client_order_id, res.failure_reason or "UNKNOWN", ts)]
+        reason = res.failure_reason or "UNKNOWN"
+        note = getattr(self.exchange, "note_edit_refused", None)
+        if note is not None and note(self.product_id, reason):  # unsupported: for good
+            self.can_edit_stops = self.decision.can_edit_stops = False
+        return [EditRejected(cmd.client_order_id, reason, ts)]
 
     async def edit_truth(self, coid: str, order_id: str, ts: int) -> list[Event]:
         """An edit whose answer is unknown: the order's levels, as the exchange has them."""
@@ -191,6 +210,17 @@ class AsyncPairDriver:
         news = await self.order_news(coid, order_id, ts)
         news = [e for e in news if not isinstance(e, OrderAccepted)]
         return [OrderEdited(coid, o.size, o.stop_price, o.limit_price, ts), *news]
+
+    def _moved_in_place(self, cmd: EditStopOrder, ts: int) -> None:
+        """Journal a stop moved by an edit: it never stopped resting (0 ms unprotected,
+        beside the cancel-then-place moves' measured gaps)."""
+        self.unprotected_s.append(0.0)
+        self.store.record_outcome(
+            self.product_id,
+            cmd.client_order_id,
+            {"replaces": cmd.client_order_id, "unprotected_ms": 0.0, "edited": True},
+            ts,
+        )
 
     def _gap_closed(self, stop: PlaceStopLimitSell, ts: int) -> None:
         """Journal how long the position was unprotected while its stop moved (wall
@@ -266,6 +296,33 @@ class AsyncPairDriver:
                 except TRANSIENT:
                     self.unsettled = True
         return events
+
+    async def trade_events(self, trade: MarketTrade, fills: list[Fill]) -> list[Event]:
+        """The events of one trade on a simulated market, after it matched the trade
+        (`advance` gave `fills`), in the one order every loop handles them: the stop's
+        news when the trade reached the stop (it may have triggered without a fill),
+        then the fills, then the trade itself. The sync and async loops, the portfolio
+        and the backtest runner all take a trade's events from here, and handle each
+        event's outcomes before the next event (`handle_all`): the same outcome
+        whatever the loop."""
+        events: list[Event] = []
+        stop = self.decision.stop
+        if stop is not None and stop.stop_price is not None and trade.price <= stop.stop_price:
+            events += await self.stop_news(trade, fills)
+        events += [fill_event(f, self.coid_of(f)) for f in fills]
+        events.append(trade)
+        return events
+
+    async def handle_all(self, events: list[Event]) -> list[StepResult]:
+        """Handle `events` in order, each one's outcomes (and theirs) before the next:
+        the queue discipline of every loop, written once."""
+        queue: deque[Event] = deque(events)
+        results: list[StepResult] = []
+        while queue:
+            result = await self.process(queue.popleft())
+            results.append(result)
+            queue.extendleft(reversed(result.outcomes))
+        return results
 
     async def stop_news(self, trade: MarketTrade, fills: list[Fill]) -> list[Event]:
         """A print at or below the stop may have triggered it without filling it (a gap
@@ -353,7 +410,7 @@ class AsyncPairDriver:
             found = await self.exchange.get_order_by_client_id(coid)
             if found is None:
                 # Never reached the exchange: send it now (same id: cannot be a second order).
-                cmd = _placement(order)
+                cmd = placement(order)
                 self.journal(None, [cmd], [])
                 return events + await self.perform(cmd)
             events.append(OrderAccepted(coid, found.order_id, ts))
@@ -383,23 +440,3 @@ class AsyncPairDriver:
 
 def _fill_key(f: Fill) -> tuple[int, str]:
     return (f.ts, f.trade_id)
-
-
-def _placement(order: Order) -> Command:
-    if order.order_type is OrderType.STOP_LIMIT:
-        assert order.stop_price is not None
-        return PlaceStopLimitSell(
-            order.client_order_id,
-            order.product_id,
-            order.size,
-            order.stop_price,
-            order.limit_price,
-            order.created_ts,
-        )
-    if order.side is OrderSide.SELL:
-        return PlaceLimitSell(
-            order.client_order_id, order.product_id, order.size, order.limit_price, order.created_ts
-        )
-    return PlaceLimitBuy(
-        order.client_order_id, order.product_id, order.size, order.limit_price, order.created_ts
-    )

@@ -33,7 +33,7 @@ from typing import Any
 
 from tradekit.core.decision import DecisionEngine
 from tradekit.core.events import Event, MarketTrade
-from tradekit.engine._async.driver import AsyncPairDriver, StepResult, fill_event
+from tradekit.engine._async.driver import AsyncPairDriver, StepResult
 from tradekit.store.sqlite import Store
 
 
@@ -150,11 +150,7 @@ class AsyncExecutionEngine:
         if trade is None:
             return False
         fills = await self._market.advance(trade) if self._market is not None else []
-        stop = driver.decision.stop
-        if stop is not None and stop.stop_price is not None and trade.price <= stop.stop_price:
-            self._queue.extend(await driver.stop_news(trade, fills))
-        self._queue.extend(fill_event(f, driver.coid_of(f)) for f in fills)
-        self._queue.append(trade)
+        self._queue.extend(await driver.trade_events(trade, fills))
         return True
 
     async def _process(self, ev: Event) -> StepResult:
@@ -203,10 +199,12 @@ class AsyncExecutionEngine:
     # -- inspection --------------------------------------------------------------------
 
     def summary(self) -> dict[str, Any]:
-        """The pair at a glance (Decimals kept exact)."""
+        """The pair at a glance: the exact Decimals, shown rounded in a notebook (Facts)."""
+        from tradekit.app.format import Facts
+
         d = self.decision
         pos = d.position
-        return {
+        summary = {
             "product_id": self.product_id,
             "phase": d.phase.value,
             "cursor": self.cursor,
@@ -223,3 +221,4 @@ class AsyncExecutionEngine:
             "live_stops": len(d.live_stops()),
             "realized_pnl": self.store.total_realized_pnl(self.product_id),
         }
+        return Facts(summary, product=d.product)

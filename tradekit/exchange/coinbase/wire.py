@@ -16,15 +16,18 @@ price or size <= 0, an order filled beyond its size.
 from __future__ import annotations
 
 import reprlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any, TypeVar
 
 from tradekit import jsonl
+from tradekit.core.events import MarketTrade
 from tradekit.core.money import MONEY_CONTEXT, ZERO, ProductSpec
 from tradekit.core.orders import OrderSide, OrderStatus, OrderType
 from tradekit.data.candles import Candle
+from tradekit.exchange.types import OWN_CONFIGURATIONS as OWN_ORDER_CONFIGURATIONS
 from tradekit.exchange.types import (
     Balance,
     CancelResult,
@@ -174,6 +177,20 @@ def rfc3339(ts_ns: int) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ts_ns % 10**9:09d}Z"
 
 
+# Coinbase's public channels serve a -USDC product's market data labelled as the -USD
+# product (one book for both); its WebSocket docs name two exceptions, with books of
+# their own
+_USDC_OWN_BOOKS = frozenset({"USDT-USDC", "EURC-USDC"})
+
+
+def market_data_label(product_id: str) -> str:
+    """The product id Coinbase's market data of `product_id` arrives labelled with."""
+    base, sep, quote = product_id.rpartition("-")
+    if sep and quote == "USDC" and product_id not in _USDC_OWN_BOOKS:
+        return f"{base}-USD"
+    return product_id
+
+
 def plain(value: Decimal) -> str:
     """A Decimal as Coinbase writes numbers: plain digits, never exponent notation."""
     return format(value, "f")
@@ -236,7 +253,9 @@ def place_result(reply: Any, client_order_id: str) -> PlaceResult:
     err = d.get("error_response")
     err = err if isinstance(err, dict) else {}
     reason = ""
-    for key in ("new_order_failure_reason", "preview_failure_reason", "error"):
+    # the order reason first (as recorded, `error` may carry it with no
+    # new_order_failure_reason), the preview reason when that says nothing
+    for key in ("new_order_failure_reason", "error", "preview_failure_reason"):
         value = err.get(key)
         if isinstance(value, str) and value and not value.startswith("UNKNOWN_"):
             reason = value
@@ -263,22 +282,39 @@ def cancel_results(reply: Any) -> list[CancelResult]:
 
 
 _ORDER_TYPES = {"LIMIT": OrderType.LIMIT, "STOP_LIMIT": OrderType.STOP_LIMIT}
+# the configurations tradekit places: read strictly (a wrong field is a WireError)
+OWN_CONFIGURATIONS = OWN_ORDER_CONFIGURATIONS - {""}
+# Coinbase statuses that the core has no name for, read as the status they behave as
+# (EDIT_QUEUED: an edit is on its way; the order still rests, as OPEN)
+_STATUS_ALIASES = {"EDIT_QUEUED": OrderStatus.OPEN}
+
+
+def order_status(d: dict[str, Any], key: str, where: str) -> OrderStatus:
+    """An order's `status`, with Coinbase's statuses the core does not name mapped."""
+    value = d.get(key)
+    if isinstance(value, str) and value in _STATUS_ALIASES:
+        return _STATUS_ALIASES[value]
+    return enum(d, key, where, OrderStatus)
 
 
 def order(reply: Any, where: str = "order") -> ExchangeOrder:
+    """An order of any configuration. tradekit's own (limit and stop-limit GTC/GTD) are
+    read strictly; any other (market, bracket, TWAP, scaled, IOC/FOK: placed by hand)
+    is a *foreign* order (`ExchangeOrder.foreign`): read leniently, so that one order
+    tradekit did not place can never make a list, a lookup or a resync fail."""
     d = obj(reply, where)
     config = obj(d.get("order_configuration"), f"{where}.order_configuration")
     if len(config) != 1:
         raise WireError(f"{where}.order_configuration", "expected exactly one configuration")
     ((kind, params),) = config.items()
+    if not isinstance(kind, str) or kind not in OWN_CONFIGURATIONS:
+        return _foreign_order(d, str(kind), params, where)
     cwhere = f"{where}.order_configuration.{kind[:60]}"
     params = obj(params, cwhere)
     if kind.startswith("limit_limit_"):
         order_type, stop = OrderType.LIMIT, None
-    elif kind.startswith("stop_limit_stop_limit_"):
-        order_type, stop = OrderType.STOP_LIMIT, positive(params, "stop_price", cwhere)
     else:
-        raise WireError(f"{where}.order_configuration", f"unsupported configuration {show(kind)}")
+        order_type, stop = OrderType.STOP_LIMIT, positive(params, "stop_price", cwhere)
     declared = d.get("order_type")
     if declared not in (None, "", "UNKNOWN_ORDER_TYPE") and (
         not isinstance(declared, str) or _ORDER_TYPES.get(declared) is not order_type
@@ -291,38 +327,86 @@ def order(reply: Any, where: str = "order") -> ExchangeOrder:
     value = opt_dec(d, "filled_value", where)
     if value is None:
         value = MONEY_CONTEXT.multiply(filled, dec(d, "average_filled_price", where, ZERO))
-    trigger = d.get("trigger_status") or ""
-    if not isinstance(trigger, str):
-        raise WireError(f"{where}.trigger_status", f"expected a string, got {show(trigger)}")
     return ExchangeOrder(
         order_id=text(d, "order_id", where),
         client_order_id=text(d, "client_order_id", where, ""),
         product_id=text(d, "product_id", where),
         side=enum(d, "side", where, OrderSide),
         order_type=order_type,
-        status=enum(d, "status", where, OrderStatus),
+        status=order_status(d, "status", where),
         size=size,
         limit_price=positive(params, "limit_price", cwhere),
         stop_price=stop,
         filled_size=filled,
         filled_value=value,
         total_fees=dec(d, "total_fees", where, ZERO),
-        triggered=trigger == "STOP_TRIGGERED",
+        triggered=_triggered(d, where),
         created_ts=timestamp_ns(d, "created_time", where),
+        configuration=kind,
+        hold=opt_dec(d, "outstanding_hold_amount", where),
+    )
+
+
+def _triggered(d: dict[str, Any], where: str) -> bool:
+    trigger = d.get("trigger_status") or ""
+    if not isinstance(trigger, str):
+        raise WireError(f"{where}.trigger_status", f"expected a string, got {show(trigger)}")
+    return trigger == "STOP_TRIGGERED"
+
+
+def _foreign_order(d: dict[str, Any], kind: str, params: Any, where: str) -> ExchangeOrder:
+    """An order tradekit did not place, of a configuration it does not trade. What
+    identifies it (ids, product, side, status, time) must be there; its levels are
+    read where the configuration has them (`base_size`, `limit_price`, `stop_price` or
+    a bracket's `stop_trigger_price`) and are otherwise zero: it is listed and counted
+    (its hold is the exchange's `outstanding_hold_amount`), never traded on."""
+    cwhere = f"{where}.order_configuration.{kind[:60]}"
+    p = params if isinstance(params, dict) else {}
+    filled = dec(d, "filled_size", where, ZERO)
+    size = opt_positive(p, "base_size", cwhere) or filled
+    limit = opt_positive(p, "limit_price", cwhere) or dec(d, "average_filled_price", where, ZERO)
+    stop = opt_positive(p, "stop_price", cwhere) or opt_positive(p, "stop_trigger_price", cwhere)
+    value = opt_dec(d, "filled_value", where)
+    if value is None:
+        value = MONEY_CONTEXT.multiply(filled, dec(d, "average_filled_price", where, ZERO))
+    return ExchangeOrder(
+        order_id=text(d, "order_id", where),
+        client_order_id=text(d, "client_order_id", where, ""),
+        product_id=text(d, "product_id", where),
+        side=enum(d, "side", where, OrderSide),
+        order_type=OrderType.LIMIT if stop is None else OrderType.STOP_LIMIT,
+        status=order_status(d, "status", where),
+        size=max(size, filled),
+        limit_price=limit,
+        stop_price=stop,
+        filled_size=filled,
+        filled_value=value,
+        total_fees=dec(d, "total_fees", where, ZERO),
+        triggered=_triggered(d, where),
+        created_ts=timestamp_ns(d, "created_time", where),
+        configuration=kind,
+        hold=opt_dec(d, "outstanding_hold_amount", where),
     )
 
 
 def fill(reply: Any, where: str = "fill") -> Fill:
     d = obj(reply, where)
     liquidity = d.get("liquidity_indicator") or "UNKNOWN_LIQUIDITY_INDICATOR"
+    price = positive(d, "price", where)
+    size = positive(d, "size", where)
+    in_quote = d.get("size_in_quote", False)
+    if not isinstance(in_quote, bool):
+        raise WireError(f"{where}.size_in_quote", f"expected true or false, got {show(in_quote)}")
+    if in_quote:  # `size` is then what it cost in quote: the base size is size / price
+        size = MONEY_CONTEXT.divide(size, price)
     return Fill(
         trade_id=text(d, "trade_id", where),
         order_id=text(d, "order_id", where),
         client_order_id="",  # Coinbase's fills do not carry it: the caller knows the order
         product_id=text(d, "product_id", where),
         side=enum(d, "side", where, OrderSide),
-        price=positive(d, "price", where),
-        size=positive(d, "size", where),
+        price=price,
+        size=size,
         commission=dec(d, "commission", where, ZERO),
         ts=timestamp_ns(d, "trade_time", where),
         liquidity=str(liquidity),
@@ -380,3 +464,132 @@ def candle(reply: Any, where: str = "candle") -> Candle:
         )
     except ValueError as e:  # the bar itself is impossible
         raise WireError(where, str(e)) from None
+
+
+def market_trades(reply: Any, product_id: str, where: str = "ticker") -> list[MarketTrade]:
+    """`GET /market/products/{id}/ticker` (public): the last trades, oldest first (Coinbase
+    lists them newest first), under `product_id` (REST keeps a -USDC product's label;
+    a trade of another product is a `WireError`)."""
+    d = obj(reply, where)
+    out = []
+    for i, raw in enumerate(items(d, "trades", where)):
+        twhere = f"{where}.trades[{i}]"
+        t = obj(raw, twhere)
+        label = text(t, "product_id", twhere)
+        if label not in (product_id, market_data_label(product_id)):
+            raise WireError(f"{twhere}.product_id", f"{show(label)} is not {product_id}")
+        out.append(
+            MarketTrade(
+                product_id,
+                positive(t, "price", twhere),
+                positive(t, "size", twhere),
+                timestamp_ns(t, "time", twhere),
+                text(t, "trade_id", twhere, ""),
+            )
+        )
+    out.sort(key=lambda t: (t.ts, int(t.trade_id) if _digits(t.trade_id) and t.trade_id else 0))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ProductInfo:
+    """A product's increments (`spec`) and whether it trades now (Coinbase's flags)."""
+
+    spec: ProductSpec
+    status: str  # "online" when it trades
+    trading_disabled: bool
+    cancel_only: bool
+    limit_only: bool
+    post_only: bool
+    price: Decimal | None  # the last price, when given
+
+    @property
+    def problems(self) -> list[str]:
+        """Why tradekit could not trade it now (empty: it can)."""
+        out = []
+        if self.status.lower() != "online":
+            out.append(f"status {self.status or 'unknown'}")
+        for flag in ("trading_disabled", "cancel_only", "post_only"):
+            if getattr(self, flag):
+                out.append(flag.replace("_", " "))
+        return out
+
+
+def _flag(d: dict[str, Any], key: str, where: str) -> bool:
+    value = d.get(key, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise WireError(f"{where}.{key}", f"expected true or false, got {show(value)}")
+    return value
+
+
+def product_info(reply: Any, where: str = "product") -> ProductInfo:
+    d = obj(reply, where)
+    status = d.get("status") or ""
+    if not isinstance(status, str):
+        raise WireError(f"{where}.status", f"expected a string, got {show(status)}")
+    return ProductInfo(
+        spec=product(d, where),
+        status=status,
+        trading_disabled=_flag(d, "trading_disabled", where) or _flag(d, "is_disabled", where),
+        cancel_only=_flag(d, "cancel_only", where),
+        limit_only=_flag(d, "limit_only", where),
+        post_only=_flag(d, "post_only", where),
+        price=opt_positive(d, "price", where),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FeeTier:
+    """`GET /transaction_summary`: the account's fee tier (rates as fractions)."""
+
+    pricing_tier: str
+    maker: Decimal
+    taker: Decimal
+
+
+def fee_tier(reply: Any, where: str = "transaction_summary") -> FeeTier:
+    d = obj(reply, where)
+    tier = obj(d.get("fee_tier"), f"{where}.fee_tier")
+    twhere = f"{where}.fee_tier"
+    return FeeTier(
+        pricing_tier=text(tier, "pricing_tier", twhere, ""),
+        maker=dec(tier, "maker_fee_rate", twhere),
+        taker=dec(tier, "taker_fee_rate", twhere),
+    )
+
+
+# an edit refused for one of these reasons is refused for what it is (the order type),
+# not for its values: moving stops by edit does not work for that product
+EDIT_UNSUPPORTED_REASONS = frozenset(
+    {"ONLY_LIMIT_ORDER_EDITS_SUPPORTED", "UNSUPPORTED_ORDER_CONFIGURATION"}
+)
+
+
+def edit_reply(reply: Any, where: str) -> tuple[bool, str]:
+    """`POST /orders/edit` or `/orders/edit_preview`: (accepted, the first reason).
+
+    An edit says `success`; a preview says nothing of success, only `errors` (none:
+    it would be accepted). The reason is the edit reason unless that is UNKNOWN_*,
+    then the preview reason."""
+    d = obj(reply, where)
+    errors = d.get("errors") or []
+    reason = ""
+    if isinstance(errors, list):
+        for e in errors:
+            if not isinstance(e, dict):
+                continue
+            for key in ("edit_failure_reason", "preview_failure_reason"):
+                value = e.get(key)
+                if isinstance(value, str) and value and not value.startswith("UNKNOWN_"):
+                    reason = value
+                    break
+            if reason:
+                break
+    success = d.get("success") is True if "success" in d else not errors
+    if not success and not reason:
+        response = d.get("error_response")
+        value = response.get("edit_order_failure_reason") if isinstance(response, dict) else None
+        reason = value if isinstance(value, str) and value else "UNKNOWN_EDIT_ORDER_FAILURE_REASON"
+    return success, reason

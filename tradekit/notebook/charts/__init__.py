@@ -18,9 +18,12 @@ is filled in, and every hover shows the exact Decimal as a string. Long price pa
 decimated for display (the minimum and the maximum of each bucket, a few thousand
 points in all), always keeping the points where a stop moved or an order filled.
 
+`BacktestChart` is a backtest's price, stop and equity, redrawn in place by sliders.
+
 Plotly is imported when a chart is first built, never by `import tradekit`.
 """
 
+from tradekit.notebook.charts.backtest import BacktestChart
 from tradekit.notebook.charts.live import LiveRatchetChart
 from tradekit.notebook.charts.looks import TRACE_NAMES
 from tradekit.notebook.charts.points import decimate, price_points, ts_to_datetime
@@ -28,6 +31,7 @@ from tradekit.notebook.charts.static import _highest_at, ratchet_figure, update_
 
 __all__ = [
     "TRACE_NAMES",
+    "BacktestChart",
     "LiveRatchetChart",
     "decimate",
     "price_points",

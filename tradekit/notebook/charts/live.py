@@ -65,6 +65,7 @@ class LiveRatchetChart:
         clock: Callable[[], float] = time.monotonic,
         title: str | None = None,
         height: int = 420,
+        lazy: bool = False,
     ) -> None:
         if max_updates_per_s <= 0:
             raise ValueError(f"max_updates_per_s must be positive, got {max_updates_per_s}")
@@ -77,14 +78,26 @@ class LiveRatchetChart:
         self._title = title
         self.product_id = engine.product_id if engine is not None else None
         self._spec = product_of(self.product_id)
-        quote = self.product_id.split("-", 1)[1] if self.product_id else "quote"
-        self.widget = _base_figure(_go(), self._title_text(), quote, height, True)
+        self._height = height
+        self._widget: Any = None
+        if not lazy:
+            self.widget  # noqa: B018 - built now (lazy: when first asked for)
         self.frontend_updates = 0
         self.steps_seen = 0
         self._clear()
         if engine is not None:
             self.attach(engine)
         _flush_after_each_cell(self)
+
+    @property
+    def widget(self) -> Any:
+        """The FigureWidget (built on first use when the chart is `lazy`: a monitor shows
+        its tables first and its charts a moment later; points are buffered meanwhile)."""
+        if self._widget is None:
+            quote = self.product_id.split("-", 1)[1] if self.product_id else "quote"
+            self._widget = _base_figure(_go(), self._title_text(), quote, self._height, True)
+            self._dirty = True
+        return self._widget
 
     # -- state -------------------------------------------------------------------------
 
@@ -132,9 +145,10 @@ class LiveRatchetChart:
         if self.product_id != engine.product_id:
             self.product_id = engine.product_id
             quote = self.product_id.split("-", 1)[1]
-            with self.widget.batch_update():
-                self.widget.layout.title.text = self._title_text()
-                self.widget.layout.yaxis.title.text = f"price ({quote})"
+            if self._widget is not None:  # a lazy chart is built with the new title
+                with self.widget.batch_update():
+                    self.widget.layout.title.text = self._title_text()
+                    self.widget.layout.yaxis.title.text = f"price ({quote})"
         d = engine.decision
         pos = d.position
         ts = d.last_ts
@@ -288,7 +302,7 @@ class LiveRatchetChart:
 
     def flush(self, now: float | None = None) -> None:
         """Send what is buffered to the front end now, in one `batch_update()`."""
-        if not self._dirty:
+        if not self._dirty or self._widget is None:
             return
         hx, hy = list(self._hx), list(self._hy)
         sx, st, sl = list(self._sx), list(self._st), list(self._sl)

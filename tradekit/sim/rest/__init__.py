@@ -13,9 +13,11 @@ decides where Coinbase's behaviour is unknown or the paper exchange is narrower:
   and stop-limits (`stop_limit_stop_limit_gtc` / `_gtd`) of both sides and both stop
   directions (STOP_DOWN triggers on a fall, STOP_UP on a rise), `market_market_ioc`
   (base or, for buys, quote size), `sor_limit_ioc` and `limit_limit_fok` (these fill at
-  once against the last trade what they can, and the rest is cancelled). Coinbase's
-  other configurations (market FOK, bracket, TWAP, scaled, limits sized in quote) are
-  validated field by field, then get `success: false` with
+  once against the last trade what they can, and the rest is cancelled), and
+  `trigger_bracket_gtc` (its limit leg rests and holds funds; its stop leg never fires:
+  it is there so that clients meet an order type tradekit does not place, resting).
+  Coinbase's other configurations (market FOK, bracket GTD, TWAP, scaled, limits sized
+  in quote) are validated field by field, then get `success: false` with
   UNSUPPORTED_ORDER_CONFIGURATION. `/orders/preview` and `/orders/edit_preview` run the
   paper exchange's own checks and place nothing. `end_time` must be RFC3339
   and is stored and echoed, but a GTD order never expires here. `post_only` refuses a

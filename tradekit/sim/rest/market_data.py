@@ -181,7 +181,9 @@ class MarketData:
                         "size": dec(trade.size),
                         "time": rfc3339(trade.ts),
                         "side": past.sides[i],
-                        "exchange": "",
+                        "bid": "",  # Coinbase's recorded replies carry these, empty
+                        "ask": "",
+                        "exchange": "coinbase",
                     }
                 )
         levels = book(self.state, spec, 1)

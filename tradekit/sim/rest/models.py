@@ -187,6 +187,16 @@ class StopLimitOrder(Sized):
     reduce_only: Flag = False
 
 
+class BracketOrder(Body):
+    """`trigger_bracket_gtc`: a limit (take-profit) leg at `limit_price` and a stop leg at
+    `stop_trigger_price`. The simulator rests the limit leg only (a bracket is here so
+    that clients meet orders of a type tradekit does not place); its stop never fires."""
+
+    base_size: DecimalText
+    limit_price: DecimalText
+    stop_trigger_price: DecimalText
+
+
 GTD_KEYS = ("limit_limit_gtd", "stop_limit_stop_limit_gtd")
 
 
@@ -203,7 +213,7 @@ class OrderConfiguration(Body):
     stop_limit_stop_limit_gtc: StopLimitOrder | None = None
     stop_limit_stop_limit_gtd: StopLimitOrder | None = None
     twap_limit_gtd: dict[str, Any] | None = None
-    trigger_bracket_gtc: dict[str, Any] | None = None
+    trigger_bracket_gtc: BracketOrder | None = None
     trigger_bracket_gtd: dict[str, Any] | None = None
     scaled_limit_gtc: dict[str, Any] | None = None
     stop_limit_stop_limit_fok: dict[str, Any] | None = None
@@ -235,7 +245,7 @@ class OrderConfiguration(Body):
         return next(k for k in type(self).model_fields if getattr(self, k) is not None)
 
     @property
-    def order(self) -> MarketOrder | LimitOrder | StopLimitOrder | dict[str, Any]:
+    def order(self) -> MarketOrder | LimitOrder | StopLimitOrder | BracketOrder | dict[str, Any]:
         inner = getattr(self, self.key)
         assert inner is not None
         return inner  # type: ignore[no-any-return]

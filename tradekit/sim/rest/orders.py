@@ -83,6 +83,7 @@ _TRADED = frozenset(
         "market_market_ioc",
         "sor_limit_ioc",
         "limit_limit_fok",
+        "trigger_bracket_gtc",  # its limit leg rests; its stop leg never fires here
     }
 )
 Problem = tuple[str, str]
@@ -107,6 +108,7 @@ class _Order:
         post_only = inner.post_only if isinstance(inner, LimitOrder) else False
         end_time = getattr(inner, "end_time", None)
         self.meta = OrderMeta(self.key, post_only, end_time, direction, self.quote_size)
+        self.meta.stop_trigger_price = getattr(inner, "stop_trigger_price", None)
 
     @property
     def order_side(self) -> OrderSide:
@@ -372,8 +374,11 @@ class Orders:
         else:
             spec = ex.products[order.product_id]
             problem = _edit_problem(spec, body)
+            stop = order.order_type.value == "STOP_LIMIT"
             if order.status.value != "OPEN":
                 errors.append(_edit_error("ONLY_OPEN_ORDERS_CAN_BE_EDITED"))
+            elif stop and not self.state.edit_stop_enabled:  # as /orders/edit would say
+                errors.append(_edit_error("ONLY_LIMIT_ORDER_EDITS_SUPPORTED"))
             elif problem is not None:
                 errors.append(
                     _edit_error("UNKNOWN_EDIT_ORDER_FAILURE_REASON", _preview_reason(problem[0]))
@@ -447,7 +452,7 @@ class Orders:
         page, next_cursor = _page(self.state.exchange.list_orders(), keep, limit, cursor)
         return Json(
             {
-                "orders": [order_json(self.state, o) for o in page],
+                "orders": _with_cursors([order_json(self.state, o) for o in page], next_cursor),
                 "sequence": "0",
                 "has_next": next_cursor is not None,
                 "cursor": "" if next_cursor is None else str(next_cursor),
@@ -493,10 +498,18 @@ class Orders:
         page, next_cursor = _page(self.state.exchange.list_fills(), keep, limit, cursor)
         return Json(
             {
-                "fills": [fill_json(self.state, f) for f in page],
+                "fills": _with_cursors([fill_json(self.state, f) for f in page], next_cursor),
                 "cursor": "" if next_cursor is None else str(next_cursor),
             }
         )
+
+
+def _with_cursors(items: list[dict[str, Any]], next_cursor: int | None) -> list[dict[str, Any]]:
+    """Coinbase's list items each carry a `cursor` too (as recorded); here the page's
+    next cursor (or "" on the last page): where a client resuming after them starts."""
+    for item in items:
+        item["cursor"] = "" if next_cursor is None else str(next_cursor)
+    return items
 
 
 def _edit_refusal(reason: str, message: str) -> dict[str, Any]:

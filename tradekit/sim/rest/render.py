@@ -20,6 +20,7 @@ from tradekit.core.orders import OrderSide, OrderStatus, OrderType
 from tradekit.exchange.types import ExchangeOrder, Fill
 from tradekit.sim.market import synth_book
 from tradekit.sim.meta import (
+    BRACKET_GTC,
     LIMIT_FOK,
     LIMIT_GTC,
     LIMIT_IOC,
@@ -103,6 +104,10 @@ def order_configuration(state: SimState, o: ExchangeOrder) -> dict[str, Any]:
     body: dict[str, Any] = {"base_size": dec(o.size), "limit_price": dec(o.limit_price)}
     if meta.config_key in (LIMIT_IOC, LIMIT_FOK):
         return {meta.config_key: body}
+    if meta.config_key == BRACKET_GTC:
+        stop = meta.stop_trigger_price
+        body["stop_trigger_price"] = "" if stop is None else dec(stop)
+        return {BRACKET_GTC: body}
     if o.order_type is OrderType.STOP_LIMIT:
         body["stop_price"] = "" if o.stop_price is None else dec(o.stop_price)
         body["stop_direction"] = meta.stop_direction or "STOP_DIRECTION_STOP_DOWN"
@@ -152,8 +157,8 @@ def order_json(state: SimState, o: ExchangeOrder) -> dict[str, Any]:
         "size_inclusive_of_fees": False,
         "total_value_after_fees": dec(after_fees),
         "trigger_status": trigger,
-        "order_type": "MARKET" if meta.config_key == MARKET_IOC else o.order_type.value,
-        "reject_reason": "",
+        "order_type": _ORDER_TYPES.get(meta.config_key, o.order_type.value),
+        "reject_reason": "REJECT_REASON_UNSPECIFIED",
         "settled": terminal,
         "product_type": "SPOT",
         "reject_message": "",
@@ -176,6 +181,9 @@ def order_json(state: SimState, o: ExchangeOrder) -> dict[str, Any]:
         "originating_order_id": "",
         "attached_order_id": "",
     }
+
+
+_ORDER_TYPES = {MARKET_IOC: "MARKET", BRACKET_GTC: "BRACKET"}  # else LIMIT / STOP_LIMIT
 
 
 def fill_json(state: SimState, f: Fill) -> dict[str, Any]:
@@ -218,7 +226,7 @@ def accounts(state: SimState) -> list[dict[str, Any]]:
                 "created_at": "2024-01-01T00:00:00Z",
                 "updated_at": rfc3339(state.now()),
                 "deleted_at": None,
-                "type": "ACCOUNT_TYPEFIAT" if fiat else "ACCOUNT_TYPE_CRYPTO",
+                "type": "ACCOUNT_TYPE_FIAT" if fiat else "ACCOUNT_TYPE_CRYPTO",
                 "ready": True,
                 "hold": {"value": dec(bal.hold), "currency": currency},
                 "retail_portfolio_id": state.uuid,
@@ -229,6 +237,11 @@ def accounts(state: SimState) -> list[dict[str, Any]]:
 
 
 def product_json(state: SimState, spec: ProductSpec) -> dict[str, Any]:
+    """A product as `GET /products/{id}` gives it, with `state.product_flags`."""
+    return {**_product_json(state, spec), **state.product_flags.get(spec.product_id, {})}
+
+
+def _product_json(state: SimState, spec: ProductSpec) -> dict[str, Any]:
     last = state.exchange.last_price(spec.product_id)
     day = day_stats(state, spec.product_id)
     base, quote = spec.base_currency, spec.quote_currency
@@ -352,6 +365,10 @@ def created(state: SimState, order: ExchangeOrder) -> dict[str, Any]:
 
 
 def create_failure(reason: str, message: str, config: dict[str, Any]) -> dict[str, Any]:
+    """A refused placement as Coinbase sends it (recorded replies: ccxt issues #20419 and
+    #25217): the top-level `failure_reason` says UNKNOWN_FAILURE_REASON; the reason is in
+    `error_response` (`error`, `new_order_failure_reason`) and, as a PREVIEW_* value, in
+    `preview_failure_reason`."""
     if reason.startswith("PREVIEW_"):
         order_reason, preview = "UNKNOWN_FAILURE_REASON", reason
     else:
@@ -359,12 +376,12 @@ def create_failure(reason: str, message: str, config: dict[str, Any]) -> dict[st
         preview = f"PREVIEW_{reason}" if reason in PREVIEW_OF else "UNKNOWN_PREVIEW_FAILURE_REASON"
     return {
         "success": False,
-        "failure_reason": order_reason,
+        "failure_reason": "UNKNOWN_FAILURE_REASON",
         "order_id": "",
         "error_response": {
             "error": order_reason,
             "message": message or reason,
-            "error_details": message or reason,
+            "error_details": "",  # empty in every refusal recorded from Coinbase
             "preview_failure_reason": preview,
             "new_order_failure_reason": order_reason,
         },

@@ -7,7 +7,9 @@ the same with blocking implementations. Nothing else may differ by hand.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -105,6 +107,52 @@ async def open_websocket(url: str, **options: Any) -> Any:
     return await websockets.asyncio.client.connect(url, **options)
 
 
+CLOSE_WAIT_S = 1.0  # at most this long draining a closing connection
+
+
 async def close_websocket(ws: Any) -> None:
-    """Close a websockets connection (the close handshake, bounded by its close_timeout)."""
-    await ws.close()
+    """Close a websockets connection without waiting out a paused reader.
+
+    The asyncio client stops reading from the socket while its queue of received
+    messages is full (a feed that stopped reading: a reconnect, a close), so it never
+    saw the server's close frame and the handshake took the whole close_timeout (10 s:
+    every stop of a run on a busy market). So this drops what is still queued (the
+    caller is done with it) while the handshake runs, which lets the reader reach the
+    close frame; after CLOSE_WAIT_S the connection is cut.
+    """
+    loop = asyncio.get_running_loop()
+    closing = asyncio.ensure_future(ws.close())
+    deadline = loop.time() + CLOSE_WAIT_S
+    while not closing.done() and (left := deadline - loop.time()) > 0:
+        try:
+            await asyncio.wait_for(ws.recv(), min(left, 0.05))
+        except TimeoutError:
+            continue
+        except Exception:  # ConnectionClosed (the goal), or a recv already under way
+            break
+    if not closing.done():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(closing), max(0.0, deadline - loop.time()))
+    if not closing.done():
+        transport = getattr(ws, "transport", None)
+        if transport is not None:
+            transport.abort()  # the server did not answer in time: cut it
+    with contextlib.suppress(Exception):
+        await closing
+
+
+class Job:
+    """Work that runs beside the caller (the feed's resync, off the reader): an asyncio
+    task here, a thread on the sync side. `result()` once `done()`: its value or error."""
+
+    def __init__(self, work: Callable[[], Awaitable[Any]]) -> None:
+        self._task = asyncio.ensure_future(work())
+
+    def done(self) -> bool:
+        return self._task.done()
+
+    def result(self) -> Any:
+        return self._task.result()
+
+    def cancel(self) -> None:
+        self._task.cancel()

@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from tradekit import jsonl
+from tradekit.core.events import MarketTrade
 from tradekit.core.money import ProductSpec
 from tradekit.data.candles import Candle
 from tradekit.exchange.coinbase import wire
@@ -49,7 +50,14 @@ from tradekit.exchange.coinbase.common import (
     environment_proxy,
 )
 from tradekit.exchange.coinbase.credentials import Credentials
-from tradekit.exchange.coinbase.pacing import PRIVATE_PER_S, PUBLIC_PER_S, Pacer, shared_pacer
+from tradekit.exchange.coinbase.pacing import (
+    PRIVATE_PER_S,
+    PUBLIC_PER_S,
+    Pacer,
+    Priority,
+    current_priority,
+    shared_pacer,
+)
 from tradekit.exchange.types import (
     Balance,
     CancelResult,
@@ -92,6 +100,7 @@ class AsyncCoinbaseRest:
         # Whether POST /orders/edit moves a resting stop-limit's stop_price: unconfirmed
         # on Coinbase for spot stops, so off unless the user (or the simulator) says so.
         self.can_edit_stops = can_edit_stops
+        self.stop_edits_refused: set[str] = set()  # products whose stop edit was refused
         self.base_url = base_url.rstrip("/")
         self.host = parts.netloc  # host[:port], as the JWT's `uri` claim wants it
         self.retry = retry or RetryPolicy()
@@ -148,17 +157,23 @@ class AsyncCoinbaseRest:
             content = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
             headers["Content-Type"] = "application/json"
         attempts = self.retry.attempts
-        for attempt in range(attempts):
+        # A protective request (a stop's placement, an exit, the cancel making way for
+        # one) refused with 429 was refused before any processing: it is sent again at
+        # its next turn of the pacer (first in line; the 429's "none left" makes that
+        # one interval of the limit), without exponential back-off and without using up
+        # its attempts, up to PROTECTIVE_429_RETRIES times.
+        protective = current_priority() is Priority.PROTECT
+        refusals = 0
+        attempt = -1
+        while attempt < attempts - 1:
+            attempt += 1
             last = attempt == attempts - 1
             pacer = self._public_pacer
             if auth:
                 if self.credentials is None or self._private_pacer is None:
                     raise AuthenticationError(f"{method} {path}: no API key configured")
                 pacer = self._private_pacer
-            wait = pacer.reserve()
-            if wait > 0:
-                self.paced_s += wait
-                await sleep(wait)
+            await self._wait_turn(pacer)
             if auth:
                 assert self.credentials is not None
                 token = self.credentials.rest_jwt(method, self.host, full)  # fresh after a wait
@@ -181,6 +196,10 @@ class AsyncCoinbaseRest:
             _follow_announced_limit(pacer, resp)
             status = resp.status
             if status == 429:
+                if protective and refusals < PROTECTIVE_429_RETRIES:
+                    refusals += 1
+                    attempt -= 1  # not an attempt used: the same one, its next turn
+                    continue  # the pacer (told "none left") waits the limit's interval
                 if last:
                     raise RateLimited(f"{method} {path}: 429 after {attempts} attempts")
                 await sleep(max(self._reset_delay(resp), self.retry.delay(attempt, self._rng)))
@@ -200,7 +219,18 @@ class AsyncCoinbaseRest:
                 return jsonl.loads(resp.body)  # bounded: no RecursionError, no NaN
             except ValueError as e:
                 raise wire.WireError(f"{method} {path}", f"the reply is not JSON ({e})") from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise AssertionError("unreachable")  # pragma: no cover (the last attempt raises)
+
+    async def _wait_turn(self, pacer: Pacer) -> None:
+        """Wait for this request's turn under the rate limit, by its priority (protective
+        requests first: `pacing.request_priority`)."""
+        ticket = pacer.enter(current_priority())
+        try:
+            while (wait := pacer.turn(ticket)) > 0:
+                self.paced_s += wait
+                await sleep(wait)
+        finally:
+            pacer.leave(ticket)  # a no-op once served; a cancelled wait gives its place up
 
     @staticmethod
     def _reset_delay(resp: Reply) -> float:
@@ -277,16 +307,42 @@ class AsyncCoinbaseRest:
         }
         if stop_price is not None:
             body["stop_price"] = wire.plain(stop_price)
-        reply = wire.obj(await self._request("POST", "/orders/edit", body=body), "edit_order")
-        if reply.get("success") is True:
-            return EditResult(True)
-        errors = reply.get("errors") or []
-        reason = ""
-        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            reason = str(
-                errors[0].get("edit_failure_reason") or errors[0].get("preview_failure_reason")
-            )
-        return EditResult(False, reason or "UNKNOWN_EDIT_ORDER_FAILURE_REASON")
+        reply = await self._request("POST", "/orders/edit", body=body)
+        success, reason = wire.edit_reply(reply, "edit_order")
+        return EditResult(True) if success else EditResult(False, reason)
+
+    async def edit_preview(
+        self,
+        order_id: str,
+        size: Decimal,
+        price: Decimal,
+        stop_price: Decimal | None = None,
+    ) -> EditResult:
+        """Would this edit be accepted? `POST /orders/edit_preview` changes nothing: how
+        `tradekit check --live` learns whether stops move by edit, without risk."""
+        body: dict[str, Any] = {
+            "order_id": order_id,
+            "size": wire.plain(size),
+            "price": wire.plain(price),
+        }
+        if stop_price is not None:
+            body["stop_price"] = wire.plain(stop_price)
+        reply = await self._request("POST", "/orders/edit_preview", body=body)
+        success, reason = wire.edit_reply(reply, "edit_preview")
+        return EditResult(True) if success else EditResult(False, reason)
+
+    def can_edit_stops_for(self, product_id: str) -> bool:
+        """Whether a stop of this product may be moved by edit: the adapter's setting,
+        unless an edit of one was refused as unsupported (`note_edit_refused`)."""
+        return self.can_edit_stops and product_id not in self.stop_edits_refused
+
+    def note_edit_refused(self, product_id: str, reason: str) -> bool:
+        """Remember a product whose stop edit was refused as unsupported (its stops move
+        by cancel-then-place from now on); True when `reason` is such a refusal."""
+        if reason in wire.EDIT_UNSUPPORTED_REASONS:
+            self.stop_edits_refused.add(product_id)
+            return True
+        return False
 
     async def get_order(self, order_id: str) -> ExchangeOrder | None:
         reply = await self._request("GET", f"/orders/historical/{order_id}")
@@ -356,7 +412,10 @@ class AsyncCoinbaseRest:
         cached = self._products.get(product_id)
         if cached is not None:
             return cached
-        reply = await self._request("GET", f"/products/{product_id}")
+        if self.credentials is None:  # no key (paper trading): the public endpoint
+            reply = await self._request("GET", f"/market/products/{product_id}", auth=False)
+        else:
+            reply = await self._request("GET", f"/products/{product_id}")
         if reply is None:
             raise ExchangeError(f"unknown product {product_id!r}")
         spec = wire.product(reply, "product")
@@ -400,9 +459,40 @@ class AsyncCoinbaseRest:
         out.sort(key=lambda c: c.start)
         return out
 
+    async def market_trades(self, product_id: str, limit: int = 100) -> list[MarketTrade]:
+        """The last public trades of a product (no key needed), oldest first."""
+        reply = await self._request(
+            "GET",
+            f"/market/products/{product_id}/ticker",
+            params={"limit": str(limit)},
+            auth=False,
+        )
+        if reply is None:
+            raise ExchangeError(f"unknown product {product_id!r}")
+        return wire.market_trades(reply, product_id)
+
+    async def product_info(self, product_id: str) -> wire.ProductInfo:
+        """The product's increments and trading flags (status, trading_disabled, ...),
+        read fresh (not cached): what a preflight checks. Public without a key."""
+        path = f"/products/{product_id}"
+        if self.credentials is None:
+            reply = await self._request("GET", f"/market{path}", auth=False)
+        else:
+            reply = await self._request("GET", path)
+        if reply is None:
+            raise ExchangeError(f"unknown product {product_id!r}")
+        return wire.product_info(reply, "product")
+
+    async def fee_tier(self) -> wire.FeeTier:
+        """The account's fee tier (`GET /transaction_summary`)."""
+        return wire.fee_tier(await self._request("GET", "/transaction_summary"))
+
     async def server_time_ns(self) -> int:
         reply = wire.obj(await self._request("GET", "/time", auth=False), "time")
         return int(wire.text(reply, "epochMillis", "time")) * 10**6
+
+
+PROTECTIVE_429_RETRIES = 40  # at 30 requests/s: over a second of refusals, then as others
 
 
 def _follow_announced_limit(pacer: Pacer, resp: Reply) -> None:

@@ -11,6 +11,7 @@ import ssl
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -160,3 +161,32 @@ def close_websocket(ws: Any) -> None:
 def _close_quietly(ws: Any) -> None:
     with contextlib.suppress(Exception):  # closed either way: nothing left to report
         ws.close()
+
+
+class Job:
+    """Work that runs beside the caller (the feed's resync, off the reader): a daemon
+    thread here, an asyncio task on the async side. `result()` once `done()`: its value
+    or error. `cancel()` abandons it (a thread cannot be stopped; its answer is dropped)."""
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(work,), daemon=True)
+        self._thread.start()
+
+    def _run(self, work: Callable[[], Any]) -> None:
+        try:
+            self._value = work()
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def result(self) -> Any:
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def cancel(self) -> None:
+        pass

@@ -10,6 +10,9 @@ What makes it safe:
   its status or `cumulative_quantity` changed, as an `OrderStatusReport` carrying the
   cumulative figures; the core books only the increase over what it knows, so a
   snapshot, a resync or a repeated update can never count a fill twice;
+- a resync runs beside the reader, so market data keeps flowing meanwhile; one whose REST
+  calls fail marks the pairs degraded and is retried with back-off, never ending the
+  stream;
 - the connection is watched by heartbeats; silence or a drop reconnects with jittered
   backoff and subscribes again (with a fresh JWT, also renewed before it expires).
 """
@@ -17,12 +20,13 @@ What makes it safe:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import random
 import ssl
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -33,6 +37,7 @@ from tradekit.core.money import ZERO
 from tradekit.core.orders import OrderStatus
 from tradekit.exchange.coinbase import wire
 from tradekit.exchange.coinbase._sync._compat import (
+    Job,
     close_websocket,
     open_websocket,
     sleep,
@@ -43,6 +48,25 @@ from tradekit.exchange.coinbase.credentials import Credentials
 from tradekit.exchange.types import ExchangeOrder, status_report
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+RESYNC_WATCH_S = 0.05  # while a resync runs, the socket is read in slices this long
+RESYNC_BACKOFF_MIN_S = 0.5  # a failed resync is tried again after 0.5 s, 1 s, 2 s...
+RESYNC_BACKOFF_MAX_S = 30.0
+
+
+def market_labels(product_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """Market-data label -> the configured product ids it stands for (a -USDC pair's
+    data comes labelled -USD; a -USD pair configured too gets the same trades)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for pid in product_ids:
+        label = wire.market_data_label(pid)
+        out[label] = (*out.get(label, ()), pid)
+    return out
+
+
+def _digits(text: str) -> bool:
+    return 0 < len(text) <= 30 and text.isascii() and text.isdigit()
+
+
 FeedEvent = MarketTrade | OrderStatusReport
 
 
@@ -55,6 +79,7 @@ class FeedStats:
     reconnects: int = 0
     resyncs: int = 0
     stale_trades: int = 0  # market trades older than one already passed on (dropped)
+    resync_failures: int = 0  # resyncs whose REST calls failed (each retried with back-off)
     last_error: str = ""
 
 
@@ -106,6 +131,15 @@ class CoinbaseFeed:
         self._resync_needed = False
         self._subscribed_at = 0.0
         self._last_trade_ts: dict[str, int] = {}
+        self._job: Job | None = None  # a resync under way
+        self._resync_at = 0.0  # monotonic: not before (the back-off after a failure)
+        self._resync_backoff_s = 0.0
+        self._resync_ts = 0
+        # pair -> why its orders' truth is unknown (a resync failed); cleared by the next
+        self.degraded: dict[str, str] = {}
+        self.on_trouble: Callable[[str, str], None] | None = None
+        self._ids_at_last: dict[str, set[str]] = {}  # trade ids already passed on at that ts
+        self._labels = market_labels(self.product_ids)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r}, {self.product_ids!r})"
@@ -143,6 +177,9 @@ class CoinbaseFeed:
 
     def close(self) -> None:
         self._closed = True
+        if self._job is not None:
+            self._job.cancel()
+            self._job = None
         self._drop()
 
     def _connect(self) -> None:
@@ -162,22 +199,46 @@ class CoinbaseFeed:
         for channel in self.config.channels:
             msg: dict[str, Any] = {"type": "subscribe", "channel": channel}
             if channel != "heartbeats":
-                msg["product_ids"] = self.product_ids
+                msg["product_ids"] = self._subscribed_ids(channel)
             if self.credentials is not None:
                 msg["jwt"] = self.credentials.ws_jwt()
             self._ws.send(json.dumps(msg))
         self._subscribed_at = time.monotonic()
 
+    def _subscribed_ids(self, channel: str) -> list[str]:
+        """The user channel takes the configured ids; Coinbase's market channels take
+        only the -USD id of a -USDC pair ("the user channel is the only one that accepts
+        -USDC product IDs"), whose data comes labelled -USD anyway."""
+        return self.product_ids if channel == "user" else list(self._labels)
+
     def _session(self) -> Iterator[FeedEvent]:
         while not self._closed:
-            if self._resync_needed:
-                for ev in self._resync():
-                    yield ev
+            for ev in self._resync_step():
+                yield ev
             if time.monotonic() - self._subscribed_at > self.config.jwt_refresh_s:
                 self._subscribe()  # a fresh JWT before the old one expires
-            raw = wait_for_message(self._ws, self.config.heartbeat_timeout_s)
+            raw = self._next_message()
+            if raw is None:
+                continue  # a resync finished: what it found goes first
             for ev in self._receive(raw):
                 yield ev
+
+    def _next_message(self) -> str | bytes | None:
+        """The next message, or None when a running resync finished first: while one
+        runs the socket is watched in short slices, so that what it found is passed on
+        at once (silence still counts from the last message)."""
+        if self._job is None:
+            return wait_for_message(self._ws, self.config.heartbeat_timeout_s)
+        deadline = time.monotonic() + self.config.heartbeat_timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no message for {self.config.heartbeat_timeout_s:g} s")
+            try:
+                return wait_for_message(self._ws, min(left, RESYNC_WATCH_S))
+            except TimeoutError:
+                if self._job is None or self._job.done():
+                    return None
 
     # -- parsing (pure, shared) ----------------------------------------------------
 
@@ -217,22 +278,7 @@ class CoinbaseFeed:
         events = wire.items(msg, "events", "message")
         out: list[FeedEvent] = []
         if channel == "market_trades":
-            for i, e in enumerate(events):
-                e = wire.obj(e, f"events[{i}]")
-                if e.get("type") == "snapshot":
-                    continue  # recent history, sent again on every subscribe: not news
-                for j, t in enumerate(wire.items(e, "trades", f"events[{i}]")):
-                    where = f"events[{i}].trades[{j}]"
-                    t = wire.obj(t, where)
-                    trade = MarketTrade(
-                        wire.text(t, "product_id", where),
-                        wire.positive(t, "price", where),
-                        wire.positive(t, "size", where),
-                        wire.timestamp_ns(t, "time", where),
-                        wire.text(t, "trade_id", where, ""),
-                    )
-                    if self._is_new(trade):
-                        out.append(trade)
+            out += self._market_trades(events)
         elif channel == "user":
             ts = wire.timestamp_ns(msg, "timestamp", "message")
             for i, e in enumerate(events):
@@ -243,20 +289,65 @@ class CoinbaseFeed:
                         out.append(report)
         return out
 
+    def _market_trades(self, events: list[Any]) -> list[FeedEvent]:
+        """The trades of one `market_trades` message, oldest first, under the product
+        ids the user configured.
+
+        Coinbase sends a batch newest first: taken in that order, every trade after the
+        first would look older than the one just passed on and be dropped, and the
+        engine would see one price a batch (missing the highs inside it). A -USDC
+        product's trades arrive labelled -USD (`wire.market_data_label`): they are
+        passed on under each configured id they stand for.
+        """
+        batch: list[tuple[int, int, int, MarketTrade]] = []
+        for i, e in enumerate(events):
+            e = wire.obj(e, f"events[{i}]")
+            if e.get("type") == "snapshot":
+                continue  # recent history, sent again on every subscribe: not news
+            for j, t in enumerate(wire.items(e, "trades", f"events[{i}]")):
+                where = f"events[{i}].trades[{j}]"
+                t = wire.obj(t, where)
+                label = wire.text(t, "product_id", where)
+                trade = MarketTrade(
+                    label,
+                    wire.positive(t, "price", where),
+                    wire.positive(t, "size", where),
+                    wire.timestamp_ns(t, "time", where),
+                    wire.text(t, "trade_id", where, ""),
+                )
+                tid = trade.trade_id
+                # same time: Coinbase's trade ids count up (digits); else as listed, reversed
+                batch.append((trade.ts, int(tid) if _digits(tid) else 0, -len(batch), trade))
+        batch.sort(key=lambda b: b[:3])
+        out: list[FeedEvent] = []
+        for *_, trade in batch:
+            for pid in self._labels.get(trade.product_id, (trade.product_id,)):
+                mine = trade if pid == trade.product_id else replace(trade, product_id=pid)
+                if self._is_new(mine):
+                    out.append(mine)
+        return out
+
     def _is_new(self, trade: MarketTrade) -> bool:
         """Time only goes forward: a trade older than one already passed on (a replay
-        after a reconnect) or repeated is dropped, so the engine never sees the past."""
-        last = self._last_trade_ts.get(trade.product_id)
-        if last is not None and trade.ts < last:
-            self.stats.stale_trades += 1
-            return False
-        self._last_trade_ts[trade.product_id] = trade.ts
+        after a reconnect) or repeated (same time, same trade id) is dropped, so the
+        engine never sees the past."""
+        pid = trade.product_id
+        last = self._last_trade_ts.get(pid)
+        if last is not None and trade.ts <= last:
+            seen = self._ids_at_last[pid]
+            if trade.ts < last or (trade.trade_id and trade.trade_id in seen):
+                self.stats.stale_trades += 1
+                return False
+            seen.add(trade.trade_id)
+            return True
+        self._last_trade_ts[pid] = trade.ts
+        self._ids_at_last[pid] = {trade.trade_id}
         return True
 
     def _user_order(self, o: dict[str, Any], ts: int, i: int, j: int) -> OrderStatusReport | None:
         where = f"events[{i}].orders[{j}]"
         coid = wire.text(o, "client_order_id", where, "")
-        status = wire.enum(o, "status", where, OrderStatus)
+        status = wire.order_status(o, "status", where)
         cumulative = wire.dec(o, "cumulative_quantity", where, ZERO)
         avg = wire.dec(o, "avg_price", where, ZERO)
         value = wire.opt_dec(o, "filled_value", where)
@@ -278,7 +369,8 @@ class CoinbaseFeed:
     def _track(self, r: OrderStatusReport) -> OrderStatusReport | None:
         """Emit only what changed; never let a report go back in fills."""
         cumulative = r.filled_size if r.filled_size is not None else ZERO
-        known = self._orders.get(r.client_order_id)
+        key = r.client_order_id or r.order_id or ""  # an order placed by hand may have no coid
+        known = self._orders.get(key)
         if known is not None:
             if cumulative < known.cumulative:
                 return None  # older than what was already reported
@@ -288,31 +380,85 @@ class CoinbaseFeed:
                 bool(r.triggered),
             ):
                 return None
-        self._orders[r.client_order_id] = _Tracked(
-            r.order_id or "", r.status, cumulative, bool(r.triggered)
-        )
+        self._orders[key] = _Tracked(r.order_id or "", r.status, cumulative, bool(r.triggered))
         return r
 
-    def _resync(self) -> list[FeedEvent]:
-        """After a gap, a bad message or a reconnect: the truth of every order from REST."""
+    # -- resync: the truth of every order from REST, off the reader ----------------
+
+    def _resync_step(self) -> list[FeedEvent]:
+        """Start a resync when one is due, or pass on what a finished one found.
+
+        A resync runs beside the reader (a `Job`), so market data keeps flowing while
+        its REST calls last or retry. One that fails (the exchange down, rate limited,
+        a bad reply) never ends the stream: every pair is marked degraded (`degraded`,
+        and `on_trouble(product_id, reason)`), and it is tried again after a jittered
+        exponential back-off; the first full answer clears the marks."""
+        job = self._job
+        if job is not None:
+            if not job.done():
+                return []
+            self._job = None
+            try:
+                orders = job.result()
+            except Exception as exc:  # any failure of the exchange: retried, never fatal
+                self._resync_failed(exc)
+                return []
+            self._resync_backoff_s = 0.0
+            self.degraded.clear()
+            return self._resync_reports(orders)
+        if not self._resync_needed or time.monotonic() < self._resync_at:
+            return []
         self._resync_needed = False
         if self.rest is None or "user" not in self.config.channels:
             return []
         self.stats.resyncs += 1
-        ts = time.time_ns()
+        pending = [
+            (coid, t.order_id) for coid, t in self._orders.items() if not t.status.is_terminal
+        ]
+        self._resync_ts = time.time_ns()
+        self._job = Job(functools.partial(self._resync_fetch, pending))
+        return []
+
+    def _resync_fetch(self, pending: list[tuple[str, str]]) -> dict[str, ExchangeOrder]:
+        """The REST half of a resync: every open order of our pairs, and each order we
+        track as open that is no longer listed (filled or cancelled meanwhile)."""
+        assert self.rest is not None
         orders: dict[str, ExchangeOrder] = {}
         for pid in self.product_ids:
             for o in self.rest.list_open_orders(pid):
                 orders[o.client_order_id] = o
-        for coid, tracked in list(self._orders.items()):
-            if coid in orders or tracked.status.is_terminal:
+        for coid, order_id in pending:
+            if coid in orders or not order_id:
                 continue
-            found = self.rest.get_order(tracked.order_id)
+            found = self.rest.get_order(order_id)
             if found is not None:
                 orders[coid] = found
+        return orders
+
+    def _resync_reports(self, orders: dict[str, ExchangeOrder]) -> list[FeedEvent]:
+        """What a resync found that the stream has not said. The user channel may have
+        moved on while the REST calls ran: an order it already reported ended is not
+        reported open again (and `_track` never lets fills go back)."""
         out: list[FeedEvent] = []
-        for o in orders.values():
-            report = self._track(status_report(o, ts))
+        for coid, o in orders.items():
+            known = self._orders.get(coid)
+            if known is not None and known.status.is_terminal and not o.status.is_terminal:
+                continue
+            report = self._track(status_report(o, self._resync_ts))
             if report is not None:
                 out.append(report)
         return out
+
+    def _resync_failed(self, exc: Exception) -> None:
+        self.stats.resync_failures += 1
+        reason = f"resync failed ({type(exc).__name__}: {exc})"[:300]
+        self.stats.last_error = reason
+        self._resync_needed = True
+        self._resync_backoff_s = min(
+            RESYNC_BACKOFF_MAX_S, max(RESYNC_BACKOFF_MIN_S, self._resync_backoff_s * 2)
+        )
+        self._resync_at = time.monotonic() + self._rng.uniform(0.5, 1.0) * self._resync_backoff_s
+        for pid in self.product_ids:
+            self.degraded[pid] = reason
+            if self.on_trouble is not None:
+                self.on_trouble(pid, reason)
