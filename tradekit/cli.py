@@ -300,14 +300,11 @@ def _candles(args: argparse.Namespace) -> int:
         output=output,
         ca_file=args.ca_file,
     )
-    if len(frame):
-        first, last = frame["start"].iloc[0], frame["start"].iloc[-1]
-        print(
-            f"tradekit candles: {len(frame)} {args.granularity} candles of {args.product}, "
-            f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC, written to {output}"
-        )
-    else:
-        print(f"tradekit candles: no candles of {args.product} in that range; wrote {output}")
+    first, last = frame["start"].iloc[0], frame["start"].iloc[-1]  # never empty: it raises
+    print(
+        f"tradekit candles: {len(frame)} {args.granularity} candles of {args.product}, "
+        f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC, written to {output}"
+    )
     return 0
 
 

@@ -1,15 +1,17 @@
 """tradekit.backtest on hand-computed candle scenarios, from every kind of data.
 
-The scenario (BTC-USD, cent prices; one-minute bars become open, low, high, close
-trades 15 s apart): enter once at the first trade with a limit at the last price,
-a 1000 USD budget, trail 5 %, stop-limit buffer 1 %, fees 0.4 % maker / 0.6 % taker.
+The scenario (BTC-USD, cent prices; one-minute bars become their waypoints open,
+nearer extreme, other extreme, close, 15 s apart, run as a continuous path): enter once
+at the first trade with a limit at the last price, a 1000 USD budget, trail 5 %,
+stop-limit buffer 1 %, fees 0.4 % maker / 0.6 % taker.
 
-    bar 0: O 100 H 101 L 99  C 100   buy 10 at 100.00 on the 99 print (taker: it was
-                                     marketable when placed); fee 6.00; stop 95.00/94.05;
-                                     the 101 print ratchets it to 95.95/94.99
-    bar 1: O 100 H 110 L 96  C 108   96 stays above 95.95; 110 ratchets to 104.50/103.45
-    bar 2: O 108 H 108 L 104 C 105   104 triggers the stop and fills it at 104.00, the
-                                     trade's price (taker); fee 6.24; P&L 1040 - 1000 - 12.24
+    bar 0: O 100 L 99  H 101 C 100   buy 10 at 100.00 on the open (the market stays at
+                                     100 while the marketable buy rests: taker); fee 6.00;
+                                     stop 95.00/94.05; the 101 print ratchets it to 95.95/94.99
+    bar 1: O 100 L 96  H 110 C 108   96 stays above 95.95; 110 ratchets to 104.50/103.45
+    bar 2: O 108 H 108 L 104 C 105   the leg 108 -> 104 passes 104.50: the stop triggers
+                                     there and fills at 104.50, the trade's price (taker);
+                                     fee 6.27; P&L 1045 - 1000 - 12.27
                                      (sell_fills="limit": at 103.45, fee 6.207)
 """
 
@@ -36,9 +38,10 @@ PARAMS = {
     "stop_limit_buffer_pct": "0.01",
     "quote_budget": "1000",
     "balance": "10000",
-    "entry": "once",
+    "entry": {"rule": "once", "offset_pct": "0"},
+    "print_band_pct": "off",  # bar 1's 96 -> 110 is a 14.6 % move (test_spec.py)
 }
-EXIT = D("104.00")
+EXIT = D("104.50")
 
 
 def frame() -> pd.DataFrame:
@@ -59,13 +62,13 @@ def check(result, exit_price: D = EXIT) -> None:
     t = result.trades[0]
     EXIT = exit_price
     sell_fee = EXIT * 10 * D("0.006")
-    assert (t.entry_bar, t.entry_tick, t.entry_ts) == (0, 1, 15 * SEC)
-    assert (t.exit_bar, t.exit_tick, t.exit_ts) == (2, 9, 135 * SEC)
+    assert (t.entry_bar, t.entry_tick, t.entry_ts) == (0, 0, 0)
+    assert (t.exit_bar, t.exit_tick, t.exit_ts) == (2, 10, 150 * SEC)
     assert (t.entry_price, t.size, t.exit_price) == (D("100.00"), D("10"), EXIT)
     assert t.fees == D("6.000") + sell_fee
     assert t.pnl == EXIT * 10 - 1000 - D("6.000") - sell_fee
     assert [(s.tick, s.trigger, s.limit) for s in result.stops] == [
-        (1, D("95.00"), D("94.05")),
+        (0, D("95.00"), D("94.05")),
         (2, D("95.95"), D("94.99")),
         (6, D("104.50"), D("103.45")),
     ]
@@ -73,7 +76,7 @@ def check(result, exit_price: D = EXIT) -> None:
     assert result.final_equity == D("10000") + t.pnl
     assert result.total_return == t.pnl / 10000
     assert result.win_rate == 1.0
-    assert result.exposure == pytest.approx(120 / 165)
+    assert result.exposure == pytest.approx(150 / 165)
     peak = 10000 - 1006 + 1100  # holding 10 at 110 after the 1006 entry
     assert result.max_drawdown == pytest.approx((peak - float(D(10000) + t.pnl)) / peak)
     assert result.unprotected_s == 0
@@ -105,7 +108,7 @@ def test_tables_json_and_chart():
     result = backtest(frame(), PARAMS)
     trades = result.to_dataframe()
     assert list(trades["exit_price"]) == [EXIT] and isinstance(trades["pnl"][0], D)
-    assert trades["entry_time"][0] == pd.Timestamp(15, unit="s", tz="UTC")
+    assert trades["entry_time"][0] == pd.Timestamp(0, unit="s", tz="UTC")
     assert len(result.stops_dataframe()) == 3
     assert len(result.equity_dataframe()) == 12
     data = json.loads(json.dumps(result.to_dict()))
@@ -154,13 +157,14 @@ def test_config_file_with_a_backtest_table(tmp_path):
     # hold it back (tests/backtest/test_spec.py); this scenario turns the band off
     cfg = tmp_path / "bt.toml"
     cfg.write_text(
-        '[backtest]\nbalance = 10000\nentry = "once"\n\n[[pairs]]\nproduct_id = "BTC-USD"\n'
+        '[backtest]\nbalance = 10000\nentry = { rule = "once", offset_pct = 0 }\n\n'
+        '[[pairs]]\nproduct_id = "BTC-USD"\n'
         "quote_budget = 1000\ntrail_pct = 0.05\nstop_limit_buffer_pct = 0.01\n"
         'print_band_pct = "off"\n'
     )
     check(backtest(frame(), cfg))
     spec = tradekit.backtest.resolve_spec(cfg)
-    assert isinstance(spec, BacktestSpec) and spec.entry == EntrySpec("once")
+    assert isinstance(spec, BacktestSpec) and spec.entry == EntrySpec("once", D(0))
     assert spec.product == default_product("BTC-USD")
 
 

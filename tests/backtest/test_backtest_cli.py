@@ -13,7 +13,7 @@ from tradekit.sim.server import SimServer
 CONFIG = """
 [backtest]
 balance = 10000
-entry = "once"
+entry = { rule = "once", offset_pct = 0 }
 
 [[pairs]]
 product_id = "BTC-USD"
@@ -118,6 +118,12 @@ def test_candles_from_the_simulator(tmp_path, capsys):
             ]
         )
         out = tmp_path / "sol.csv"
+        # a range without trades is an error that says why, exit 2, no file
+        args = ["candles", "SOL-USD", "--base-url", sim.base_url, "--no-cache", "-o", str(out)]
+        hours_before = ["--start", str(base - 10 * 3600), "--end", str(base - 9 * 3600)]
+        assert main([*args, *hours_before]) == 2
+        assert "no ONE_MINUTE candles of SOL-USD" in capsys.readouterr().err
+        assert not out.exists()
         code = main(
             [
                 "candles",

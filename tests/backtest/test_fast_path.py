@@ -35,6 +35,7 @@ from tradekit.data.generators import DEFAULT_START_TS, PricePath
 SEC = 10**9
 BTC = default_product("BTC-USD")
 COARSE = ProductSpec("ABC-USD", D("0.0001"), D("0.05"), D("0.001"))  # a 5-cent price grid
+ONCE = EntrySpec("once", D(0))  # buy on the first trade at its price
 BREACHES = ("at or above the market", "gaps through")
 ORDER_GUARDS = ("max_order_size", "max_order_value", "order_price_band_pct")
 
@@ -183,7 +184,9 @@ def test_refuses_a_gap_through_the_stops_limit():
     candles = _candles(
         [("100", "101", "99", "100"), ("100", "100", "96", "97"), ("90", "91", "89", "90")]
     )
-    spec = BacktestSpec(BTC, D("0.05"), stop_limit_buffer_pct=D("0.01"))
+    spec = BacktestSpec(
+        BTC, D("0.05"), stop_limit_buffer_pct=D("0.01"), entry=ONCE, sanity=SanityParams()
+    )
     source = as_source(candles, "BTC-USD")
     with pytest.raises(FastPathRefused, match="gaps through the stop's limit"):
         fast_backtest(spec, source)
@@ -197,7 +200,7 @@ def test_refuses_a_gap_through_the_stops_limit():
 def test_refuses_a_first_stop_at_or_above_the_market():
     # the entry bids 100 and fills on a print at 90: its stop (95) cannot rest
     trades = [MarketTrade("BTC-USD", D(p), D(1), i * SEC) for i, p in enumerate(["100", "90"])]
-    spec = BacktestSpec(BTC, D("0.05"))
+    spec = BacktestSpec(BTC, D("0.05"), entry=ONCE, sanity=SanityParams())
     with pytest.raises(FastPathRefused, match="at or above the market"):
         fast_backtest(spec, as_source(trades))
     events = event_backtest(spec, as_source(trades), progress=False)

@@ -137,7 +137,9 @@ def test_candles_skip_and_equal_too():
         candles.append(Candle(i * 60 * SEC, price, high, low, close, D(5)))
         price = close
     source = as_source(candles, "BTC-USD")
-    spec = BacktestSpec(BTC, D("0.03"), entry=EntrySpec("fixed_offset", D("0.005")))
+    spec = BacktestSpec(
+        BTC, D("0.03"), entry=EntrySpec("fixed_offset", D("0.005")), sanity=SanityParams()
+    )
     t1, t2 = _both(spec, spec.params(), source)
     assert any(type(r).__name__ == "PositionClosed" for _, r in t1.reports)
     assert t2.handled < t2.n_ticks
@@ -151,7 +153,13 @@ def test_a_gap_through_every_level_is_handled(rule):
     ups = [base + k * 50 for k in range(400)]
     prices = np.asarray([*ups, base // 2, *([base // 2 + 1] * 50)], dtype=np.int64)
     times = DEFAULT_START_TS + np.arange(len(prices), dtype=np.int64) * SEC
-    spec = BacktestSpec(BTC, D("0.01"), entry=EntrySpec(rule))
+    spec = BacktestSpec(
+        BTC,
+        D("0.01"),
+        entry=EntrySpec(rule, D(0)),
+        max_entry_wait_ns=86400 * SEC,
+        sanity=SanityParams(),
+    )
     q = BTC.quote_increment
     one = DecisionEngine(spec.params(), spec.entry.make(), "bt")
     t, _ = run_arrays(one, spec.exchange(), "BTC-USD", prices, times, q)

@@ -14,6 +14,7 @@ The path with one bad print (BTC-USD, cent prices, one trade a second): the entr
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal as D
@@ -40,7 +41,7 @@ PRICES = [
 BAD_PRINT = 5  # the index of 150
 CONFIG = """
 [backtest]
-entry = "once"
+entry = { rule = "once", offset_pct = 0 }
 
 [[pairs]]
 product_id = "BTC-USD"
@@ -48,7 +49,14 @@ quote_budget = 1000
 trail_pct = 0.02
 max_entry_wait = "1h"
 """
-PLAIN = {"trail_pct": "0.02", "quote_budget": "1000", "entry": "once"}
+# the same question as CONFIG, asked with a dict: the same defaults (guards included)
+PLAIN = {
+    "trail_pct": "0.02",
+    "quote_budget": "1000",
+    "entry": {"rule": "once", "offset_pct": "0"},
+    "max_entry_wait": "1h",
+}
+BARE = {**PLAIN, "print_band_pct": "off"}  # the print band off: the bad print is used
 SMOOTH = PricePath("BTC-USD", D("60000"), 2000, seed=3, tick_ns=60 * SEC, jump_std=0.0)
 
 
@@ -62,7 +70,7 @@ def config(tmp_path, extra: str = "", name: str = "bt.toml") -> str:
     return str(path)
 
 
-def test_a_config_backtest_ignores_the_bad_print_a_plain_spec_does_not(tmp_path):
+def test_the_default_print_band_ignores_the_bad_print_from_a_config_or_a_dict(tmp_path):
     cfg = config(tmp_path)
     guarded = backtest(trades(), cfg)
     ignored = [r for r in guarded.reports if type(r) is PrintIgnored]
@@ -73,13 +81,19 @@ def test_a_config_backtest_ignores_the_bad_print_a_plain_spec_does_not(tmp_path)
     assert (t.exit_tick, t.exit_price) == (9, D("100.50"))  # the first print <= 100.94
     assert guarded.params["print_band_pct"] == D("0.05")
     assert (
-        "guards print_band_pct 0.05, max_order_value 25000, order_price_band_pct 0.05: "
-        "1 prints ignored"
+        "  entry once (bid 0.00% under the last trade); guards: print_band_pct 0.05, "
+        "max_order_value 25000, order_price_band_pct 0.05, confirm_trades 3, on_breach exit\n"
+        "  held back: 1 prints ignored\n"
     ) in guarded.summary()
 
-    plain = backtest(trades(), PLAIN)
+    # a dict asks the same question: the same defaults, the same answer
+    same = backtest(trades(), PLAIN)
+    assert same.trades == guarded.trades and same.params == guarded.params
+    assert same.summary() == guarded.summary()
+
+    plain = backtest(trades(), BARE)
     assert not any(type(r) is PrintIgnored for r in plain.reports)
-    assert plain.params["print_band_pct"] is None and "guards" not in plain.summary()
+    assert plain.params["print_band_pct"] is None and "print_band_pct" not in plain.summary()
     assert max(s.trigger for s in plain.stops) == D("147.00")  # the bad print's ratchet
     assert [r.price for r in plain.reports if type(r) is StopGappedThrough] == [D("101.50")]
     (p,) = plain.trades
@@ -95,7 +109,7 @@ def test_a_config_backtest_ignores_the_bad_print_a_plain_spec_does_not(tmp_path)
 
 def test_the_config_band_off_gives_the_plain_result(tmp_path):
     off = config(tmp_path, 'print_band_pct = "off"\n')
-    assert backtest(trades(), off).trades == backtest(trades(), PLAIN).trades
+    assert backtest(trades(), off).trades == backtest(trades(), BARE).trades
 
 
 def test_a_smooth_path_takes_the_fast_path_with_the_configs_guards_on(tmp_path):
@@ -117,7 +131,9 @@ def test_a_smooth_path_takes_the_fast_path_with_the_configs_guards_on(tmp_path):
 def test_order_guards_from_a_config_skip_entries(tmp_path, guard, value):
     cfg = config(tmp_path, f'{guard} = "{value}"\n')
     bid = 'entry = { rule = "once", offset_pct = "0.001" }'
-    Path(cfg).write_text(Path(cfg).read_text().replace('entry = "once"', bid))
+    Path(cfg).write_text(
+        Path(cfg).read_text().replace('entry = { rule = "once", offset_pct = 0 }', bid)
+    )
     result = backtest(SMOOTH, cfg)
     skipped = [r for r in result.reports if type(r) is EntrySkipped]
     assert len(skipped) == 1 and guard in skipped[0].reason
@@ -164,10 +180,23 @@ def test_a_spec_from_a_config_runs_the_live_runs_params(tmp_path):
     )
 
 
-def test_a_dict_or_plain_spec_has_every_guard_off_unless_set():
-    spec = resolve_spec(PLAIN)
-    assert spec.protection == ProtectionParams() and spec.sanity == SanityParams()
-    assert BacktestSpec(BTC, D("0.02")).params().sanity == SanityParams()
+def test_one_set_of_defaults_the_live_configs():
+    """A dict, a bare BacktestSpec and a config file's pair: the same entry rule, entry
+    wait and guards, those of `tradekit run`."""
+    from tradekit.backtest import EntrySpec
+    from tradekit.config import PairConfig
+
+    live = PairConfig(product_id="BTC-USD", trail_pct=D("0.02"), quote_budget=D(1000))
+    params = live.params(BTC)
+    for spec in (
+        resolve_spec({"trail_pct": "0.02"}),
+        BacktestSpec(BTC, D("0.02")),
+        resolve_spec(live),
+    ):
+        assert (spec.protection, spec.sanity) == (params.protection, params.sanity)
+        assert spec.max_entry_wait_ns == params.max_entry_wait_ns == 300 * SEC
+        assert spec.entry == EntrySpec("fixed_offset", D("0.001"))
+        assert spec.params() == params
     set_ = resolve_spec(
         {
             **PLAIN,
@@ -178,9 +207,29 @@ def test_a_dict_or_plain_spec_has_every_guard_off_unless_set():
             "max_order_value": "off",
         }
     )
-    assert set_.sanity == SanityParams(print_band_pct=D("0.03"), confirm_trades=2)
+    assert set_.sanity == dataclasses.replace(
+        params.sanity, print_band_pct=D("0.03"), confirm_trades=2, max_order_value=None
+    )
     assert set_.protection == ProtectionParams(on_breach="wait", gap_exit_after_ns=30 * SEC)
     assert pickle.loads(pickle.dumps(set_)) == set_  # sweeps ship specs to processes
+
+
+def test_at_bar_is_a_bar_and_numpy_integers_are_whole_numbers():
+    import numpy as np
+
+    from tradekit.data.candles import Candle
+
+    bars = [
+        Candle(i * 60 * SEC, D(100 + i), D(101 + i), D(99 + i), D(100 + i), D(1)) for i in range(20)
+    ]
+    params = {**BARE, "entry": {"rule": "once", "at_bar": np.int64(10), "offset_pct": "0"}}
+    for engine in ("events", "fast"):
+        (t,) = backtest(bars, params, engine=engine).trades
+        assert (t.entry_bar, t.entry_ts, t.entry_price) == (10, 600 * SEC, D("110.00"))
+    spec = resolve_spec(params).with_(max_entry_wait_ns=np.int64(60 * SEC))
+    assert type(spec.max_entry_wait_ns) is int and type(spec.entry.at_bar) is int
+    with pytest.raises(IndexError, match="at_bar 99: the data has 20 bars"):
+        backtest(bars, {**params, "entry": {"rule": "once", "at_bar": 99}})
 
 
 @pytest.mark.parametrize(
@@ -234,14 +283,14 @@ def test_with_and_sweeps_carry_and_sweep_the_guards(tmp_path):
     for row in (0, 2):
         one = backtest(trades(), config(tmp_path), **frame.iloc[row][list(grid)].to_dict())
         assert frame.iloc[row]["pnl"] == one.pnl
-    assert frame.iloc[0]["pnl"] == backtest(trades(), PLAIN).pnl  # band off: the plain run
+    assert frame.iloc[0]["pnl"] == backtest(trades(), BARE).pnl  # band off: the plain run
     assert frame.iloc[0]["pnl"] < frame.iloc[2]["pnl"]  # the band saved the position
 
 
 def test_tradekit_backtest_takes_guard_overrides(tmp_path):
     result = tradekit.backtest(trades(), config(tmp_path), print_band_pct="off")
     assert result.params["print_band_pct"] is None
-    assert result.trades == backtest(trades(), PLAIN).trades
+    assert result.trades == backtest(trades(), BARE).trades
 
 
 def test_the_guard_names_are_the_configs_fields():

@@ -47,6 +47,13 @@ def test_process_pool_and_dask_give_identical_frames():
         one.stop_moves,
     )
     assert row["max_drawdown"] == pytest.approx(one.max_drawdown)
+    # the ranking statistics are in every row, equal to the single run's
+    stats = one.stats()
+    for name in ("sharpe", "sortino", "calmar", "cagr", "profit_factor", "avg_trade"):
+        assert row[name] == pytest.approx(stats[name], rel=1e-9), name
+    assert row["expectancy"] == stats["expectancy"]
+    best = pool.sort_values("sharpe", ascending=False).iloc[0]
+    assert best["sharpe"] == pool["sharpe"].max()
 
 
 def test_event_path_rows_and_any_executor():
@@ -65,6 +72,11 @@ def test_event_path_rows_and_any_executor():
     # returns in percent on a scale centred at zero; the axes' fractions as percentages
     assert fig.data[0].zmid == 0 and fig.data[0].colorbar.ticksuffix == "%"
     assert "%" in fig.data[0].x[0]
+    # a risk-free rate lowers every Sharpe ratio
+    with ThreadPoolExecutor(1) as ex:
+        rf = sweep(GRID, PATH, ex, params=BASE, progress=False, risk_free=0.05)
+        zero = sweep(GRID, PATH, ex, params=BASE, progress=False)
+    assert (rf["sharpe"] < zero["sharpe"]).all()
 
 
 def test_grids_and_axes():

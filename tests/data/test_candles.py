@@ -231,7 +231,7 @@ def test_candles_to_trades_from_file(tmp_path: Path) -> None:
     )
     trades = candles_to_trades(load_candles(p), "BTC-USD")
     assert [str(t.price) for t in trades] == [
-        "100.10", "99.00", "101.50", "100.70", "100.70", "100.20", "100.90", "100.25",
+        "100.10", "99.00", "101.50", "100.70", "100.70", "100.90", "100.20", "100.25",
     ]  # fmt: skip
     assert [t.size for t in trades[:4]] == [Decimal("3.125")] * 4
     assert all(type(t.price) is Decimal and type(t.size) is Decimal for t in trades)

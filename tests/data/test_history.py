@@ -133,6 +133,19 @@ def test_output_files_and_errors(sim, tmp_path):
         fetch_candles("ETH-USD", base, base, base_url=sim.base_url)
     with pytest.raises(ValueError, match="ISO-8601"):
         fetch_candles("ETH-USD", "yesterday", base, base_url=sim.base_url)
+    # a range with no trades: an error saying so, and no file left behind
+    empty = tmp_path / "none.parquet"
+    with pytest.raises(ValueError, match=r"no ONE_MINUTE candles of ETH-USD from .* no trades"):
+        fetch_candles(
+            "ETH-USD",
+            base - 20 * 86400,
+            base - 19 * 86400,
+            base_url=sim.base_url,
+            cache_dir="",
+            output=empty,
+            progress=False,
+        )
+    assert not empty.exists()
 
 
 def test_rate_limited_by_the_simulator_still_completes(tmp_path):

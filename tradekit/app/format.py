@@ -148,6 +148,9 @@ _MONEY_WORDS = ("pnl", "p&l", "fee", "equity", "balance", "budget", "value", "lo
 _PCT_WORDS = ("pct", "return", "drawdown", "win_rate", "ratchet", "distance", "offset")
 _PRICE_WORDS = ("price", "trigger", "limit", "highest", "stop", "last", "open", "high", "low")
 _SIZE_WORDS = ("size", "volume", "held")
+# a backtest's statistics that are fractions or money without a telling word
+_PCT_NAMES = ("exposure", "cagr", "best_trade", "worst_trade", "avg_trade", "risk_free")
+_MONEY_NAMES = ("expectancy",)
 _PLAIN_INTS = ("id", "seq", "seed", "cursor", "tick", "bar", "year")
 
 
@@ -158,9 +161,9 @@ def kind_of(name: str) -> str | None:
     n = name.lower().replace(" ", "_")
     if n.endswith("_ts") or n == "ts":
         return "ts"
-    if n == "exposure":  # the fraction of the time a position was held
+    if n in _PCT_NAMES:  # exposure: the fraction of the time a position was held
         return "pct"
-    if any(w in n for w in _MONEY_WORDS):
+    if n in _MONEY_NAMES or any(w in n for w in _MONEY_WORDS):
         return "money"
     if any(w in n for w in _PCT_WORDS):
         return "pct"

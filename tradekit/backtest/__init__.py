@@ -5,9 +5,10 @@ This package is also callable: `tradekit.backtest(data, params)` is
 first (importing a submodule rebinds `tradekit.backtest` to the package).
 
 `backtest(data, config_or_params)` runs the same DecisionEngine and paper exchange as
-live trading, without journaling (`runner`); `engine="fast"` runs the NumPy path that
-reproduces it exactly or refuses (`fast`); `sweep(grid, data)` runs many on a process
-pool or a Dask cluster (`sweep`).
+live trading, without journaling (`runner`); `backtest(config, data={pair: data, ...})`
+runs several pairs on one account under the portfolio's risk limits (`portfolio`);
+`engine="fast"` runs the NumPy path that reproduces it exactly or refuses (`fast`);
+`sweep(grid, data)` runs many on a process pool or a Dask cluster (`sweep`).
 """
 
 import sys as _sys
@@ -16,6 +17,7 @@ from typing import Any as _Any
 
 from tradekit.backtest.api import backtest, event_backtest, fast_backtest
 from tradekit.backtest.fast import FastPathRefused
+from tradekit.backtest.portfolio import PortfolioResult, portfolio_backtest
 from tradekit.backtest.result import BacktestResult, StopLevel, Trade
 from tradekit.backtest.source import TickSource, as_source
 from tradekit.backtest.spec import BacktestSpec, EntrySpec, resolve_spec
@@ -28,6 +30,7 @@ __all__ = [
     "EnterOnce",
     "EntrySpec",
     "FastPathRefused",
+    "PortfolioResult",
     "StopLevel",
     "TickSource",
     "Trade",
@@ -37,6 +40,7 @@ __all__ = [
     "expand_grid",
     "fast_backtest",
     "heatmap",
+    "portfolio_backtest",
     "resolve_spec",
     "sweep",
 ]
@@ -45,7 +49,7 @@ __all__ = [
 class _CallablePackage(_types.ModuleType):
     """`tradekit.backtest(...)` calls `backtest(...)`."""
 
-    def __call__(self, *args: _Any, **kwargs: _Any) -> BacktestResult:
+    def __call__(self, *args: _Any, **kwargs: _Any) -> _Any:
         return backtest(*args, **kwargs)
 
 

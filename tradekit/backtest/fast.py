@@ -60,13 +60,12 @@ from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from typing import Any
 
-from tradekit.backtest.result import BacktestResult, StopLevel, Trade
+from tradekit.backtest.result import BacktestResult, StopHistory, Trade
 from tradekit.backtest.spec import BacktestSpec
 from tradekit.core.money import EXACT_CONTEXT, MONEY_CONTEXT, ZERO
 from tradekit.core.position import PositionState
 
-_FIRST_WINDOW = 4096  # trades scanned at once: growing to _MAX_WINDOW (cache-sized
-_MAX_WINDOW = 1 << 13  # blocks are faster than one pass over fresh megabyte temporaries)
+_MAX_WINDOW = 1 << 13  # the print band check's cache-sized blocks
 _INT_LIMIT = 2**62
 
 
@@ -103,24 +102,12 @@ class _Drawdown:
         elif self.peak > 0:
             self.worst = max(self.worst, (self.peak - cash) / self.peak)
 
-    def holding(self, highs: Any, prices: Any) -> None:
-        """Trades while holding: the peak follows the highest price (`highs`, never above
-        what was reached since the entry fill, or at most the entry price, whose equity
-        is under the old peak by the fee)."""
-        import numpy as np
-
-        if not len(prices):
-            return
-        peak = highs.astype(np.float64)
-        peak *= self.size_q
-        peak += self.cash
-        np.maximum(peak, self.peak, out=peak)
-        equity = prices.astype(np.float64)
-        equity *= self.size_q
-        equity += self.cash
-        equity /= peak
-        self.worst = max(self.worst, 1.0 - float(equity.min()))
-        self.peak = float(peak[-1])
+    def filled(self, price: int) -> None:
+        """The entry's fill trade (held from here on; `kernel.trail` follows the rest):
+        the peak follows the highest price since the fill."""
+        top = max(float(price) * self.size_q + self.cash, self.peak)
+        self.worst = max(self.worst, 1.0 - (float(price) * self.size_q + self.cash) / top)
+        self.peak = top
 
 
 @dataclass
@@ -133,6 +120,7 @@ class _Position:
     exit_tick: int | None = None
     exit_price: int | None = None  # in increments
     sell_fee: Decimal = ZERO
+    exit_trade: int = 0  # the trade's price the exit filled on (in increments)
     stop_ticks: Any = None  # ticks at which a new stop was acknowledged
     stop_triggers: Any = None  # its trigger, in increments
     stop_moves: int = 0
@@ -145,13 +133,17 @@ def run_fast(
     *,
     ticks_per_bar: int = 1,
     detail: bool = True,
+    bars: bool = False,
 ) -> BacktestResult:
     """The backtest of `spec` on int64 `prices` (quote increments) and `times` (ns).
 
     `detail=False` skips what only tables and charts need (the stop history as Decimals,
-    the equity samples): what a sweep wants. Raises FastPathRefused (see module doc).
+    the equity samples): what a sweep wants. `bars`: the prices are bars' waypoints, four
+    a bar, run as a continuous path (module docstring). Raises FastPathRefused.
     """
     import numpy as np
+
+    from tradekit.backtest import kernel
 
     product = spec.product
     q = product.quote_increment
@@ -194,9 +186,9 @@ def run_fast(
             k = max(k, int(np.searchsorted(T, entry.at_ts, side="left")))
     else:
         k = 0
+    last = int(P[k]) if k < n else 0  # the market when the entry is placed
     while k < n:
-        # -- entry placed at trade k (after the market moved to P[k]) ---------------------
-        last = int(P[k])
+        # -- entry placed at trade k (after the market moved to `last`) -------------------
         limit = last * on // od
         if limit <= 0:
             raise FastPathRefused("the entry's limit price rounds to 0")
@@ -221,16 +213,33 @@ def run_fast(
                 raise FastPathRefused("the paper exchange would refuse the entry (funds)")
         crossing = limit >= last
         # fill: the first trade after k at or under the limit; timeout: the first trade
-        # after k at least max_entry_wait after it (a fill on that trade still counts)
-        timeout = int(np.searchsorted(T, int(T[k]) + wait, side="left"))
+        # after k at least max_entry_wait after it (a fill on that trade still counts).
+        # On bars the market stays at `last` (a crossing buy fills there, on trade k),
+        # and when `last` is a point inside the leg into waypoint k, that waypoint is
+        # still ahead
+        timeout = kernel.first_at_or_after(T, k, int(T[k]) + wait)
         timeout = max(timeout, k + 1)
         stop_at = min(timeout, n - 1)
-        j = _first_at_or_below(P, k + 1, stop_at + 1, limit) if k + 1 <= stop_at else -1
+        ahead = bars and last > int(P[k])
+        if bars and crossing:
+            j = k
+        else:
+            first = k if ahead else k + 1
+            j = kernel.first_at_or_below(P, first, stop_at + 1, limit) if first <= stop_at else -1
         if j < 0:
             if once or timeout >= n:
                 break
             k = timeout + 1  # cancelled at `timeout`; a new signal on the next trade
+            last = int(P[k]) if k < n else 0
             continue
+        # the market when the buy filled: on bars, the limit itself when the leg into
+        # waypoint j passed it (a jump to a bar's open fills at the open's trade)
+        if bars and j == k:
+            market = last
+        elif bars and j % 4 and int(P[j]) < limit:
+            market = limit
+        else:
+            market = int(P[j])
         with localcontext(EXACT_CONTEXT):
             buy_fee = limit_d * size * (taker if crossing else maker)
             cash -= size * limit_d + buy_fee
@@ -238,8 +247,8 @@ def run_fast(
         positions.append(pos)
         dd.cash = float(cash)
         dd.size_q = float(size * q)
-        dd.holding(P[j : j + 1], P[j : j + 1])
-        _trail(pos, P, spec, (kn, kd), (ln, ld), (mn, md), detail, dd)
+        dd.filled(int(P[j]))
+        _trail(pos, P, spec, (kn, kd), (ln, ld), (mn, md), detail, dd, market, bars)
         if pos.exit_tick is None:
             break
         with localcontext(EXACT_CONTEXT):
@@ -250,7 +259,8 @@ def run_fast(
         if once:
             break
         k = pos.exit_tick  # flat again on the exit trade: the rule signals on it
-    return _result(spec, positions, P, T, cash, ticks_per_bar, detail, dd.worst)
+        last = pos.exit_trade
+    return _result(spec, positions, P, T, cash, ticks_per_bar, detail, dd.worst, bars)
 
 
 def _every_print_used(P: Any, band: Decimal) -> None:
@@ -283,23 +293,6 @@ def _every_print_used(P: Any, band: Decimal) -> None:
             )
 
 
-def _first_at_or_below(P: Any, start: int, end: int, level: int) -> int:
-    """The first index in [start, end) with P <= level, else -1 (scanned in growing
-    windows, so a short wait costs a short scan)."""
-    import numpy as np
-
-    w = _FIRST_WINDOW
-    while start < end:
-        stop = min(end, start + w)
-        hit = P[start:stop] <= level
-        i = int(np.argmax(hit))
-        if hit[i]:
-            return start + i
-        start = stop
-        w = min(4 * w, _MAX_WINDOW)
-    return -1
-
-
 def _trail(
     pos: _Position,
     P: Any,
@@ -309,14 +302,21 @@ def _trail(
     step: tuple[int, int],
     detail: bool,
     dd: _Drawdown,
+    market: int,
+    bars: bool,
 ) -> None:
-    """Follow one position from its entry fill to its stop's fill (or the data's end)."""
+    """Follow one position from its entry fill (the market then at `market`) to its
+    stop's fill (or the data's end), by the compiled loop (`kernel.trail`). On bars, a
+    waypoint reached by a leg inside a bar that passes the stop's trigger exits at the
+    trigger, where the path met it; one that opens a bar under it is a jump, and exits
+    at that trade (or gaps through)."""
     import numpy as np
+
+    from tradekit.backtest import kernel
 
     kn, kd = keep
     ln, ld = buffer
     mn, md = step
-    n = len(P)
     j = pos.fill_tick
     high = pos.limit  # the first fill starts the trail from the fill price
     trigger = high * kn // kd
@@ -324,97 +324,36 @@ def _trail(
         raise FastPathRefused("the stop's trigger rounds to 0")
     if trigger * ln // ld <= 0:
         raise FastPathRefused("the stop's limit price rounds to 0")
-    if trigger >= int(P[j]):
+    if trigger >= market:
         raise FastPathRefused(
             "the first stop would sit at or above the market (the engine exits with a limit sell)"
         )
-    stop_ticks = [np.asarray([j], dtype=np.int64)]
-    stop_triggers = [np.asarray([trigger], dtype=np.int64)]
-    moves = 0
-    start = j + 1
-    w = _FIRST_WINDOW
-    while start < n:
-        stop = min(n, start + w)
-        seg = P[start:stop]
-        H = np.maximum.accumulate(seg)
-        np.maximum(H, high, out=H)  # the highest price once trade i is handled
-        if mn == 0:
-            # The stop resting when trade i arrives is max(trigger, floor(H[i-1] x keep)),
-            # and for an integer price P <= floor(x) iff P <= x: no division per trade.
-            hit = seg <= trigger
-            hit[1:] |= seg[1:] * kd <= H[:-1] * kn
-            i = int(np.argmax(hit))
-            end = i if hit[i] else len(seg)  # trades the core saw in this window
-            level = trigger if end == 0 else max(trigger, int(H[end - 1]) * kn // kd)
-            # the moves: new highs whose candidate is above every earlier trigger
-            new_high = np.flatnonzero(H[1:end] > H[: end - 1]) + 1 if end > 1 else H[:0]
-            if end and H[0] > high:
-                new_high = np.concatenate(([0], new_high))
-            cand = H[new_high] * kn // kd
-            before = np.maximum.accumulate(np.concatenate(([trigger], cand)))[:-1]
-            up = cand > before
-            move_ticks = new_high[up]
-            move_levels = cand[up]
-        else:
-            move_ticks, move_levels = _moves(H, trigger, kn, kd, mn, md)
-            lengths = np.diff(np.concatenate(([0], move_ticks + 1, [len(seg)])))
-            resting = np.repeat(np.concatenate(([trigger], move_levels)), lengths)
-            hit = seg <= resting
-            i = int(np.argmax(hit))
-            keep_moves = move_ticks < i if hit[i] else slice(None)
-            move_ticks = move_ticks[keep_moves]
-            move_levels = move_levels[keep_moves]
-            level = int(resting[i])
-        seen = i if hit[i] else len(seg)
-        dd.holding(H[:seen], seg[:seen])
-        if move_ticks.size:
-            moves += int(move_ticks.size)
-            if detail:
-                stop_ticks.append(move_ticks + start)
-                stop_triggers.append(move_levels)
-        if hit[i]:
-            limit = level * ln // ld
-            price = int(seg[i])
-            if price < limit:
-                raise FastPathRefused(
-                    f"trade {start + i} gaps through the stop's limit (the stop rests unfilled)"
-                )
-            pos.exit_tick = start + i
-            # the paper fill model: a stop that triggers and fills on one trade sells at
-            # the trade's price (sell_fills "trade"), or at its limit ("limit")
-            pos.exit_price = price if spec.sell_fills == "trade" else limit
+    room = _MOVES_ROOM if detail else 0
+    while True:  # (twice at most: once more when the stop history needs more room)
+        ticks = np.empty(room, dtype=np.int64)
+        levels = np.empty(room, dtype=np.int64)
+        outcome, tick, trade, price, moves, peak, worst = kernel.trail(
+            P, j, market, high, trigger, kn, kd, ln, ld, mn, md, bars,
+            spec.sell_fills == "limit", dd.cash, dd.size_q, dd.peak, dd.worst, ticks, levels,
+        )  # fmt: skip
+        if moves <= room or not detail:
             break
-        if move_levels.size:
-            trigger = int(move_levels[-1])
-        high = int(H[-1])
-        start = stop
-        w = min(2 * w, _MAX_WINDOW)
+        room = moves  # the history did not fit: again, with room for all of it
+    if outcome == kernel.GAP:
+        raise FastPathRefused(
+            f"trade {tick} gaps through the stop's limit (the stop rests unfilled)"
+        )
+    dd.peak, dd.worst = peak, worst
     pos.stop_moves = moves
-    pos.stop_ticks = np.concatenate(stop_ticks)
-    pos.stop_triggers = np.concatenate(stop_triggers)
+    pos.stop_ticks = np.concatenate(([j], ticks[: min(moves, room)]))
+    pos.stop_triggers = np.concatenate(([trigger], levels[: min(moves, room)]))
+    if outcome == kernel.EXIT:
+        pos.exit_tick = tick
+        pos.exit_trade = trade
+        pos.exit_price = price
 
 
-def _moves(H: Any, trigger: int, kn: int, kd: int, mn: int, md: int) -> tuple[Any, Any]:
-    """Stop moves when a move needs more than `min_ratchet`: (trade index, new trigger).
-
-    A move needs floor(H x keep) x md > trigger x (md + mn), i.e. H >= the smallest high
-    whose candidate clears the threshold; H never falls, so each move is one binary
-    search away."""
-    import numpy as np
-
-    ticks: list[int] = []
-    levels: list[int] = []
-    n = len(H)
-    while True:
-        threshold = trigger * (md + mn) // md  # the candidate must exceed this
-        need = -(-(threshold + 1) * kd // kn)  # the smallest high giving such a candidate
-        k = int(np.searchsorted(H, need, side="left"))
-        if k >= n:
-            break
-        trigger = int(H[k]) * kn // kd
-        ticks.append(k)
-        levels.append(trigger)
-    return np.asarray(ticks, dtype=np.int64), np.asarray(levels, dtype=np.int64)
+_MOVES_ROOM = 1024  # stop moves kept per position before a larger buffer is needed
 
 
 def _result(
@@ -426,15 +365,19 @@ def _result(
     ticks_per_bar: int,
     detail: bool,
     dd_worst: float = 0.0,
+    bars: bool = False,
 ) -> BacktestResult:
     import numpy as np
+
+    from tradekit.backtest import kernel
+    from tradekit.backtest.result import period_curve, period_of
 
     product = spec.product
     q = product.quote_increment
     n = len(P)
     last_price = int(P[-1]) * q if n else None
     trades: list[Trade] = []
-    stops: list[StopLevel] = []
+    stop_cols: list[tuple[Any, Any]] = []
     base = ZERO
     fees = ZERO
     holding = 0
@@ -456,20 +399,7 @@ def _result(
             steps_base.append(float(pos.size))
             moves += pos.stop_moves
             if detail:
-                for t, trig in zip(
-                    pos.stop_ticks.tolist(), pos.stop_triggers.tolist(), strict=True
-                ):
-                    trig_d = trig * q
-                    stops.append(
-                        StopLevel(
-                            t,
-                            t // ticks_per_bar,
-                            int(T[t]),
-                            trig_d,
-                            (trig * ln // ld) * q,
-                            pos.size,
-                        )
-                    )
+                stop_cols.append((pos.stop_ticks, pos.stop_triggers))
             if pos.exit_tick is None:
                 assert last_price is not None
                 base = pos.size
@@ -520,16 +450,25 @@ def _result(
                 )
             )
         final = cash + (base * last_price if last_price is not None else ZERO)
-    eq_ticks = eq_times = eq_values = prices_f = None
+    stops = _stop_history(positions, stop_cols, T, ln, ld, q, ticks_per_bar)
+    eq_times = eq_values = prices_f = None
     drawdown = dd_worst
+    fill_ticks = np.asarray(steps_t, dtype=np.int64)
+    cash_arr = np.concatenate([[float(spec.balance)], np.asarray(steps_cash)])
+    base_arr = np.concatenate([[0.0], np.asarray(steps_base)])
+    qf = float(q)
+
+    def equity_at(ticks: Any) -> Any:
+        idx = np.searchsorted(fill_ticks, ticks, side="right")
+        return cash_arr[idx] + base_arr[idx] * (P[ticks] * qf)
+
+    period_ns = period_of(T, bars, None)
+    period_times, period_equity = period_curve(T, period_ns, spec.balance, equity_at, bars)
     if detail and n:
-        eq_ticks = np.arange(n, dtype=np.int64)
         eq_times = T
-        prices_f = P.astype(np.float64) * float(q)
-        idx = np.searchsorted(np.asarray(steps_t, dtype=np.int64), eq_ticks, side="right") - 1
-        cash_arr = np.concatenate([[float(spec.balance)], np.asarray(steps_cash)])
-        base_arr = np.concatenate([[0.0], np.asarray(steps_base)])
-        eq_values = cash_arr[idx + 1] + base_arr[idx + 1] * prices_f
+        prices_f = np.empty(n, dtype=np.float64)
+        eq_values = np.empty(n, dtype=np.float64)
+        kernel.equity_curve(P, qf, fill_ticks, cash_arr, base_arr, prices_f, eq_values)
     return BacktestResult(
         product=product,
         params=spec_params(spec),
@@ -551,6 +490,37 @@ def _result(
         equity_values=eq_values,
         prices=prices_f,
         drawdown=drawdown,
+        period_ns=period_ns,
+        period_times=period_times,
+        period_equity=period_equity,
+        first_price=int(P[0]) * q if n else None,
+    )
+
+
+def _stop_history(
+    positions: list[_Position],
+    cols: list[tuple[Any, Any]],
+    T: Any,
+    ln: int,
+    ld: int,
+    q: Decimal,
+    ticks_per_bar: int,
+) -> StopHistory:
+    import numpy as np
+
+    empty = np.empty(0, dtype=np.int64)
+    ticks = np.concatenate([t for t, _ in cols]) if cols else empty
+    triggers = np.concatenate([g for _, g in cols]) if cols else empty
+    owner = np.repeat(np.arange(len(cols)), [len(t) for t, _ in cols]) if cols else empty
+    return StopHistory(
+        ticks,
+        T[ticks],
+        triggers,
+        triggers * ln // ld,
+        owner,
+        [p.size for p in positions[: len(cols)]],
+        q,
+        ticks_per_bar,
     )
 
 

@@ -9,10 +9,12 @@ drawdown); the final equity, the return and the P&L are computed exactly.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
-from typing import Any
+from typing import Any, overload
 
 from tradekit.app.format import count, size
 from tradekit.core.money import MONEY_CONTEXT, ZERO, ProductSpec, plain
@@ -56,6 +58,65 @@ class StopLevel:
     size: Decimal
 
 
+class StopHistory(Sequence[StopLevel]):
+    """The fast path's stop history as integer columns; each StopLevel (Decimals) is
+    made when asked for, so a run with tens of thousands of stop moves costs arrays,
+    not objects. Compares equal to a list of the same StopLevels."""
+
+    def __init__(
+        self,
+        ticks: Any,
+        times: Any,
+        triggers: Any,
+        limits: Any,
+        owner: Any,
+        sizes: list[Decimal],
+        increment: Decimal,
+        ticks_per_bar: int,
+    ) -> None:
+        self._cols = (ticks, times, triggers, limits, owner)
+        self._sizes = sizes
+        self._q = increment
+        self._per_bar = ticks_per_bar
+
+    def __len__(self) -> int:
+        return len(self._cols[0])
+
+    @overload
+    def __getitem__(self, i: int) -> StopLevel: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[StopLevel]: ...
+    def __getitem__(self, i: int | slice) -> StopLevel | list[StopLevel]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        ticks, times, triggers, limits, owner = self._cols
+        t = int(ticks[i])
+        q = self._q
+        with localcontext(MONEY_CONTEXT):
+            return StopLevel(
+                t,
+                t // self._per_bar,
+                int(times[i]),
+                int(triggers[i]) * q,
+                int(limits[i]) * q,
+                self._sizes[int(owner[i])],
+            )
+
+    def __iter__(self) -> Iterator[StopLevel]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"StopHistory({len(self)} stops)"
+
+
 @dataclass
 class BacktestResult:
     """What `tradekit.backtest` returns. See the module docstring."""
@@ -64,7 +125,7 @@ class BacktestResult:
     params: dict[str, Any]
     path: str  # "events" (the backtest path) or "fast" (the NumPy fast path)
     trades: list[Trade]
-    stops: list[StopLevel]
+    stops: Sequence[StopLevel]
     initial_equity: Decimal
     final_equity: Decimal
     fees: Decimal
@@ -82,6 +143,11 @@ class BacktestResult:
     reports: list[Any] = field(default_factory=list, repr=False)
     drawdown: float | None = None  # computed by the runner when no curve is kept
     handled: int | None = None  # trades the rules handled one by one (the events path)
+    period_ns: int = 60 * 10**9  # what a return is measured over (module docstring)
+    period_times: Any = None  # int64 ns: the start, then each period's last sample
+    period_equity: Any = None  # float64: the initial equity, then each period's last
+    first_price: Decimal | None = None
+    refused: dict[str, int] = field(default_factory=dict)  # entries refused, by reason
 
     # -- statistics --------------------------------------------------------------------
 
@@ -133,12 +199,14 @@ class BacktestResult:
         """Market time a position was held without an acknowledged resting stop."""
         return self.unprotected_ns / 1e9
 
-    def stats(self) -> dict[str, Any]:
-        """The statistics, exact where they are money (Decimal) and fractions elsewhere
-        (shown rounded for people in a notebook: `Facts`)."""
+    def stats(self, risk_free: float = 0.0) -> dict[str, Any]:
+        """The statistics (module docstring for each definition), exact where they are
+        money (Decimal) and floats elsewhere; None where undefined (no trade, no loss).
+        `risk_free`: the annual risk-free rate, as a fraction (0.04 = 4 %). Shown
+        rounded for people in a notebook (`Facts`)."""
         from tradekit.app.format import Facts
 
-        stats = {
+        out: dict[str, Any] = {
             "ticks": self.n_ticks,
             "bars": -(-self.n_ticks // self.ticks_per_bar),
             "trades": len(self.trades),
@@ -147,6 +215,7 @@ class BacktestResult:
             "final_equity": self.final_equity,
             "pnl": self.pnl,
             "return": self.total_return,
+            "buy_and_hold_return": self.buy_and_hold_return,
             "max_drawdown": self.max_drawdown,
             "win_rate": self.win_rate,
             "exposure": self.exposure,
@@ -154,7 +223,90 @@ class BacktestResult:
             "stop_moves": self.stop_moves,
             "unprotected_s": self.unprotected_s,
         }
-        return Facts(stats, product=self.product)
+        out.update(self.return_stats(risk_free))
+        out.update(self.trade_stats())
+        return Facts(out, product=self.product)
+
+    @property
+    def buy_and_hold_return(self) -> Decimal | None:
+        if self.first_price is None or self.last_price is None or not self.first_price:
+            return None
+        with localcontext(MONEY_CONTEXT):
+            return self.last_price / self.first_price - 1
+
+    @property
+    def periods_per_year(self) -> float:
+        return YEAR_NS / self.period_ns
+
+    def return_stats(self, risk_free: float = 0.0) -> dict[str, Any]:
+        """Sharpe, Sortino, CAGR, Calmar and the drawdown's duration, from the period
+        returns (module docstring)."""
+        import numpy as np
+
+        out: dict[str, Any] = {
+            "sharpe": None,
+            "sortino": None,
+            "cagr": None,
+            "calmar": None,
+            "max_drawdown_duration_s": 0.0,
+            "period_s": self.period_ns / 1e9,
+            "risk_free": risk_free,
+        }
+        eq = self.period_equity
+        if eq is None or len(eq) < 2:
+            return out
+        eq = np.asarray(eq, dtype=np.float64)
+        ppy = self.periods_per_year
+        returns = eq[1:] / eq[:-1] - 1.0
+        n = len(returns)
+        rf = (1.0 + risk_free) ** (1.0 / ppy) - 1.0
+        excess = returns - rf
+        mean = float(excess.mean())
+        if n > 1:
+            sd = float(returns.std(ddof=1))
+            out["sharpe"] = mean / sd * math.sqrt(ppy) if sd > 0 else None
+        down = float(np.sqrt(np.mean(np.minimum(excess, 0.0) ** 2)))
+        out["sortino"] = mean / down * math.sqrt(ppy) if down > 0 else None
+        growth = float(eq[-1] / eq[0]) if eq[0] > 0 else 0.0
+        if growth > 0:
+            try:
+                out["cagr"] = growth ** (ppy / n) - 1.0
+            except OverflowError:
+                out["cagr"] = math.inf
+        dd = self.max_drawdown
+        if out["cagr"] is not None and dd > 0:
+            out["calmar"] = out["cagr"] / dd
+        out["max_drawdown_duration_s"] = _underwater_s(eq, self.period_times)
+        return out
+
+    def trade_stats(self) -> dict[str, Any]:
+        """Profit factor, expectancy, best/worst/average trade, durations (closed
+        trades; module docstring)."""
+        closed = self.closed_trades
+        out: dict[str, Any] = {
+            "profit_factor": None,
+            "expectancy": None,
+            "best_trade": None,
+            "worst_trade": None,
+            "avg_trade": None,
+            "avg_trade_duration_s": None,
+            "max_trade_duration_s": None,
+        }
+        if not closed:
+            return out
+        with localcontext(MONEY_CONTEXT):
+            wins = sum((t.pnl for t in closed if t.pnl > 0), ZERO)
+            losses = -sum((t.pnl for t in closed if t.pnl < 0), ZERO)
+            out["profit_factor"] = float(wins / losses) if losses else None
+            out["expectancy"] = sum((t.pnl for t in closed), ZERO) / len(closed)
+            rets = [float(t.pnl / (t.entry_price * t.size)) for t in closed]
+        out["best_trade"] = max(rets)
+        out["worst_trade"] = min(rets)
+        out["avg_trade"] = sum(rets) / len(rets)
+        spans = [(t.exit_ts - t.entry_ts) / 1e9 for t in closed if t.exit_ts is not None]
+        out["avg_trade_duration_s"] = sum(spans) / len(spans)
+        out["max_trade_duration_s"] = max(spans)
+        return out
 
     # -- tables and text ---------------------------------------------------------------
 
@@ -262,9 +414,17 @@ class BacktestResult:
             f"  win rate {win}  exposure {s['exposure']:.1%}  fees {_cents(self.fees)}  "
             f"{count(s['stop_moves'], 'stop move')}  unprotected {s['unprotected_s']:.1f} s",
         ]
-        guards = _guards_line(self.params, self.reports)
-        if guards:
-            lines.append(guards)
+        lines += _rules_lines(self.params, self.reports, self.refused)
+        r = self.return_stats()
+        per = self.trade_stats()
+        exp = per["expectancy"]
+        lines.append(
+            f"  sharpe {_num(r['sharpe'])}  sortino {_num(r['sortino'])}  "
+            f"calmar {_num(r['calmar'])}  CAGR {_frac(r['cagr'])}  "
+            f"buy & hold {_frac(self.buy_and_hold_return)}  "
+            f"profit factor {_num(per['profit_factor'])}  "
+            f"expectancy {'-' if exp is None else _cents(exp, sign=True)}"
+        )
         for i, t in enumerate(self.trades[:20], 1):
             exit_ = (
                 "open" if t.exit_price is None else f"{_grid(t.exit_price, q)} (bar {t.exit_bar})"
@@ -371,6 +531,91 @@ class BacktestResult:
         return fig
 
 
+YEAR_NS = 365 * 86_400 * 10**9
+
+
+def _underwater_s(eq: Any, times: Any) -> float:
+    """The longest stretch from a peak of `eq` to the sample that regains it (or to
+    the last sample), in seconds of `times`."""
+    import numpy as np
+
+    if times is None or len(times) != len(eq):
+        return 0.0
+    peak = np.maximum.accumulate(eq)
+    starts = np.flatnonzero(eq >= peak)  # samples at a running peak
+    longest = 0
+    if len(starts) > 1:
+        gaps = np.diff(starts) > 1  # a sample under water between two peaks
+        if gaps.any():
+            longest = int((times[starts[1:]] - times[starts[:-1]])[gaps].max())
+    if starts[-1] < len(eq) - 1:  # still under water at the end
+        longest = max(longest, int(times[-1] - times[starts[-1]]))
+    return longest / 1e9
+
+
+def period_curve(
+    times: Any,
+    period_ns: int,
+    initial: Decimal,
+    equity_at: Callable[[Any], Any],
+    bars: bool = False,
+) -> tuple[Any, Any]:
+    """(times, equity) per period: the start and the initial equity, then each period's
+    last sample (on bars: each bar's close); `equity_at(indices)` gives the equity at
+    those samples."""
+    import numpy as np
+
+    ends = np.arange(3, len(times), 4, dtype=np.int64) if bars else period_ends(times, period_ns)
+    eq = np.concatenate(([float(initial)], np.asarray(equity_at(ends), dtype=np.float64)))
+    t = np.concatenate(([int(times[0]) if len(times) else 0], times[ends]))
+    return t, eq
+
+
+def period_ends(times: Any, period_ns: int) -> Any:
+    """The index of each period's last sample (periods counted from the first time).
+    A sweep asks this of the same times for every configuration: the last few answers
+    are kept (by the array's identity, address, length and end points)."""
+    import numpy as np
+
+    if not len(times):
+        return np.empty(0, dtype=np.int64)
+    key = (id(times), _address(times), len(times), int(times[0]), int(times[-1]), period_ns)
+    cached = _ENDS.get(key)
+    if cached is not None:
+        return cached
+    bucket = (times - times[0]) // period_ns
+    ends = np.append(np.flatnonzero(np.diff(bucket)), len(times) - 1)
+    if len(_ENDS) >= 4:
+        _ENDS.pop(next(iter(_ENDS)))
+    _ENDS[key] = ends
+    return ends
+
+
+_ENDS: dict[tuple[int, ...], Any] = {}
+
+
+def _address(a: Any) -> int:
+    iface = getattr(a, "__array_interface__", None)
+    return int(iface["data"][0]) if iface else 0
+
+
+def period_of(times: Any, bars: bool, bar_ns: int | None) -> int:
+    """What a return is measured over: a bar, or for trades a minute (or their median
+    spacing when longer)."""
+    import numpy as np
+
+    minute = 60 * 10**9
+    if bars:
+        if bar_ns:
+            return bar_ns
+        starts = times[::4]
+        return int(np.diff(starts).min()) if len(starts) > 1 else minute
+    if len(times) < 2:
+        return minute
+    sample = times[: 1 << 12]
+    return max(minute, int(np.median(np.diff(sample))))
+
+
 _TRADE_COLUMNS = (
     "entry_bar",
     "entry_time",
@@ -424,20 +669,48 @@ def _np_time(ts: int) -> Any:
 _GUARDS = ("print_band_pct", "max_order_value", "max_order_size", "order_price_band_pct")
 
 
-def _guards_line(params: dict[str, Any], reports: list[Any]) -> str | None:
-    """The sanity guards that applied (a config's), and what they held back."""
+def _rules_lines(params: dict[str, Any], reports: list[Any], refused: dict[str, int]) -> list[str]:
+    """The entry rule, the guards that applied, and what they held back (prints
+    ignored, entries skipped by a guard, entries the exchange refused: funds...)."""
     from tradekit.core.reports import EntrySkipped, PrintIgnored
 
+    rule = params.get("entry")
+    offset = params.get("entry_offset_pct")
+    entry = f"  entry {rule}"
+    if offset is not None:
+        entry += f" (bid {_frac(offset)} under the last trade"
+        entry += ", again after every exit)" if rule == "fixed_offset" else ")"
     on = [f"{k} {plain(params[k])}" for k in _GUARDS if params.get(k) is not None]
-    if not on:
-        return None
+    if params.get("print_band_pct") is not None and params.get("confirm_trades") is not None:
+        on.append(f"confirm_trades {params['confirm_trades']}")
+    if params.get("on_breach") is not None:
+        on.append(f"on_breach {params['on_breach']}")
+    lines = [f"{entry}; guards: {', '.join(on) if on else 'none'}"]
     held = []
     ignored = sum(type(r) is PrintIgnored for r in reports)
     if ignored:
         held.append(f"{ignored} prints ignored")
-    if any(type(r) is EntrySkipped for r in reports):
-        held.append("entries skipped (EntrySkipped in .reports)")
-    return f"  guards {', '.join(on)}" + (f": {', '.join(held)}" if held else "")
+    skipped: dict[str, int] = {}
+    for r in reports:
+        if type(r) is EntrySkipped:
+            why = next((g for g in _GUARDS if g in r.reason), r.reason)
+            skipped[why] = skipped.get(why, 0) + 1
+    held += [f"{n} entries skipped ({why})" for why, n in skipped.items()]
+    held += [f"{n} entries refused by the exchange ({_reason(why)})" for why, n in refused.items()]
+    lines.append(f"  held back: {', '.join(held) if held else 'nothing'}")
+    return lines
+
+
+def _reason(code: str) -> str:
+    return "lack of funds" if "FUND" in code.upper() else code
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+def _frac(v: Any) -> str:
+    return "-" if v is None else f"{float(v):.2%}"
 
 
 def _json(v: Any) -> Any:

@@ -16,6 +16,17 @@ the trade), and the outcome of every command is handled before the next event, a
 engine's queue does. Commands are performed by the same `PairDriver.perform` as live
 trading, so every command type the core has (and any it grows) is performed the same way.
 tests/backtest/test_equivalence.py holds the two paths to identical trades, stops and P&L.
+
+Bars (`bars=True`: four trades a bar, `tradekit.data.candles`' waypoints open, nearer
+extreme, other extreme, close) are a continuous path: inside a bar the market passes
+every price between two waypoints, so before a waypoint's trade `_BarPath.cross` feeds
+a trade at each resting order's price the leg passes (the paper book's `quiet_band`
+edges: a stop's trigger on the way down, a resting sell's limit on the way up), and
+after any trade `_BarPath.settle` feeds the same price again while an order rests that
+a trade there would fill (one just placed at the market fills at the market, never at
+the next waypoint). Between bars there is no such path: the next bar's open is a jump,
+so a stop it gaps through stays a gap-through. Those added trades carry the time of the
+waypoint their leg leads to and count as that waypoint's tick.
 """
 
 from __future__ import annotations
@@ -23,17 +34,17 @@ from __future__ import annotations
 import itertools
 from array import array
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from tradekit.core.commands import Command
 from tradekit.core.decision import DecisionEngine
-from tradekit.core.events import Event, MarketTrade, OrderAccepted, OrderEdited
+from tradekit.core.events import Event, MarketTrade, OrderAccepted, OrderEdited, OrderRejected
 from tradekit.core.money import MONEY_CONTEXT
 from tradekit.core.orders import OrderSide, OrderStatus, OrderType
-from tradekit.core.reports import Report
+from tradekit.core.reports import EntryEnded, EntryPlaced, Report, StopMoved
 from tradekit.engine._sync.driver import PairDriver
 from tradekit.exchange.types import Fill
 
@@ -68,6 +79,9 @@ class Trace:
     times: Any = field(default_factory=lambda: array("q"))  # int64 ns
     n_ticks: int = 0
     handled: int = 0  # trades that went through the rules one by one (the rest: in bulk)
+    refused: dict[str, int] = field(default_factory=dict)  # entries the exchange refused
+    stop_moves: int = 0  # StopMoved reports of a stop that replaced another
+    keep_moves: bool = True  # False: StopMoved counted, not kept (long runs; `stops` has them)
     last_price: Decimal | None = None
     first_ts: int = 0
     last_ts: int = 0
@@ -80,12 +94,47 @@ class LeanDriver(PairDriver):
         super().__init__(decision, exchange, None)  # type: ignore[arg-type]
         self.trace = trace
         self.tick = 0
+        # told every report, as the live portfolio tells its risk limits
+        self.observers: list[Callable[[Report], None]] = []
 
     def journal(self, ev: Event | None, commands: list[Command], reports: list[Report]) -> None:
         self.trace.commands += len(commands)
         if reports:
+            for observe in self.observers:
+                for r in reports:
+                    observe(r)
+            if type(ev) is OrderRejected:
+                reports = self._refused(ev, reports)
+            trace = self.trace
+            moved = [r for r in reports if type(r) is StopMoved]
+            if moved:
+                trace.stop_moves += sum(1 for r in moved if r.old_trigger is not None)
+                if not trace.keep_moves:
+                    reports = [r for r in reports if type(r) is not StopMoved]
             tick = self.tick
-            self.trace.reports += [(tick, r) for r in reports]
+            trace.reports += [(tick, r) for r in reports]
+
+    def _refused(self, ev: OrderRejected, reports: list[Report]) -> list[Report]:
+        """An entry the exchange refused (funds, mostly: an account that ran dry is
+        refused on every trade) is counted in `trace.refused`, by reason, instead of
+        kept as its two reports (EntryPlaced, EntryEnded REJECTED): a long run with an
+        empty account would otherwise keep two reports a trade."""
+        ended = [
+            r
+            for r in reports
+            if type(r) is EntryEnded
+            and r.client_order_id == ev.client_order_id
+            and r.status == "REJECTED"
+        ]
+        if not ended:
+            return reports
+        kept = self.trace.reports
+        for k in range(len(kept) - 1, max(len(kept) - 8, -1), -1):
+            placed = kept[k][1]
+            if type(placed) is EntryPlaced and placed.client_order_id == ev.client_order_id:
+                del kept[k]
+                break
+        return [r for r in reports if r not in ended]
 
     def _moved_in_place(self, cmd: Any, ts: int) -> None:
         pass  # measured in market time instead
@@ -138,6 +187,57 @@ class _Steps:
             trace.states.append((tick, trade.ts, now[0], now[1]))
 
 
+_SETTLE_LIMIT = 8  # same-price trades fed after one trade (each fills what rests there)
+_CROSS_LIMIT = 64  # resting prices one leg of a bar may pass (each is a fill or trigger)
+
+
+class _BarPath:
+    """Bars as a continuous path (module docstring): the trades a leg between two
+    waypoints adds, and the market staying at a price while an order rests there."""
+
+    def __init__(self, steps: _Steps, product_id: str) -> None:
+        self.steps = steps
+        self.exchange = steps.exchange
+        self.product_id = product_id
+        self.added = 0
+
+    def cross(self, tick: int, start: Decimal, target: MarketTrade) -> None:
+        """The leg from `start` to `target`'s price: a trade at every resting price it
+        passes strictly between the two, in path order (the waypoint's own trade is the
+        caller's)."""
+        end = target.price
+        at = start
+        for _ in range(_CROSS_LIMIT):
+            lo, hi = self.exchange.quiet_band(self.product_id)
+            if end < at and end < lo < at:
+                at = lo
+            elif end > at and at < hi < end:
+                at = hi
+            else:
+                return
+            trade = MarketTrade(self.product_id, at, _ONE, target.ts)
+            self.steps.trade(tick, trade)
+            self.added += 1
+            self.settle(tick, trade)
+
+    def settle(self, tick: int, trade: MarketTrade) -> None:
+        """The market is still at `trade`'s price: again while something rests there."""
+        price = trade.price
+        for _ in range(_SETTLE_LIMIT):
+            lo, hi = self.exchange.quiet_band(self.product_id)
+            if lo < price < hi:
+                return
+            self.steps.trade(tick, trade)
+            self.added += 1
+
+
+def _control(steps: _Steps, ev: Event) -> None:
+    """An event from outside the market (a control: pause, the kill switch), handled
+    with its outcomes as the engine's queue would."""
+    steps.queue.append(ev)
+    _drain(steps.driver, steps.queue, steps.trace)
+
+
 def run_events(
     decision: DecisionEngine,
     exchange: Any,
@@ -145,10 +245,12 @@ def run_events(
     *,
     sample: bool = True,
     progress: Callable[[int], None] | None = None,
+    bars: bool = False,
 ) -> tuple[Trace, LeanDriver]:
     """Run every trade of `ticks` (an iterable of MarketTrade) through the decision
     engine and the paper exchange, one at a time; returns the trace and the driver (its
-    decision engine holds the final state). `run_arrays` is the same, faster."""
+    decision engine holds the final state). `run_arrays` is the same, faster. `bars`:
+    the trades are bars' waypoints, four a bar (see the module docstring)."""
     trace = Trace()
     steps = _Steps(decision, exchange, trace)
     step = steps.trade
@@ -161,16 +263,27 @@ def run_events(
         return trace, steps.driver
     trace.first_ts = first.ts
     trade = first
+    path = _BarPath(steps, first.product_id) if bars else None
+    previous = first.price
     for tick, trade in enumerate(itertools.chain((first,), ticks)):
         if sample:
             prices_append(float(trade.price))
             times_append(trade.ts)
-        step(tick, trade)
+        if path is None:
+            step(tick, trade)
+        else:
+            if tick & 3:
+                path.cross(tick, previous, trade)
+            step(tick, trade)
+            path.settle(tick, trade)
+            previous = trade.price
         if progress is not None and not tick & _PROGRESS_MASK and tick:
             progress(PROGRESS_EVERY)
     if progress is not None and tick >= 0:
         progress(tick % PROGRESS_EVERY + 1)
     trace.n_ticks = trace.handled = tick + 1
+    if path is not None:
+        trace.handled += path.added
     trace.last_price = trade.price
     trace.last_ts = trade.ts
     return trace, steps.driver
@@ -186,9 +299,44 @@ def run_arrays(
     *,
     sample: bool = True,
     progress: Callable[[int], None] | None = None,
+    bars: bool = False,
 ) -> tuple[Trace, LeanDriver]:
     """`run_events` over a product's trades given as arrays (`prices` in whole quote
-    increments, `times` in ns, int64), with the same result, trade for trade.
+    increments, `times` in ns, int64), with the same result, trade for trade; `sample`
+    keeps every trade's price and time for the equity curve. `run_chunks` with one
+    chunk (see there)."""
+    trace, driver = run_chunks(
+        decision,
+        exchange,
+        product_id,
+        [(prices, times)],
+        quote_increment,
+        progress=progress,
+        bars=bars,
+    )
+    if sample and len(prices):
+        trace.prices = _as_floats(prices, quote_increment)
+        trace.times = times
+    return trace, driver
+
+
+def run_chunks(
+    decision: DecisionEngine,
+    exchange: Any,
+    product_id: str,
+    chunks: Iterable[tuple[Any, Any]],
+    quote_increment: Decimal,
+    *,
+    progress: Callable[[int], None] | None = None,
+    bars: bool = False,
+    after_chunk: Callable[[int, Any, Any, Trace], None] | None = None,
+    keep_moves: bool = True,
+) -> tuple[Trace, LeanDriver]:
+    """`run_events` over a product's trades given as arrays, chunk after chunk (each
+    `(prices, times)`: prices in whole quote increments, times in ns, int64), so that a
+    long source needs the memory of one chunk; `after_chunk(offset, prices, times,
+    trace)` is called once a chunk is done (the trace's fills up to it are final). On bars a
+    chunk holds whole bars.
 
     Most trades change nothing: a stop rests under the market, the price is below its
     high. The engine and the paper market each say which prices they would ignore
@@ -202,44 +350,65 @@ def run_arrays(
     """
     import numpy as np
 
-    trace = Trace()
+    trace = Trace(keep_moves=keep_moves)
     steps = _Steps(decision, exchange, trace)
     decision = steps.decision
-    n = len(prices)
-    if n == 0:
-        return trace, steps.driver
     q = quote_increment
+    path = _BarPath(steps, product_id) if bars else None
+    offset = 0
+    previous: int | None = None  # the last price of the chunk before (steps)
+    last: MarketTrade | None = None
+    for prices, times in chunks:
+        n = len(prices)
+        if n == 0:
+            continue
 
-    def make(i: int) -> MarketTrade:
-        price = MONEY_CONTEXT.multiply(Decimal(int(prices[i])), q)
-        return MarketTrade(product_id, price, _ONE, int(times[i]))
+        def make(i: int, prices: Any = prices, times: Any = times) -> MarketTrade:
+            price = MONEY_CONTEXT.multiply(Decimal(int(prices[i])), q)
+            return MarketTrade(product_id, price, _ONE, int(times[i]))
 
-    if sample:
-        trace.prices = _as_floats(prices, q)
-        trace.times = times
-    trace.first_ts = int(times[0])
-    reported = 0
-    i = 0
-    while i < n:
-        band = None if steps.driver.unsettled else _band(decision, exchange, product_id)
-        j = i if band is None else _next_loud(prices, times, i, *_in_steps(band, q), np)
-        if j > i:
-            last = make(j - 1)
-            decision.skipped(j - i, last)
-            exchange.skipped(j - i, last)
-        if j < n:
-            steps.trade(j, make(j))
-            trace.handled += 1
-        i = j + 1
-        if progress is not None and i - reported >= PROGRESS_EVERY:
-            progress(min(i, n) - reported)
-            reported = min(i, n)
-    if progress is not None and n > reported:
-        progress(n - reported)
-    trace.n_ticks = n
-    last = make(n - 1)
-    trace.last_price = last.price
-    trace.last_ts = last.ts
+        if offset == 0:
+            trace.first_ts = int(times[0])
+        reported = 0
+        i = 0
+        while i < n:
+            band = None if steps.driver.unsettled else _band(decision, exchange, product_id)
+            j = i if band is None else _next_loud(prices, times, i, *_in_steps(band, q), np)
+            if j > i:
+                skipped_last = make(j - 1)
+                decision.skipped(j - i, skipped_last)
+                exchange.skipped(j - i, skipped_last)
+            if j < n:
+                tick = offset + j
+                trade = make(j)
+                if path is None:
+                    steps.trade(tick, trade)
+                else:
+                    if tick & 3:
+                        before = int(prices[j - 1]) if j else previous
+                        assert before is not None
+                        start = MONEY_CONTEXT.multiply(Decimal(before), q)
+                        path.cross(tick, start, trade)
+                    steps.trade(tick, trade)
+                    path.settle(tick, trade)
+                trace.handled += 1
+            i = j + 1
+            if progress is not None and i - reported >= PROGRESS_EVERY:
+                progress(min(i, n) - reported)
+                reported = min(i, n)
+        if progress is not None and n > reported:
+            progress(n - reported)
+        last = make(n - 1)
+        previous = int(prices[n - 1])
+        if after_chunk is not None:
+            after_chunk(offset, prices, times, trace)
+        offset += n
+    trace.n_ticks = offset
+    if path is not None:
+        trace.handled += path.added
+    if last is not None:
+        trace.last_price = last.price
+        trace.last_ts = last.ts
     return trace, steps.driver
 
 
@@ -333,6 +502,10 @@ def _drain(driver: LeanDriver, queue: deque[Event], trace: Trace) -> None:
     queue discipline); note every stop the exchange acknowledged."""
     while queue:
         ev = queue.popleft()
+        if type(ev) is OrderRejected:
+            order = driver.decision.orders.get(ev.client_order_id)
+            if order is not None and order.side is OrderSide.BUY:
+                trace.refused[ev.reason] = trace.refused.get(ev.reason, 0) + 1
         result = driver.process(ev)
         if result.outcomes:
             queue.extendleft(reversed(result.outcomes))

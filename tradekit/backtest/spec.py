@@ -7,10 +7,14 @@ with an optional `[backtest]` table), a validated `Config` or `PairConfig`, or a
 dict of parameters.
 
 A spec carries the pair's protection and sanity settings too (`protection`, `sanity`),
-so a backtest of a live config applies the rules the live run would: built from a
-config they are the pair's own (`PairConfig.params`, the live run's mapping); built
-from parameters or a dict they are the core's defaults (every guard off) unless set,
-by the config's names and validation (`on_breach`, `print_band_pct`, ...).
+so a backtest applies the rules the live run would. There is one set of defaults,
+the live config's, whichever way a backtest is configured (a TOML file, a Config, a
+dict, a BacktestSpec): the `fixed_offset` entry (bid 0.1 % under the last trade, again
+after every exit), a 300 s entry wait, and the pair's guards as `tradekit run` has them
+(`tradekit.config.PairGuards`: a 5 % print band, a 25,000 order value cap, a 5 % order
+price band, protection's exits). Set any of them by its config name
+(`print_band_pct="off"`, `entry="once"`, ...). Only the paper account (balance 10,000,
+fees 0.4 %/0.6 %, a 1,000 budget when no size is given) is the backtest's own.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -55,20 +59,24 @@ _PARAM_KEYS = frozenset(
 class EntrySpec:
     """An entry rule as data (picklable, comparable); `make()` builds a fresh rule.
 
-    rule "once": buy once at trade index `at_tick` (and not before `at_ts`);
-    "fixed_offset": buy again after every exit; "pullback": buy after a dip of
-    `pullback_pct` under the high of the last `window_ns`. All bid `offset_pct` under
-    the last trade.
+    rule "once": buy once, at bar `at_bar` (its open; on a source of trades, trade
+    `at_bar`), not before trade index `at_tick` and not before time `at_ts`;
+    "fixed_offset" (the default, as live): buy again after every exit; "pullback": buy
+    after a dip of `pullback_pct` under the high of the last `window_ns`. All bid
+    `offset_pct` (default 0.1 %, as live) under the last trade.
     """
 
-    rule: str = "once"
-    offset_pct: Decimal = ZERO
+    rule: str = "fixed_offset"
+    offset_pct: Decimal = Decimal("0.001")
     at_tick: int = 0
     at_ts: int | None = None
+    at_bar: int | None = None
     pullback_pct: Decimal = Decimal("0.01")
     window_ns: int = 3600 * NS_PER_SECOND
 
     def __post_init__(self) -> None:
+        for name in ("at_tick", "at_bar", "window_ns", "at_ts"):
+            object.__setattr__(self, name, _whole(getattr(self, name), f"entry.{name}"))
         if self.rule not in ENTRY_RULES:
             raise ValueError(f"entry rule {self.rule!r} is not one of {', '.join(ENTRY_RULES)}")
         object.__setattr__(self, "offset_pct", to_decimal(self.offset_pct, "entry.offset_pct"))
@@ -91,14 +99,15 @@ class BacktestSpec:
     """One pair on a paper account: the core's parameters, the entry, balances, fees.
 
     `protection` and `sanity` are the core's (`tradekit.core.protection`,
-    `tradekit.core.sanity`); their defaults turn every guard off. `with_()` and a dict
-    of parameters set them by their config names (`print_band_pct="0.02"`, ...)."""
+    `tradekit.core.sanity`); their defaults are the live config's (module docstring).
+    `with_()` and a dict of parameters set them by their config names
+    (`print_band_pct="0.02"`, `print_band_pct="off"`, ...)."""
 
     product: ProductSpec
     trail_pct: Decimal
     stop_limit_buffer_pct: Decimal = Decimal("0.005")
     min_ratchet: Decimal = ZERO
-    max_entry_wait_ns: int = 86400 * NS_PER_SECOND  # a day: "buy at the start" fills
+    max_entry_wait_ns: int = 300 * NS_PER_SECOND  # as live
     size: Decimal | None = None
     quote_budget: Decimal | None = None  # neither size nor budget: a budget of 1000
     entry: EntrySpec = field(default_factory=EntrySpec)
@@ -108,10 +117,13 @@ class BacktestSpec:
     # the paper exchange's price for a marketable sell: "trade" (the default, as a book
     # fills it) or "limit" (the pessimistic model: a triggered stop sells at its limit)
     sell_fills: str = "trade"
-    protection: ProtectionParams = field(default_factory=ProtectionParams)
-    sanity: SanityParams = field(default_factory=SanityParams)
+    protection: ProtectionParams = field(default_factory=lambda: live_guards()[0])
+    sanity: SanityParams = field(default_factory=lambda: live_guards()[1])
 
     def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "max_entry_wait_ns", _whole(self.max_entry_wait_ns, "max_entry_wait_ns")
+        )
         if not isinstance(self.protection, ProtectionParams):
             raise TypeError(f"protection: expected ProtectionParams, got {self.protection!r}")
         if not isinstance(self.sanity, SanityParams):
@@ -185,10 +197,20 @@ class BacktestSpec:
             sell_fills=self.sell_fills,  # type: ignore[arg-type]
         )
 
+    def at_bar_bound(self, bar_start: Callable[[int], int]) -> BacktestSpec:
+        """`entry.at_bar` made a time (`bar_start(bar)`, ns): the spec the engines run."""
+        e = self.entry
+        if e.at_bar is None:
+            return self
+        ts = bar_start(e.at_bar)
+        at_ts = ts if e.at_ts is None else max(ts, e.at_ts)
+        return dataclasses.replace(self, entry=dataclasses.replace(e, at_bar=None, at_ts=at_ts))
+
     def with_(self, **changes: Any) -> BacktestSpec:
         """A copy with some fields changed (a sweep's axes): entry fields as
         `entry_<name>`, protection and sanity settings by their config names
         (`print_band_pct="0.02"`, `on_breach="wait"`, `max_order_value="off"`)."""
+        changes = {k: _plain(v) for k, v in changes.items()}
         entry_changes = {
             k.removeprefix("entry_"): v for k, v in changes.items() if k.startswith("entry_")
         }
@@ -225,6 +247,40 @@ def _pop_guards(d: dict[str, Any], known: set[str]) -> dict[str, Any]:
     return {k: d.pop(k) for k in GUARD_SETTINGS if k in d}
 
 
+_LIVE_GUARDS: tuple[ProtectionParams, SanityParams] | None = None
+
+
+def live_guards() -> tuple[ProtectionParams, SanityParams]:
+    """The guards a live pair has by default (`tradekit.config.PairGuards`'s)."""
+    global _LIVE_GUARDS
+    if _LIVE_GUARDS is None:
+        from tradekit.config import PairGuards
+
+        _LIVE_GUARDS = PairGuards().guard_params()
+    return _LIVE_GUARDS
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy integer as the int it is (what pandas and NumPy hand out); else as is."""
+    if type(value) in (int, bool, str) or value is None:
+        return value
+    if type(value).__module__ == "numpy" and hasattr(value, "__index__"):
+        return int(value.__index__())
+    return value
+
+
+def _whole(value: Any, name: str) -> Any:
+    """An int (a NumPy integer taken as one); None passes."""
+    if value is None or type(value) is int:
+        return value
+    if isinstance(value, bool):
+        raise TypeError(f"{name}: expected a whole number, got {value!r}")
+    index = getattr(value, "__index__", None)
+    if index is None:
+        raise TypeError(f"{name}: expected a whole number, got {value!r}")
+    return index()
+
+
 def _guards(
     settings: Mapping[str, Any],
     protection: ProtectionParams | None = None,
@@ -233,7 +289,10 @@ def _guards(
     """Protection and sanity settings (config names) validated by the config's rules."""
     from tradekit.config import apply_guards
 
-    return apply_guards(settings, protection, sanity, source="backtest parameters")
+    live = live_guards()
+    return apply_guards(
+        settings, protection or live[0], sanity or live[1], source="backtest parameters"
+    )
 
 
 def _duration_ns(value: object) -> int:
@@ -261,11 +320,9 @@ def _entry_from(value: object) -> EntrySpec:
     if isinstance(value, str):
         return EntrySpec(rule=value)
     if isinstance(value, Mapping):
-        d = dict(value)
+        d = {k: _plain(v) for k, v in value.items()}
         if "window" in d:
             d["window_ns"] = _duration_ns(d.pop("window"))
-        if "at_bar" in d:
-            d["at_tick"] = d.pop("at_bar")
         try:
             return EntrySpec(**d)
         except TypeError as exc:
@@ -295,6 +352,7 @@ def resolve_spec(
 def _from_dict(
     d: dict[str, Any], product_id: str | None, product: ProductSpec | None
 ) -> BacktestSpec:
+    d = {k: _plain(v) for k, v in d.items()}
     guards = _pop_guards(d, set(_PARAM_KEYS))
     unknown = set(d) - _PARAM_KEYS
     if unknown:
@@ -339,8 +397,20 @@ def _from_dict(
 def _from_file(path: Path, product_id: str | None, product: ProductSpec | None) -> BacktestSpec:
     """A `tradekit run` TOML file; an optional `[backtest]` table sets the account and
     may replace the entry rule (`entry = "once"` or a table like `[pairs.entry]`)."""
+    from tradekit.config import ConfigError
+
+    config, extra = load_backtest_config(path)
+    try:
+        return _from_config(config, product_id, product, extra)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(str(path), [f"backtest: {exc}"]) from None
+
+
+def load_backtest_config(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
+    """A `tradekit run` TOML file as (Config, its `[backtest]` table)."""
     from tradekit.config import ConfigError, load_config_dict
 
+    path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -355,11 +425,7 @@ def _from_file(path: Path, product_id: str | None, product: ProductSpec | None) 
     unknown = set(extra) - {"balance", "maker_fee", "taker_fee", "entry", "sell_fills"}
     if unknown:
         raise ConfigError(str(path), [f"backtest.{k}: unknown key" for k in sorted(unknown)])
-    config = load_config_dict(data, str(path))
-    try:
-        return _from_config(config, product_id, product, extra)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(str(path), [f"backtest: {exc}"]) from None
+    return load_config_dict(data, str(path)), extra
 
 
 def _from_config(

@@ -20,6 +20,7 @@ data travel as plain values (specs, integer arrays, candles, a seeded path's rec
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -46,6 +47,20 @@ STAT_COLUMNS = (
     "fees",
     "stop_moves",
     "unprotected_s",
+    # the ranking statistics (BacktestResult.stats: definitions in its module)
+    "sharpe",
+    "sortino",
+    "calmar",
+    "cagr",
+    "buy_and_hold_return",
+    "profit_factor",
+    "expectancy",
+    "best_trade",
+    "worst_trade",
+    "avg_trade",
+    "avg_trade_duration_s",
+    "max_trade_duration_s",
+    "max_drawdown_duration_s",
 )
 
 
@@ -71,7 +86,10 @@ def _set_payload(payload: Payload) -> None:
 
 
 def run_chunk(
-    payload: Payload | None, specs: Sequence[tuple[int, BacktestSpec]], engine: str
+    payload: Payload | None,
+    specs: Sequence[tuple[int, BacktestSpec]],
+    engine: str,
+    risk_free: float = 0.0,
 ) -> list[tuple[int, dict[str, Any]]]:
     """Run configurations on the data; one (index, statistics) pair each. The task every
     worker runs (module-level, so any executor can ship it by name)."""
@@ -85,9 +103,15 @@ def run_chunk(
         if engine == "fast" and not data.fast_ok:
             raise FastPathRefused("prices off the product's price grid")
         if engine != "events" and data.fast_ok:
+            spec = spec.at_bar_bound(functools.partial(_bar_start, data))
             try:
                 result = run_fast(
-                    spec, data.prices, data.times, ticks_per_bar=data.ticks_per_bar, detail=False
+                    spec,
+                    data.prices,
+                    data.times,
+                    ticks_per_bar=data.ticks_per_bar,
+                    detail=False,
+                    bars=data.ticks_per_bar == 4,
                 )
             except FastPathRefused:
                 if engine == "fast":
@@ -98,9 +122,16 @@ def run_chunk(
             if source is None:
                 source = as_source(data.events_data, data.product_id)
             result = event_backtest(spec, source, progress=False)
-        stats = result.stats()
+        stats = result.stats(risk_free)
         out.append((index, {"engine": result.path, **{k: stats[k] for k in STAT_COLUMNS[1:]}}))
     return out
+
+
+def _bar_start(data: Payload, bar: int) -> int:
+    if not 0 <= bar * data.ticks_per_bar < len(data.times):
+        count = len(data.times) // data.ticks_per_bar
+        raise IndexError(f"entry at_bar {bar}: the data has {count}")
+    return int(data.times[bar * data.ticks_per_bar])
 
 
 def expand_grid(
@@ -141,7 +172,13 @@ def _coerce(name: str, value: Any) -> Any:
     return int(number) if whole else number
 
 
-_INT_AXES = ("entry_at_tick", "max_entry_wait_ns", "confirm_trades", "gap_exit_after_trades")
+_INT_AXES = (
+    "entry_at_tick",
+    "entry_at_bar",
+    "max_entry_wait_ns",
+    "confirm_trades",
+    "gap_exit_after_trades",
+)
 _TEXT_AXES = ("max_entry_wait", "entry_rule", "on_breach", "exit_reprice_after", "gap_exit_after")
 
 
@@ -155,6 +192,7 @@ def sweep(
     workers: int | None = None,
     product_id: str | None = None,
     progress: bool = True,
+    risk_free: float = 0.0,
 ) -> Any:
     """Backtest every configuration of `grid` on `data`; a DataFrame, one row each.
 
@@ -162,6 +200,8 @@ def sweep(
     entered once at the start). executor: None (a process pool of `workers`, default
     the CPU count), any concurrent.futures.Executor, or a Dask distributed.Client.
     engine: "auto" (fast path where exact), "fast" (raise where not) or "events".
+    Each row has the statistics of `BacktestResult.stats(risk_free)` (Sharpe, Sortino,
+    Calmar, CAGR, profit factor...), so `frame.sort_values("sharpe")` ranks the grid.
     """
     import pandas as pd
 
@@ -193,14 +233,17 @@ def sweep(
     try:
         if executor is None:
             own = ProcessPoolExecutor(n_workers, initializer=_set_payload, initargs=(payload,))
-            futures = [own.submit(run_chunk, None, chunk, engine) for chunk in chunks]
+            futures = [own.submit(run_chunk, None, chunk, engine, risk_free) for chunk in chunks]
         elif hasattr(executor, "scatter") and hasattr(executor, "submit"):  # a Dask Client
             remote = executor.scatter(payload, broadcast=True)
             futures = [
-                executor.submit(run_chunk, remote, chunk, engine, pure=False) for chunk in chunks
+                executor.submit(run_chunk, remote, chunk, engine, risk_free, pure=False)
+                for chunk in chunks
             ]
         elif isinstance(executor, Executor) or hasattr(executor, "submit"):
-            futures = [executor.submit(run_chunk, payload, chunk, engine) for chunk in chunks]
+            futures = [
+                executor.submit(run_chunk, payload, chunk, engine, risk_free) for chunk in chunks
+            ]
         else:
             raise TypeError(
                 f"executor: expected a concurrent.futures.Executor or a Dask Client, "
@@ -253,7 +296,9 @@ def _payload(source: TickSource, base: BacktestSpec, engine: str) -> Payload:
             prices = times = None
             fast_ok = False
     events_data: Any
-    if source.candles is not None:
+    if source.columns is not None:
+        events_data = source.columns
+    elif source.candles is not None:
         events_data = list(source.candles)
     elif source.kind == "path":
         events_data = _path_of(source)

@@ -14,17 +14,21 @@ states (finite, at most 40 digits, exponent within -18..15: below 1e16), so no b
 make the tick arithmetic overflow. Every problem raises `CandleFileError`, naming the
 file and line: better to stop than to backtest on a bar with high < close.
 
-Bar -> ticks rule (used by `candle_ticks`, hence by `candles_to_trades`): each bar becomes
-four trades, OPEN -> LOW -> HIGH -> CLOSE, at start, start + bar/4, start + bar/2 and
-start + 3*bar/4 (integer ns), each of size volume/4 rounded down to `base_increment`.
+Bar -> ticks rule (used by `candle_ticks`, hence by `candles_to_trades` and by every
+backtest on candles): each bar becomes four trades, its waypoints OPEN -> nearer extreme
+-> other extreme -> CLOSE, at start, start + bar/4, start + bar/2 and start + 3*bar/4
+(integer ns), each of size volume/4 rounded down to `base_increment`. The nearer extreme
+is the one closer to the open (the low when both are as near: the order worse for a
+long position under a trailing stop, whose stop only rises on new highs).
 
-Why low before high: the true path inside a bar is unknown, so we take the order that is
-pessimistic for a long position under a ratchet-only trailing stop. The stop sits below
-the price and only rises on new highs. If the high came first the stop would be raised to
-(high - trail) before the dip, and a dip would exit there; with the low first, the dip
-meets the stop at its older, lower level and exits at that worse price, and the high can
-only raise the stop of a position that survived the dip. So low-first never exits higher
-than high-first: no backtest profit comes from a lucky assumed order.
+The fill model (`tradekit.backtest.runner`): a bar is a continuous path through its
+waypoints, passing every price between two of them, so an order resting inside a leg's
+range meets the market at its own price, as it would on the ticks the bar was cut from:
+a stop triggers at its trigger and, as a Coinbase stop-limit does, its limit sell fills
+there (the market is at the trigger, above the limit); a buy limit fills at its limit;
+an order placed at the market fills at that price, never at a later, better waypoint.
+Only between bars does the market jump: a bar that opens beyond a stop's limit gaps
+through it, and the stop rests unfilled as on the exchange.
 
 Why those times: even quarters keep every gap, within and between bars, equal to bar/4,
 so no event is crowded against the next bar's open. A bar must be at least 4 ns wide.
@@ -230,7 +234,8 @@ def candle_ticks(
     bar_ns: int,
     base_increment: Decimal = DEFAULT_BASE_INCREMENT,
 ) -> list[MarketTrade]:
-    """The four trades of one bar: open, low, high, close (the rule in the module doc)."""
+    """The four trades of one bar: open, nearer extreme, other extreme, close (the rule
+    in the module doc)."""
     if bar_ns < 4:
         raise ValueError(f"bar_ns must be >= 4 so the four ticks get distinct times: {bar_ns}")
     base_increment = number(to_decimal(base_increment, "base_increment"))
@@ -239,12 +244,20 @@ def candle_ticks(
     quarter = MONEY_CONTEXT.divide(candle.volume, 4)  # exact: volume has <= 40 digits
     size = round_down(quarter, base_increment) if candle.volume > 0 else ZERO
     t = candle.start
+    first, second = waypoints(candle.open, candle.high, candle.low)
     return [
         MarketTrade(product_id, candle.open, size, t, f"{t}-0"),
-        MarketTrade(product_id, candle.low, size, t + bar_ns // 4, f"{t}-1"),
-        MarketTrade(product_id, candle.high, size, t + bar_ns // 2, f"{t}-2"),
+        MarketTrade(product_id, first, size, t + bar_ns // 4, f"{t}-1"),
+        MarketTrade(product_id, second, size, t + bar_ns // 2, f"{t}-2"),
         MarketTrade(product_id, candle.close, size, t + 3 * bar_ns // 4, f"{t}-3"),
     ]
+
+
+def waypoints(open_: Decimal, high: Decimal, low: Decimal) -> tuple[Decimal, Decimal]:
+    """A bar's two extremes in path order: the nearer to the open first (low on a tie)."""
+    if open_ - low <= high - open_:
+        return low, high
+    return high, low
 
 
 def infer_bar_ns(candles: Sequence[Candle]) -> int:

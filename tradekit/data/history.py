@@ -90,6 +90,8 @@ def fetch_candles(
     base_url: Coinbase by default, or a `tradekit sim` URL. cache_dir: where pages are
     kept (default ~/.tradekit/candles; None keeps that default, "" disables the cache).
     output: also write the table there (.parquet, or .csv in Coinbase's column order).
+    A range with no candles at all raises ValueError saying so (and writes nothing):
+    an empty table would only fail later, in a backtest, far from the cause.
     """
     from tradekit.exchange.coinbase._sync.rest import DEFAULT_BASE_URL, CoinbaseRest
 
@@ -131,6 +133,17 @@ def fetch_candles(
             bar.close()
         if client is None:
             rest.close()
+    if not found:
+        when = (
+            f"{datetime.fromtimestamp(start_s, UTC):%Y-%m-%d %H:%M} to "
+            f"{datetime.fromtimestamp(end_s, UTC):%Y-%m-%d %H:%M} UTC"
+        )
+        wrote = "" if output is None else f"; nothing written to {os.fspath(output)}"
+        raise ValueError(
+            f"no {granularity} candles of {product_id} from {when}: the exchange has no "
+            "trades there (a range before the product was listed, in the future, or a "
+            f"product id it does not know){wrote}"
+        )
     frame = candles_frame(found, product_id)
     if output is not None:
         write_candles(frame, output)
@@ -232,8 +245,7 @@ def write_candles(frame: Any, path: str | os.PathLike[str]) -> Path:
     return target
 
 
-def read_candles(path: str | os.PathLike[str]) -> Any:
-    """A Parquet candle file written by `write_candles` (or `tradekit candles -o`)."""
+def _open_table(path: str | os.PathLike[str]) -> Any:
     import pyarrow.parquet as pq
 
     try:
@@ -243,6 +255,47 @@ def read_candles(path: str | os.PathLike[str]) -> Any:
     missing = [c for c in COLUMNS if c not in table.column_names]
     if missing:
         raise ValueError(f"{os.fspath(path)}: missing column(s) {', '.join(missing)}")
+    return table
+
+
+_FLOAT_EXACT_CHARS = 16  # 15 digits and a point: every such decimal survives a float
+
+
+def read_columns(path: str | os.PathLike[str]) -> tuple[Any, str]:
+    """A Parquet candle file as `BarColumns` (whole columns, no Decimal per row) and its
+    product id; columns None when a value has more digits than a float holds exactly
+    (`read_candles` then reads it as Decimals)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from tradekit.backtest.source import BarColumns
+
+    table = _open_table(path)
+    meta = table.schema.metadata or {}
+    product_id = meta.get(b"tradekit.product_id", b"").decode() or "BTC-USD"
+    values = {}
+    for name in COLUMNS[1:]:
+        col = table.column(name)
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            long = pc.max(pc.utf8_length(col)).as_py() or 0
+            if (
+                long > _FLOAT_EXACT_CHARS
+                or pc.any(pc.match_substring(col, "e", ignore_case=True)).as_py()
+            ):
+                return None, product_id
+            try:
+                col = pc.cast(col, pa.float64())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise ValueError(f"{os.fspath(path)}: column {name}: {exc}") from None
+        values[name] = col.to_numpy(zero_copy_only=False).astype(np.float64)
+    starts = table.column("start").to_numpy(zero_copy_only=False).astype(np.int64)
+    return BarColumns.build(starts, values, os.fspath(path), None), product_id
+
+
+def read_candles(path: str | os.PathLike[str]) -> Any:
+    """A Parquet candle file written by `write_candles` (or `tradekit candles -o`)."""
+    table = _open_table(path)
     cols = table.to_pydict()
     candles = [
         Candle(

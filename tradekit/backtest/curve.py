@@ -1,0 +1,122 @@
+"""The event engine's equity curve, built chunk by chunk as the trades stream past.
+
+Equity is cash + held x price, piecewise between fills; after each chunk of trades
+(`Curve.add`, with the trace's fills so far) it is computed for that chunk, and what a
+result needs is kept: the deepest drawdown (every trade),
+each period's last sample (the statistics' returns: `tradekit.backtest.result`) and,
+for runs short enough to draw whole, every trade's price and equity. So a year of
+one-second ticks costs the memory of one chunk and of its periods, not of its trades.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, localcontext
+from typing import Any
+
+from tradekit.core.money import MONEY_CONTEXT, ZERO
+
+KEEP_EVERY_TRADE = 4_000_000  # a longer run keeps one sample a period for its chart
+
+
+class Curve:
+    def __init__(self, balance: Decimal, period_ns: int | None, bars: bool, keep_all: bool) -> None:
+        self.cash = balance
+        self.held = ZERO
+        self.period_ns = period_ns
+        self.bars = bars
+        self.keep_all = keep_all
+        self.used_fills = 0
+        self.peak: float | None = None
+        self.worst = 0.0
+        self.t0: int | None = None
+        self.pending: tuple[int, int, float, float] | None = None  # bucket, ts, price, eq
+        self.ends: list[tuple[Any, Any, Any]] = []  # (times, prices, equity) per chunk
+        self.every: list[tuple[Any, Any, Any]] = []
+
+    def add(self, offset: int, prices: Any, times: Any, fills: list[Any]) -> None:
+        """Trades offset.. (float `prices`, int64 `times`); `fills` the trace's (tick,
+        Fill) list, of which those not yet counted fall in this chunk or before."""
+        import numpy as np
+
+        n = len(prices)
+        if not n:
+            return
+        fill_ticks = []
+        cash = [float(self.cash)]
+        held = [float(self.held)]
+        with localcontext(MONEY_CONTEXT):
+            for tick, f in fills[self.used_fills :]:
+                value = f.price * f.size
+                if f.side.value == "BUY":
+                    self.cash -= value + f.commission
+                    self.held += f.size
+                else:
+                    self.cash += value - f.commission
+                    self.held -= f.size
+                fill_ticks.append(max(tick - offset, 0))
+                cash.append(float(self.cash))
+                held.append(float(self.held))
+        self.used_fills = len(fills)
+        # cash and held are constant between fills: each repeated over its stretch (NumPy,
+        # not the compiled kernel: an event run need not load Numba)
+        at = np.asarray(fill_ticks, dtype=np.int64)
+        lengths = np.diff(np.concatenate(([0], at, [n])))
+        equity = np.repeat(np.asarray(held), lengths)
+        equity *= prices
+        equity += np.repeat(np.asarray(cash), lengths)
+        peak = np.maximum.accumulate(equity)
+        if self.peak is not None:
+            np.maximum(peak, self.peak, out=peak)
+        self.worst = max(self.worst, float(((peak - equity) / peak).max()))
+        self.peak = float(peak[-1])
+        if self.keep_all:
+            self.every.append((times, prices, equity))
+        if self.period_ns is None:
+            from tradekit.backtest.result import period_of
+
+            self.period_ns = period_of(times, self.bars, None)
+        if self.bars:
+            ends = np.arange(3, n, 4)
+        else:
+            if self.t0 is None:
+                self.t0 = int(times[0])
+            bucket = (times - self.t0) // self.period_ns
+            if self.pending is not None and self.pending[0] != int(bucket[0]):
+                self._emit_pending()
+            self.pending = (int(bucket[-1]), int(times[-1]), float(prices[-1]), float(equity[-1]))
+            ends = np.flatnonzero(np.diff(bucket))
+        self.ends.append((times[ends], prices[ends], equity[ends]))
+
+    def _emit_pending(self) -> None:
+        import numpy as np
+
+        assert self.pending is not None
+        _, ts, price, eq = self.pending
+        self.ends.append((np.asarray([ts]), np.asarray([price]), np.asarray([eq])))
+        self.pending = None
+
+    def finish(self, first_ts: int, initial: Decimal) -> dict[str, Any]:
+        """The result's curve fields: equity_times/values and prices (every trade, or one
+        a period), period_times/period_equity (from the start), drawdown."""
+        import numpy as np
+
+        if self.pending is not None:
+            self._emit_pending()
+
+        def joined(parts: list[tuple[Any, Any, Any]], k: int, dtype: Any) -> Any:
+            if not parts:
+                return np.empty(0, dtype=dtype)
+            return np.concatenate([p[k] for p in parts]).astype(dtype, copy=False)
+
+        end_t = joined(self.ends, 0, np.int64)
+        end_e = joined(self.ends, 2, np.float64)
+        source = self.every if self.keep_all else self.ends
+        return {
+            "equity_times": joined(source, 0, np.int64),
+            "prices": joined(source, 1, np.float64),
+            "equity_values": joined(source, 2, np.float64),
+            "period_times": np.concatenate(([first_ts], end_t)),
+            "period_equity": np.concatenate(([float(initial)], end_e)),
+            "drawdown": self.worst,
+            "period_ns": self.period_ns or 60 * 10**9,
+        }
