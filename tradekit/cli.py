@@ -27,6 +27,22 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scenarios(args: argparse.Namespace) -> int:
+    """List the deck (or show one scenario, with its reference run's outline)."""
+    from tradekit.teaching.scenario import deck, load
+
+    if args.name:
+        sc = load(args.name)
+        print(sc.describe())
+        print(f"  {sc.product} from {sc.start_price}, {sc.ticks} ticks, seed {sc.seed}")
+        print(f"  rules: trail {sc.trail_pct}, stop-limit buffer {sc.stop_limit_buffer_pct}")
+        print(f"  file: {sc.source}")
+        return 0
+    for sc in deck():
+        print(f"{sc.name:<18} {sc.title}: {sc.summary}")
+    return 0
+
+
 SIM_HOME = Path("~/.tradekit/sim")
 SIM_PORT = 8765
 
@@ -430,6 +446,15 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--base-url", default=None, help="another server (e.g. tradekit sim)")
     check.add_argument("--ca-file", default=None, help="CA file for the server's TLS")
     check.set_defaults(func=_check)
+
+    sc = sub.add_parser(
+        "scenarios",
+        help="the deck of seeded teaching scenarios",
+        description="List the seeded scenarios that drive the exercises, the classroom "
+        "simulator and backtests alike; with a NAME, show that one.",
+    )
+    sc.add_argument("name", nargs="?", default=None, help="a scenario of the deck, or a file")
+    sc.set_defaults(func=_scenarios)
 
     sim = sub.add_parser("sim", help="the Coinbase Advanced Trade simulator")
     sim_sub = sim.add_subparsers(dest="sim_command", required=True)
