@@ -13,6 +13,7 @@ says where a changed loop first parts from it.
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
@@ -123,10 +124,16 @@ class TrailingStopLoop:
 
 
 class AsyncScenarioExchange:
-    """A `ScenarioExchange` behind `await` (the porting exercise's exchange)."""
+    """A `ScenarioExchange` behind `await` (the porting exercise's exchange): each call
+    gives the event loop a turn first, as a network call would, so a call left without
+    `await` is a coroutine, not an answer."""
 
     def __init__(self, inner: ScenarioExchange) -> None:
         self.inner = inner
+
+    @property
+    def journal(self) -> Journal:
+        return self.inner.journal
 
     @property
     def tick(self) -> int:
@@ -137,13 +144,17 @@ class AsyncScenarioExchange:
         self.inner.tick = value
 
     async def advance(self, trade: MarketTrade) -> list[Fill]:
+        await asyncio.sleep(0)
         return self.inner.advance(trade)
 
     async def place_limit_buy(self, *args: Any) -> Any:
+        await asyncio.sleep(0)
         return self.inner.place_limit_buy(*args)
 
     async def place_stop_limit(self, *args: Any) -> Any:
+        await asyncio.sleep(0)
         return self.inner.place_stop_limit(*args)
 
     async def cancel_order(self, order_id: str) -> Any:
+        await asyncio.sleep(0)
         return self.inner.cancel_order(order_id)
