@@ -222,7 +222,7 @@ def parse(raw: dict[str, Any], name: str, source: Path | None = None) -> Scenari
     )
 
 
-def load(name_or_path: str | Path) -> Scenario:
+def load(name_or_path: str | Path | Scenario) -> Scenario:
     """A deck scenario by name (`gap-through`) or a scenario file by path."""
     if isinstance(name_or_path, Scenario):
         return name_or_path
