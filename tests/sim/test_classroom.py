@@ -313,3 +313,63 @@ def test_the_moderator_needs_the_token_and_says_what_is_wrong(room: Any) -> None
     r = httpx.post(f"{url}/inject", headers=headers, json={"kind": "meteor"})
     assert r.status_code == 400 and "unknown injection 'meteor'" in r.json()["message"]
     assert httpx.get(f"{server.base_url}/sim/admin/state", headers=headers).status_code == 404
+
+
+def test_tradekit_sim_serve_roster_writes_the_class_keys(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    keys = tmp_path / "keys"
+    cmd = [sys.executable, "-m", "tradekit.cli", "sim", "serve", "--roster", "3"]
+    cmd += ["--keys-dir", str(keys), "--port", "0", "--speed", "10x"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("Ctrl-C stops."):
+                break
+        out = "".join(lines)
+        assert "a classroom of 3 on http://127.0.0.1:" in out, out
+        for i in (1, 2, 3):
+            key = keys / f"student-0{i}.json"
+            assert stat.S_IMODE(key.stat().st_mode) == 0o600
+            assert set(json.loads(key.read_text())) == {"name", "privateKey"}
+        token = (keys / "moderator-token").read_text().strip()
+        assert stat.S_IMODE((keys / "moderator-token").stat().st_mode) == 0o600
+        assert token and token not in out  # the token stays in its file
+        base = out.split(" on ", 1)[1].split()[0]
+        state = httpx.get(f"{base}/sim/classroom/state", headers={ADMIN_TOKEN_HEADER: token})
+        assert state.json()["students"] == 3
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(10)
+        finally:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0
+
+
+def test_the_moderator_panel_drives_the_class(room: Any) -> None:
+    from tradekit.teaching.panel import ModeratorPanel
+
+    classroom, server = room
+    panel = ModeratorPanel(server.base_url, token_file=classroom.token_file)
+    try:
+        assert classroom.moderator_token not in repr(panel)
+        panel.buttons["pause"].click()
+        assert classroom.market.paused and "paused" in panel.status.value
+        panel.speed.value = "50x"
+        assert classroom.speed == 50.0
+        panel.buttons["rate_limit_burst"].click()
+        assert all(s.faults.rest_429_rate == 1.0 for s in classroom.students.values())
+        panel.buttons["resume"].click()
+        assert not classroom.market.paused
+        panel.buttons["refresh"].click()
+        assert "By P&amp;L" in panel.board.value and "student-30" in panel.board.value
+    finally:
+        panel.close()

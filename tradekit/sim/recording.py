@@ -1,7 +1,7 @@
 """A class session on one file: the market and every student's requests, in order.
 
 One JSON object a line, each with `seq` (its place in the session) and `ts` (the market's
-clock: the last trade's time, so a paused market adds no time). Kinds:
+clock: the time of the last trade printed, in ns). Kinds:
 
 - `start` (students, scenario, seed), `reset`, `control` (a moderator's action);
 - `trade`: product_id, price, size, trade_id;
