@@ -373,3 +373,49 @@ def test_the_moderator_panel_drives_the_class(room: Any) -> None:
         assert "By P&amp;L" in panel.board.value and "student-30" in panel.board.value
     finally:
         panel.close()
+
+
+def test_gap_drop_burst_and_reset(room: Any) -> None:
+    classroom, server = room
+    cred = Credentials.from_file(classroom.key_files["student-05"])
+    client = CoinbaseRest(cred, server.base_url)
+    order = client.place_limit_buy("x", PID, Decimal("0.001"), Decimal("100.00"))
+    assert order.success
+
+    # a gap: every later price is 2% under the scenario's own path
+    moderator(server, classroom, "pause")
+    path = classroom.scenario.trades()
+    done = classroom.market.stats.trades
+    moderator(server, classroom, "inject", kind="gap", pct="-0.02")
+    moderator(server, classroom, "resume")
+    deadline = time.monotonic() + 10
+    while classroom.market.stats.trades < done + 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    moderator(server, classroom, "pause")
+    printed = [e for e in classroom.recorder.events if e["kind"] == "trade"]
+    after = printed[done + 1]
+    expected = (path[done + 1].price * Decimal("0.98")).quantize(Decimal("0.01"))
+    assert Decimal(after["price"]) == expected
+
+    # a 429 burst answers every student request with 429 until it ends
+    moderator(server, classroom, "inject", kind="rate_limit_burst", seconds=30)
+    path_ = f"/api/v3/brokerage/orders/historical/{order.order_id}"
+    token = cred.rest_jwt("GET", server.host_port, path_)
+    r = httpx.get(f"{server.base_url}{path_}", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 429 and r.json()["error"] == "RATE_LIMIT_EXCEEDED"
+
+    # a WebSocket drop closes a connection at its next message
+    moderator(server, classroom, "inject", kind="ws_drop", seconds=30)
+    with connect(server.ws_url, open_timeout=5) as ws:
+        ws.send(json.dumps({"type": "subscribe", "product_ids": [PID], "channel": "heartbeats"}))
+        with pytest.raises(Exception, match="1011"):
+            for _ in range(50):
+                ws.recv(timeout=5)
+
+    # reset: every account afresh, the market from its first tick, the faults gone
+    moderator(server, classroom, "reset")
+    assert all(s.faults.rest_429_rate == 0 for s in classroom.students.values())
+    assert client.get_order(order.order_id) is None
+    assert client.balances()["USD"].available == Decimal("100000")
+    assert any(e["kind"] == "reset" for e in classroom.recorder.events)

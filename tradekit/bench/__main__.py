@@ -16,6 +16,7 @@ from tradekit.bench.figures import Figure
 
 BENCHES: dict[str, str] = {
     "backtest": "tradekit.bench.backtest",
+    "classroom": "tradekit.bench.classroom",
     "core": "tradekit.bench.core",
     "replay": "tradekit.bench.replay",
     "rest": "tradekit.bench.rest",

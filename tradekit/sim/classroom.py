@@ -26,7 +26,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -200,6 +202,9 @@ class Classroom:
         path = self.keys_dir / "session.jsonl" if recording is None else Path(recording)
         self.recorder = Recorder(path)
         self.market_state = self._market_state()
+        # every student is on loopback: one client IP, so the public (per IP) limit is
+        # the class's, a student's share each
+        self.market_state.public_rate_limit_per_s = 10.0 * roster
         self.moderator_token = self.market_state.admin_token
         self._write_token()
         self.students: dict[str, StudentState] = {}
@@ -220,6 +225,8 @@ class Classroom:
             self.key_names[name] = student
         self.market: Market | None = None
         self.apps: dict[str, ASGIApp] = {}
+        # how long the simulator took over each student request (the bench's p99)
+        self.latencies_ms: deque[float] = deque(maxlen=100_000)
         self._gap = Decimal(1)
         self._timers: list[asyncio.TimerHandle] = []
         self.recorder.add(
@@ -365,6 +372,7 @@ class Classroom:
             "speed": self.speed,
             "trades": 0 if m is None else m.stats.trades,
             "finished": bool(m is not None and m.stats.finished),
+            "latency_ms": _percentiles(self.latencies_ms),
         }
 
     def leaderboard(self) -> dict[str, Any]:
@@ -422,7 +430,9 @@ class Classroom:
                 status[0] = message["status"]
             await send(message)
 
+        t0 = time.perf_counter()
         await self.apps[student](scope, receive, noted)
+        self.latencies_ms.append((time.perf_counter() - t0) * 1000)
         self.recorder.add(
             "request", student=student, method=scope["method"], path=scope["path"], status=status[0]
         )
@@ -514,6 +524,18 @@ class Classroom:
 
     def close(self) -> None:
         self.recorder.close()
+
+
+def _percentiles(values: Iterable[float]) -> dict[str, float | int]:
+    """count, p50 and p99 of the student requests' handling times (ms)."""
+    ordered = sorted(values)
+    if not ordered:
+        return {"count": 0, "p50": 0.0, "p99": 0.0}
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+    return {"count": len(ordered), "p50": at(0.50), "p99": at(0.99)}
 
 
 def _bearer(scope: MutableMapping[str, Any]) -> str | None:
