@@ -419,3 +419,52 @@ def test_gap_drop_burst_and_reset(room: Any) -> None:
     assert client.get_order(order.order_id) is None
     assert client.balances()["USD"].available == Decimal("100000")
     assert any(e["kind"] == "reset" for e in classroom.recorder.events)
+
+
+def test_tradekits_own_feed_hears_only_its_students_orders(room: Any) -> None:
+    """Two students' AsyncCoinbaseFeed (market trades and the user channel on one
+    connection, as the engine uses it): both hear the market, only A hears A's order."""
+    import asyncio
+
+    from tradekit.core.events import MarketTrade as Trade
+    from tradekit.core.events import OrderStatusReport
+    from tradekit.exchange.coinbase._async.feed import AsyncCoinbaseFeed
+    from tradekit.exchange.coinbase._async.rest import AsyncCoinbaseRest
+
+    classroom, server = room
+    a_creds = Credentials.from_file(classroom.key_files["student-01"])
+    b_creds = Credentials.from_file(classroom.key_files["student-02"])
+
+    async def run() -> tuple[list[Any], list[Any]]:
+        rest = AsyncCoinbaseRest(a_creds, server.base_url)
+        feeds = [AsyncCoinbaseFeed(server.ws_url, [PID], c) for c in (a_creds, b_creds)]
+        heard: tuple[list[Any], list[Any]] = ([], [])
+
+        async def listen(i: int) -> None:
+            async for ev in feeds[i].events():
+                heard[i].append(ev)
+
+        tasks = [asyncio.create_task(listen(i)) for i in (0, 1)]
+        try:
+            async with asyncio.timeout(20):
+                while not all(any(isinstance(e, Trade) for e in h) for h in heard):
+                    await asyncio.sleep(0.02)
+                placed = await rest.place_limit_buy("mine", PID, Decimal("0.001"), Decimal("100"))
+                assert placed.success
+                while not any(isinstance(e, OrderStatusReport) for e in heard[0]):
+                    await asyncio.sleep(0.02)
+                seen_by_b = len(heard[1])
+                while len(heard[1]) < seen_by_b + 5:  # B goes on hearing the market
+                    await asyncio.sleep(0.02)
+        finally:
+            for t in tasks:
+                t.cancel()
+            for f in feeds:
+                await f.close()
+            await rest.aclose()
+        return heard
+
+    heard_a, heard_b = asyncio.run(run())
+    reports = [e for e in heard_a if isinstance(e, OrderStatusReport)]
+    assert {r.client_order_id for r in reports} == {"mine"}
+    assert not [e for e in heard_b if isinstance(e, OrderStatusReport)]
