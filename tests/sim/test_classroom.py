@@ -468,3 +468,33 @@ def test_tradekits_own_feed_hears_only_its_students_orders(room: Any) -> None:
     reports = [e for e in heard_a if isinstance(e, OrderStatusReport)]
     assert {r.client_order_id for r in reports} == {"mine"}
     assert not [e for e in heard_b if isinstance(e, OrderStatusReport)]
+
+
+@pytest.mark.parametrize("name", ["rate-limit-burst", "ws-drop", "stop-refused", "gap-through"])
+def test_a_deck_scenario_drives_the_class_market(tmp_path: Path, name: str) -> None:
+    """The same file as the exercises and the backtests: its trades, and its events fired
+    at their ticks (recorded as the moderator's would be)."""
+    scenario = load(name)
+    room = Classroom(2, tmp_path / "keys", scenario=scenario, speed=None)
+    with ClassroomServer(room):
+        deadline = time.monotonic() + 30
+        while not room.market.stats.finished:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    events = list(read_recording(room.recorder.path))
+    prices = [Decimal(e["price"]) for e in events if e["kind"] == "trade"]
+    path = [t.price for t in scenario.trades()]
+    (event,) = [e for e in scenario.events]
+    if event.kind == "print_in_flight":  # one extra print, pct away, before its tick
+        assert prices[event.at] == (path[event.at] * (1 + event.pct)).quantize(Decimal("0.01"))
+        assert prices[: event.at] + prices[event.at + 1 :] == path
+    else:
+        assert prices == path  # the gap is in the path itself
+    injected = [e for e in events if e["kind"] == "control"]
+    if event.kind in ("ws_drop", "rate_limit_burst"):
+        (control,) = injected
+        assert control["injected"] == event.kind
+        before = [e for e in events if e["kind"] == "trade" and e["seq"] < control["seq"]]
+        assert len(before) == event.at  # fired just before its tick's trade
+    else:
+        assert not injected

@@ -16,9 +16,9 @@ Moderator (the token in `X-Tradekit-Admin-Token`, loopback only, under
 "rate_limit_burst", "seconds": 2}`, `reset`; `GET state`, `GET leaderboard`.
 
 A scenario of the deck drives the market (its trades, gap applied, paced by `speed`),
-and its timed events fire at their ticks: a `ws_drop` or `rate_limit_burst` for as many
-seconds as it lasts ticks, a `print_in_flight` as a print `pct` away. The session is
-recorded to one file (`tradekit.sim.recording`).
+and its timed events fire at their ticks: a `ws_drop` or `rate_limit_burst` for as long
+as its ticks take at the market's speed, a `print_in_flight` as one extra print `pct`
+away. The session is recorded to one file (`tradekit.sim.recording`).
 """
 
 from __future__ import annotations
@@ -271,27 +271,26 @@ class Classroom:
     # -- the market (on the server's loop)
 
     def source(self) -> Iterator[MarketTrade]:
-        """The scenario's trades, with injected gaps applied and its timed events fired."""
+        """The scenario's trades, with injected gaps applied and its timed events fired:
+        a `print_in_flight` is one extra print `pct` away just before its tick's trade; a
+        `ws_drop` or `rate_limit_burst` lasts as long as its ticks take at the speed."""
         sc = self.scenario
         timed = {e.at: e for e in sc.events if e.kind != "gap"}
         q = Decimal("0.01")
         while True:
             for tick, trade in enumerate(sc.trades()):
-                event = timed.get(tick)
-                if event is not None:
-                    self._scenario_event(event)
                 if self._gap != 1:
                     trade = replace(trade, price=max(q, (trade.price * self._gap).quantize(q)))
+                event = timed.get(tick)
+                if event is not None and event.kind == "print_in_flight":
+                    away = max(q, (trade.price * (1 + event.pct)).quantize(q))
+                    yield replace(trade, price=away, ts=trade.ts - 1)
+                elif event is not None:
+                    pace = self.speed or 1000.0
+                    self.inject(event.kind, seconds=max(0.05, event.ticks / pace))
                 yield trade
             if not self.loop_source:
                 return
-
-    def _scenario_event(self, event: Any) -> None:
-        if event.kind == "print_in_flight":
-            self._gap *= 1 + event.pct
-            self._later(1.0, lambda: setattr(self, "_gap", self._gap / (1 + event.pct)))
-        elif event.kind in ("ws_drop", "rate_limit_burst"):
-            self.inject(event.kind, seconds=float(event.ticks), pct=None)
 
     def start_market(self) -> Market:
         self.market = Market(self.market_state, self.source(), self.speed).start()
