@@ -27,6 +27,22 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scenarios(args: argparse.Namespace) -> int:
+    """List the deck (or show one scenario, with its reference run's outline)."""
+    from tradekit.teaching.scenario import deck, load
+
+    if args.name:
+        sc = load(args.name)
+        print(sc.describe())
+        print(f"  {sc.product} from {sc.start_price}, {sc.ticks} ticks, seed {sc.seed}")
+        print(f"  rules: trail {sc.trail_pct}, stop-limit buffer {sc.stop_limit_buffer_pct}")
+        print(f"  file: {sc.source}")
+        return 0
+    for sc in deck():
+        print(f"{sc.name:<18} {sc.title}: {sc.summary}")
+    return 0
+
+
 SIM_HOME = Path("~/.tradekit/sim")
 SIM_PORT = 8765
 
@@ -42,6 +58,10 @@ def _sim_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop: as Ctrl-C
+    if args.roster is not None:
+        return _classroom_serve(args)
+    if args.keys_dir is not None or args.scenario is not None:
+        raise ValueError("--keys-dir and --scenario go with --roster N (a classroom)")
     home = SIM_HOME.expanduser()
     keys_file = Path(args.keys_file) if args.keys_file else home / "cdp_api_key.json"
     faults = _parse_faults(args.fault or [])
@@ -71,6 +91,48 @@ def _sim_serve(args: argparse.Namespace) -> int:
         print(f"  admin        {server.base_url}/sim/admin/state (loopback only)")
         print(f"  admin token  {server.admin_token}   (X-Tradekit-Admin-Token; also in")
         print(f"               {server.admin_token_file})")
+        print("Ctrl-C stops.", flush=True)
+        while server.running:
+            time.sleep(0.5)
+        print("tradekit sim: the server stopped", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("tradekit sim: stopped", file=sys.stderr)
+        return 0
+    finally:
+        server.stop()
+
+
+def _classroom_serve(args: argparse.Namespace) -> int:
+    """`tradekit sim serve --roster N --keys-dir DIR`: a class on one seeded market."""
+    import time
+
+    from tradekit.sim.admin import is_loopback
+    from tradekit.sim.classroom import CLASSROOM, Classroom, ClassroomServer
+    from tradekit.sim.market import parse_speed
+
+    if args.keys_dir is None:
+        raise ValueError("--roster needs --keys-dir DIR (where each student's key file goes)")
+    if not is_loopback("127.0.0.1" if args.host == "localhost" else args.host):
+        raise ValueError("a classroom serves loopback only (--host 127.0.0.1)")
+    if args.state or args.tls or args.no_market or args.prices or args.keys_file:
+        raise ValueError("--roster takes --scenario and --speed (not --state/--tls/--prices)")
+    room = Classroom(
+        args.roster,
+        args.keys_dir,
+        scenario=args.scenario or "calm-trend",
+        speed=parse_speed(args.speed),
+        loop_source=True,
+    )
+    server = ClassroomServer(room, port=args.port, log_level="info")
+    try:
+        server.start()
+        first, last = min(room.key_files.values()), max(room.key_files.values())
+        print(f"tradekit sim: a classroom of {len(room.students)} on {server.base_url}")
+        print(f"  scenario     {room.scenario.name} (seed {room.scenario.seed}), {args.speed}")
+        print(f"  key files    {first} ... {last.name} (one per student, 0600)")
+        print(f"  moderator    {server.base_url}{CLASSROOM}/ (token in {room.token_file})")
+        print(f"  recording    {room.recorder.path}")
         print("Ctrl-C stops.", flush=True)
         while server.running:
             time.sleep(0.5)
@@ -428,6 +490,15 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--ca-file", default=None, help="CA file for the server's TLS")
     check.set_defaults(func=_check)
 
+    sc = sub.add_parser(
+        "scenarios",
+        help="the deck of seeded teaching scenarios",
+        description="List the seeded scenarios that drive the exercises, the classroom "
+        "simulator and backtests alike; with a NAME, show that one.",
+    )
+    sc.add_argument("name", nargs="?", default=None, help="a scenario of the deck, or a file")
+    sc.set_defaults(func=_scenarios)
+
     sim = sub.add_parser("sim", help="the Coinbase Advanced Trade simulator")
     sim_sub = sim.add_subparsers(dest="sim_command", required=True)
     serve = sim_sub.add_parser(
@@ -472,6 +543,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="a fault from the start, e.g. rest_error_rate=0.1, ws_drop_after=100, "
         "ws_skip_seq=0.01 (repeatable; also POST /sim/admin/faults at run time)",
+    )
+    serve.add_argument(
+        "--roster",
+        type=int,
+        default=None,
+        metavar="N",
+        help="a classroom: N students, each their own account and key on one market",
+    )
+    serve.add_argument(
+        "--keys-dir", default=None, help="with --roster: student-01.json... and the moderator token"
+    )
+    serve.add_argument(
+        "--scenario",
+        default=None,
+        help="with --roster: a scenario of the deck (tradekit scenarios)",
     )
     serve.set_defaults(func=_sim_serve)
 

@@ -17,6 +17,7 @@ from tradekit.bench.figures import Figure
 BENCHES: dict[str, str] = {
     "backtest": "tradekit.bench.backtest",
     "backtest_year": "tradekit.bench.backtest_year",
+    "classroom": "tradekit.bench.classroom",
     "core": "tradekit.bench.core",
     "replay": "tradekit.bench.replay",
     "rest": "tradekit.bench.rest",

@@ -46,7 +46,7 @@ from tradekit.sim.rest.inputs import read_object
 from tradekit.sim.rest.models import Body, DecimalText, ProductId, parse
 from tradekit.sim.state import SimState
 
-__all__ = ["ADMIN", "ADMIN_TOKEN_HEADER", "admin_routes", "is_loopback"]
+__all__ = ["ADMIN", "ADMIN_TOKEN_HEADER", "admin_only", "admin_routes", "is_loopback"]
 
 ADMIN = "/sim/admin"
 ADMIN_TOKEN_HEADER = "X-Tradekit-Admin-Token"
@@ -91,6 +91,12 @@ def _refusal(state: SimState, request: Request) -> str | None:
         if kind != "application/json":
             return "a POST to the admin API must be Content-Type: application/json"
     return None
+
+
+def admin_only(state: SimState, handler: Handler) -> Handler:
+    """`handler` behind the admin checks (loopback, the state's token, JSON POSTs), its
+    bad requests answered 400 (the classroom's moderator routes use it too)."""
+    return _local(state, handler)
 
 
 def _local(state: SimState, handler: Handler) -> Handler:

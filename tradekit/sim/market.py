@@ -256,6 +256,35 @@ class Market:
         self._task: asyncio.Task[None] | None = None
         self._trade_ids: dict[str, int] = {}
         self._last_ts = 0
+        self._go: asyncio.Event | None = None  # cleared while paused (made on the loop)
+        self._reanchor = False  # pacing starts afresh (after a pause or a new speed)
+
+    # -- a moderator's controls (call on the server's loop)
+
+    def pause(self) -> None:
+        """No trade prints until `resume()` (the market's clock stops with it)."""
+        self._gate().clear()
+
+    def resume(self) -> None:
+        self._reanchor = True
+        self._gate().set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._gate().is_set()
+
+    def set_speed(self, speed: float | None) -> None:
+        """A new pace from the next trade on (a factor, or None: as fast as possible)."""
+        if speed is not None and speed <= 0:
+            raise ValueError(f"speed must be positive or None, got {speed}")
+        self.speed = speed
+        self._reanchor = True
+
+    def _gate(self) -> asyncio.Event:
+        if self._go is None:
+            self._go = asyncio.Event()
+            self._go.set()
+        return self._go
 
     def start(self) -> Market:
         """Start the task on the running loop (call from the server's loop)."""
@@ -304,10 +333,17 @@ class Market:
         every = self.yield_every
         advance = self.state.advance
         stats = self.stats
+        gate = self._gate()
         src0: int | None = None
         wall0 = 0.0
         since_yield = 0
         for trade in _merged(self.source):
+            if not gate.is_set():
+                await gate.wait()
+            if self._reanchor:  # paced afresh from here: no burst to catch up a pause
+                self._reanchor = False
+                speed = self.speed
+                src0 = None
             if speed is not None:
                 if src0 is None:
                     src0 = trade.ts
@@ -320,6 +356,8 @@ class Market:
             if since_yield >= every:
                 since_yield = 0
                 await asyncio.sleep(0)
+            if not gate.is_set():  # paused while this trade waited its turn
+                await gate.wait()
             advance(self._stamp(trade))
             stats.trades += 1
 

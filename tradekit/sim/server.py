@@ -292,7 +292,7 @@ class SimServer:
             raise RuntimeError("this SimServer was started already")
         cert = self._cert
         config = uvicorn.Config(
-            create_app(self.state),
+            self.make_app(),
             log_config=None,
             log_level=self._log_level,
             access_log=False,
@@ -322,6 +322,10 @@ class SimServer:
             self.stop()
             raise
         return self
+
+    def make_app(self) -> Any:
+        """The ASGI app this server serves (a classroom serves its own)."""
+        return create_app(self.state)
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
