@@ -57,22 +57,26 @@ import functools
 import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from enum import Enum
+from typing import Protocol, TypeVar, runtime_checkable
 
 from tradekit.core.decision import DecisionEngine
 from tradekit.core.events import (
     Event,
     MarketTrade,
+    OrderEventBase,
     OrderStatusReport,
     Timer,
     TradingState,
     TradingStateChanged,
 )
+from tradekit.core.orders import Order
 from tradekit.core.risk import PortfolioRisk, RiskLimits
 from tradekit.engine._async.driver import AsyncPairDriver, StepResult, fill_event
+from tradekit.exchange._async.protocols import AsyncExchangeApi, AsyncSimulatedMarket
 from tradekit.exchange.types import TRANSIENT, ExchangeError
 from tradekit.store.sqlite import Store
 
@@ -119,10 +123,30 @@ BACKOFF_MIN_S = 0.5
 BACKOFF_MAX_S = 30.0
 
 
-_END: Any = object()  # the feed's last word in the inbox
-_WAKE: Any = object()  # a control is waiting in `_urgent`, or a lane failed
-_RECOVER: Any = object()  # a lane's first job: reconcile its pair with the exchange
-_POLL: Any = object()  # a lane's REST safety net (and the retry of a degraded pair)
+class Signal(Enum):
+    """The inbox's words that are not feed events."""
+
+    END = "end"  # the feed's last word in the inbox
+    WAKE = "wake"  # a control is waiting in `_urgent`, or a lane failed
+
+
+class Job(Enum):
+    """A lane's items that are not feed events."""
+
+    RECOVER = "recover"  # a lane's first job: reconcile its pair with the exchange
+    POLL = "poll"  # a lane's REST safety net (and the retry of a degraded pair)
+
+
+Received = tuple[Event, float | None]  # a feed event, and when it came (perf_counter)
+LaneItem = Received | Job
+InboxItem = tuple[Event, float] | Signal
+
+
+@runtime_checkable
+class _Closable(Protocol):
+    """A feed that can be closed (an async generator, the Coinbase feed)."""
+
+    async def aclose(self) -> None: ...
 
 
 @dataclass
@@ -137,11 +161,11 @@ class _Lane:
     """One pair's worker: its own queue (controls first), handled one item at a time."""
 
     pid: str
-    items: deque[Any] = field(default_factory=deque)  # (event, received) | _POLL | _RECOVER
+    items: deque[LaneItem] = field(default_factory=deque)
     urgent: deque[_Control] = field(default_factory=deque)
     task: asyncio.Task[None] | None = None
     waiter: asyncio.Future[None] | None = None  # set while the lane waits for work
-    polling: bool = False  # a _POLL is queued
+    polling: bool = False  # a Job.POLL is queued
     handled: int = 0
 
     @property
@@ -191,7 +215,7 @@ class Portfolio:
     def __init__(
         self,
         decisions: Iterable[DecisionEngine],
-        exchange: Any,
+        exchange: AsyncExchangeApi,
         store: Store,
         feed: AsyncIterator[Event] | Callable[[], AsyncIterator[Event]] | None = None,
         *,
@@ -210,7 +234,7 @@ class Portfolio:
                 raise ValueError(f"{d.product_id} is listed twice")
             self.drivers[d.product_id] = AsyncPairDriver(d, exchange, store)
         self._feed = feed
-        self._market: Any = exchange if hasattr(exchange, "advance") else None
+        self._market = exchange if isinstance(exchange, AsyncSimulatedMarket) else None
         # a simulated market is driven in order: see "A simulated market runs in order"
         self._in_order = self._market is not None
         self.poll_after_s = poll_after_s
@@ -220,7 +244,8 @@ class Portfolio:
         self._too_old_since: dict[str, int] = {}  # pair -> an episode of old trades began
         self.close_store = close_store
         self.stats = PortfolioStats()
-        self._inbox: asyncio.Queue[Any] | None = None
+        self._inbox: asyncio.Queue[InboxItem] | None = None
+        self._feed_iter: AsyncIterator[Event] | None = None
         self._urgent: deque[_Control] = deque()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -278,7 +303,7 @@ class Portfolio:
             ]
             await asyncio.wait_for(asyncio.gather(*back), timeout_s)
 
-    def resting(self) -> list[tuple[str, Any, str]]:
+    def resting(self) -> list[tuple[str, Order, str]]:
         """What this run has on the exchange (as far as it knows), and why:
         (product_id, order, why) for every order not known to be over."""
         out = []
@@ -309,7 +334,7 @@ class Portfolio:
         try:
             self._restore()
             for lane in self._lanes.values():
-                lane.items.appendleft(_RECOVER)
+                lane.items.appendleft(Job.RECOVER)
             self.started = True
             await self._consume()
             self.finished = True
@@ -362,7 +387,9 @@ class Portfolio:
 
     # -- exchange trouble ----------------------------------------------------------
 
-    async def _guarded(self, pid: str, work: Callable[[], Any], retry: bool = False) -> bool:
+    async def _guarded(
+        self, pid: str, work: Callable[[], Awaitable[None]], retry: bool = False
+    ) -> bool:
         """Run one pair's exchange work. Transient trouble (a reply lost, rate limited,
         the exchange down; or orders left in doubt because it did not answer) degrades
         the pair: stops stay where they are, the error is journaled once per episode,
@@ -470,15 +497,15 @@ class Portfolio:
     # Each control is queued at once and returns a future that is done when the pair
     # has handled it: ignore it, or `await portfolio.pause("SOL-USD")` to wait for that.
 
-    def pause(self, product_id: str) -> asyncio.Future[Any]:
+    def pause(self, product_id: str) -> asyncio.Future[None]:
         return self._control(product_id, TradingState.PAUSED, "paused")
 
-    def resume(self, product_id: str) -> asyncio.Future[Any]:
+    def resume(self, product_id: str) -> asyncio.Future[None]:
         return self._control(product_id, TradingState.ACTIVE, "resumed")
 
     def kill(
         self, reason: str = "kill switch", flatten_offset_pct: Decimal | None = None
-    ) -> asyncio.Future[Any]:
+    ) -> asyncio.Future[list[None]]:
         """Cancel every working entry and allow no new one. Stops stay in place, unless
         `flatten_offset_pct` is given: then each position is sold with a limit order that
         far below the last price (its stop cancelled first)."""
@@ -492,11 +519,11 @@ class Portfolio:
             )
         )
 
-    def pause_all(self) -> asyncio.Future[Any]:
+    def pause_all(self) -> asyncio.Future[list[None]]:
         self._check_running("pause all")
         return _quiet(asyncio.gather(*(self.pause(pid) for pid in self.drivers)))
 
-    def resume_all(self) -> asyncio.Future[Any]:
+    def resume_all(self) -> asyncio.Future[list[None]]:
         self._check_running("resume all")
         return _quiet(asyncio.gather(*(self.resume(pid) for pid in self.drivers)))
 
@@ -519,20 +546,20 @@ class Portfolio:
         state: TradingState,
         reason: str,
         flatten_offset_pct: Decimal | None = None,
-    ) -> asyncio.Future[Any]:
+    ) -> asyncio.Future[None]:
         if product_id not in self.drivers:
             known = ", ".join(self.drivers)
             raise KeyError(f"no pair {product_id!r} in this portfolio (it has {known})")
         self._check_running(f"{state.value.lower()} {product_id}")
         assert self._inbox is not None
         ev = TradingStateChanged(state, self._control_ts(product_id), reason, flatten_offset_pct)
-        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         # Controls jump the queue: handled before any feed event still waiting (a kill
         # must not wait behind a backlog); the marker only wakes an idle router.
         _quiet(done)
         self._urgent.append(_Control(product_id, ev, done))
         with contextlib.suppress(asyncio.QueueFull):
-            self._inbox.put_nowait(_WAKE)
+            self._inbox.put_nowait(Signal.WAKE)
         return done
 
     def _control_ts(self, product_id: str) -> int:
@@ -615,9 +642,9 @@ class Portfolio:
                     except TimeoutError:
                         await self._poll()
                         continue
-                if item is _WAKE:
+                if item is Signal.WAKE:
                     continue
-                if item is _END:
+                if item is Signal.END:
                     assert reader is not None
                     await reader  # a feed that failed raises here
                     await self._lanes_done()
@@ -667,12 +694,12 @@ class Portfolio:
         else:
             lane.wake()
 
-    async def _route(self, pid: str, item: Any) -> None:
+    async def _route(self, pid: str, item: LaneItem) -> None:
         """Give a lane an item: queued and its task woken; in order (where nothing is
         ever left queued after a step), handled at once."""
         lane = self._lanes[pid]
         if self._in_order:
-            await self._one(lane, item)
+            await self._handle_item(lane, item)
         else:
             lane.items.append(item)
             lane.wake()
@@ -696,7 +723,7 @@ class Portfolio:
                 drained.set_result(None)
             if self._inbox is not None:
                 with contextlib.suppress(asyncio.QueueFull):
-                    self._inbox.put_nowait(_WAKE)
+                    self._inbox.put_nowait(Signal.WAKE)
 
     async def _drain(self, lane: _Lane) -> None:
         """Handle a lane's items in order, controls first. When both its queue and the
@@ -706,7 +733,7 @@ class Portfolio:
             if lane.urgent:
                 await self._control_now(lane.urgent.popleft())
             elif lane.items:
-                await self._one(lane, lane.items.popleft())
+                await self._handle_item(lane, lane.items.popleft())
             elif pid in self._behind and self._inbox is not None and self._inbox.empty():
                 await self._catch_up(pid)
             else:
@@ -715,12 +742,12 @@ class Portfolio:
             if lane.handled % FAIR_BATCH == 0:
                 await asyncio.sleep(0)
 
-    async def _one(self, lane: _Lane, item: Any) -> None:
+    async def _handle_item(self, lane: _Lane, item: LaneItem) -> None:
         """One item of a lane: a poll, its recovery, or an event (see `_handle`)."""
-        if item is _POLL:
+        if item is Job.POLL:
             lane.polling = False
             await self._poll_pair(lane.pid)
-        elif item is _RECOVER:
+        elif item is Job.RECOVER:
             await self._recover_pair(lane.pid)
         else:
             ev, received = item
@@ -744,22 +771,21 @@ class Portfolio:
             # wakes the router: the feed ended (or failed: awaiting this task re-raises).
             # Never waits: cancelled with a full inbox, the router sees `done()` instead.
             with contextlib.suppress(asyncio.QueueFull):
-                inbox.put_nowait(_END)
+                inbox.put_nowait(Signal.END)
 
     def _open_feed(self) -> AsyncIterator[Event] | None:
-        source: Any = self._feed
+        source = self._feed
         if source is None:
             return None
-        feed: AsyncIterator[Event] = source if hasattr(source, "__anext__") else source()
+        feed = source if isinstance(source, AsyncIterator) else source()
         self._feed_iter = feed
         return feed
 
     async def _close_feed(self) -> None:
-        it = getattr(self, "_feed_iter", None)
-        close = getattr(it, "aclose", None)
-        if close is not None:
+        it = self._feed_iter
+        if isinstance(it, _Closable):
             with contextlib.suppress(Exception):
-                await close()
+                await it.aclose()
 
     async def _dispatch(
         self, ev: Event, product_id: str | None = None, received: float | None = None
@@ -858,7 +884,9 @@ class Portfolio:
 
     async def _advance(self, pid: str, driver: AsyncPairDriver, trade: MarketTrade) -> None:
         """A simulated market: match this trade first, as the sync engine does."""
-        fills = await self._market.advance(trade)
+        market = self._market
+        assert market is not None  # called only on a simulated market
+        fills = await market.advance(trade)
         for ev in (await driver.trade_events(trade, fills))[:-1]:  # the trade: the caller's
             await self._process(pid, ev)
 
@@ -884,9 +912,9 @@ class Portfolio:
         return [fill_event(f, ev.client_order_id) for f in fresh]
 
     def _owner(self, ev: Event) -> str | None:
-        coid = getattr(ev, "client_order_id", "")
-        if not coid:
+        if not isinstance(ev, OrderEventBase) or not ev.client_order_id:
             return None
+        coid = ev.client_order_id
         for pid, driver in self.drivers.items():
             if coid in driver.decision.orders:
                 return pid
@@ -927,7 +955,7 @@ class Portfolio:
         for pid, lane in self._lanes.items():
             if not lane.polling:
                 lane.polling = True
-                await self._route(pid, _POLL)
+                await self._route(pid, Job.POLL)
 
     async def _poll_pair(self, pid: str) -> None:
         """Ask REST about every order the pair still has open: the user channel may be
@@ -962,11 +990,11 @@ class Portfolio:
 
     # -- inspection ----------------------------------------------------------------
 
-    def status(self) -> list[dict[str, Any]]:
+    def status(self) -> list[dict[str, object]]:
         """One row per pair, exact Decimals (see `pair_status`)."""
         return [self.pair_status(pid) for pid in self.drivers]
 
-    def pair_status(self, product_id: str) -> dict[str, Any]:
+    def pair_status(self, product_id: str) -> dict[str, object]:
         """What one pair is doing: trading state, phase, protection, last price, open
         size, stop trigger and limit, distance from the last price to the stop (a
         fraction of the price), realized P&L (closed positions, fees included) and
@@ -1001,11 +1029,14 @@ class Portfolio:
         }
 
 
-def _is_trade(item: Any) -> bool:
+def _is_trade(item: LaneItem) -> bool:
     return type(item) is tuple and type(item[0]) is MarketTrade
 
 
-def _quiet(future: asyncio.Future[Any]) -> asyncio.Future[Any]:
+_T = TypeVar("_T")
+
+
+def _quiet(future: asyncio.Future[_T]) -> asyncio.Future[_T]:
     """A control's future that nobody has to await: its error (the run stopped first)
     is not logged as never retrieved."""
     future.add_done_callback(lambda f: f.cancelled() or f.exception())

@@ -92,7 +92,7 @@ from tradekit.exchange.types import (
 )
 
 if TYPE_CHECKING:
-    from tradekit.exchange.base import Exchange
+    from tradekit.exchange.protocols import ExchangeApi, SimulatedExchange, StopEditor
 
 __all__ = ["FillModel", "PaperExchange", "SellFills"]
 
@@ -708,6 +708,14 @@ class PaperExchange:
 
     # ------------------------------------------------------------------- reads
 
+    def can_edit_stops_for(self, product_id: str) -> bool:
+        """The engines move a paper stop by cancel-then-place (as a Coinbase adapter
+        does unless told edits work there); `edit_order` itself is always available."""
+        return False
+
+    def note_edit_refused(self, product_id: str, reason: str) -> bool:
+        return False
+
     def product(self, product_id: str) -> ProductSpec:
         book = self._books.get(product_id)
         if book is None:
@@ -1001,5 +1009,11 @@ def _marketable(side: OrderSide, limit: Decimal, last: MarketTrade | None) -> bo
 
 if TYPE_CHECKING:
 
-    def _implements_the_protocol(ex: PaperExchange) -> Exchange:
+    def _implements_the_protocol(ex: PaperExchange) -> ExchangeApi:
         return ex  # mypy proves PaperExchange is an Exchange
+
+    def _is_a_simulated_market(ex: PaperExchange) -> SimulatedExchange:
+        return ex
+
+    def _edits_orders(ex: PaperExchange) -> StopEditor:
+        return ex
