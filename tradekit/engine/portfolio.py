@@ -536,6 +536,11 @@ class Portfolio:
             )
 
     @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The background run `start()` scheduled (None before; done once it ended)."""
+        return self._task
+
+    @property
     def running(self) -> bool:
         """Started and not ended: controls are accepted."""
         return self._task is not None and not self._task.done() and not self._stopping

@@ -7,7 +7,7 @@ import time
 import weakref
 from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tradekit.app import format as fmt
 from tradekit.core.commands import CancelOrder, PlaceLimitBuy, PlaceStopLimitSell
@@ -34,7 +34,19 @@ from tradekit.notebook.charts.looks import (
 from tradekit.notebook.charts.points import _f, _xs, _ys, decimate, ts_to_datetime
 
 if TYPE_CHECKING:
+    from tradekit.core.decision import DecisionEngine
     from tradekit.engine.execution import ExecutionEngine, StepResult
+
+
+class ChartedPair(Protocol):
+    """What a live chart reads of the pair it draws: an ExecutionEngine, or one of a
+    portfolio's pair drivers."""
+
+    @property
+    def product_id(self) -> str: ...
+
+    @property
+    def decision(self) -> DecisionEngine: ...
 
 
 class LiveRatchetChart:
@@ -58,7 +70,7 @@ class LiveRatchetChart:
 
     def __init__(
         self,
-        engine: ExecutionEngine | None = None,
+        engine: ChartedPair | None = None,
         *,
         max_updates_per_s: float = 4.0,
         max_points: int = 2000,
@@ -127,7 +139,7 @@ class LiveRatchetChart:
         self._last_ts: int | None = None
         self._dirty = False
         self._last_flush = self._clock()
-        self._engine: ExecutionEngine | None = None
+        self._engine: ChartedPair | None = None
 
     def reset(self, engine: ExecutionEngine | None = None) -> None:
         """Forget everything drawn (and the throttle window); attach `engine` if given."""
@@ -137,7 +149,7 @@ class LiveRatchetChart:
         self._dirty = True
         self.flush()
 
-    def attach(self, engine: ExecutionEngine) -> None:
+    def attach(self, engine: ChartedPair) -> None:
         """Follow `engine` from where it is: an open position's highest and stop are
         drawn from its current state (what happened before is not known to the chart)."""
         self._engine = engine
