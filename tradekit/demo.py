@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
-from tradekit.app import format as fmt
+from tradekit import format as fmt
 from tradekit.core.decision import DecisionEngine, PairParams
 from tradekit.core.entry import EntryRule, PullbackEntry
 from tradekit.core.events import MarketTrade
@@ -121,8 +121,7 @@ def run_demo(
 
 
 def _run_on_sim(setup: DemoSetup, store: Store, tmp: Path, out: TextIO | None) -> dict[str, object]:
-    from tradekit.exchange.coinbase._sync.rest import CoinbaseRest
-    from tradekit.exchange.coinbase.credentials import Credentials
+    from tradekit.exchange.coinbase import CoinbaseRest, Credentials
     from tradekit.sim.client import DrivenExchange, SimMarket
     from tradekit.sim.server import SimServer
 

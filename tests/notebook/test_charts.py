@@ -15,7 +15,7 @@ from tradekit.core.reports import StopMoved
 
 require("plotly", "anywidget")
 
-from tradekit.app import format as fmt  # noqa: E402
+from tradekit import format as fmt  # noqa: E402
 from tradekit.exchange.products import DEFAULT_PRODUCTS  # noqa: E402
 from tradekit.notebook.charts import (  # noqa: E402
     TRACE_NAMES,

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from nbtools import FakeClock, require
 
-from tradekit.app import format as fmt
+from tradekit import format as fmt
 from tradekit.core.events import OrderFilled
 from tradekit.core.money import round_down
 from tradekit.core.reports import StopMoved

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from tradekit.app import format as fmt
+from tradekit import format as fmt
 from tradekit.engine.portfolio import Portfolio, PortfolioHandle
 from tradekit.notebook.charts import LiveRatchetChart
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from tradekit.app import format as fmt
+from tradekit import format as fmt
 from tradekit.core.commands import (
     CancelOrder,
     EditStopOrder,

@@ -34,6 +34,7 @@ from tradekit.core.decision import DecisionEngine
 from tradekit.core.events import Event, MarketTrade
 from tradekit.engine._async.driver import AsyncPairDriver, StepResult
 from tradekit.exchange._async.protocols import AsyncExchangeApi, AsyncSimulatedMarket
+from tradekit.format import Facts
 from tradekit.store.sqlite import Store
 
 
@@ -198,10 +199,8 @@ class AsyncExecutionEngine:
 
     # -- inspection --------------------------------------------------------------------
 
-    def summary(self) -> dict[str, object]:
+    def summary(self) -> Facts:
         """The pair at a glance: the exact Decimals, shown rounded in a notebook (Facts)."""
-        from tradekit.app.format import Facts
-
         d = self.decision
         pos = d.position
         summary = {

@@ -35,6 +35,7 @@ from tradekit.core.decision import DecisionEngine
 from tradekit.core.events import Event, MarketTrade
 from tradekit.engine._sync.driver import PairDriver, StepResult
 from tradekit.exchange._sync.protocols import ExchangeApi, SimulatedMarket
+from tradekit.format import Facts
 from tradekit.store.sqlite import Store
 
 
@@ -199,10 +200,8 @@ class ExecutionEngine:
 
     # -- inspection --------------------------------------------------------------------
 
-    def summary(self) -> dict[str, object]:
+    def summary(self) -> Facts:
         """The pair at a glance: the exact Decimals, shown rounded in a notebook (Facts)."""
-        from tradekit.app.format import Facts
-
         d = self.decision
         pos = d.position
         summary = {

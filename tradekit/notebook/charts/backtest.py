@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tradekit.app import format as fmt
+from tradekit import format as fmt
 
 __all__ = ["BacktestChart"]
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tradekit.app import format as fmt
+from tradekit import format as fmt
 from tradekit.core.commands import CancelOrder, PlaceLimitBuy, PlaceStopLimitSell
 from tradekit.core.events import MarketTrade, OrderFilled
 from tradekit.core.orders import OrderSide

@@ -1,12 +1,12 @@
 """The ratchet charts' looks: the seven traces in drawing order, the empty figure, and
-the hover texts (numbers for people: `tradekit.app.format`, at the product's increments)."""
+the hover texts (numbers for people: `tradekit.format`, at the product's increments)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
 
-from tradekit.app import format as fmt
+from tradekit import format as fmt
 from tradekit.core.money import ProductSpec
 
 TRACE_NAMES = (

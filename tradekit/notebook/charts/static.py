@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from tradekit.app import format as fmt
+from tradekit import format as fmt
 from tradekit.core.events import MarketTrade
 from tradekit.core.orders import OrderSide
 from tradekit.notebook.charts.looks import (
