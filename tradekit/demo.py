@@ -24,7 +24,7 @@ from tradekit.exchange.paper import PaperExchange
 from tradekit.exchange.products import DEFAULT_PRODUCTS
 from tradekit.store.sqlite import Store
 
-SEC = 1_000_000_000
+SECOND_NS = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class DemoSetup:
             self.start_price,
             self.ticks,
             seed=self.seed,
-            tick_ns=5 * SEC,
+            tick_ns=5 * SECOND_NS,
             volatility=self.volatility,
         )
 
@@ -61,12 +61,12 @@ class DemoSetup:
         return PairParams(
             DEFAULT_PRODUCTS[self.product_id],
             TrailParams(self.trail_pct, self.stop_limit_buffer_pct, self.min_ratchet),
-            self.max_entry_wait_s * SEC,
+            self.max_entry_wait_s * SECOND_NS,
             size=self.size,
         )
 
     def rule(self) -> EntryRule:
-        return PullbackEntry(self.pullback_pct, 3600 * SEC, Decimal("0.001"))
+        return PullbackEntry(self.pullback_pct, 3600 * SECOND_NS, Decimal("0.001"))
 
     def balances(self) -> dict[str, Decimal]:
         return {"USD": Decimal("100000"), "BTC": Decimal("0")}

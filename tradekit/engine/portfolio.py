@@ -476,7 +476,7 @@ class Portfolio:
         ts = self.drivers[pid].decision.last_ts
         await self._guarded(pid, functools.partial(self._process, pid, Timer(ts)))
 
-    async def _heal(self, pid: str) -> None:
+    async def _retry_degraded(self, pid: str) -> None:
         """A degraded pair whose back-off is over: try again (recovery first)."""
         health = self.health[pid]
         if not (health.degraded or not health.recovered) or time.monotonic() < health.retry_at:
@@ -967,7 +967,7 @@ class Portfolio:
         silent, or may have missed a fill while reconnecting (an order placed while the
         socket was down is in no resync). A degraded pair whose back-off is over is
         tried again first."""
-        await self._heal(pid)
+        await self._retry_degraded(pid)
         health = self.health[pid]
         if not health.recovered or (health.degraded and time.monotonic() < health.retry_at):
             return

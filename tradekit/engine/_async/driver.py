@@ -267,15 +267,6 @@ class AsyncPairDriver:
             events.append(status_report(o, ts))
         return events
 
-    async def _ask(self, coid: str, order_id: str | None, ts: int) -> list[Event]:
-        try:
-            news = await self.order_news(coid, order_id, ts)
-        except TRANSIENT:
-            news = []
-        if not news:
-            self.unsettled = True  # not found yet, or no answer: `settle()` tries again
-        return news
-
     async def settle(self) -> list[Event]:
         """Ask again about every order whose last request has an unknown outcome; a
         placement the exchange still does not have is sent again (same id)."""
