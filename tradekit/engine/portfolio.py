@@ -54,14 +54,12 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
-import random
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from enum import Enum
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from tradekit.core.decision import DecisionEngine
 from tradekit.core.events import (
@@ -76,9 +74,28 @@ from tradekit.core.events import (
 from tradekit.core.orders import Order
 from tradekit.core.risk import PortfolioRisk, RiskLimits
 from tradekit.engine._async.driver import AsyncPairDriver, StepResult, fill_event
+from tradekit.engine.health import ExchangeHalted, HealthBook, PairHealth
+from tradekit.engine.lanes import (
+    Control,
+    InboxItem,
+    Job,
+    Lane,
+    LaneItem,
+    Signal,
+    is_trade,
+    quiet,
+)
 from tradekit.exchange._async.protocols import AsyncExchangeApi, AsyncSimulatedMarket
 from tradekit.exchange.types import TRANSIENT, ExchangeError
 from tradekit.store.sqlite import Store
+
+__all__ = [
+    "ExchangeHalted",
+    "PairHealth",
+    "Portfolio",
+    "PortfolioHandle",
+    "PortfolioStats",
+]
 
 LIVE_CLOCK_NS = 120 * 10**9  # market time this close to the wall clock counts as live
 FAIR_BATCH = 64  # events handled between two yields to the event loop during a burst
@@ -102,80 +119,11 @@ class PortfolioStats:
     decision_waits_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
 
 
-@dataclass
-class PairHealth:
-    """Is the exchange answering for this pair? `degraded` says why not ("" = healthy)."""
-
-    degraded: str = ""
-    since_ns: int = 0
-    errors: int = 0  # transient errors since the start
-    retry_at: float = 0.0  # monotonic time of the next attempt while degraded
-    backoff_s: float = 0.0
-    recovered: bool = False  # its saved state reconciled with the exchange
-
-
-class ExchangeHalted(ExchangeError):
-    """A permanent error (the key refused, a request the exchange will never accept):
-    the portfolio stopped and left its stops in place; the message says where."""
-
-
-BACKOFF_MIN_S = 0.5
-BACKOFF_MAX_S = 30.0
-
-
-class Signal(Enum):
-    """The inbox's words that are not feed events."""
-
-    END = "end"  # the feed's last word in the inbox
-    WAKE = "wake"  # a control is waiting in `_urgent`, or a lane failed
-
-
-class Job(Enum):
-    """A lane's items that are not feed events."""
-
-    RECOVER = "recover"  # a lane's first job: reconcile its pair with the exchange
-    POLL = "poll"  # a lane's REST safety net (and the retry of a degraded pair)
-
-
-Received = tuple[Event, float | None]  # a feed event, and when it came (perf_counter)
-LaneItem = Received | Job
-InboxItem = tuple[Event, float] | Signal
-
-
 @runtime_checkable
 class _Closable(Protocol):
     """A feed that can be closed (an async generator, the Coinbase feed)."""
 
     async def aclose(self) -> None: ...
-
-
-@dataclass
-class _Control:
-    product_id: str
-    event: Event
-    done: asyncio.Future[None] | None = None
-
-
-@dataclass(eq=False)
-class _Lane:
-    """One pair's worker: its own queue (controls first), handled one item at a time."""
-
-    pid: str
-    items: deque[LaneItem] = field(default_factory=deque)
-    urgent: deque[_Control] = field(default_factory=deque)
-    task: asyncio.Task[None] | None = None
-    waiter: asyncio.Future[None] | None = None  # set while the lane waits for work
-    polling: bool = False  # a Job.POLL is queued
-    handled: int = 0
-
-    @property
-    def idle(self) -> bool:
-        return self.waiter is not None and not (self.items or self.urgent)
-
-    def wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
 
 
 class PortfolioHandle:
@@ -246,18 +194,18 @@ class Portfolio:
         self.stats = PortfolioStats()
         self._inbox: asyncio.Queue[InboxItem] | None = None
         self._feed_iter: AsyncIterator[Event] | None = None
-        self._urgent: deque[_Control] = deque()
+        self._urgent: deque[Control] = deque()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._closing = False  # a clean stop is cancelling entries: no trade decided on
         self._last_poll = time.monotonic()
         self._watchers: list[Callable[[str, StepResult], None]] = []
-        self.health: dict[str, PairHealth] = {pid: PairHealth() for pid in self.drivers}
+        self._health = HealthBook(list(self.drivers), store)
+        self.health: dict[str, PairHealth] = self._health.pairs
         self._behind: set[str] = set()  # pairs that observed trades too late to decide on
-        self._lanes: dict[str, _Lane] = {pid: _Lane(pid) for pid in self.drivers}
+        self._lanes: dict[str, Lane] = {pid: Lane(pid) for pid in self.drivers}
         self._failure: BaseException | None = None  # what ended a lane (ends the run)
         self._drained: asyncio.Future[None] | None = None  # the router waits for idle lanes
-        self._rng = random.Random()
         self.started = False
         self.finished = False
 
@@ -408,16 +356,7 @@ class Portfolio:
         if driver.unsettled:
             self._degrade(pid, "orders in doubt: the exchange did not answer", retry)
             return False
-        health = self.health[pid]
-        if health.degraded:
-            self.store.note(
-                pid,
-                f"{pid} recovered after {health.degraded}",
-                driver.decision.last_ts or _now_ns(),
-                {"degraded": False},
-            )
-            health.degraded = ""
-            health.backoff_s = 0.0
+        self._health.answered(pid, driver.decision.last_ts)
         return True
 
     def degrade(self, product_id: str, reason: str) -> None:
@@ -427,24 +366,7 @@ class Portfolio:
             self._degrade(product_id, reason, retry=False)
 
     def _degrade(self, pid: str, reason: str, retry: bool) -> None:
-        """Start an episode, or (a retry that failed) wait longer before the next one."""
-        health = self.health[pid]
-        health.errors += 1
-        if health.degraded and not retry:
-            return  # trouble seen again meanwhile: the back-off schedule stands
-        if not health.degraded:
-            health.degraded = reason
-            health.since_ns = _now_ns()
-            health.backoff_s = BACKOFF_MIN_S
-            self.store.note(
-                pid,
-                f"{pid} degraded: {reason}; stops left where they are, retrying with back-off",
-                self.drivers[pid].decision.last_ts or health.since_ns,
-                {"degraded": True},
-            )
-        else:
-            health.backoff_s = min(BACKOFF_MAX_S, health.backoff_s * 2)
-        health.retry_at = time.monotonic() + self._rng.uniform(0.5, 1.0) * health.backoff_s
+        self._health.degrade(pid, reason, retry, self.drivers[pid].decision.last_ts)
 
     def left_in_place(self) -> str:
         """What a stopped run leaves on the exchange, pair by pair, in one line."""
@@ -510,7 +432,7 @@ class Portfolio:
         `flatten_offset_pct` is given: then each position is sold with a limit order that
         far below the last price (its stop cancelled first)."""
         self._check_running("kill switch")
-        return _quiet(
+        return quiet(
             asyncio.gather(
                 *(
                     self._control(pid, TradingState.HALTED, reason, flatten_offset_pct)
@@ -521,11 +443,11 @@ class Portfolio:
 
     def pause_all(self) -> asyncio.Future[list[None]]:
         self._check_running("pause all")
-        return _quiet(asyncio.gather(*(self.pause(pid) for pid in self.drivers)))
+        return quiet(asyncio.gather(*(self.pause(pid) for pid in self.drivers)))
 
     def resume_all(self) -> asyncio.Future[list[None]]:
         self._check_running("resume all")
-        return _quiet(asyncio.gather(*(self.resume(pid) for pid in self.drivers)))
+        return quiet(asyncio.gather(*(self.resume(pid) for pid in self.drivers)))
 
     def _check_running(self, what: str) -> None:
         if self._inbox is None or not self.running:
@@ -561,8 +483,8 @@ class Portfolio:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         # Controls jump the queue: handled before any feed event still waiting (a kill
         # must not wait behind a backlog); the marker only wakes an idle router.
-        _quiet(done)
-        self._urgent.append(_Control(product_id, ev, done))
+        quiet(done)
+        self._urgent.append(Control(product_id, ev, done))
         with contextlib.suppress(asyncio.QueueFull):
             self._inbox.put_nowait(Signal.WAKE)
         return done
@@ -690,7 +612,7 @@ class Portfolio:
             finally:
                 self._drained = None
 
-    async def _run_lane(self, lane: _Lane) -> None:
+    async def _run_lane(self, lane: Lane) -> None:
         """Have a lane handle what was queued for it: now, to the end, on a simulated
         market (the router waits: the journal's order is the sync engine's); else by
         waking its task (the router goes on at once)."""
@@ -709,7 +631,7 @@ class Portfolio:
             lane.items.append(item)
             lane.wake()
 
-    async def _serve(self, lane: _Lane) -> None:
+    async def _serve(self, lane: Lane) -> None:
         """A lane's task: handle its items, then wait for more. An error ends the run."""
         loop = asyncio.get_running_loop()
         try:
@@ -730,7 +652,7 @@ class Portfolio:
                 with contextlib.suppress(asyncio.QueueFull):
                     self._inbox.put_nowait(Signal.WAKE)
 
-    async def _drain(self, lane: _Lane) -> None:
+    async def _drain(self, lane: Lane) -> None:
         """Handle a lane's items in order, controls first. When both its queue and the
         feed's inbox are empty, a pair that only observed late trades decides now."""
         pid = lane.pid
@@ -747,7 +669,7 @@ class Portfolio:
             if lane.handled % FAIR_BATCH == 0:
                 await asyncio.sleep(0)
 
-    async def _handle_item(self, lane: _Lane, item: LaneItem) -> None:
+    async def _handle_item(self, lane: Lane, item: LaneItem) -> None:
         """One item of a lane: a poll, its recovery, or an event (see `_handle`)."""
         if item is Job.POLL:
             lane.polling = False
@@ -756,10 +678,10 @@ class Portfolio:
             await self._recover_pair(lane.pid)
         else:
             ev, received = item
-            newer = bool(lane.items) and _is_trade(lane.items[0])
+            newer = bool(lane.items) and is_trade(lane.items[0])
             await self._handle(lane.pid, ev, received, newer)
 
-    async def _control_now(self, c: _Control) -> None:
+    async def _control_now(self, c: Control) -> None:
         """A control, stamped when handled, on its pair's clock."""
         c.event = dataclasses.replace(c.event, ts=self._control_ts(c.product_id))
         await self._handle(c.product_id, c.event)
@@ -969,7 +891,7 @@ class Portfolio:
         tried again first."""
         await self._retry_degraded(pid)
         health = self.health[pid]
-        if not health.recovered or (health.degraded and time.monotonic() < health.retry_at):
+        if not health.recovered or self._health.waiting(pid):
             return
         driver = self.drivers[pid]
         now = _now_ns()
@@ -1032,20 +954,6 @@ class Portfolio:
             "degraded": self.health[product_id].degraded,
             "product": d.product,
         }
-
-
-def _is_trade(item: LaneItem) -> bool:
-    return type(item) is tuple and type(item[0]) is MarketTrade
-
-
-_T = TypeVar("_T")
-
-
-def _quiet(future: asyncio.Future[_T]) -> asyncio.Future[_T]:
-    """A control's future that nobody has to await: its error (the run stopped first)
-    is not logged as never retrieved."""
-    future.add_done_callback(lambda f: f.cancelled() or f.exception())
-    return future
 
 
 def _now_ns() -> int:
