@@ -8,7 +8,7 @@ from bisect import bisect_left
 from decimal import Decimal
 
 import pytest
-from nbtools import FakeClock, demo_engine, require
+from helpers.nbtools import FakeClock, demo_engine, require
 
 from tradekit.core.events import MarketTrade, OrderFilled
 from tradekit.core.reports import StopMoved

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from nbtools import FakeClock, require
+from helpers.nbtools import FakeClock, require
 
 from tradekit import format as fmt
 from tradekit.core.events import OrderFilled
