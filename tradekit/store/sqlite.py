@@ -33,7 +33,7 @@ the journal, the engine snapshots, orders, fills, positions and stop moves carri
 schema v3, so that a flipped digit in a row that SQLite still reads is found too. Any
 damage found, at open or later on a read, is a `StoreError` naming the file, the table
 (and the row or pair) and what to do; the check only reads: nothing stored is changed or
-lost by it (`python -m tradekit.store.damage` measures what is found, and when).
+lost by it (`python -m tradekit.bench.damage` measures what is found, and when).
 """
 
 from __future__ import annotations
