@@ -74,6 +74,7 @@ from tradekit.core.events import (
 from tradekit.core.orders import Order
 from tradekit.core.risk import PortfolioRisk, RiskLimits
 from tradekit.engine._async.driver import AsyncPairDriver, StepResult, fill_event
+from tradekit.engine.freshness import TradeAges
 from tradekit.engine.health import ExchangeHalted, HealthBook, PairHealth
 from tradekit.engine.lanes import (
     Control,
@@ -85,6 +86,7 @@ from tradekit.engine.lanes import (
     is_trade,
     quiet,
 )
+from tradekit.engine.status import left_in_place, pair_status, resting_orders
 from tradekit.exchange._async.protocols import AsyncExchangeApi, AsyncSimulatedMarket
 from tradekit.exchange.types import TRANSIENT, ExchangeError
 from tradekit.store.sqlite import Store
@@ -188,8 +190,7 @@ class Portfolio:
         self.poll_after_s = poll_after_s
         self.stale_after_s = stale_after_s
         self.max_trade_age_ns = None if max_trade_age_s is None else int(max_trade_age_s * 1e9)
-        self._newest_trade: dict[str, int] = {}  # pair -> the newest trade's time seen
-        self._too_old_since: dict[str, int] = {}  # pair -> an episode of old trades began
+        self._ages = TradeAges(self.max_trade_age_ns, store)
         self.close_store = close_store
         self.stats = PortfolioStats()
         self._inbox: asyncio.Queue[InboxItem] | None = None
@@ -254,26 +255,7 @@ class Portfolio:
     def resting(self) -> list[tuple[str, Order, str]]:
         """What this run has on the exchange (as far as it knows), and why:
         (product_id, order, why) for every order not known to be over."""
-        out = []
-        for pid, driver in self.drivers.items():
-            d = driver.decision
-            for order in d.pending_orders():
-                if order is d.stop:
-                    why = "the stop of the position held"
-                elif order is d.exit:
-                    why = "the exit of the position held"
-                elif order is d.entry:
-                    status = order.status.value
-                    if "CANCEL" in status:
-                        why = "an entry whose cancel is unanswered: it may still rest"
-                    elif status == "SUBMIT_UNKNOWN":
-                        why = "an entry whose placement is unanswered: it may rest"
-                    else:
-                        why = "an entry, kept (keep_entries)"
-                else:
-                    why = f"an order in doubt ({order.status.value})"
-                out.append((pid, order, why))
-        return out
+        return resting_orders(self.drivers)
 
     async def run(self) -> None:
         """Recover every pair, then handle the feed until it ends or `stop()`."""
@@ -319,7 +301,7 @@ class Portfolio:
             driver.restore()
             self.risk.add(driver.decision)
             # across a restart: nothing older than what the last run already knew
-            self._newest_trade[pid] = max(self._newest_trade.get(pid, 0), driver.decision.last_ts)
+            self._ages.seen(pid, driver.decision.last_ts)
 
     async def _recover_pair(self, pid: str, retry: bool = False) -> None:
         driver = self.drivers[pid]
@@ -370,20 +352,7 @@ class Portfolio:
 
     def left_in_place(self) -> str:
         """What a stopped run leaves on the exchange, pair by pair, in one line."""
-        parts = []
-        for pid, driver in self.drivers.items():
-            d = driver.decision
-            pos = d.position
-            if pos is None or pos.open_size <= 0:
-                continue
-            stop = d.stop
-            where = (
-                f"stop {stop.stop_price} / {stop.limit_price} ({d.protection_state.value})"
-                if stop is not None
-                else d.protection_state.value
-            )
-            parts.append(f"{pid} {pos.open_size} held, {where}")
-        return "left in place: " + ("; ".join(parts) if parts else "no open position")
+        return left_in_place(self.drivers)
 
     @property
     def behind(self) -> frozenset[str]:
@@ -777,37 +746,10 @@ class Portfolio:
         await self._guarded(pid, handle)
 
     def _too_old(self, pid: str, trade: MarketTrade, received: float) -> bool:
-        """A live market's trade that is no news: older than the newest trade of its pair
-        already seen (a replay after a reconnect or a restart: `last_ts` is persisted),
-        or older than `max_trade_age_s` by the local clock when it was received (an
-        exchange catching up after an outage). Neither decided on nor observed (its
-        high would move the stop above today's market); counted, and journaled once per
-        episode with its age. The core never reads a clock: this is the driver layer's."""
-        newest = self._newest_trade.get(pid, 0)
-        why = ""
-        if self.max_trade_age_ns is not None:
-            now = _now_ns() - int((time.perf_counter() - received) * 1e9)  # at receipt
-            age = now - trade.ts
-            if age > self.max_trade_age_ns:
-                limit = self.max_trade_age_ns / 1e9
-                why = f"{age / 1e9:.1f} s old when received (max_trade_age {limit:g} s)"
-        if not why and trade.ts < newest:
-            why = f"older than the newest trade seen ({(newest - trade.ts) / 1e9:.3f} s)"
-        if not why:
-            self._newest_trade[pid] = trade.ts
-            if self._too_old_since.pop(pid, None) is not None:
-                self.store.note(pid, f"{pid}: trades are current again", trade.ts, {"old": False})
-            return False
-        self.stats.too_old += 1
-        if pid not in self._too_old_since:
-            self._too_old_since[pid] = trade.ts
-            self.store.note(
-                pid,
-                f"{pid}: a trade at {trade.price} is {why}: not decided on, nor its high",
-                _now_ns(),
-                {"old": True},
-            )
-        return True
+        if self._ages.too_old(pid, trade, received):
+            self.stats.too_old += 1
+            return True
+        return False
 
     async def _advance(self, pid: str, driver: AsyncPairDriver, trade: MarketTrade) -> None:
         """A simulated market: match this trade first, as the sync engine does."""
@@ -922,38 +864,9 @@ class Portfolio:
         return [self.pair_status(pid) for pid in self.drivers]
 
     def pair_status(self, product_id: str) -> dict[str, object]:
-        """What one pair is doing: trading state, phase, protection, last price, open
-        size, stop trigger and limit, distance from the last price to the stop (a
-        fraction of the price), realized P&L (closed positions, fees included) and
-        unrealized P&L (the open position marked at the last price, its fees included).
-        Exact Decimals; `product` is the pair's ProductSpec (its increments)."""
-        d = self.drivers[product_id].decision
-        pos = d.position
-        last = d.last_price
-        open_size = None if pos is None else pos.open_size
-        trigger = None if pos is None else pos.stop_trigger
-        distance = None
-        if trigger is not None and last:
-            distance = (last - trigger) / last
-        unrealized = None
-        if pos is not None and last is not None:
-            unrealized = pos.proceeds + pos.open_size * last - pos.cost - pos.fees
-        return {
-            "product_id": product_id,
-            "state": d.trading_state.value,
-            "phase": d.phase.value,
-            "protection": d.protection_state.value,
-            "last_price": last,
-            "last_ts": d.last_ts or None,
-            "open_size": open_size,
-            "stop": trigger,
-            "stop_limit": None if pos is None else pos.stop_limit,
-            "stop_distance": distance,
-            "realized_pnl": self.store.total_realized_pnl(product_id),
-            "unrealized_pnl": unrealized,
-            "degraded": self.health[product_id].degraded,
-            "product": d.product,
-        }
+        """What one pair is doing (see `tradekit.engine.status.pair_status`)."""
+        driver = self.drivers[product_id]
+        return pair_status(driver.decision, self.store, self.health[product_id])
 
 
 def _now_ns() -> int:
