@@ -29,7 +29,7 @@ def _run(args: list[str], **kw) -> subprocess.CompletedProcess[str]:
 
 def test_a_fresh_environment_from_binder_requirements_runs_every_notebook(tmp_path):
     import nbformat
-    from nbtools import raw_numbers
+    from helpers.nbtools import raw_numbers
 
     venv = tmp_path / "binder-venv"
     _run([sys.executable, "-m", "venv", str(venv)])

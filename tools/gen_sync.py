@@ -22,8 +22,13 @@ from pathlib import Path
 import unasync
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = [ROOT / "tradekit" / "exchange" / "coinbase", ROOT / "tradekit" / "engine"]
-GENERATED = ["__init__.py", "rest.py", "feed.py", "driver.py", "loop.py"]  # not _compat.py
+PACKAGES = [
+    ROOT / "tradekit" / "exchange",  # the interfaces (protocols.py)
+    ROOT / "tradekit" / "exchange" / "coinbase",
+    ROOT / "tradekit" / "engine",
+]
+# not _compat.py (hand-written, one per side)
+GENERATED = ["__init__.py", "protocols.py", "rest.py", "feed.py", "driver.py", "loop.py"]
 REPLACEMENTS = {
     "_async": "_sync",
     "aclose": "close",
@@ -32,6 +37,10 @@ REPLACEMENTS = {
     "AsyncPairDriver": "PairDriver",
     "AsyncExecutionEngine": "ExecutionEngine",
     "AsyncIterator": "Iterator",
+    "AsyncExchangeApi": "ExchangeApi",
+    "AsyncStopEditor": "StopEditor",
+    "AsyncSimulatedMarket": "SimulatedMarket",
+    "AsyncSimulatedExchange": "SimulatedExchange",
 }
 MODULES = {"websockets.asyncio.client": "websockets.sync.client"}  # dotted: not one token
 

@@ -166,18 +166,10 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _start_market(server: SimServer, prices: str | None, speed: str) -> str:
-    """Start the price driver of `tradekit.sim.market` (`start_market(state, prices,
-    speed)`), when that module has one: the market is the WebSocket half's."""
-    import importlib
+    """Start the simulator's price driver (`tradekit.sim.market.start_market`)."""
+    from tradekit.sim.market import start_market
 
-    try:
-        module = importlib.import_module("tradekit.sim.market")
-    except ImportError:
-        return "off (no tradekit.sim.market)"
-    start = getattr(module, "start_market", None)
-    if start is None:
-        return "off (tradekit.sim.market has no start_market)"
-    server.call(lambda state: start(state, prices, speed))
+    server.call(lambda state: start_market(state, prices, speed))
     return f"{prices or 'default prices'} at {speed}"
 
 
@@ -254,7 +246,7 @@ def _check(args: argparse.Namespace) -> int:
 
     from tradekit.app.terminal import console
     from tradekit.config import load_config
-    from tradekit.exchange.coinbase._sync.rest import CoinbaseRest
+    from tradekit.exchange.coinbase import CoinbaseRest
     from tradekit.exchange.coinbase.credentials import Credentials, CredentialsError
     from tradekit.exchange.coinbase.preflight import (
         Caps,

@@ -66,7 +66,7 @@ def _no_float(value: Any) -> Any:
     return value
 
 
-def _duration_ns(value: Any) -> Any:
+def duration_ns(value: Any) -> Any:
     """Seconds as a number, or a string with a unit: "90s", "5m", "1h", "250ms"."""
     if isinstance(value, int | Decimal) and not isinstance(value, bool):
         seconds = Decimal(value)
@@ -101,7 +101,7 @@ BandGuard = Annotated[
     BeforeValidator(_off),
 ]
 Fraction = Annotated[Decimal, BeforeValidator(_no_float), Field(ge=0, lt=1)]
-DurationNs = Annotated[int, BeforeValidator(_duration_ns), BeforeValidator(_no_float), Field(gt=0)]
+DurationNs = Annotated[int, BeforeValidator(duration_ns), BeforeValidator(_no_float), Field(gt=0)]
 
 
 class _Strict(BaseModel):

@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
-from tradekit.app import format as fmt
+from tradekit import format as fmt
 from tradekit.core.decision import DecisionEngine, PairParams
 from tradekit.core.entry import EntryRule, PullbackEntry
 from tradekit.core.events import MarketTrade
@@ -24,7 +24,7 @@ from tradekit.exchange.paper import PaperExchange
 from tradekit.exchange.products import DEFAULT_PRODUCTS
 from tradekit.store.sqlite import Store
 
-SEC = 1_000_000_000
+SECOND_NS = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class DemoSetup:
             self.start_price,
             self.ticks,
             seed=self.seed,
-            tick_ns=5 * SEC,
+            tick_ns=5 * SECOND_NS,
             volatility=self.volatility,
         )
 
@@ -61,12 +61,12 @@ class DemoSetup:
         return PairParams(
             DEFAULT_PRODUCTS[self.product_id],
             TrailParams(self.trail_pct, self.stop_limit_buffer_pct, self.min_ratchet),
-            self.max_entry_wait_s * SEC,
+            self.max_entry_wait_s * SECOND_NS,
             size=self.size,
         )
 
     def rule(self) -> EntryRule:
-        return PullbackEntry(self.pullback_pct, 3600 * SEC, Decimal("0.001"))
+        return PullbackEntry(self.pullback_pct, 3600 * SECOND_NS, Decimal("0.001"))
 
     def balances(self) -> dict[str, Decimal]:
         return {"USD": Decimal("100000"), "BTC": Decimal("0")}
@@ -121,8 +121,7 @@ def run_demo(
 
 
 def _run_on_sim(setup: DemoSetup, store: Store, tmp: Path, out: TextIO | None) -> dict[str, object]:
-    from tradekit.exchange.coinbase._sync.rest import CoinbaseRest
-    from tradekit.exchange.coinbase.credentials import Credentials
+    from tradekit.exchange.coinbase import CoinbaseRest, Credentials
     from tradekit.sim.client import DrivenExchange, SimMarket
     from tradekit.sim.server import SimServer
 

@@ -1,7 +1,7 @@
 from decimal import Decimal as D
 
 import pytest
-from minimarket import MiniMarket
+from helpers.minimarket import MiniMarket
 
 from tradekit.core import (
     CancelOrder,

@@ -1,6 +1,6 @@
 """Protection judged by the exchange's truth (#18): a liveness property test against an
-adversarial, Coinbase-like exchange (`adversary.py`), and one named scenario per item of
-the issue.
+adversarial, Coinbase-like exchange (`tests/helpers/adversary.py`), and one named
+scenario per item of the issue.
 
 The properties, checked after every event the engine handles (see `adversary.py` for
 the exact rules and the bounds, each a named constant with its reason):
@@ -12,7 +12,7 @@ the exact rules and the bounds, each a named constant with its reason):
     raises; (f) no entry after the kill switch, and a working one is cancelled.
 
 Run:  .venv/bin/python -m pytest -q tests/core/test_liveness.py
-One seed, traced:  cd tests/core && ../../.venv/bin/python -c "import adversary as a;
+One seed, traced:  cd tests && ../.venv/bin/python -c "import helpers.adversary as a;
     h = a.scenario(SEED).harness(); h.trace = []; h.run(); print(*h.trace, h.summary(), sep='\n')"
 
 Found on b5232ee
@@ -80,7 +80,7 @@ from decimal import Decimal as D
 from functools import cache
 
 import pytest
-from adversary import (
+from helpers.adversary import (
     SEC,
     Adversary,
     ExOrder,

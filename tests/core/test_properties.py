@@ -3,9 +3,9 @@
 import random
 from decimal import Decimal as D
 
+from helpers.minimarket import MiniMarket, assert_protected
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from minimarket import MiniMarket, assert_protected
 
 from tradekit.core import (
     Command,

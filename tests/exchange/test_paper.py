@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 import pytest
-from paperhelp import fresh, trade
+from helpers.paperhelp import fresh, trade
 
 from tradekit.core.money import ProductSpec
 from tradekit.core.orders import OrderSide, OrderStatus, OrderType

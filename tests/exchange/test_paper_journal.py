@@ -8,7 +8,7 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
-from paperhelp import trade
+from helpers.paperhelp import trade
 
 from tradekit.core.orders import OrderStatus
 from tradekit.exchange.paper import PaperExchange, PaperStateError

@@ -8,7 +8,7 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
-from paperhelp import fresh, trade
+from helpers.paperhelp import fresh, trade
 
 from tradekit.core.orders import OrderSide, OrderStatus, OrderType
 from tradekit.exchange.paper import (

@@ -28,7 +28,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from nbtools import ARTIFACTS, IN_CI, NOTEBOOKS, require
+from helpers.nbtools import ARTIFACTS, IN_CI, NOTEBOOKS, require
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [

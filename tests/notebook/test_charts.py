@@ -8,24 +8,24 @@ from bisect import bisect_left
 from decimal import Decimal
 
 import pytest
-from nbtools import FakeClock, demo_engine, require
+from helpers.nbtools import FakeClock, demo_engine, require
 
 from tradekit.core.events import MarketTrade, OrderFilled
 from tradekit.core.reports import StopMoved
 
 require("plotly", "anywidget")
 
-from tradekit.app import format as fmt  # noqa: E402
+from tradekit import format as fmt  # noqa: E402
 from tradekit.exchange.products import DEFAULT_PRODUCTS  # noqa: E402
 from tradekit.notebook.charts import (  # noqa: E402
     TRACE_NAMES,
     LiveRatchetChart,
-    _highest_at,
     decimate,
     price_points,
     ratchet_figure,
     ts_to_datetime,
 )
+from tradekit.notebook.charts.static import highest_at  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +133,7 @@ def test_highest_since_entry_is_what_the_stop_trailed(finished_run):
         key=lambda p: p["id"],
     )
     idx = sorted({bisect_left(ts, r["ts"]) for r in stops})
-    highs = dict(zip(idx, _highest_at(ts, px, idx, positions, store.fills()), strict=True))
+    highs = dict(zip(idx, highest_at(ts, px, idx, positions, store.fills()), strict=True))
     for r in stops:
         assert highs[bisect_left(ts, r["ts"])] == r["highest"], r
 

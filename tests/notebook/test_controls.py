@@ -5,9 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from nbtools import FakeClock, require
+from helpers.nbtools import FakeClock, require
 
-from tradekit.app import format as fmt
+from tradekit import format as fmt
 from tradekit.core.events import OrderFilled
 from tradekit.core.money import round_down
 from tradekit.core.reports import StopMoved

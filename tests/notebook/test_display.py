@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from nbtools import demo_engine, require
+from helpers.nbtools import demo_engine, require
 
 from tradekit.notebook import tables
 from tradekit.notebook.display import Table, format_ts, format_value

@@ -30,6 +30,7 @@ def _loaded_after(code: str) -> list[str]:
         "from tradekit.notebook import charts, controls, display",
         "from tradekit.notebook import tables",
         "from tradekit.notebook import PortfolioMonitor",
+        "from tradekit import format",
         "from tradekit.app import format",
     ],
 )

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal as D
 
 import pytest
-from nbtools import FakeClock, require
+from helpers.nbtools import FakeClock, require
 
 from tradekit.core.events import MarketTrade
 from tradekit.core.risk import RiskLimits

@@ -25,7 +25,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from nbtools import (
+from helpers.nbtools import (
     LIVE_NOTEBOOKS,
     NOTEBOOKS,
     execute_notebook,

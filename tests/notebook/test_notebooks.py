@@ -6,7 +6,7 @@ import json
 import time
 
 import pytest
-from nbtools import LIVE_NOTEBOOKS, notebook_paths, raw_numbers, require
+from helpers.nbtools import LIVE_NOTEBOOKS, notebook_paths, raw_numbers, require
 
 EXPECTED = {
     "01-sync-single-pair.ipynb",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 
-from nbtools import NOTEBOOKS, require
+from helpers.nbtools import NOTEBOOKS, require
 
 PHASES = {
     1: "01-sync-single-pair.ipynb",

@@ -8,7 +8,7 @@ import dataclasses
 from decimal import Decimal
 
 import pytest
-from nbtools import require
+from helpers.nbtools import require
 
 from tradekit.core.events import OrderFilled
 from tradekit.demo import DemoSetup

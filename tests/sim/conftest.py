@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from simhelp import Api
+from helpers.simhelp import Api
 
 from tradekit.sim.server import SimServer
 

@@ -18,7 +18,7 @@ from typing import Any
 import ccxt
 import ccxt.pro
 import pytest
-from simhelp import Api
+from helpers.simhelp import Api
 
 from tradekit.core.events import MarketTrade
 from tradekit.sim.server import SimServer

@@ -9,7 +9,7 @@ import time
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from simhelp import API, Api, make_jwt
+from helpers.simhelp import API, Api, make_jwt
 
 from tradekit.sim.auth import (
     AuthError,

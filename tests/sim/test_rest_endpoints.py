@@ -9,7 +9,7 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
-from simhelp import API, Api, make_jwt
+from helpers.simhelp import API, Api, make_jwt
 
 from tradekit.sim.server import SimServer
 

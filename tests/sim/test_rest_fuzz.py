@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from helpers.simhelp import Api, make_jwt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from simhelp import Api, make_jwt
 
 NUMBERS = st.one_of(
     st.from_regex(r"-?[0-9]{0,30}(\.[0-9]{0,30})?", fullmatch=True),

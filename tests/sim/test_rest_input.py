@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from simhelp import Api
+from helpers.simhelp import Api
 
 GOOD = {
     "client_order_id": "input-ok",

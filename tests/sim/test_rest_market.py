@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from decimal import Decimal as D
 
-from simhelp import Api
+from helpers.simhelp import Api
 
 NS = 1_000_000_000
 

@@ -11,7 +11,7 @@ import re
 from decimal import Decimal as D
 
 import pytest
-from simhelp import Api
+from helpers.simhelp import Api
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 ORDER_FIELDS = [

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from simhelp import Api
+from helpers.simhelp import Api
 
 from tradekit.cli import build_parser
 from tradekit.core.events import MarketTrade

@@ -31,7 +31,7 @@ from tradekit.core import (
     TrailParams,
 )
 from tradekit.store import JournalEntry, Store, StoreError, decode, encode
-from tradekit.store import sqlite as store_sqlite
+from tradekit.store import schema as store_schema
 from tradekit.store.sqlite import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
 PID = "BTC-USD"
@@ -257,7 +257,7 @@ def test_corrupt_first_page_is_refused_and_left_untouched(path: Path):
 
 def test_v1_store_is_upgraded_in_place_keeping_rows(path: Path):
     raw = sqlite3.connect(path, isolation_level=None)
-    assert store_sqlite._migrate(raw, str(path), target=1) == 1
+    assert store_schema.migrate(raw, str(path), target=1) == 1
     assert raw.execute("PRAGMA user_version").fetchone()[0] == 1
     columns = [r[1] for r in raw.execute("PRAGMA table_info(orders)")]
     assert "reason" not in columns
@@ -298,7 +298,7 @@ def test_failed_migration_changes_nothing(path: Path):
     broken = (*MIGRATIONS, "CREATE TABLE extra (x);\nINSERT INTO no_such_table VALUES (1);\n")
     raw = sqlite3.connect(path, isolation_level=None)
     with pytest.raises(sqlite3.OperationalError):
-        store_sqlite._migrate(raw, str(path), broken)
+        store_schema.migrate(raw, str(path), broken)
     assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     names = {r[0] for r in raw.execute("SELECT name FROM sqlite_master")}
     assert "extra" not in names
@@ -306,7 +306,7 @@ def test_failed_migration_changes_nothing(path: Path):
 
 
 def test_migration_scripts_split_into_statements():
-    statements = store_sqlite._statements(MIGRATIONS[0])
+    statements = store_schema.statements(MIGRATIONS[0])
     assert all(sqlite3.complete_statement(s) for s in statements)
     assert sum(s.startswith("CREATE TABLE") for s in statements) == 7
 

@@ -9,7 +9,7 @@ gives a notebook or the CLI one handle to hold:
     ...
     await session.close()                            # everything stops
 
-`tradekit.app.format` is the one place numbers become text for people.
+Numbers become text for people in `tradekit.format` (below this layer and the notebooks).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ __all__ = ["LiveTradingRefused", "Session", "limits_of", "open_session"]
 
 
 def __getattr__(name: str) -> Any:
-    # lazy: `tradekit.app.format` is used by the light notebook tables, and the session
+    # lazy: importing `tradekit.app` stays light (notebooks import it), and the session
     # pulls in pydantic, the adapters and the simulator
     if name in __all__:
         from tradekit.app import session

@@ -50,8 +50,7 @@ from tradekit.core.decision import DecisionEngine
 from tradekit.core.risk import RiskLimits
 from tradekit.engine.portfolio import Portfolio, PortfolioHandle
 from tradekit.exchange.aio import AsyncExchange
-from tradekit.exchange.coinbase._async.feed import AsyncCoinbaseFeed, FeedConfig
-from tradekit.exchange.coinbase._async.rest import AsyncCoinbaseRest
+from tradekit.exchange.coinbase import AsyncCoinbaseFeed, AsyncCoinbaseRest, FeedConfig
 from tradekit.exchange.coinbase.credentials import ENV_KEY_NAME, Credentials, CredentialsError
 from tradekit.exchange.paper import FillModel, PaperExchange
 from tradekit.exchange.types import ExchangeError

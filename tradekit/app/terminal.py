@@ -3,7 +3,7 @@ a summary of what happened when it ends (also on Ctrl-C).
 
 On a terminal the table is redrawn in place (rich's `Live`); piped or redirected, a
 timestamped block is printed every `status_every` seconds instead, so a log reads well.
-Every figure goes through `tradekit.app.format` (prices and sizes at the product's
+Every figure goes through `tradekit.format` (prices and sizes at the product's
 increments, money to the cent).
 """
 
@@ -17,7 +17,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from tradekit.app import format as fmt
+from tradekit import format as fmt
 
 COLUMNS = (
     ("pair", "left"),

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Mapping, Sequence
-from decimal import localcontext
-from typing import Any, overload
+from collections.abc import Mapping
+from typing import Any
 
 from tradekit.backtest.curve import KEEP_EVERY_TRADE, Curve
-from tradekit.backtest.fast import FastPathRefused, run_fast, spec_params
-from tradekit.backtest.result import BacktestResult, StopLevel, Trade
-from tradekit.backtest.runner import Trace, _as_floats, run_chunks, run_events
+from tradekit.backtest.fast import FastPathRefused, run_fast
+from tradekit.backtest.outcome import event_result, source_period
+from tradekit.backtest.result import BacktestResult
+from tradekit.backtest.runner import Trace, as_floats, run_chunks, run_events
 from tradekit.backtest.source import TickSource, as_source
 from tradekit.backtest.spec import BacktestSpec, resolve_spec
 from tradekit.core.decision import DecisionEngine
-from tradekit.core.money import MONEY_CONTEXT, ZERO
-from tradekit.core.reports import PositionClosed, PositionOpened
 
 ENGINES = ("events", "fast", "auto")
 
@@ -119,10 +116,10 @@ def event_backtest(
     update = bar.update if bar is not None else None
     q = spec.product.quote_increment
     keep = sample and (total or 0) <= KEEP_EVERY_TRADE
-    curve = Curve(spec.balance, _period(source), source.bars, keep)
+    curve = Curve(spec.balance, source_period(source), source.bars, keep)
 
     def after_chunk(offset: int, prices: Any, times: Any, trace: Trace) -> None:
-        curve.add(offset, _as_floats(prices, q), times, trace.fills)
+        curve.add(offset, as_floats(prices, q), times, trace.fills)
 
     try:
         chunks = source.chunks(q)
@@ -148,158 +145,4 @@ def event_backtest(
     finally:
         if bar is not None:
             bar.close()
-    return _event_result(spec, source, trace, driver.decision, exchange, curve)
-
-
-def _period(source: TickSource) -> int | None:
-    """A return's period: a bar, or for trades a minute or their spacing (None: from
-    the first chunk of trades)."""
-    if source.bars:
-        return source.bar_ns
-    if source.path is not None:
-        return max(60 * 10**9, source.path.tick_ns)
-    return None
-
-
-def _first_price(source: TickSource, spec: BacktestSpec) -> Any:
-    cached = source._arrays.get(spec.product.quote_increment)
-    if cached is not None and len(cached[0]):
-        with localcontext(MONEY_CONTEXT):
-            return int(cached[0][0]) * spec.product.quote_increment
-    first = next(iter(source.stream()), None)
-    return None if first is None else first.price
-
-
-def _event_result(
-    spec: BacktestSpec,
-    source: TickSource,
-    trace: Trace,
-    decision: DecisionEngine,
-    exchange: Any,
-    curve: Curve,
-) -> BacktestResult:
-
-    product = spec.product
-    per_bar = source.ticks_per_bar
-    trades: list[Trade] = []
-    opened: tuple[int, int] | None = None
-    for tick, report in trace.reports:
-        if type(report) is PositionOpened:
-            opened = (tick, report.ts)
-        elif type(report) is PositionClosed:
-            assert opened is not None
-            trades.append(
-                Trade(
-                    opened[0],
-                    opened[0] // per_bar,
-                    opened[1],
-                    report.entry_price,
-                    report.size,
-                    tick,
-                    tick // per_bar,
-                    report.ts,
-                    report.exit_price,
-                    report.fees,
-                    report.realized_pnl,
-                )
-            )
-            opened = None
-    last = trace.last_price
-    pos = decision.position
-    with localcontext(MONEY_CONTEXT):
-        if pos is not None and opened is not None and last is not None:
-            entry = pos.entry_price
-            assert entry is not None
-            trades.append(
-                Trade(
-                    opened[0],
-                    opened[0] // per_bar,
-                    opened[1],
-                    entry,
-                    pos.open_size,
-                    None,
-                    None,
-                    None,
-                    None,
-                    pos.fees,
-                    pos.proceeds + pos.open_size * last - pos.cost - pos.fees,
-                )
-            )
-        # the account as this pair's fills left it (the exchange's balances, unless the
-        # exchange is shared by a portfolio: then this pair's share of it)
-        cash, held = curve.cash, curve.held
-        final = cash + held * last if last is not None else cash
-        fees = sum((f.commission for _, f in trace.fills), ZERO)
-    stops = _StopsOf(trace.stops, per_bar)
-    holding_ns, unprotected_ns = _durations(trace)
-    n = trace.n_ticks
-    drawn = curve.finish(trace.first_ts, spec.balance)
-    return BacktestResult(
-        product=product,
-        params=spec_params(spec),
-        path="events",
-        trades=trades,
-        stops=stops,
-        initial_equity=spec.balance,
-        final_equity=final,
-        fees=fees,
-        stop_moves=trace.stop_moves,
-        n_ticks=n,
-        ticks_per_bar=per_bar,
-        first_ts=trace.first_ts,
-        last_ts=trace.last_ts,
-        last_price=last,
-        holding_ns=holding_ns,
-        unprotected_ns=unprotected_ns,
-        reports=[r for _, r in trace.reports],
-        handled=trace.handled,
-        refused=dict(trace.refused),
-        first_price=_first_price(source, spec) if n else None,
-        **drawn,
-    )
-
-
-class _StopsOf(Sequence[StopLevel]):
-    """The trace's stop history as StopLevels, each made when asked for (a long run's
-    history is not held twice)."""
-
-    def __init__(self, placed: list[Any], per_bar: int) -> None:
-        self._placed = placed
-        self._per_bar = per_bar
-
-    def __len__(self) -> int:
-        return len(self._placed)
-
-    def _level(self, s: Any) -> StopLevel:
-        return StopLevel(s.tick, s.tick // self._per_bar, s.ts, s.trigger, s.limit, s.size)
-
-    @overload
-    def __getitem__(self, i: int) -> StopLevel: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[StopLevel]: ...
-    def __getitem__(self, i: int | slice) -> StopLevel | list[StopLevel]:
-        if isinstance(i, slice):
-            return [self._level(s) for s in self._placed[i]]
-        return self._level(self._placed[i])
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Sequence):
-            return NotImplemented
-        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"<{len(self)} stops>"
-
-
-def _durations(trace: Trace) -> tuple[int, int]:
-    """Market time holding, and holding without an acknowledged resting stop."""
-    holding = unprotected = 0
-    states = [*trace.states, (trace.n_ticks, trace.last_ts, False, False)]
-    for (_, ts, hold, prot), (_, nxt, _, _) in itertools.pairwise(states):
-        if hold:
-            holding += nxt - ts
-            if not prot:
-                unprotected += nxt - ts
-    return holding, unprotected
+    return event_result(spec, source, trace, driver.decision, exchange, curve)

@@ -17,7 +17,7 @@ do live (`EntrySkipped` with the same reason). The kill switch is a person's act
 `Portfolio.kill` does (working entries cancelled, stops left in place).
 
 The pairs' trades are merged by time (ties in the order the pairs are given) and each
-goes through its pair's step (`runner._Steps`, the one the single-pair backtest and the
+goes through its pair's step (`runner.Steps`, the one the single-pair backtest and the
 engines share); bars run as their continuous path. As in `run_chunks`, a trade that
 neither its pair's rules nor the paper book would act on is handed over in bulk.
 
@@ -75,7 +75,7 @@ class PortfolioResult:
         return pd.concat(frames, ignore_index=True).sort_values("entry_time", kind="stable")
 
     def summary(self) -> str:
-        from tradekit.backtest.result import _cents, _pct
+        from tradekit.backtest.result import cents, signed_pct
 
         lim = self.limits
         shown = {
@@ -94,18 +94,18 @@ class PortfolioResult:
             held = self.refusals.get(pid, {})
             refused = ", ".join(f"{n} {why}" for why, n in held.items())
             lines.append(
-                f"  {pid}: {len(r.trades)} trades, P&L {_cents(r.pnl, sign=True)} "
-                f"({_pct(r.total_return)} of the account)"
+                f"  {pid}: {len(r.trades)} trades, P&L {cents(r.pnl, sign=True)} "
+                f"({signed_pct(r.total_return)} of the account)"
                 + (f"; entries refused: {refused}" if refused else "")
             )
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        from tradekit.backtest.result import _cents, _pct
+        from tradekit.backtest.result import cents, signed_pct
 
         return (
             f"PortfolioResult({len(self.pairs)} pairs, {len(self.total.trades)} trades, "
-            f"P&L {_cents(self.total.pnl, sign=True)}, return {_pct(self.total.total_return)})"
+            f"P&L {cents(self.total.pnl, sign=True)}, return {signed_pct(self.total.total_return)})"
         )
 
     def _repr_html_(self) -> str:
@@ -196,10 +196,10 @@ def _specs(
     cfg = config
     extra: dict[str, Any] = {}
     if isinstance(config, str | os.PathLike):
-        from tradekit.backtest.spec import _from_config, load_backtest_config
+        from tradekit.backtest.spec import load_backtest_config, spec_from_config
 
         cfg, extra = load_backtest_config(config)
-        specs = {pid: _from_config(cfg, pid, None, extra) for pid in pids}
+        specs = {pid: spec_from_config(cfg, pid, None, extra) for pid in pids}
     else:
         specs = {pid: resolve_spec(config, pid) for pid in pids}
     if isinstance(cfg, Config):
@@ -229,11 +229,11 @@ class _Lane:
     last_quiet: int = -1
 
     def make(self, i: int) -> Any:
-        from tradekit.backtest.runner import _ONE
+        from tradekit.backtest.runner import ONE
         from tradekit.core.events import MarketTrade
 
         price = MONEY_CONTEXT.multiply(Decimal(int(self.prices[i])), self.q)
-        return MarketTrade(self.pid, price, _ONE, int(self.times[i]))
+        return MarketTrade(self.pid, price, ONE, int(self.times[i]))
 
     def flush(self) -> None:
         if self.pending:
@@ -254,16 +254,16 @@ def run_portfolio(
     """The merged run (module docstring) on resolved specs and sources."""
     import numpy as np
 
-    from tradekit.backtest.api import _event_result
     from tradekit.backtest.curve import KEEP_EVERY_TRADE, Curve
+    from tradekit.backtest.outcome import event_result
     from tradekit.backtest.runner import (
+        BarPath,
+        Steps,
         Trace,
-        _as_floats,
-        _band,
-        _BarPath,
-        _control,
-        _in_steps,
-        _Steps,
+        apply_control,
+        as_floats,
+        band_in_steps,
+        quiet_band_of,
     )
     from tradekit.core.decision import DecisionEngine
     from tradekit.core.events import TradingState, TradingStateChanged
@@ -297,9 +297,9 @@ def run_portfolio(
         decision = DecisionEngine(spec.params(), spec.entry.make(), f"bt-{pid}")
         risk.add(decision)
         trace = Trace()
-        steps = _Steps(decision, exchange, trace)
+        steps = Steps(decision, exchange, trace)
         steps.driver.observers.append(risk.observe)
-        path = _BarPath(steps, pid) if source.bars else None
+        path = BarPath(steps, pid) if source.bars else None
         lanes.append(_Lane(pid, spec, source, steps, path, prices, times, q))
         if len(times):
             trace.first_ts = int(times[0])
@@ -326,12 +326,12 @@ def run_portfolio(
                 ev = TradingStateChanged(
                     TradingState.HALTED, int(lane.times[i]), "kill switch (halt_at)"
                 )
-                _control(other.steps, ev)
+                apply_control(other.steps, ev)
                 other.fresh = False
         if not lane.fresh:
             unsettled = lane.steps.driver.unsettled
-            raw = None if unsettled else _band(lane.steps.decision, exchange, lane.pid)
-            lane.band = None if raw is None else _in_steps(raw, lane.q)
+            raw = None if unsettled else quiet_band_of(lane.steps.decision, exchange, lane.pid)
+            lane.band = None if raw is None else band_in_steps(raw, lane.q)
             lane.fresh = True
         band = lane.band
         p = int(lane.prices[i])
@@ -370,8 +370,8 @@ def run_portfolio(
             last = lane.make(n - 1)
             trace.last_price, trace.last_ts = last.price, last.ts
         curve = Curve(lane.spec.balance, _period_of(lane), lane.source.bars, n <= KEEP_EVERY_TRADE)
-        curve.add(0, _as_floats(lane.prices, lane.q), lane.times, trace.fills)
-        result = _event_result(lane.spec, lane.source, trace, lane.steps.decision, exchange, curve)
+        curve.add(0, as_floats(lane.prices, lane.q), lane.times, trace.fills)
+        result = event_result(lane.spec, lane.source, trace, lane.steps.decision, exchange, curve)
         pairs[lane.pid] = result
         refusals[lane.pid] = _refusals(result)
     total_result = _total(first, pairs, limits)
@@ -379,9 +379,9 @@ def run_portfolio(
 
 
 def _period_of(lane: _Lane) -> int | None:
-    from tradekit.backtest.api import _period
+    from tradekit.backtest.outcome import source_period
 
-    return _period(lane.source)
+    return source_period(lane.source)
 
 
 def _refusals(result: BacktestResult) -> dict[str, int]:

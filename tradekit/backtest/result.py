@@ -408,10 +408,10 @@ class BacktestResult:
         lines = [
             f"backtest {self.product.product_id} ({self.path} path): {s['ticks']:,} ticks, "
             f"{s['bars']:,} bars, {count(s['trades'], 'trade')} ({s['closed_trades']} closed)",
-            f"  equity {_cents(self.initial_equity)} -> {_cents(self.final_equity)}  "
-            f"P&L {_cents(self.pnl, sign=True)}  return {_pct(self.total_return)}  "
+            f"  equity {cents(self.initial_equity)} -> {cents(self.final_equity)}  "
+            f"P&L {cents(self.pnl, sign=True)}  return {signed_pct(self.total_return)}  "
             f"max drawdown {s['max_drawdown']:.2%}",
-            f"  win rate {win}  exposure {s['exposure']:.1%}  fees {_cents(self.fees)}  "
+            f"  win rate {win}  exposure {s['exposure']:.1%}  fees {cents(self.fees)}  "
             f"{count(s['stop_moves'], 'stop move')}  unprotected {s['unprotected_s']:.1f} s",
         ]
         lines += _rules_lines(self.params, self.reports, self.refused)
@@ -423,7 +423,7 @@ class BacktestResult:
             f"calmar {_num(r['calmar'])}  CAGR {_frac(r['cagr'])}  "
             f"buy & hold {_frac(self.buy_and_hold_return)}  "
             f"profit factor {_num(per['profit_factor'])}  "
-            f"expectancy {'-' if exp is None else _cents(exp, sign=True)}"
+            f"expectancy {'-' if exp is None else cents(exp, sign=True)}"
         )
         for i, t in enumerate(self.trades[:20], 1):
             exit_ = (
@@ -432,7 +432,7 @@ class BacktestResult:
             lines.append(
                 f"  #{i:<3} bar {t.entry_bar} buy {size(t.size, self.product)} at "
                 f"{_grid(t.entry_price, q)} -> "
-                f"{exit_}  P&L {_cents(t.pnl, sign=True)}"
+                f"{exit_}  P&L {cents(t.pnl, sign=True)}"
             )
         if len(self.trades) > 20:
             lines.append(f"  ... {len(self.trades) - 20} more (to_dataframe() has them all)")
@@ -441,7 +441,7 @@ class BacktestResult:
     def __repr__(self) -> str:
         return (
             f"BacktestResult({self.product.product_id}, {len(self.trades)} trades, "
-            f"P&L {_cents(self.pnl, sign=True)}, return {_pct(self.total_return)})"
+            f"P&L {cents(self.pnl, sign=True)}, return {signed_pct(self.total_return)})"
         )
 
     def _repr_html_(self) -> str:
@@ -473,7 +473,7 @@ class BacktestResult:
             col=1,
         )
         if self.stops:
-            xs, ys = _stop_steps(self)
+            xs, ys = stop_steps(self)
             fig.add_trace(
                 go.Scatter(
                     x=xs,
@@ -521,7 +521,7 @@ class BacktestResult:
         )
         fig.update_layout(
             title=f"{self.product.product_id}: {len(self.trades)} trades, "
-            f"return {_pct(self.total_return)}",
+            f"return {signed_pct(self.total_return)}",
             height=560,
             margin={"l": 50, "r": 20, "t": 50, "b": 30},
             hovermode="x unified",
@@ -632,7 +632,7 @@ _TRADE_COLUMNS = (
 )
 
 
-def _stop_steps(result: BacktestResult) -> tuple[list[Any], list[float | None]]:
+def stop_steps(result: BacktestResult) -> tuple[list[Any], list[float | None]]:
     """The trigger as a step line, broken (None) between positions."""
     xs: list[Any] = []
     ys: list[float | None] = []
@@ -719,7 +719,7 @@ def _json(v: Any) -> Any:
     return v
 
 
-def _cents(v: Decimal, sign: bool = False) -> str:
+def cents(v: Decimal, sign: bool = False) -> str:
     r = v.quantize(CENT, rounding=ROUND_HALF_EVEN)
     return f"{r:+,}" if sign else f"{r:,}"
 
@@ -728,5 +728,5 @@ def _grid(v: Decimal, increment: Decimal) -> str:
     return f"{v.quantize(increment, rounding=ROUND_HALF_EVEN):,}"
 
 
-def _pct(v: Decimal) -> str:
+def signed_pct(v: Decimal) -> str:
     return f"{(v * 100).quantize(CENT, rounding=ROUND_HALF_EVEN):+}%"

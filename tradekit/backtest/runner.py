@@ -9,7 +9,7 @@ per event. `run_events` takes every trade of a stream, one at a time; `run_array
 takes a product's trades as integer arrays and hands over in bulk the ones the rules
 would ignore (see its docstring).
 
-Both share one step (`_Steps`), `ExecutionEngine.run`'s, step for step: each trade
+Both share one step (`Steps`), `ExecutionEngine.run`'s, step for step: each trade
 first moves the paper market (`advance`), then the events it caused are handled in the
 engine's order (the stop's news when the trade reached the stop, then the fills, then
 the trade), and the outcome of every command is handled before the next event, as the
@@ -19,10 +19,10 @@ tests/backtest/test_equivalence.py holds the two paths to identical trades, stop
 
 Bars (`bars=True`: four trades a bar, `tradekit.data.candles`' waypoints open, nearer
 extreme, other extreme, close) are a continuous path: inside a bar the market passes
-every price between two waypoints, so before a waypoint's trade `_BarPath.cross` feeds
+every price between two waypoints, so before a waypoint's trade `BarPath.cross` feeds
 a trade at each resting order's price the leg passes (the paper book's `quiet_band`
 edges: a stop's trigger on the way down, a resting sell's limit on the way up), and
-after any trade `_BarPath.settle` feeds the same price again while an order rests that
+after any trade `BarPath.settle` feeds the same price again while an order rests that
 a trade there would fill (one just placed at the market fills at the market, never at
 the next waypoint). Between bars there is no such path: the next bar's open is a jump,
 so a stop it gaps through stays a gap-through. Those added trades carry the time of the
@@ -143,7 +143,7 @@ class LeanDriver(PairDriver):
         self._gaps.pop(stop.client_order_id, None)  # measured in market time instead
 
 
-class _Steps:
+class Steps:
     """One trade's full handling, shared by both loops: the market first (`advance`),
     then the engine's events in its order (the stop's news when the trade reached the
     stop, then the fills, then the trade), each command's outcome before the next event."""
@@ -191,11 +191,11 @@ _SETTLE_LIMIT = 8  # same-price trades fed after one trade (each fills what rest
 _CROSS_LIMIT = 64  # resting prices one leg of a bar may pass (each is a fill or trigger)
 
 
-class _BarPath:
+class BarPath:
     """Bars as a continuous path (module docstring): the trades a leg between two
     waypoints adds, and the market staying at a price while an order rests there."""
 
-    def __init__(self, steps: _Steps, product_id: str) -> None:
+    def __init__(self, steps: Steps, product_id: str) -> None:
         self.steps = steps
         self.exchange = steps.exchange
         self.product_id = product_id
@@ -215,7 +215,7 @@ class _BarPath:
                 at = hi
             else:
                 return
-            trade = MarketTrade(self.product_id, at, _ONE, target.ts)
+            trade = MarketTrade(self.product_id, at, ONE, target.ts)
             self.steps.trade(tick, trade)
             self.added += 1
             self.settle(tick, trade)
@@ -231,7 +231,7 @@ class _BarPath:
             self.added += 1
 
 
-def _control(steps: _Steps, ev: Event) -> None:
+def apply_control(steps: Steps, ev: Event) -> None:
     """An event from outside the market (a control: pause, the kill switch), handled
     with its outcomes as the engine's queue would."""
     steps.queue.append(ev)
@@ -252,7 +252,7 @@ def run_events(
     decision engine holds the final state). `run_arrays` is the same, faster. `bars`:
     the trades are bars' waypoints, four a bar (see the module docstring)."""
     trace = Trace()
-    steps = _Steps(decision, exchange, trace)
+    steps = Steps(decision, exchange, trace)
     step = steps.trade
     prices_append = trace.prices.append
     times_append = trace.times.append
@@ -263,7 +263,7 @@ def run_events(
         return trace, steps.driver
     trace.first_ts = first.ts
     trade = first
-    path = _BarPath(steps, first.product_id) if bars else None
+    path = BarPath(steps, first.product_id) if bars else None
     previous = first.price
     for tick, trade in enumerate(itertools.chain((first,), ticks)):
         if sample:
@@ -315,7 +315,7 @@ def run_arrays(
         bars=bars,
     )
     if sample and len(prices):
-        trace.prices = _as_floats(prices, quote_increment)
+        trace.prices = as_floats(prices, quote_increment)
         trace.times = times
     return trace, driver
 
@@ -351,10 +351,10 @@ def run_chunks(
     import numpy as np
 
     trace = Trace(keep_moves=keep_moves)
-    steps = _Steps(decision, exchange, trace)
+    steps = Steps(decision, exchange, trace)
     decision = steps.decision
     q = quote_increment
-    path = _BarPath(steps, product_id) if bars else None
+    path = BarPath(steps, product_id) if bars else None
     offset = 0
     previous: int | None = None  # the last price of the chunk before (steps)
     last: MarketTrade | None = None
@@ -365,15 +365,15 @@ def run_chunks(
 
         def make(i: int, prices: Any = prices, times: Any = times) -> MarketTrade:
             price = MONEY_CONTEXT.multiply(Decimal(int(prices[i])), q)
-            return MarketTrade(product_id, price, _ONE, int(times[i]))
+            return MarketTrade(product_id, price, ONE, int(times[i]))
 
         if offset == 0:
             trace.first_ts = int(times[0])
         reported = 0
         i = 0
         while i < n:
-            band = None if steps.driver.unsettled else _band(decision, exchange, product_id)
-            j = i if band is None else _next_loud(prices, times, i, *_in_steps(band, q), np)
+            band = None if steps.driver.unsettled else quiet_band_of(decision, exchange, product_id)
+            j = i if band is None else _next_loud(prices, times, i, *band_in_steps(band, q), np)
             if j > i:
                 skipped_last = make(j - 1)
                 decision.skipped(j - i, skipped_last)
@@ -412,10 +412,10 @@ def run_chunks(
     return trace, steps.driver
 
 
-_ONE = Decimal(1)
+ONE = Decimal(1)
 
 
-def _as_floats(prices: Any, q: Decimal) -> Any:
+def as_floats(prices: Any, q: Decimal) -> Any:
     """The prices as floats, each the nearest float to its exact Decimal (as `float()`
     of the trade's price gives) when the grid is 1/k: one division, correctly rounded."""
     per_unit = 1 / q
@@ -427,7 +427,7 @@ def _as_floats(prices: Any, q: Decimal) -> Any:
 _NO_BOUND = 1 << 62  # beyond any price in steps, within int64
 
 
-def _band(
+def quiet_band_of(
     decision: DecisionEngine, exchange: Any, product_id: str
 ) -> tuple[Decimal, Decimal | None, int | None] | None:
     """The prices (strictly between low and high) and times (before `until`) that
@@ -445,7 +445,7 @@ def _band(
     return low, high, until
 
 
-def _in_steps(
+def band_in_steps(
     band: tuple[Decimal, Decimal | None, int | None], q: Decimal
 ) -> tuple[int, int, int | None]:
     """The band in whole quote increments: a trade at p steps is loud when p <= lo or

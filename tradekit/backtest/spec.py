@@ -224,7 +224,7 @@ class BacktestSpec:
                 guards, rest.get("protection", self.protection), rest.get("sanity", self.sanity)
             )
         if "max_entry_wait" in rest:
-            rest["max_entry_wait_ns"] = _duration_ns(rest.pop("max_entry_wait"))
+            rest["max_entry_wait_ns"] = duration_ns(rest.pop("max_entry_wait"))
         if entry_changes:
             rest["entry"] = dataclasses.replace(self.entry, **entry_changes)
         if "size" in rest and "quote_budget" not in rest:
@@ -295,8 +295,8 @@ def _guards(
     )
 
 
-def _duration_ns(value: object) -> int:
-    from tradekit.config import _duration_ns as parse
+def duration_ns(value: object) -> int:
+    from tradekit.config import duration_ns as parse
 
     ns = parse(value)
     if not isinstance(ns, int) or ns <= 0:
@@ -322,7 +322,7 @@ def _entry_from(value: object) -> EntrySpec:
     if isinstance(value, Mapping):
         d = {k: _plain(v) for k, v in value.items()}
         if "window" in d:
-            d["window_ns"] = _duration_ns(d.pop("window"))
+            d["window_ns"] = duration_ns(d.pop("window"))
         try:
             return EntrySpec(**d)
         except TypeError as exc:
@@ -345,7 +345,7 @@ def resolve_spec(
     elif isinstance(source, Mapping):
         spec = _from_dict(dict(source), product_id, product)
     else:
-        spec = _from_config(source, product_id, product, {})
+        spec = spec_from_config(source, product_id, product, {})
     return spec.with_(**overrides) if overrides else spec
 
 
@@ -377,7 +377,7 @@ def _from_dict(
         if name in d:
             kwargs[name] = to_decimal(d[name], name)
     if "max_entry_wait" in d:
-        kwargs["max_entry_wait_ns"] = _duration_ns(d["max_entry_wait"])
+        kwargs["max_entry_wait_ns"] = duration_ns(d["max_entry_wait"])
     if "size" in d and "quote_budget" in d:
         raise ValueError("give exactly one of 'size' (base) and 'quote_budget' (quote)")
     if "size" in d:
@@ -401,7 +401,7 @@ def _from_file(path: Path, product_id: str | None, product: ProductSpec | None) 
 
     config, extra = load_backtest_config(path)
     try:
-        return _from_config(config, product_id, product, extra)
+        return spec_from_config(config, product_id, product, extra)
     except (ValueError, TypeError) as exc:
         raise ConfigError(str(path), [f"backtest: {exc}"]) from None
 
@@ -428,7 +428,7 @@ def load_backtest_config(path: str | os.PathLike[str]) -> tuple[Any, dict[str, A
     return load_config_dict(data, str(path)), extra
 
 
-def _from_config(
+def spec_from_config(
     config: object, product_id: str | None, product: ProductSpec | None, extra: dict[str, Any]
 ) -> BacktestSpec:
     from tradekit.config import Config, PairConfig, PullbackConfig

@@ -37,7 +37,7 @@ PID = "BTC-USD"
 
 def _student(rest: object, base: str, n: int, until: float, seen: list[float]) -> None:
     """One student's loop: read the price, buy, protect, look both up, cancel."""
-    from tradekit.exchange.coinbase._sync.rest import CoinbaseRest
+    from tradekit.exchange.coinbase import CoinbaseRest
 
     assert isinstance(rest, CoinbaseRest)
     cent = Decimal("0.01")
@@ -69,7 +69,7 @@ def _student(rest: object, base: str, n: int, until: float, seen: list[float]) -
 
 
 def run(ticks: int, repeat: int, progress: TextIO | None) -> list[Figure]:
-    from tradekit.exchange.coinbase._sync.rest import CoinbaseRest
+    from tradekit.exchange.coinbase import CoinbaseRest
     from tradekit.exchange.coinbase.credentials import Credentials
     from tradekit.sim.admin import ADMIN_TOKEN_HEADER
 

@@ -15,7 +15,7 @@ from typing import TextIO
 
 from tradekit.bench.child import child_server
 from tradekit.bench.figures import Figure
-from tradekit.exchange.coinbase._async.feed import AsyncCoinbaseFeed, FeedConfig
+from tradekit.exchange.coinbase import AsyncCoinbaseFeed, FeedConfig
 
 
 def run(ticks: int, repeat: int, progress: TextIO | None) -> list[Figure]:

@@ -35,9 +35,7 @@ from typing import Any, TextIO
 
 from tradekit.bench.child import child_server
 from tradekit.bench.figures import Figure, median_rate
-from tradekit.exchange.coinbase._async.rest import AsyncCoinbaseRest
-from tradekit.exchange.coinbase._sync.rest import CoinbaseRest
-from tradekit.exchange.coinbase.credentials import Credentials
+from tradekit.exchange.coinbase import AsyncCoinbaseRest, CoinbaseRest, Credentials
 
 CONCURRENCY = 8
 ROUNDS_PER_REPEAT = 5  # short turns: each ratio compares clients under the same load

@@ -14,11 +14,6 @@ from enum import StrEnum
 from tradekit.core.orders import Order, OrderSide, OrderType
 
 
-class OrderPurpose(StrEnum):
-    ENTRY = "entry"
-    STOP = "stop"
-
-
 class CancelReason(StrEnum):
     ENTRY_TIMEOUT = "entry_timeout"  # max_entry_wait passed
     STOP_MOVE = "stop_move"  # the ratchet raised the trigger: cancel, then place

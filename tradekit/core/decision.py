@@ -266,7 +266,7 @@ class DecisionEngine:
 
     # -- market ------------------------------------------------------------------------
 
-    def _see(self, ev: MarketTrade, report: bool) -> Decimal | None:
+    def _take_trade(self, ev: MarketTrade, report: bool) -> Decimal | None:
         """The trade's price, validated and past the print filter (None when ignored,
         with a `PrintIgnored` if `report`); the last price and the entry rule follow it."""
         price = ev.price
@@ -283,7 +283,7 @@ class DecisionEngine:
         return price
 
     def _on_trade(self, ev: MarketTrade) -> list[Command]:
-        price = self._see(ev, report=True)
+        price = self._take_trade(ev, report=True)
         if price is None:
             return []
         ts = self.last_ts = ev.ts
@@ -357,7 +357,7 @@ class DecisionEngine:
         highs and the last price, and decides on the first current trade (protection is
         level-triggered: the stop then catches up with every high seen). A print the
         filter holds back is reported (`PrintIgnored`) as when it is decided on."""
-        price = self._see(ev, report=True)
+        price = self._take_trade(ev, report=True)
         if price is None:
             return
         self.last_ts = max(self.last_ts, ev.ts)

@@ -7,6 +7,7 @@ Drivers build these from exchange replies and feeds; the engine consumes them.
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -53,8 +54,21 @@ class TradingStateChanged:
     flatten_offset_pct: Decimal | None = None
 
 
+class OrderEventBase:
+    """What every order event carries: the order it is about and when it was observed.
+
+    Not a dataclass itself (each event keeps its own positional field order, which the
+    journal's codec and every caller rely on); it lets a driver ask
+    `isinstance(ev, OrderEventBase)` and read `ev.client_order_id` with its type known.
+    """
+
+    __slots__ = ()
+    client_order_id: str
+    ts: int
+
+
 @dataclass(frozen=True, slots=True)
-class OrderAccepted:
+class OrderAccepted(OrderEventBase):
     """The exchange acknowledged a placement (`success: true`)."""
 
     client_order_id: str
@@ -63,7 +77,7 @@ class OrderAccepted:
 
 
 @dataclass(frozen=True, slots=True)
-class OrderRejected:
+class OrderRejected(OrderEventBase):
     """The exchange refused a placement (`success: false`), with Coinbase's reason."""
 
     client_order_id: str
@@ -72,7 +86,7 @@ class OrderRejected:
 
 
 @dataclass(frozen=True, slots=True)
-class OrderSubmitUnknown:
+class OrderSubmitUnknown(OrderEventBase):
     """A placement's reply was lost (timeout, 5xx, disconnect): outcome unknown."""
 
     client_order_id: str
@@ -81,7 +95,7 @@ class OrderSubmitUnknown:
 
 
 @dataclass(frozen=True, slots=True)
-class OrderNotFound:
+class OrderNotFound(OrderEventBase):
     """A lookup (`QueryOrder`) found no such order on the exchange: a placement whose
     reply was lost never arrived. The engine sends the same placement again (same
     client_order_id: should the first one arrive after all, it is the same order)."""
@@ -91,7 +105,7 @@ class OrderNotFound:
 
 
 @dataclass(frozen=True, slots=True)
-class OrderFilled:
+class OrderFilled(OrderEventBase):
     """One execution of an order, identified by the exchange's trade id."""
 
     client_order_id: str
@@ -103,7 +117,7 @@ class OrderFilled:
 
 
 @dataclass(frozen=True, slots=True)
-class OrderStatusReport:
+class OrderStatusReport(OrderEventBase):
     """The exchange's word on an order (a lookup or a user-channel update).
 
     Cumulative fill figures, when given, are applied as "at least this much filled":
@@ -127,7 +141,7 @@ class OrderStatusReport:
 
 
 @dataclass(frozen=True, slots=True)
-class CancelRejected:
+class CancelRejected(OrderEventBase):
     """A cancel was refused (the order had already filled, triggered or gone)."""
 
     client_order_id: str
@@ -136,7 +150,7 @@ class CancelRejected:
 
 
 @dataclass(frozen=True, slots=True)
-class CancelUnknown:
+class CancelUnknown(OrderEventBase):
     """A cancel's reply was lost: the order may or may not still rest."""
 
     client_order_id: str
@@ -145,7 +159,7 @@ class CancelUnknown:
 
 
 @dataclass(frozen=True, slots=True)
-class OrderEdited:
+class OrderEdited(OrderEventBase):
     """An in-place edit took effect: these are the order's levels now."""
 
     client_order_id: str
@@ -156,7 +170,7 @@ class OrderEdited:
 
 
 @dataclass(frozen=True, slots=True)
-class EditRejected:
+class EditRejected(OrderEventBase):
     """An in-place edit was refused (or not supported): the old levels still hold."""
 
     client_order_id: str
@@ -178,15 +192,5 @@ OrderEvent = (
 )
 Event = MarketTrade | Timer | TradingStateChanged | OrderEvent
 
-ORDER_EVENT_TYPES: tuple[type, ...] = (
-    OrderAccepted,
-    OrderRejected,
-    OrderSubmitUnknown,
-    OrderNotFound,
-    OrderFilled,
-    OrderStatusReport,
-    CancelRejected,
-    CancelUnknown,
-    OrderEdited,
-    EditRejected,
-)
+# derived from the union, so one list names the order events
+ORDER_EVENT_TYPES: tuple[type[OrderEventBase], ...] = typing.get_args(OrderEvent)

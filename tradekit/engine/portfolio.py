@@ -54,27 +54,50 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
-import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Protocol, runtime_checkable
 
 from tradekit.core.decision import DecisionEngine
 from tradekit.core.events import (
     Event,
     MarketTrade,
+    OrderEventBase,
     OrderStatusReport,
     Timer,
     TradingState,
     TradingStateChanged,
 )
+from tradekit.core.orders import Order
 from tradekit.core.risk import PortfolioRisk, RiskLimits
 from tradekit.engine._async.driver import AsyncPairDriver, StepResult, fill_event
+from tradekit.engine.freshness import TradeAges
+from tradekit.engine.health import ExchangeHalted, HealthBook, PairHealth
+from tradekit.engine.lanes import (
+    Control,
+    InboxItem,
+    Job,
+    Lane,
+    LaneItem,
+    Signal,
+    is_trade,
+    quiet,
+)
+from tradekit.engine.status import left_in_place, pair_status, resting_orders
+from tradekit.exchange._async.protocols import AsyncExchangeApi, AsyncSimulatedMarket
 from tradekit.exchange.types import TRANSIENT, ExchangeError
 from tradekit.store.sqlite import Store
+
+__all__ = [
+    "ExchangeHalted",
+    "PairHealth",
+    "Portfolio",
+    "PortfolioHandle",
+    "PortfolioStats",
+]
 
 LIVE_CLOCK_NS = 120 * 10**9  # market time this close to the wall clock counts as live
 FAIR_BATCH = 64  # events handled between two yields to the event loop during a burst
@@ -98,60 +121,11 @@ class PortfolioStats:
     decision_waits_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
 
 
-@dataclass
-class PairHealth:
-    """Is the exchange answering for this pair? `degraded` says why not ("" = healthy)."""
+@runtime_checkable
+class _Closable(Protocol):
+    """A feed that can be closed (an async generator, the Coinbase feed)."""
 
-    degraded: str = ""
-    since_ns: int = 0
-    errors: int = 0  # transient errors since the start
-    retry_at: float = 0.0  # monotonic time of the next attempt while degraded
-    backoff_s: float = 0.0
-    recovered: bool = False  # its saved state reconciled with the exchange
-
-
-class ExchangeHalted(ExchangeError):
-    """A permanent error (the key refused, a request the exchange will never accept):
-    the portfolio stopped and left its stops in place; the message says where."""
-
-
-BACKOFF_MIN_S = 0.5
-BACKOFF_MAX_S = 30.0
-
-
-_END: Any = object()  # the feed's last word in the inbox
-_WAKE: Any = object()  # a control is waiting in `_urgent`, or a lane failed
-_RECOVER: Any = object()  # a lane's first job: reconcile its pair with the exchange
-_POLL: Any = object()  # a lane's REST safety net (and the retry of a degraded pair)
-
-
-@dataclass
-class _Control:
-    product_id: str
-    event: Event
-    done: asyncio.Future[None] | None = None
-
-
-@dataclass(eq=False)
-class _Lane:
-    """One pair's worker: its own queue (controls first), handled one item at a time."""
-
-    pid: str
-    items: deque[Any] = field(default_factory=deque)  # (event, received) | _POLL | _RECOVER
-    urgent: deque[_Control] = field(default_factory=deque)
-    task: asyncio.Task[None] | None = None
-    waiter: asyncio.Future[None] | None = None  # set while the lane waits for work
-    polling: bool = False  # a _POLL is queued
-    handled: int = 0
-
-    @property
-    def idle(self) -> bool:
-        return self.waiter is not None and not (self.items or self.urgent)
-
-    def wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+    async def aclose(self) -> None: ...
 
 
 class PortfolioHandle:
@@ -191,7 +165,7 @@ class Portfolio:
     def __init__(
         self,
         decisions: Iterable[DecisionEngine],
-        exchange: Any,
+        exchange: AsyncExchangeApi,
         store: Store,
         feed: AsyncIterator[Event] | Callable[[], AsyncIterator[Event]] | None = None,
         *,
@@ -210,29 +184,29 @@ class Portfolio:
                 raise ValueError(f"{d.product_id} is listed twice")
             self.drivers[d.product_id] = AsyncPairDriver(d, exchange, store)
         self._feed = feed
-        self._market: Any = exchange if hasattr(exchange, "advance") else None
+        self._market = exchange if isinstance(exchange, AsyncSimulatedMarket) else None
         # a simulated market is driven in order: see "A simulated market runs in order"
         self._in_order = self._market is not None
         self.poll_after_s = poll_after_s
         self.stale_after_s = stale_after_s
         self.max_trade_age_ns = None if max_trade_age_s is None else int(max_trade_age_s * 1e9)
-        self._newest_trade: dict[str, int] = {}  # pair -> the newest trade's time seen
-        self._too_old_since: dict[str, int] = {}  # pair -> an episode of old trades began
+        self._ages = TradeAges(self.max_trade_age_ns, store)
         self.close_store = close_store
         self.stats = PortfolioStats()
-        self._inbox: asyncio.Queue[Any] | None = None
-        self._urgent: deque[_Control] = deque()
+        self._inbox: asyncio.Queue[InboxItem] | None = None
+        self._feed_iter: AsyncIterator[Event] | None = None
+        self._urgent: deque[Control] = deque()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._closing = False  # a clean stop is cancelling entries: no trade decided on
         self._last_poll = time.monotonic()
         self._watchers: list[Callable[[str, StepResult], None]] = []
-        self.health: dict[str, PairHealth] = {pid: PairHealth() for pid in self.drivers}
+        self._health = HealthBook(list(self.drivers), store)
+        self.health: dict[str, PairHealth] = self._health.pairs
         self._behind: set[str] = set()  # pairs that observed trades too late to decide on
-        self._lanes: dict[str, _Lane] = {pid: _Lane(pid) for pid in self.drivers}
+        self._lanes: dict[str, Lane] = {pid: Lane(pid) for pid in self.drivers}
         self._failure: BaseException | None = None  # what ended a lane (ends the run)
         self._drained: asyncio.Future[None] | None = None  # the router waits for idle lanes
-        self._rng = random.Random()
         self.started = False
         self.finished = False
 
@@ -278,29 +252,10 @@ class Portfolio:
             ]
             await asyncio.wait_for(asyncio.gather(*back), timeout_s)
 
-    def resting(self) -> list[tuple[str, Any, str]]:
+    def resting(self) -> list[tuple[str, Order, str]]:
         """What this run has on the exchange (as far as it knows), and why:
         (product_id, order, why) for every order not known to be over."""
-        out = []
-        for pid, driver in self.drivers.items():
-            d = driver.decision
-            for order in d.pending_orders():
-                if order is d.stop:
-                    why = "the stop of the position held"
-                elif order is d.exit:
-                    why = "the exit of the position held"
-                elif order is d.entry:
-                    status = order.status.value
-                    if "CANCEL" in status:
-                        why = "an entry whose cancel is unanswered: it may still rest"
-                    elif status == "SUBMIT_UNKNOWN":
-                        why = "an entry whose placement is unanswered: it may rest"
-                    else:
-                        why = "an entry, kept (keep_entries)"
-                else:
-                    why = f"an order in doubt ({order.status.value})"
-                out.append((pid, order, why))
-        return out
+        return resting_orders(self.drivers)
 
     async def run(self) -> None:
         """Recover every pair, then handle the feed until it ends or `stop()`."""
@@ -309,7 +264,7 @@ class Portfolio:
         try:
             self._restore()
             for lane in self._lanes.values():
-                lane.items.appendleft(_RECOVER)
+                lane.items.appendleft(Job.RECOVER)
             self.started = True
             await self._consume()
             self.finished = True
@@ -346,7 +301,7 @@ class Portfolio:
             driver.restore()
             self.risk.add(driver.decision)
             # across a restart: nothing older than what the last run already knew
-            self._newest_trade[pid] = max(self._newest_trade.get(pid, 0), driver.decision.last_ts)
+            self._ages.seen(pid, driver.decision.last_ts)
 
     async def _recover_pair(self, pid: str, retry: bool = False) -> None:
         driver = self.drivers[pid]
@@ -362,7 +317,9 @@ class Portfolio:
 
     # -- exchange trouble ----------------------------------------------------------
 
-    async def _guarded(self, pid: str, work: Callable[[], Any], retry: bool = False) -> bool:
+    async def _guarded(
+        self, pid: str, work: Callable[[], Awaitable[None]], retry: bool = False
+    ) -> bool:
         """Run one pair's exchange work. Transient trouble (a reply lost, rate limited,
         the exchange down; or orders left in doubt because it did not answer) degrades
         the pair: stops stay where they are, the error is journaled once per episode,
@@ -381,16 +338,7 @@ class Portfolio:
         if driver.unsettled:
             self._degrade(pid, "orders in doubt: the exchange did not answer", retry)
             return False
-        health = self.health[pid]
-        if health.degraded:
-            self.store.note(
-                pid,
-                f"{pid} recovered after {health.degraded}",
-                driver.decision.last_ts or _now_ns(),
-                {"degraded": False},
-            )
-            health.degraded = ""
-            health.backoff_s = 0.0
+        self._health.answered(pid, driver.decision.last_ts)
         return True
 
     def degrade(self, product_id: str, reason: str) -> None:
@@ -400,41 +348,11 @@ class Portfolio:
             self._degrade(product_id, reason, retry=False)
 
     def _degrade(self, pid: str, reason: str, retry: bool) -> None:
-        """Start an episode, or (a retry that failed) wait longer before the next one."""
-        health = self.health[pid]
-        health.errors += 1
-        if health.degraded and not retry:
-            return  # trouble seen again meanwhile: the back-off schedule stands
-        if not health.degraded:
-            health.degraded = reason
-            health.since_ns = _now_ns()
-            health.backoff_s = BACKOFF_MIN_S
-            self.store.note(
-                pid,
-                f"{pid} degraded: {reason}; stops left where they are, retrying with back-off",
-                self.drivers[pid].decision.last_ts or health.since_ns,
-                {"degraded": True},
-            )
-        else:
-            health.backoff_s = min(BACKOFF_MAX_S, health.backoff_s * 2)
-        health.retry_at = time.monotonic() + self._rng.uniform(0.5, 1.0) * health.backoff_s
+        self._health.degrade(pid, reason, retry, self.drivers[pid].decision.last_ts)
 
     def left_in_place(self) -> str:
         """What a stopped run leaves on the exchange, pair by pair, in one line."""
-        parts = []
-        for pid, driver in self.drivers.items():
-            d = driver.decision
-            pos = d.position
-            if pos is None or pos.open_size <= 0:
-                continue
-            stop = d.stop
-            where = (
-                f"stop {stop.stop_price} / {stop.limit_price} ({d.protection_state.value})"
-                if stop is not None
-                else d.protection_state.value
-            )
-            parts.append(f"{pid} {pos.open_size} held, {where}")
-        return "left in place: " + ("; ".join(parts) if parts else "no open position")
+        return left_in_place(self.drivers)
 
     @property
     def behind(self) -> frozenset[str]:
@@ -449,7 +367,7 @@ class Portfolio:
         ts = self.drivers[pid].decision.last_ts
         await self._guarded(pid, functools.partial(self._process, pid, Timer(ts)))
 
-    async def _heal(self, pid: str) -> None:
+    async def _retry_degraded(self, pid: str) -> None:
         """A degraded pair whose back-off is over: try again (recovery first)."""
         health = self.health[pid]
         if not (health.degraded or not health.recovered) or time.monotonic() < health.retry_at:
@@ -470,20 +388,20 @@ class Portfolio:
     # Each control is queued at once and returns a future that is done when the pair
     # has handled it: ignore it, or `await portfolio.pause("SOL-USD")` to wait for that.
 
-    def pause(self, product_id: str) -> asyncio.Future[Any]:
+    def pause(self, product_id: str) -> asyncio.Future[None]:
         return self._control(product_id, TradingState.PAUSED, "paused")
 
-    def resume(self, product_id: str) -> asyncio.Future[Any]:
+    def resume(self, product_id: str) -> asyncio.Future[None]:
         return self._control(product_id, TradingState.ACTIVE, "resumed")
 
     def kill(
         self, reason: str = "kill switch", flatten_offset_pct: Decimal | None = None
-    ) -> asyncio.Future[Any]:
+    ) -> asyncio.Future[list[None]]:
         """Cancel every working entry and allow no new one. Stops stay in place, unless
         `flatten_offset_pct` is given: then each position is sold with a limit order that
         far below the last price (its stop cancelled first)."""
         self._check_running("kill switch")
-        return _quiet(
+        return quiet(
             asyncio.gather(
                 *(
                     self._control(pid, TradingState.HALTED, reason, flatten_offset_pct)
@@ -492,13 +410,13 @@ class Portfolio:
             )
         )
 
-    def pause_all(self) -> asyncio.Future[Any]:
+    def pause_all(self) -> asyncio.Future[list[None]]:
         self._check_running("pause all")
-        return _quiet(asyncio.gather(*(self.pause(pid) for pid in self.drivers)))
+        return quiet(asyncio.gather(*(self.pause(pid) for pid in self.drivers)))
 
-    def resume_all(self) -> asyncio.Future[Any]:
+    def resume_all(self) -> asyncio.Future[list[None]]:
         self._check_running("resume all")
-        return _quiet(asyncio.gather(*(self.resume(pid) for pid in self.drivers)))
+        return quiet(asyncio.gather(*(self.resume(pid) for pid in self.drivers)))
 
     def _check_running(self, what: str) -> None:
         if self._inbox is None or not self.running:
@@ -507,6 +425,11 @@ class Portfolio:
                 f"cannot {what}: the portfolio {why}, so nothing would act on it "
                 "(start a new run to trade again)"
             )
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The background run `start()` scheduled (None before; done once it ended)."""
+        return self._task
 
     @property
     def running(self) -> bool:
@@ -519,20 +442,20 @@ class Portfolio:
         state: TradingState,
         reason: str,
         flatten_offset_pct: Decimal | None = None,
-    ) -> asyncio.Future[Any]:
+    ) -> asyncio.Future[None]:
         if product_id not in self.drivers:
             known = ", ".join(self.drivers)
             raise KeyError(f"no pair {product_id!r} in this portfolio (it has {known})")
         self._check_running(f"{state.value.lower()} {product_id}")
         assert self._inbox is not None
         ev = TradingStateChanged(state, self._control_ts(product_id), reason, flatten_offset_pct)
-        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         # Controls jump the queue: handled before any feed event still waiting (a kill
         # must not wait behind a backlog); the marker only wakes an idle router.
-        _quiet(done)
-        self._urgent.append(_Control(product_id, ev, done))
+        quiet(done)
+        self._urgent.append(Control(product_id, ev, done))
         with contextlib.suppress(asyncio.QueueFull):
-            self._inbox.put_nowait(_WAKE)
+            self._inbox.put_nowait(Signal.WAKE)
         return done
 
     def _control_ts(self, product_id: str) -> int:
@@ -615,9 +538,9 @@ class Portfolio:
                     except TimeoutError:
                         await self._poll()
                         continue
-                if item is _WAKE:
+                if item is Signal.WAKE:
                     continue
-                if item is _END:
+                if item is Signal.END:
                     assert reader is not None
                     await reader  # a feed that failed raises here
                     await self._lanes_done()
@@ -658,7 +581,7 @@ class Portfolio:
             finally:
                 self._drained = None
 
-    async def _run_lane(self, lane: _Lane) -> None:
+    async def _run_lane(self, lane: Lane) -> None:
         """Have a lane handle what was queued for it: now, to the end, on a simulated
         market (the router waits: the journal's order is the sync engine's); else by
         waking its task (the router goes on at once)."""
@@ -667,17 +590,17 @@ class Portfolio:
         else:
             lane.wake()
 
-    async def _route(self, pid: str, item: Any) -> None:
+    async def _route(self, pid: str, item: LaneItem) -> None:
         """Give a lane an item: queued and its task woken; in order (where nothing is
         ever left queued after a step), handled at once."""
         lane = self._lanes[pid]
         if self._in_order:
-            await self._one(lane, item)
+            await self._handle_item(lane, item)
         else:
             lane.items.append(item)
             lane.wake()
 
-    async def _serve(self, lane: _Lane) -> None:
+    async def _serve(self, lane: Lane) -> None:
         """A lane's task: handle its items, then wait for more. An error ends the run."""
         loop = asyncio.get_running_loop()
         try:
@@ -696,9 +619,9 @@ class Portfolio:
                 drained.set_result(None)
             if self._inbox is not None:
                 with contextlib.suppress(asyncio.QueueFull):
-                    self._inbox.put_nowait(_WAKE)
+                    self._inbox.put_nowait(Signal.WAKE)
 
-    async def _drain(self, lane: _Lane) -> None:
+    async def _drain(self, lane: Lane) -> None:
         """Handle a lane's items in order, controls first. When both its queue and the
         feed's inbox are empty, a pair that only observed late trades decides now."""
         pid = lane.pid
@@ -706,7 +629,7 @@ class Portfolio:
             if lane.urgent:
                 await self._control_now(lane.urgent.popleft())
             elif lane.items:
-                await self._one(lane, lane.items.popleft())
+                await self._handle_item(lane, lane.items.popleft())
             elif pid in self._behind and self._inbox is not None and self._inbox.empty():
                 await self._catch_up(pid)
             else:
@@ -715,19 +638,19 @@ class Portfolio:
             if lane.handled % FAIR_BATCH == 0:
                 await asyncio.sleep(0)
 
-    async def _one(self, lane: _Lane, item: Any) -> None:
+    async def _handle_item(self, lane: Lane, item: LaneItem) -> None:
         """One item of a lane: a poll, its recovery, or an event (see `_handle`)."""
-        if item is _POLL:
+        if item is Job.POLL:
             lane.polling = False
             await self._poll_pair(lane.pid)
-        elif item is _RECOVER:
+        elif item is Job.RECOVER:
             await self._recover_pair(lane.pid)
         else:
             ev, received = item
-            newer = bool(lane.items) and _is_trade(lane.items[0])
+            newer = bool(lane.items) and is_trade(lane.items[0])
             await self._handle(lane.pid, ev, received, newer)
 
-    async def _control_now(self, c: _Control) -> None:
+    async def _control_now(self, c: Control) -> None:
         """A control, stamped when handled, on its pair's clock."""
         c.event = dataclasses.replace(c.event, ts=self._control_ts(c.product_id))
         await self._handle(c.product_id, c.event)
@@ -744,22 +667,21 @@ class Portfolio:
             # wakes the router: the feed ended (or failed: awaiting this task re-raises).
             # Never waits: cancelled with a full inbox, the router sees `done()` instead.
             with contextlib.suppress(asyncio.QueueFull):
-                inbox.put_nowait(_END)
+                inbox.put_nowait(Signal.END)
 
     def _open_feed(self) -> AsyncIterator[Event] | None:
-        source: Any = self._feed
+        source = self._feed
         if source is None:
             return None
-        feed: AsyncIterator[Event] = source if hasattr(source, "__anext__") else source()
+        feed = source if isinstance(source, AsyncIterator) else source()
         self._feed_iter = feed
         return feed
 
     async def _close_feed(self) -> None:
-        it = getattr(self, "_feed_iter", None)
-        close = getattr(it, "aclose", None)
-        if close is not None:
+        it = self._feed_iter
+        if isinstance(it, _Closable):
             with contextlib.suppress(Exception):
-                await close()
+                await it.aclose()
 
     async def _dispatch(
         self, ev: Event, product_id: str | None = None, received: float | None = None
@@ -824,41 +746,16 @@ class Portfolio:
         await self._guarded(pid, handle)
 
     def _too_old(self, pid: str, trade: MarketTrade, received: float) -> bool:
-        """A live market's trade that is no news: older than the newest trade of its pair
-        already seen (a replay after a reconnect or a restart: `last_ts` is persisted),
-        or older than `max_trade_age_s` by the local clock when it was received (an
-        exchange catching up after an outage). Neither decided on nor observed (its
-        high would move the stop above today's market); counted, and journaled once per
-        episode with its age. The core never reads a clock: this is the driver layer's."""
-        newest = self._newest_trade.get(pid, 0)
-        why = ""
-        if self.max_trade_age_ns is not None:
-            now = _now_ns() - int((time.perf_counter() - received) * 1e9)  # at receipt
-            age = now - trade.ts
-            if age > self.max_trade_age_ns:
-                limit = self.max_trade_age_ns / 1e9
-                why = f"{age / 1e9:.1f} s old when received (max_trade_age {limit:g} s)"
-        if not why and trade.ts < newest:
-            why = f"older than the newest trade seen ({(newest - trade.ts) / 1e9:.3f} s)"
-        if not why:
-            self._newest_trade[pid] = trade.ts
-            if self._too_old_since.pop(pid, None) is not None:
-                self.store.note(pid, f"{pid}: trades are current again", trade.ts, {"old": False})
-            return False
-        self.stats.too_old += 1
-        if pid not in self._too_old_since:
-            self._too_old_since[pid] = trade.ts
-            self.store.note(
-                pid,
-                f"{pid}: a trade at {trade.price} is {why}: not decided on, nor its high",
-                _now_ns(),
-                {"old": True},
-            )
-        return True
+        if self._ages.too_old(pid, trade, received):
+            self.stats.too_old += 1
+            return True
+        return False
 
     async def _advance(self, pid: str, driver: AsyncPairDriver, trade: MarketTrade) -> None:
         """A simulated market: match this trade first, as the sync engine does."""
-        fills = await self._market.advance(trade)
+        market = self._market
+        assert market is not None  # called only on a simulated market
+        fills = await market.advance(trade)
         for ev in (await driver.trade_events(trade, fills))[:-1]:  # the trade: the caller's
             await self._process(pid, ev)
 
@@ -884,9 +781,9 @@ class Portfolio:
         return [fill_event(f, ev.client_order_id) for f in fresh]
 
     def _owner(self, ev: Event) -> str | None:
-        coid = getattr(ev, "client_order_id", "")
-        if not coid:
+        if not isinstance(ev, OrderEventBase) or not ev.client_order_id:
             return None
+        coid = ev.client_order_id
         for pid, driver in self.drivers.items():
             if coid in driver.decision.orders:
                 return pid
@@ -927,16 +824,16 @@ class Portfolio:
         for pid, lane in self._lanes.items():
             if not lane.polling:
                 lane.polling = True
-                await self._route(pid, _POLL)
+                await self._route(pid, Job.POLL)
 
     async def _poll_pair(self, pid: str) -> None:
         """Ask REST about every order the pair still has open: the user channel may be
         silent, or may have missed a fill while reconnecting (an order placed while the
         socket was down is in no resync). A degraded pair whose back-off is over is
         tried again first."""
-        await self._heal(pid)
+        await self._retry_degraded(pid)
         health = self.health[pid]
-        if not health.recovered or (health.degraded and time.monotonic() < health.retry_at):
+        if not health.recovered or self._health.waiting(pid):
             return
         driver = self.drivers[pid]
         now = _now_ns()
@@ -962,54 +859,14 @@ class Portfolio:
 
     # -- inspection ----------------------------------------------------------------
 
-    def status(self) -> list[dict[str, Any]]:
+    def status(self) -> list[dict[str, object]]:
         """One row per pair, exact Decimals (see `pair_status`)."""
         return [self.pair_status(pid) for pid in self.drivers]
 
-    def pair_status(self, product_id: str) -> dict[str, Any]:
-        """What one pair is doing: trading state, phase, protection, last price, open
-        size, stop trigger and limit, distance from the last price to the stop (a
-        fraction of the price), realized P&L (closed positions, fees included) and
-        unrealized P&L (the open position marked at the last price, its fees included).
-        Exact Decimals; `product` is the pair's ProductSpec (its increments)."""
-        d = self.drivers[product_id].decision
-        pos = d.position
-        last = d.last_price
-        open_size = None if pos is None else pos.open_size
-        trigger = None if pos is None else pos.stop_trigger
-        distance = None
-        if trigger is not None and last:
-            distance = (last - trigger) / last
-        unrealized = None
-        if pos is not None and last is not None:
-            unrealized = pos.proceeds + pos.open_size * last - pos.cost - pos.fees
-        return {
-            "product_id": product_id,
-            "state": d.trading_state.value,
-            "phase": d.phase.value,
-            "protection": d.protection_state.value,
-            "last_price": last,
-            "last_ts": d.last_ts or None,
-            "open_size": open_size,
-            "stop": trigger,
-            "stop_limit": None if pos is None else pos.stop_limit,
-            "stop_distance": distance,
-            "realized_pnl": self.store.total_realized_pnl(product_id),
-            "unrealized_pnl": unrealized,
-            "degraded": self.health[product_id].degraded,
-            "product": d.product,
-        }
-
-
-def _is_trade(item: Any) -> bool:
-    return type(item) is tuple and type(item[0]) is MarketTrade
-
-
-def _quiet(future: asyncio.Future[Any]) -> asyncio.Future[Any]:
-    """A control's future that nobody has to await: its error (the run stopped first)
-    is not logged as never retrieved."""
-    future.add_done_callback(lambda f: f.cancelled() or f.exception())
-    return future
+    def pair_status(self, product_id: str) -> dict[str, object]:
+        """What one pair is doing (see `tradekit.engine.status.pair_status`)."""
+        driver = self.drivers[product_id]
+        return pair_status(driver.decision, self.store, self.health[product_id])
 
 
 def _now_ns() -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
 from tradekit.core.events import OrderStatusReport
 from tradekit.core.orders import OrderSide, OrderStatus, OrderType
@@ -47,6 +48,16 @@ class CancelResult:
     order_id: str
     success: bool
     failure_reason: str = ""  # e.g. UNKNOWN_CANCEL_ORDER, ORDER_IS_FULLY_FILLED
+
+
+class EditOutcome(Protocol):
+    """What an in-place edit answered (each adapter has its own result class)."""
+
+    @property
+    def success(self) -> bool: ...
+
+    @property
+    def failure_reason(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from tradekit.app import format as fmt
+from tradekit import format as fmt
 from tradekit.core.events import MarketTrade, OrderFilled
 from tradekit.core.money import to_decimal
 from tradekit.core.position import PositionState, TrailParams

@@ -7,7 +7,7 @@
 
 Each function returns a `Table`: `_repr_html_` for Jupyter, a plain-text `repr` for a
 terminal, `rows` (dicts) and `to_dataframe()` (pandas, imported then). Numbers are
-shown for people (`tradekit.app.format`): prices and sizes at the product's increments,
+shown for people (`tradekit.format`): prices and sizes at the product's increments,
 money to the cent, fractions as percentages, long order ids shortened (the full id on
 hover); the rows and the DataFrame keep the exact `Decimal` objects (object columns).
 Times are nanoseconds since the epoch in the rows, UTC datetimes in the DataFrame.
@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from tradekit.app import format as fmt
+from tradekit import format as fmt
 from tradekit.core.money import ProductSpec, plain
 
 if TYPE_CHECKING:

@@ -29,11 +29,16 @@ import html
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from tradekit.app import format as fmt
+from tradekit import format as fmt
+from tradekit.engine.portfolio import Portfolio, PortfolioHandle
 from tradekit.notebook.charts import LiveRatchetChart
+
+if TYPE_CHECKING:
+    from tradekit.app.session import Session
 
 __all__ = ["PortfolioMonitor"]
 
@@ -67,6 +72,41 @@ _CELL = "padding:2px 6px;border-bottom:1px solid #e4e4e4;white-space:nowrap;"
 _NUM = _CELL + "text-align:right;font-family:monospace;"
 
 
+@runtime_checkable
+class FeedWithStats(Protocol):
+    """A feed whose figures the monitor shows (the Coinbase feed's `FeedStats`)."""
+
+    @property
+    def stats(self) -> object: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Followed:
+    """What a monitor follows, whatever it was given: the portfolio, its handle once
+    started, the feed whose figures to show, and the run's mode ("PAPER", "LIVE",
+    "SIM" for a Session; "" otherwise)."""
+
+    portfolio: Portfolio
+    handle: PortfolioHandle | None = None
+    feed: FeedWithStats | None = None
+    mode: str = ""
+
+    @classmethod
+    def of(cls, target: Session | Portfolio | PortfolioHandle) -> Followed:
+        if isinstance(target, Portfolio):
+            return cls(target)
+        if isinstance(target, PortfolioHandle):
+            return cls(target.portfolio, target)
+        from tradekit.app.session import Session  # here: the session's imports are heavy
+
+        if isinstance(target, Session):
+            return cls(target.portfolio, target.handle, target.feed, target.mode_label)
+        raise TypeError(
+            f"PortfolioMonitor follows a Session, a Portfolio or a PortfolioHandle, "
+            f"not {type(target).__name__}"
+        )
+
+
 class PortfolioMonitor:
     """A live dashboard of a running portfolio. See the module docstring.
 
@@ -80,13 +120,13 @@ class PortfolioMonitor:
 
     def __init__(
         self,
-        target: Any,
+        target: Session | Portfolio | PortfolioHandle,
         *,
         max_updates_per_s: float = 2.0,
         max_points: int = 1500,
         chart_height: int = 360,
         flatten_offset_pct: Decimal = Decimal("0.005"),
-        feed: Any = None,
+        feed: FeedWithStats | None = None,
         columns: tuple[str, ...] | list[str] = DEFAULT_COLUMNS,
         clock: Callable[[], float] = time.monotonic,
         start: bool = True,
@@ -97,10 +137,11 @@ class PortfolioMonitor:
         self.columns = tuple(columns)
         if max_updates_per_s <= 0:
             raise ValueError(f"max_updates_per_s must be positive, got {max_updates_per_s}")
-        self.portfolio, self.handle, session_feed = _unpack(target)
+        followed = Followed.of(target)
+        self.portfolio, self.handle = followed.portfolio, followed.handle
         # "PAPER" / "LIVE" / "SIM" when following a Session: said first in the header
-        self.mode = str(getattr(target, "mode_label", ""))
-        self.feed = feed if feed is not None else session_feed
+        self.mode = followed.mode
+        self.feed = feed if feed is not None else followed.feed
         self.max_updates_per_s = max_updates_per_s
         self._interval = 1.0 / max_updates_per_s
         self._clock = clock
@@ -125,7 +166,7 @@ class PortfolioMonitor:
         }
         self._build()
         self._unwatch: Callable[[], None] | None = self.portfolio.watch(self._on_step)
-        task = getattr(self.portfolio, "_task", None)
+        task = self.portfolio.task
         if task is not None:  # closes the moment the run ends (the loop also checks)
             task.add_done_callback(lambda _t: self._closing())
         self.refresh()
@@ -334,7 +375,7 @@ class PortfolioMonitor:
             self._error(traceback.format_exc())
 
     def _ended(self) -> bool:
-        task = getattr(self.portfolio, "_task", None)
+        task = self.portfolio.task
         return task is not None and task.done()
 
     def close(self) -> None:
@@ -345,7 +386,7 @@ class PortfolioMonitor:
         if self._unwatch is not None:
             self._unwatch()
             self._unwatch = None
-        task = getattr(self.portfolio, "_task", None)
+        task = self.portfolio.task
         if task is not None and task.done() and not task.cancelled():
             exc = task.exception()
             if exc is not None:
@@ -408,7 +449,7 @@ class PortfolioMonitor:
             state = "<b style='color:#7b3294'>stopped</b>: the portfolio is no longer running"
         elif self._ended():
             state = "<b>stopping</b>"
-        elif getattr(self.portfolio, "started", False):
+        elif self.portfolio.started:
             state = "<b style='color:#2ca02c'>running</b>"
         else:
             state = "<b>starting</b> (recovering the pairs)"
@@ -451,7 +492,7 @@ class PortfolioMonitor:
 
     def _feed_figures(self) -> str:
         parts = []
-        stats = getattr(self.feed, "stats", None)
+        stats = self.feed.stats if self.feed is not None else None
         if stats is not None:
             parts += [f"{label} {getattr(stats, name, 0):,}" for name, label in FEED_FIGURES]
         parts.append(f"REST polls {self.portfolio.stats.polls:,}")
@@ -473,24 +514,10 @@ class PortfolioMonitor:
         return out
 
 
-def degraded_pairs(portfolio: Any) -> str:
+def degraded_pairs(portfolio: Portfolio) -> str:
     """The pairs the exchange is not answering for, and why, in one line ("" = none)."""
-    health = getattr(portfolio, "health", {})
+    health = portfolio.health
     return "; ".join(f"{pid}: {h.degraded[:80]}" for pid, h in health.items() if h.degraded)
-
-
-def _unpack(target: Any) -> tuple[Any, Any, Any]:
-    """(portfolio, handle, feed) of a Session, a Portfolio or a PortfolioHandle."""
-    if hasattr(target, "portfolio") and hasattr(target, "feed"):  # a Session
-        return target.portfolio, getattr(target, "handle", None), target.feed
-    if hasattr(target, "portfolio") and hasattr(target, "task"):  # a PortfolioHandle
-        return target.portfolio, target, None
-    if hasattr(target, "drivers") and hasattr(target, "watch"):  # a Portfolio
-        return target, None, None
-    raise TypeError(
-        f"PortfolioMonitor follows a Session, a Portfolio or a PortfolioHandle, "
-        f"not {type(target).__name__}"
-    )
 
 
 def _quote_of(rows: list[dict[str, Any]]) -> str:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from tradekit.app import format as fmt
+from tradekit import format as fmt
 from tradekit.core.commands import (
     CancelOrder,
     EditStopOrder,
@@ -614,7 +614,7 @@ class Replay:
         import ipywidgets as w
         import plotly.graph_objects as go
 
-        from tradekit.notebook.charts.points import _xs, _ys
+        from tradekit.notebook.charts.points import datetimes_of, floats_of
 
         self._missing = ""
         n = len(self.steps)
@@ -648,8 +648,8 @@ class Replay:
         quote = self.product_id.split("-", 1)[-1]
         fig = go.FigureWidget()
         ts, px = self._prices
-        self._all_x = _xs(ts)
-        self._all_y = _ys(px)
+        self._all_x = datetimes_of(ts)
+        self._all_y = floats_of(px)
         fig.add_scatter(
             name="price", mode="lines", line={"color": "#4c78a8", "width": 1.2}, hoverinfo="skip"
         )

@@ -41,6 +41,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tradekit.core.events import MarketTrade
+from tradekit.data.scenario import Scenario
 from tradekit.exchange.types import Fill, PlaceResult
 from tradekit.sim.admin import admin_only
 from tradekit.sim.app import create_app
@@ -52,7 +53,6 @@ from tradekit.sim.rest.errors import bad
 from tradekit.sim.rest.inputs import read_object
 from tradekit.sim.server import SimServer, make_state
 from tradekit.sim.state import SimState
-from tradekit.teaching.scenario import Scenario
 
 __all__ = ["CLASSROOM", "Classroom", "ClassroomServer", "StudentState"]
 
@@ -188,7 +188,7 @@ class Classroom:
         recording: str | Path | None = None,
         loop_source: bool = False,
     ) -> None:
-        from tradekit.teaching.scenario import load
+        from tradekit.data.scenario import load
 
         if not 1 <= roster <= 999:
             raise ValueError(f"roster must be between 1 and 999 students, got {roster}")

@@ -11,7 +11,7 @@ the market exactly as it does on the paper exchange. That is how `tradekit demo
 from __future__ import annotations
 
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -107,3 +107,13 @@ class DrivenExchange:
     def close(self) -> None:
         self.market.close()
         self.adapter.close()
+
+
+if TYPE_CHECKING:
+    from tradekit.exchange.protocols import ExchangeApi, SimulatedMarket
+
+    def _implements_the_protocol(ex: DrivenExchange) -> ExchangeApi:
+        return ex  # the adapter's methods, passed through
+
+    def _is_a_simulated_market(ex: DrivenExchange) -> SimulatedMarket:
+        return ex

@@ -33,29 +33,46 @@ the journal, the engine snapshots, orders, fills, positions and stop moves carri
 schema v3, so that a flipped digit in a row that SQLite still reads is found too. Any
 damage found, at open or later on a read, is a `StoreError` naming the file, the table
 (and the row or pair) and what to do; the check only reads: nothing stored is changed or
-lost by it (`python -m tradekit.store.damage` measures what is found, and when).
+lost by it (`python -m tradekit.bench.damage` measures what is found, and when).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sqlite3
-import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import is_dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from tradekit.core.events import OrderFilled
 from tradekit.core.money import plain
 from tradekit.core.orders import Order, OrderStatus
 from tradekit.core.reports import PositionClosed, PositionOpened, StopMoved
 from tradekit.store.codec import REGISTRY, decode, encode
+from tradekit.store.integrity import (
+    SEALED,
+    checksum,
+    journal_damage,
+    reads,
+    seal,
+    snapshot_damage,
+    verify,
+)
+from tradekit.store.schema import (
+    APPLICATION_ID,
+    KINDS,
+    MIGRATIONS,
+    REMEDY,
+    SCHEMA_VERSION,
+    StoreError,
+    migrate,
+    probe,
+)
 
 __all__ = [
     "APPLICATION_ID",
@@ -67,128 +84,7 @@ __all__ = [
     "StoreError",
 ]
 
-APPLICATION_ID = 0x54524B54  # "TRKT": PRAGMA application_id of every tradekit store
-"""Marks a SQLite file as a tradekit store (bytes 68-71 of the header)."""
-
-KINDS = ("event", "command", "report", "outcome", "note")
-
-# Each step is a SQL script run, statement by statement, inside the same transaction that
-# sets `PRAGMA user_version` to its number: a failed step leaves the file as it was.
-# Append new steps; never edit a released one.
-MIGRATIONS: tuple[str, ...] = (
-    # v1: the initial schema
-    """
-    CREATE TABLE meta (
-        key   TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    );
-    CREATE TABLE engine_state (
-        product_id TEXT PRIMARY KEY,
-        snapshot   TEXT NOT NULL,      -- DecisionEngine.snapshot() as JSON
-        cursor     INTEGER NOT NULL DEFAULT 0,  -- index/ts of the last market event done
-        updated_ts INTEGER NOT NULL
-    );
-    CREATE TABLE journal (
-        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-        ts         INTEGER NOT NULL,   -- ns since the epoch, UTC
-        product_id TEXT,
-        kind       TEXT NOT NULL
-                   CHECK (kind IN ('event', 'command', 'report', 'outcome', 'note')),
-        type       TEXT NOT NULL,      -- class name (event/command/report)
-        payload    TEXT NOT NULL       -- JSON (tradekit.store.codec for dataclasses)
-    );
-    CREATE TABLE orders (
-        client_order_id TEXT PRIMARY KEY,
-        product_id   TEXT NOT NULL,
-        order_id     TEXT,
-        side         TEXT NOT NULL,
-        order_type   TEXT NOT NULL,
-        status       TEXT NOT NULL,
-        size         TEXT NOT NULL,
-        limit_price  TEXT NOT NULL,
-        stop_price   TEXT,
-        filled_size  TEXT NOT NULL,
-        filled_value TEXT NOT NULL,
-        fees         TEXT NOT NULL,
-        triggered    INTEGER NOT NULL,
-        trade_ids    TEXT NOT NULL,    -- JSON list of the exchange's trade ids
-        created_ts   INTEGER NOT NULL,
-        updated_ts   INTEGER NOT NULL
-    );
-    CREATE INDEX orders_product ON orders (product_id, created_ts);
-    CREATE TABLE fills (
-        id              INTEGER PRIMARY KEY,
-        client_order_id TEXT NOT NULL,
-        trade_id        TEXT NOT NULL,
-        product_id      TEXT NOT NULL,
-        side            TEXT,
-        price           TEXT NOT NULL,
-        size            TEXT NOT NULL,
-        fee             TEXT NOT NULL,
-        ts              INTEGER NOT NULL,
-        UNIQUE (client_order_id, trade_id)
-    );
-    CREATE TABLE positions (
-        id           INTEGER PRIMARY KEY AUTOINCREMENT,
-        product_id   TEXT NOT NULL,
-        opened_ts    INTEGER,
-        closed_ts    INTEGER,          -- NULL while open
-        size         TEXT NOT NULL,
-        entry_price  TEXT NOT NULL,
-        exit_price   TEXT,
-        fees         TEXT,
-        realized_pnl TEXT
-    );
-    CREATE UNIQUE INDEX positions_one_open ON positions (product_id) WHERE closed_ts IS NULL;
-    CREATE TABLE stop_history (
-        id          INTEGER PRIMARY KEY,
-        position_id INTEGER REFERENCES positions (id),
-        product_id  TEXT NOT NULL,
-        ts          INTEGER NOT NULL,
-        old_trigger TEXT,
-        trigger     TEXT NOT NULL,
-        limit_price TEXT NOT NULL,
-        price       TEXT NOT NULL,
-        highest     TEXT NOT NULL
-    );
-    CREATE INDEX stop_history_product ON stop_history (product_id, ts);
-    """,
-    # v2: keep the order's last rejection / cancel-refusal reason; index journal reads
-    # by product and fills by product.
-    """
-    ALTER TABLE orders ADD COLUMN reason TEXT NOT NULL DEFAULT '';
-    CREATE INDEX journal_product ON journal (product_id, seq);
-    CREATE INDEX fills_product ON fills (product_id, ts);
-    """,
-    # v3: a checksum (CRC-32, see `_crc`) on every journal row and engine snapshot, so
-    # that damage SQLite cannot see (a digit changed in a row it still reads) is found.
-    # Rows written before stay NULL: not checked.
-    """
-    ALTER TABLE journal ADD COLUMN crc INTEGER;
-    ALTER TABLE engine_state ADD COLUMN crc INTEGER;
-    ALTER TABLE orders ADD COLUMN crc INTEGER;
-    ALTER TABLE fills ADD COLUMN crc INTEGER;
-    ALTER TABLE positions ADD COLUMN crc INTEGER;
-    ALTER TABLE stop_history ADD COLUMN crc INTEGER;
-    """,
-)
-SCHEMA_VERSION = len(MIGRATIONS)
-
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-# What to do about a damaged store: said by every damage error.
-REMEDY = (
-    "the file is left as it is: restore it from a backup, or start a new run on another "
-    "store (the exchange still holds this run's orders and stops: look them up there)"
-)
 _TERMINAL = tuple(s.value for s in OrderStatus if s.is_terminal)
-
-
-class StoreError(Exception):
-    """The store cannot be opened or written; `path` is the file concerned."""
-
-    def __init__(self, path: str | os.PathLike[str], message: str) -> None:
-        super().__init__(f"{os.fspath(path)}: {message}")
-        self.path = os.fspath(path)
 
 
 class JournalEntry(NamedTuple):
@@ -226,255 +122,6 @@ def _dec(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
-def _statements(script: str) -> list[str]:
-    """Split a SQL script into statements (sqlite3.complete_statement knows the syntax)."""
-    out: list[str] = []
-    buf = ""
-    for line in script.splitlines(keepends=True):
-        buf += line
-        if sqlite3.complete_statement(buf):
-            out.append(buf.strip())
-            buf = ""
-    if buf.strip():
-        raise ValueError(f"incomplete SQL statement in migration: {buf.strip()!r}")
-    return out
-
-
-def _identity(conn: sqlite3.Connection) -> tuple[int, int, int]:
-    """(application_id, user_version, number of schema objects) of an open database."""
-    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-    return int(app_id), int(version), int(objects)
-
-
-def _check_identity(path: str, app_id: int, version: int, objects: int, known: int) -> None:
-    """Refuse anything but an empty database or a tradekit store this code can read."""
-    if app_id == APPLICATION_ID:
-        if version > known:
-            raise StoreError(
-                path,
-                f"the store's schema version is {version}, newer than version {known} "
-                f"that this tradekit knows; upgrade tradekit to open it (file left untouched)",
-            )
-        return
-    if app_id == 0 and version == 0 and objects == 0:
-        return  # an empty database: it becomes a store
-    raise StoreError(
-        path,
-        f"not a tradekit store (application_id {app_id:#x}, expected {APPLICATION_ID:#x}; "
-        f"schema objects: {objects}, user_version {version}): another application's "
-        f"database? Refusing to touch it",
-    )
-
-
-def _probe(path: Path, known: int) -> None:
-    """Check an existing file before any read-write open, without modifying it.
-
-    A non-SQLite or visibly truncated file, another application's database, or a store
-    from a newer schema raises StoreError. The file is opened read-only (and
-    `immutable` when there is no WAL to honour, so no side files are created).
-    """
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return
-    if not path.is_file():
-        raise StoreError(path, "not a regular file")
-    if st.st_size == 0:
-        return  # SQLite treats an empty file as a new database
-    with path.open("rb") as f:
-        header = f.read(100)
-    if header.startswith(_SQLITE_MAGIC) and len(header) < 100:
-        raise StoreError(path, f"truncated: {len(header)} bytes, less than a SQLite header")
-    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
-        raise StoreError(path, "not a SQLite database (no SQLite header): refusing to touch it")
-    page_size = int.from_bytes(header[16:18], "big")
-    if page_size == 1:
-        page_size = 65536
-    if page_size < 512 or page_size & (page_size - 1):
-        raise StoreError(path, f"corrupt SQLite header (page size {page_size})")
-    if st.st_size % page_size:
-        raise StoreError(
-            path, f"corrupt or truncated: {st.st_size} bytes is not a whole number of pages"
-        )
-    wal = Path(f"{path}-wal")
-    has_wal = wal.exists()
-    pages = int.from_bytes(header[28:32], "big")
-    if not has_wal and header[24:28] == header[92:96] and pages * page_size > st.st_size:
-        raise StoreError(
-            path,
-            f"truncated: the header counts {pages} pages of {page_size} bytes, "
-            f"the file holds {st.st_size} bytes",
-        )
-    uri = path.resolve().as_uri() + ("?mode=ro" if has_wal else "?mode=ro&immutable=1")
-    try:
-        conn = sqlite3.connect(uri, uri=True)
-        try:
-            identity = _identity(conn)
-            # A bit flipped on disk passes every check above: SQLite's integrity check
-            # reads every page and checks every index against its table (quick_check
-            # does not: a damaged index then fails later, on a read), naming what is
-            # damaged.
-            damage = [r[0] for r in conn.execute("PRAGMA integrity_check(5)").fetchall()]
-        finally:
-            conn.close()
-    except sqlite3.Error as e:
-        raise StoreError(path, f"cannot read it as a SQLite database ({e})") from e
-    _check_identity(str(path), *identity, known=known)
-    if damage != ["ok"]:
-        raise StoreError(
-            path,
-            "damaged (SQLite's integrity check: " + "; ".join(damage)[:300] + "): " + REMEDY,
-        )
-
-
-def _crc(*parts: Any) -> int:
-    """The checksum of a row's fields as written (CRC-32: damage, not tampering)."""
-    return zlib.crc32("\x1f".join("" if p is None else str(p) for p in parts).encode())
-
-
-def _journal_damage(row: Sequence[Any]) -> str | None:
-    """Why a journal row (seq, ts, product_id, kind, type, payload, crc) is damaged."""
-    seq, ts, pid, kind, type_name, payload, crc = row
-    if crc is not None and crc != _crc(ts, pid, kind, type_name, payload):
-        return f"journal row {seq} ({pid or 'no pair'}, {type_name}) fails its checksum"
-    return None
-
-
-def _snapshot_damage(pid: str, snapshot: str, crc: int | None) -> str | None:
-    """Why a pair's saved engine snapshot is damaged (checksum, then JSON)."""
-    if crc is not None and crc != _crc(pid, snapshot):
-        return f"the engine snapshot of {pid} (table engine_state) fails its checksum"
-    try:
-        json.loads(snapshot)
-    except ValueError as e:
-        return f"the engine snapshot of {pid} (table engine_state) is not JSON ({e})"
-    return None
-
-
-# The columns each table's checksum covers, in order (`fills.side` is filled in by SQL
-# from the order: left out). The journal and engine_state have their own, above.
-SEALED: dict[str, tuple[str, ...]] = {
-    "orders": (
-        "client_order_id", "product_id", "order_id", "side", "order_type", "status", "size",
-        "limit_price", "stop_price", "filled_size", "filled_value", "fees", "triggered",
-        "trade_ids", "reason", "created_ts", "updated_ts",
-    ),
-    "fills": ("client_order_id", "trade_id", "product_id", "price", "size", "fee", "ts"),
-    "positions": (
-        "product_id", "opened_ts", "closed_ts", "size", "entry_price", "exit_price", "fees",
-        "realized_pnl",
-    ),
-    "stop_history": (
-        "position_id", "product_id", "ts", "old_trigger", "trigger", "limit_price", "price",
-        "highest",
-    ),
-}  # fmt: skip
-
-
-def _seal(conn: sqlite3.Connection, table: str, where: str, params: Sequence[Any]) -> None:
-    """Set the checksum of the rows of `table` just written (in the same transaction)."""
-    cols = SEALED[table]
-    rows = conn.execute(f"SELECT rowid, {', '.join(cols)} FROM {table} WHERE {where}", params)
-    conn.executemany(
-        f"UPDATE {table} SET crc = ? WHERE rowid = ?", [(_crc(*r[1:]), r[0]) for r in rows]
-    )
-
-
-def _sealed_damage(table: str, row: Sequence[Any]) -> str | None:
-    """Why a row (rowid, *SEALED[table], crc) is damaged."""
-    crc = row[-1]
-    if crc is not None and crc != _crc(*row[1:-1]):
-        return f"{table} row {row[0]} ({row[2] if table != 'fills' else row[3]}) fails its checksum"
-    return None
-
-
-def _verify(conn: sqlite3.Connection, path: str) -> None:
-    """Every checksum and snapshot of an open store (reads only)."""
-    try:
-        for table, cols in SEALED.items():
-            for row in conn.execute(
-                f"SELECT rowid, {', '.join(cols)}, crc FROM {table} WHERE crc IS NOT NULL"
-            ):
-                why = _sealed_damage(table, row)
-                if why is not None:
-                    raise StoreError(path, f"damaged: {why}; {REMEDY}")
-        for pid, snapshot, crc in conn.execute(
-            "SELECT product_id, snapshot, crc FROM engine_state"
-        ):
-            why = _snapshot_damage(pid, snapshot, crc)
-            if why is not None:
-                raise StoreError(path, f"damaged: {why}; {REMEDY}")
-        for row in conn.execute(
-            "SELECT seq, ts, product_id, kind, type, payload, crc FROM journal "
-            "WHERE crc IS NOT NULL"
-        ):
-            why = _journal_damage(row)
-            if why is not None:
-                raise StoreError(path, f"damaged: {why}; {REMEDY}")
-    except sqlite3.DatabaseError as e:
-        raise StoreError(path, f"damaged: cannot read it through ({e}); {REMEDY}") from e
-
-
-_R = TypeVar("_R")
-
-
-def _reads(table: str) -> Callable[[Callable[..., _R]], Callable[..., _R]]:
-    """A read of `table`: damage met on the way is a StoreError naming the file, the
-    table and what to do, never a raw sqlite3 or JSON error."""
-
-    def wrap(read: Callable[..., _R]) -> Callable[..., _R]:
-        @functools.wraps(read)
-        def checked(self: Store, *args: Any, **kwargs: Any) -> _R:
-            try:
-                return read(self, *args, **kwargs)
-            except sqlite3.ProgrammingError:
-                raise  # a misuse (another thread, a closed store), not damage
-            except sqlite3.OperationalError as e:
-                if "locked" in str(e) or "busy" in str(e):
-                    raise StoreError(self.path, f"reading {table}: {e} (try again)") from e
-                raise StoreError(
-                    self.path, f"damaged: reading {table} failed ({e}); {REMEDY}"
-                ) from e
-            except (sqlite3.DatabaseError, json.JSONDecodeError, InvalidOperation) as e:
-                raise StoreError(
-                    self.path, f"damaged: reading {table} failed ({e}); {REMEDY}"
-                ) from e
-
-        return checked
-
-    return wrap
-
-
-def _migrate(
-    conn: sqlite3.Connection,
-    path: str,
-    migrations: Sequence[str] = MIGRATIONS,
-    target: int | None = None,
-) -> int:
-    """Bring the database to `target` (default: the latest) in one transaction.
-
-    Identity and version are checked again under the write lock. Returns the version.
-    """
-    known = len(migrations)
-    target = known if target is None else target
-    if not 0 < target <= known:
-        raise ValueError(f"no schema version {target} (known: 1..{known})")
-    with conn:
-        conn.execute("BEGIN IMMEDIATE")
-        app_id, version, objects = _identity(conn)
-        _check_identity(path, app_id, version, objects, known=known)
-        if version >= target:
-            return version
-        for step in migrations[version:target]:
-            for statement in _statements(step):
-                conn.execute(statement)
-        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        conn.execute(f"PRAGMA user_version = {int(target)}")
-    return target
-
-
 # -- SQL -------------------------------------------------------------------------------
 
 _INSERT_JOURNAL = (
@@ -485,7 +132,7 @@ _INSERT_JOURNAL = (
 def _journal_row(
     ts: int, pid: str | None, kind: str, type_name: str, payload: str
 ) -> tuple[Any, ...]:
-    return (ts, pid, kind, type_name, payload, _crc(ts, pid, kind, type_name, payload))
+    return (ts, pid, kind, type_name, payload, checksum(ts, pid, kind, type_name, payload))
 
 
 _ORDER_COLUMNS = (
@@ -557,7 +204,7 @@ _STOP_DECIMALS = ("old_trigger", "trigger", "limit_price", "price", "highest")
 
 def _order_row(o: Order, ts: int) -> tuple[Any, ...]:
     row = _order_values(o, ts)
-    return (*row, _crc(*(row[_ORDER_COLUMNS.index(c)] for c in SEALED["orders"])))
+    return (*row, checksum(*(row[_ORDER_COLUMNS.index(c)] for c in SEALED["orders"])))
 
 
 def _order_values(o: Order, ts: int) -> tuple[Any, ...]:
@@ -606,7 +253,7 @@ class Store:
         self.durable = durable
         memory = self.path == ":memory:"
         if not memory:
-            _probe(Path(self.path), SCHEMA_VERSION)
+            probe(Path(self.path), SCHEMA_VERSION)
         try:
             conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
         except sqlite3.Error as e:
@@ -614,9 +261,9 @@ class Store:
         try:
             conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
             conn.execute("PRAGMA foreign_keys = ON")
-            self.schema_version = _migrate(conn, self.path)
+            self.schema_version = migrate(conn, self.path)
             if not memory:
-                _verify(conn, self.path)
+                verify(conn, self.path)
             # Only now (the file is known to be ours) switch it to WAL.
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal" and not memory:
@@ -724,12 +371,12 @@ class Store:
                     event.ts,
                 )
                 conn.execute(
-                    _INSERT_FILL, (*fill[:3], event.client_order_id, *fill[3:], _crc(*fill))
+                    _INSERT_FILL, (*fill[:3], event.client_order_id, *fill[3:], checksum(*fill))
                 )
             for report in reports:
                 self._apply_report(conn, product_id, report)
             if snapshot_json is not None:
-                crc = _crc(product_id, snapshot_json)
+                crc = checksum(product_id, snapshot_json)
                 if cursor is None:
                     conn.execute(_UPSERT_STATE_KEEP_CURSOR, (product_id, snapshot_json, ts, crc))
                 else:
@@ -757,10 +404,10 @@ class Store:
                     plain(r.highest),
                 ),
             )
-            _seal(conn, "stop_history", "rowid = ?", (cur.lastrowid,))
+            seal(conn, "stop_history", "rowid = ?", (cur.lastrowid,))
         elif isinstance(r, PositionOpened):
             cur = conn.execute(_OPEN_POSITION, (product_id, r.ts, plain(r.size), plain(r.price)))
-            _seal(conn, "positions", "rowid = ?", (cur.lastrowid,))
+            seal(conn, "positions", "rowid = ?", (cur.lastrowid,))
         elif isinstance(r, PositionClosed):
             values = (
                 r.ts,
@@ -774,7 +421,7 @@ class Store:
             if conn.execute(_CLOSE_POSITION, values).rowcount == 0:
                 # Closed with no open row (the store began mid-position): keep the result.
                 conn.execute(_INSERT_CLOSED_POSITION, values)
-            _seal(conn, "positions", "id = (SELECT max(id) FROM positions WHERE product_id = ?)",
+            seal(conn, "positions", "id = (SELECT max(id) FROM positions WHERE product_id = ?)",
                   (product_id,))  # fmt: skip
 
     def record_outcome(
@@ -836,12 +483,12 @@ class Store:
 
     # -- reads -----------------------------------------------------------------------
 
-    @_reads("meta")
+    @reads("meta")
     def meta_get(self, key: str, default: str | None = None) -> str | None:
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return default if row is None else str(row[0])
 
-    @_reads("engine_state")
+    @reads("engine_state")
     def load_engine_state(self, product_id: str) -> tuple[dict[str, Any], int] | None:
         """(snapshot, cursor) saved for `product_id`, or None. The cursor is 0 until one
         is recorded. A snapshot that fails its checksum or is not JSON: StoreError."""
@@ -850,18 +497,18 @@ class Store:
         ).fetchone()
         if row is None:
             return None
-        why = _snapshot_damage(product_id, row[0], row[2])
+        why = snapshot_damage(product_id, row[0], row[2])
         if why is not None:
             raise StoreError(self.path, f"damaged: {why}; {REMEDY}")
         return json.loads(row[0]), int(row[1])
 
-    @_reads("engine_state")
+    @reads("engine_state")
     def products(self) -> list[str]:
         """Products with a saved engine state."""
         rows = self._conn.execute("SELECT product_id FROM engine_state ORDER BY product_id")
         return [r[0] for r in rows]
 
-    @_reads("journal")
+    @reads("journal")
     def journal(
         self,
         since_seq: int = 0,
@@ -887,7 +534,7 @@ class Store:
             )
         ]
 
-    @_reads("journal")
+    @reads("journal")
     def journal_objects(
         self,
         since_seq: int = 0,
@@ -931,13 +578,13 @@ class Store:
             params.append(limit)
         rows = []
         for r in self._conn.execute(sql, params):
-            why = _journal_damage(r)
+            why = journal_damage(r)
             if why is not None:
                 raise StoreError(self.path, f"damaged: {why}; {REMEDY}")
             rows.append(tuple(r)[:6])
         return rows
 
-    @_reads("orders")
+    @reads("orders")
     def orders(self, product_id: str | None = None) -> list[Order]:
         """Orders that may still rest on the exchange (status not terminal), as core
         `Order`s, oldest first: what a restart must look up."""
@@ -949,7 +596,7 @@ class Store:
         sql += " ORDER BY created_ts, rowid"
         return [self._order(r) for r in self._conn.execute(sql, params)]
 
-    @_reads("orders")
+    @reads("orders")
     def order(self, client_order_id: str) -> Order | None:
         row = self._conn.execute(
             "SELECT * FROM orders WHERE client_order_id = ?", (client_order_id,)
@@ -962,7 +609,7 @@ class Store:
         d["trade_ids"] = json.loads(d["trade_ids"])
         return Order.from_dict(d)
 
-    @_reads("orders")
+    @reads("orders")
     def order_history(self, product_id: str | None = None) -> list[dict[str, Any]]:
         """Every order recorded, oldest first, as row dicts (Decimals for money)."""
         sql = "SELECT * FROM orders"
@@ -979,7 +626,7 @@ class Store:
             out.append(d)
         return out
 
-    @_reads("fills")
+    @reads("fills")
     def fills(
         self, product_id: str | None = None, client_order_id: str | None = None
     ) -> list[dict[str, Any]]:
@@ -995,7 +642,7 @@ class Store:
         sql += " ORDER BY id"
         return [_row_dict(r, _FILL_DECIMALS) for r in self._conn.execute(sql, params)]
 
-    @_reads("positions")
+    @reads("positions")
     def _positions(self, where: str, product_id: str | None) -> list[dict[str, Any]]:
         sql = f"SELECT * FROM positions WHERE {where}"
         params: tuple[Any, ...] = ()
@@ -1019,7 +666,7 @@ class Store:
             start=Decimal(0),
         )
 
-    @_reads("stop_history")
+    @reads("stop_history")
     def stop_history(self, product_id: str | None = None) -> list[dict[str, Any]]:
         """Every stop move, oldest first, with the position it belonged to."""
         sql = "SELECT * FROM stop_history"

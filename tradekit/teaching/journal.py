@@ -252,16 +252,16 @@ def reference_run(scenario: Scenario | str, seed: int | None = None) -> Journal:
     through a `ScenarioExchange`; a `ws_drop` hides its trades from the engine (the
     exchange still matches them), and what filled meanwhile reaches the engine when the
     feed is back, as a resync would tell it."""
-    from tradekit.backtest.runner import Trace, _Steps
+    from tradekit.backtest.runner import Steps, Trace
     from tradekit.core.decision import DecisionEngine
 
-    sc = load(scenario) if isinstance(scenario, str) else scenario
+    sc = load(scenario)
     if seed is not None:
         sc = sc.with_seed(seed)
     spec = sc.spec()
     exchange = ScenarioExchange(sc)
     decision = DecisionEngine(spec.params(), spec.entry.make(), "ref")
-    steps = _Steps(decision, exchange, Trace())
+    steps = Steps(decision, exchange, Trace())
     drop = sc.event("ws_drop")
     missed: list[Fill] = []
     last_seen: MarketTrade | None = None

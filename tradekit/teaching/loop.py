@@ -31,7 +31,7 @@ class TrailingStopLoop:
     """One pair, one entry, one trailing stop, on a scenario (see the module docstring)."""
 
     def __init__(self, scenario: Scenario | str, seed: int | None = None) -> None:
-        sc = load(scenario) if isinstance(scenario, str) else scenario
+        sc = load(scenario)
         self.scenario = sc if seed is None else sc.with_seed(seed)
         self.spec = self.scenario.spec()
         self.product = self.spec.product

@@ -15,7 +15,6 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
 
 from tradekit.core.commands import (
     CancelOrder,
@@ -36,6 +35,7 @@ from tradekit.core.events import (
     MarketTrade,
     OrderAccepted,
     OrderEdited,
+    OrderEventBase,
     OrderFilled,
     OrderNotFound,
     OrderRejected,
@@ -44,6 +44,7 @@ from tradekit.core.events import (
 )
 from tradekit.core.orders import Order, OrderStatus
 from tradekit.core.reports import Report
+from tradekit.exchange._async.protocols import AsyncExchangeApi, AsyncStopEditor
 from tradekit.exchange.coinbase.pacing import priority_of, request_priority
 from tradekit.exchange.types import TRANSIENT, Fill, status_report
 from tradekit.store.sqlite import Store
@@ -68,17 +69,15 @@ def fill_event(f: Fill, client_order_id: str | None = None) -> OrderFilled:
 class AsyncPairDriver:
     """Performs one pair's commands on an exchange adapter and journals everything."""
 
-    def __init__(self, decision: DecisionEngine, exchange: Any, store: Store) -> None:
+    def __init__(self, decision: DecisionEngine, exchange: AsyncExchangeApi, store: Store) -> None:
         self.decision = decision
         self.exchange = exchange
         self.store = store
         self.product_id = decision.product_id
         # may the exchange move a resting stop in place? (then no unprotected gap)
-        edits_for = getattr(exchange, "can_edit_stops_for", None)  # learned per product
-        self.can_edit_stops = bool(
-            edits_for(self.product_id)
-            if edits_for is not None
-            else getattr(exchange, "can_edit_stops", False)
+        self._editor = exchange if isinstance(exchange, AsyncStopEditor) else None
+        self.can_edit_stops = self._editor is not None and self._editor.can_edit_stops_for(
+            self.product_id  # learned per product
         )
         decision.can_edit_stops = self.can_edit_stops
         self.cursor = 0  # market trades the decision engine has handled (journaled)
@@ -124,9 +123,8 @@ class AsyncPairDriver:
         for c in commands:
             if isinstance(c, CancelOrder) and c.then is not None:
                 ids.add(c.then.client_order_id)
-        coid = getattr(ev, "client_order_id", None)
-        if coid:
-            ids.add(coid)
+        if isinstance(ev, OrderEventBase) and ev.client_order_id:
+            ids.add(ev.client_order_id)
         orders = self.decision.orders
         return [orders[i] for i in sorted(ids) if i in orders]
 
@@ -183,10 +181,11 @@ class AsyncPairDriver:
         return [OrderRejected(cmd.client_order_id, res.failure_reason or "UNKNOWN", ts)]
 
     async def _edit(self, cmd: EditStopOrder, ts: int) -> list[Event]:
+        editor = self._editor
+        if editor is None:  # the core edits only where the exchange said it can
+            return [EditRejected(cmd.client_order_id, "this exchange does not edit orders", ts)]
         try:
-            res = await self.exchange.edit_order(
-                cmd.order_id, cmd.size, cmd.limit_price, cmd.stop_price
-            )
+            res = await editor.edit_order(cmd.order_id, cmd.size, cmd.limit_price, cmd.stop_price)
         except TRANSIENT:
             try:
                 return await self.edit_truth(cmd.client_order_id, cmd.order_id, ts)
@@ -197,8 +196,7 @@ class AsyncPairDriver:
             self._moved_in_place(cmd, ts)
             return [OrderEdited(cmd.client_order_id, cmd.size, cmd.stop_price, cmd.limit_price, ts)]
         reason = res.failure_reason or "UNKNOWN"
-        note = getattr(self.exchange, "note_edit_refused", None)
-        if note is not None and note(self.product_id, reason):  # unsupported: for good
+        if editor.note_edit_refused(self.product_id, reason):  # unsupported: for good
             self.can_edit_stops = self.decision.can_edit_stops = False
         return [EditRejected(cmd.client_order_id, reason, ts)]
 
@@ -268,15 +266,6 @@ class AsyncPairDriver:
         if o.status is not OrderStatus.FILLED or o.triggered:
             events.append(status_report(o, ts))
         return events
-
-    async def _ask(self, coid: str, order_id: str | None, ts: int) -> list[Event]:
-        try:
-            news = await self.order_news(coid, order_id, ts)
-        except TRANSIENT:
-            news = []
-        if not news:
-            self.unsettled = True  # not found yet, or no answer: `settle()` tries again
-        return news
 
     async def settle(self) -> list[Event]:
         """Ask again about every order whose last request has an unknown outcome; a

@@ -29,11 +29,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from tradekit.core.decision import DecisionEngine
 from tradekit.core.events import Event, MarketTrade
 from tradekit.engine._async.driver import AsyncPairDriver, StepResult
+from tradekit.exchange._async.protocols import AsyncExchangeApi, AsyncSimulatedMarket
+from tradekit.format import Facts
 from tradekit.store.sqlite import Store
 
 
@@ -48,7 +49,7 @@ class AsyncExecutionEngine:
     def __init__(
         self,
         decision: DecisionEngine,
-        exchange: Any,
+        exchange: AsyncExchangeApi,
         store: Store,
         ticks: Callable[[int], Iterator[MarketTrade]],
     ) -> None:
@@ -59,7 +60,7 @@ class AsyncExecutionEngine:
         self._ticks_from = ticks
         self._ticks: Iterator[MarketTrade] | None = None
         # an exchange whose market this loop advances (the paper exchange)
-        self._market: Any = exchange if hasattr(exchange, "advance") else None
+        self._market = exchange if isinstance(exchange, AsyncSimulatedMarket) else None
         self._queue: deque[Event] = deque()
         self.started = False
         self.finished = False
@@ -198,10 +199,8 @@ class AsyncExecutionEngine:
 
     # -- inspection --------------------------------------------------------------------
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> Facts:
         """The pair at a glance: the exact Decimals, shown rounded in a notebook (Facts)."""
-        from tradekit.app.format import Facts
-
         d = self.decision
         pos = d.position
         summary = {

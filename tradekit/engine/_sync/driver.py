@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
 
 from tradekit.core.commands import (
     CancelOrder,
@@ -37,6 +36,7 @@ from tradekit.core.events import (
     MarketTrade,
     OrderAccepted,
     OrderEdited,
+    OrderEventBase,
     OrderFilled,
     OrderNotFound,
     OrderRejected,
@@ -45,6 +45,7 @@ from tradekit.core.events import (
 )
 from tradekit.core.orders import Order, OrderStatus
 from tradekit.core.reports import Report
+from tradekit.exchange._sync.protocols import ExchangeApi, StopEditor
 from tradekit.exchange.coinbase.pacing import priority_of, request_priority
 from tradekit.exchange.types import TRANSIENT, Fill, status_report
 from tradekit.store.sqlite import Store
@@ -69,17 +70,15 @@ def fill_event(f: Fill, client_order_id: str | None = None) -> OrderFilled:
 class PairDriver:
     """Performs one pair's commands on an exchange adapter and journals everything."""
 
-    def __init__(self, decision: DecisionEngine, exchange: Any, store: Store) -> None:
+    def __init__(self, decision: DecisionEngine, exchange: ExchangeApi, store: Store) -> None:
         self.decision = decision
         self.exchange = exchange
         self.store = store
         self.product_id = decision.product_id
         # may the exchange move a resting stop in place? (then no unprotected gap)
-        edits_for = getattr(exchange, "can_edit_stops_for", None)  # learned per product
-        self.can_edit_stops = bool(
-            edits_for(self.product_id)
-            if edits_for is not None
-            else getattr(exchange, "can_edit_stops", False)
+        self._editor = exchange if isinstance(exchange, StopEditor) else None
+        self.can_edit_stops = self._editor is not None and self._editor.can_edit_stops_for(
+            self.product_id  # learned per product
         )
         decision.can_edit_stops = self.can_edit_stops
         self.cursor = 0  # market trades the decision engine has handled (journaled)
@@ -125,9 +124,8 @@ class PairDriver:
         for c in commands:
             if isinstance(c, CancelOrder) and c.then is not None:
                 ids.add(c.then.client_order_id)
-        coid = getattr(ev, "client_order_id", None)
-        if coid:
-            ids.add(coid)
+        if isinstance(ev, OrderEventBase) and ev.client_order_id:
+            ids.add(ev.client_order_id)
         orders = self.decision.orders
         return [orders[i] for i in sorted(ids) if i in orders]
 
@@ -184,8 +182,11 @@ class PairDriver:
         return [OrderRejected(cmd.client_order_id, res.failure_reason or "UNKNOWN", ts)]
 
     def _edit(self, cmd: EditStopOrder, ts: int) -> list[Event]:
+        editor = self._editor
+        if editor is None:  # the core edits only where the exchange said it can
+            return [EditRejected(cmd.client_order_id, "this exchange does not edit orders", ts)]
         try:
-            res = self.exchange.edit_order(cmd.order_id, cmd.size, cmd.limit_price, cmd.stop_price)
+            res = editor.edit_order(cmd.order_id, cmd.size, cmd.limit_price, cmd.stop_price)
         except TRANSIENT:
             try:
                 return self.edit_truth(cmd.client_order_id, cmd.order_id, ts)
@@ -196,8 +197,7 @@ class PairDriver:
             self._moved_in_place(cmd, ts)
             return [OrderEdited(cmd.client_order_id, cmd.size, cmd.stop_price, cmd.limit_price, ts)]
         reason = res.failure_reason or "UNKNOWN"
-        note = getattr(self.exchange, "note_edit_refused", None)
-        if note is not None and note(self.product_id, reason):  # unsupported: for good
+        if editor.note_edit_refused(self.product_id, reason):  # unsupported: for good
             self.can_edit_stops = self.decision.can_edit_stops = False
         return [EditRejected(cmd.client_order_id, reason, ts)]
 
@@ -267,15 +267,6 @@ class PairDriver:
         if o.status is not OrderStatus.FILLED or o.triggered:
             events.append(status_report(o, ts))
         return events
-
-    def _ask(self, coid: str, order_id: str | None, ts: int) -> list[Event]:
-        try:
-            news = self.order_news(coid, order_id, ts)
-        except TRANSIENT:
-            news = []
-        if not news:
-            self.unsettled = True  # not found yet, or no answer: `settle()` tries again
-        return news
 
     def settle(self) -> list[Event]:
         """Ask again about every order whose last request has an unknown outcome; a

@@ -30,11 +30,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from tradekit.core.decision import DecisionEngine
 from tradekit.core.events import Event, MarketTrade
 from tradekit.engine._sync.driver import PairDriver, StepResult
+from tradekit.exchange._sync.protocols import ExchangeApi, SimulatedMarket
+from tradekit.format import Facts
 from tradekit.store.sqlite import Store
 
 
@@ -49,7 +50,7 @@ class ExecutionEngine:
     def __init__(
         self,
         decision: DecisionEngine,
-        exchange: Any,
+        exchange: ExchangeApi,
         store: Store,
         ticks: Callable[[int], Iterator[MarketTrade]],
     ) -> None:
@@ -60,7 +61,7 @@ class ExecutionEngine:
         self._ticks_from = ticks
         self._ticks: Iterator[MarketTrade] | None = None
         # an exchange whose market this loop advances (the paper exchange)
-        self._market: Any = exchange if hasattr(exchange, "advance") else None
+        self._market = exchange if isinstance(exchange, SimulatedMarket) else None
         self._queue: deque[Event] = deque()
         self.started = False
         self.finished = False
@@ -199,10 +200,8 @@ class ExecutionEngine:
 
     # -- inspection --------------------------------------------------------------------
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> Facts:
         """The pair at a glance: the exact Decimals, shown rounded in a notebook (Facts)."""
-        from tradekit.app.format import Facts
-
         d = self.decision
         pos = d.position
         summary = {

@@ -27,7 +27,7 @@ from tradekit.notebook.charts.backtest import BacktestChart
 from tradekit.notebook.charts.live import LiveRatchetChart
 from tradekit.notebook.charts.looks import TRACE_NAMES
 from tradekit.notebook.charts.points import decimate, price_points, ts_to_datetime
-from tradekit.notebook.charts.static import _highest_at, ratchet_figure, update_figure_widget
+from tradekit.notebook.charts.static import ratchet_figure, update_figure_widget
 
 __all__ = [
     "TRACE_NAMES",
@@ -39,4 +39,3 @@ __all__ = [
     "ts_to_datetime",
     "update_figure_widget",
 ]
-_ = _highest_at  # re-exported for the tests of the exact highest line

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tradekit.app import format as fmt
+from tradekit import format as fmt
 
 __all__ = ["BacktestChart"]
 
@@ -83,7 +83,7 @@ class BacktestChart:
         """Redraw for `result` (a BacktestResult with its equity curve), in one update."""
         import numpy as np
 
-        from tradekit.backtest.result import _stop_steps
+        from tradekit.backtest.result import stop_steps
 
         times = result.equity_times
         n = 0 if times is None else len(times)
@@ -92,7 +92,7 @@ class BacktestChart:
         if n and idx[-1] != n - 1:
             idx = np.append(idx, n - 1)
         xs = _iso(times[idx]) if n else []
-        sx, sy = _stop_steps(result) if result.stops else ([], [])
+        sx, sy = stop_steps(result) if result.stops else ([], [])
         stop_x = [None if t is None else str(np.datetime64(t, "ms")) for t in sx]
         closed = [t for t in result.trades if t.exit_ts is not None]
         with self.widget.batch_update():

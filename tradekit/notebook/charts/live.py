@@ -7,9 +7,9 @@ import time
 import weakref
 from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from tradekit.app import format as fmt
+from tradekit import format as fmt
 from tradekit.core.commands import CancelOrder, PlaceLimitBuy, PlaceStopLimitSell
 from tradekit.core.events import MarketTrade, OrderFilled
 from tradekit.core.orders import OrderSide
@@ -23,18 +23,36 @@ from tradekit.notebook.charts.looks import (
     PLACED_MARKER,
     PRICE,
     TRIGGER,
-    _base_figure,
-    _fill_text,
-    _go,
-    _move_text,
-    _stop_text,
-    _time_text,
+    base_figure,
+    fill_hover_text,
+    hover_time,
+    move_hover_text,
+    plotly_objects,
     product_of,
+    stop_hover_text,
 )
-from tradekit.notebook.charts.points import _f, _xs, _ys, decimate, ts_to_datetime
+from tradekit.notebook.charts.points import (
+    datetimes_of,
+    decimate,
+    floats_of,
+    to_float,
+    ts_to_datetime,
+)
 
 if TYPE_CHECKING:
+    from tradekit.core.decision import DecisionEngine
     from tradekit.engine.execution import ExecutionEngine, StepResult
+
+
+class ChartedPair(Protocol):
+    """What a live chart reads of the pair it draws: an ExecutionEngine, or one of a
+    portfolio's pair drivers."""
+
+    @property
+    def product_id(self) -> str: ...
+
+    @property
+    def decision(self) -> DecisionEngine: ...
 
 
 class LiveRatchetChart:
@@ -58,7 +76,7 @@ class LiveRatchetChart:
 
     def __init__(
         self,
-        engine: ExecutionEngine | None = None,
+        engine: ChartedPair | None = None,
         *,
         max_updates_per_s: float = 4.0,
         max_points: int = 2000,
@@ -95,7 +113,9 @@ class LiveRatchetChart:
         its tables first and its charts a moment later; points are buffered meanwhile)."""
         if self._widget is None:
             quote = self.product_id.split("-", 1)[1] if self.product_id else "quote"
-            self._widget = _base_figure(_go(), self._title_text(), quote, self._height, True)
+            self._widget = base_figure(
+                plotly_objects(), self._title_text(), quote, self._height, True
+            )
             self._dirty = True
         return self._widget
 
@@ -127,7 +147,7 @@ class LiveRatchetChart:
         self._last_ts: int | None = None
         self._dirty = False
         self._last_flush = self._clock()
-        self._engine: ExecutionEngine | None = None
+        self._engine: ChartedPair | None = None
 
     def reset(self, engine: ExecutionEngine | None = None) -> None:
         """Forget everything drawn (and the throttle window); attach `engine` if given."""
@@ -137,7 +157,7 @@ class LiveRatchetChart:
         self._dirty = True
         self.flush()
 
-    def attach(self, engine: ExecutionEngine) -> None:
+    def attach(self, engine: ChartedPair) -> None:
         """Follow `engine` from where it is: an open position's highest and stop are
         drawn from its current state (what happened before is not known to the chart)."""
         self._engine = engine
@@ -215,7 +235,7 @@ class LiveRatchetChart:
                     self._hx.append(report.ts)
                     self._hy.append(report.highest)
                 if report.old_trigger is not None:
-                    text = _move_text(
+                    text = move_hover_text(
                         report.old_trigger,
                         report.trigger,
                         report.limit,
@@ -246,7 +266,7 @@ class LiveRatchetChart:
             order = engine.decision.orders.get(coid) if engine is not None else None
             buy = order.side is OrderSide.BUY if order is not None else not self._in_position
         kind = "entry" if buy else "exit"
-        text = _fill_text(kind, ev.ts, ev.price, ev.size, ev.fee, coid, self._spec)
+        text = fill_hover_text(kind, ev.ts, ev.price, ev.size, ev.fee, coid, self._spec)
         (self._entries if buy else self._exits).append((ev.ts, ev.price, text))
         if not buy:
             self._exit_seen = True
@@ -268,10 +288,10 @@ class LiveRatchetChart:
         ts = report.ts
         if not self._exit_seen:  # closed without a fill event (a status report booked it)
             avg = fmt.price(report.exit_price, self._spec)
-            text = f"exit {_time_text(ts)}<br>average price {avg}"
+            text = f"exit {hover_time(ts)}<br>average price {avg}"
             self._exits.append((ts, report.exit_price, text))
         pnl = fmt.signed_money(report.realized_pnl)
-        text = f"position closed {_time_text(ts)}<br>P&L {pnl} (fees included)"
+        text = f"position closed {hover_time(ts)}<br>P&L {pnl} (fees included)"
         if self._exits and self._exits[-1][0] == ts:
             t, p, old = self._exits[-1]
             self._exits[-1] = (t, p, f"{old}<br>{text}")
@@ -319,27 +339,27 @@ class LiveRatchetChart:
                 st.append(self._trigger)
                 sl.append(self._limit)
         stop_text = [
-            None if t is None or y is None or z is None else _stop_text(y, z, self._spec)
+            None if t is None or y is None or z is None else stop_hover_text(y, z, self._spec)
             for t, y, z in zip(sx, st, sl, strict=True)
         ]
         data = self.widget.data
         with self.widget.batch_update():
-            data[PRICE].x = _xs(self._ts)
-            data[PRICE].y = _ys(self._px)
+            data[PRICE].x = datetimes_of(self._ts)
+            data[PRICE].y = floats_of(self._px)
             data[PRICE].text = [fmt.price(p, self._spec) for p in self._px]
-            data[HIGHEST].x = _xs(hx)
-            data[HIGHEST].y = _ys(hy)
+            data[HIGHEST].x = datetimes_of(hx)
+            data[HIGHEST].y = floats_of(hy)
             data[HIGHEST].text = [
                 None if v is None else f"highest {fmt.price(v, self._spec)}" for v in hy
             ]
-            data[TRIGGER].x = data[LIMIT].x = _xs(sx)
-            data[TRIGGER].y = _ys(st)
-            data[LIMIT].y = _ys(sl)
+            data[TRIGGER].x = data[LIMIT].x = datetimes_of(sx)
+            data[TRIGGER].y = floats_of(st)
+            data[LIMIT].y = floats_of(sl)
             data[TRIGGER].text = data[LIMIT].text = stop_text
             markers = ((ENTRIES, self._entries), (EXITS, self._exits), (MOVES, self._moves))
             for index, rows in markers:
                 data[index].x = [ts_to_datetime(t) for t, _, _ in rows]
-                data[index].y = [_f(p) for _, p, _ in rows]
+                data[index].y = [to_float(p) for _, p, _ in rows]
                 data[index].text = [text for _, _, text in rows]
         if sizes != list(data[TRIGGER].marker.size or ()):
             # on its own: inside a batch, plotly.py sends one restyle for all traces and

@@ -1,12 +1,12 @@
 """The ratchet charts' looks: the seven traces in drawing order, the empty figure, and
-the hover texts (numbers for people: `tradekit.app.format`, at the product's increments)."""
+the hover texts (numbers for people: `tradekit.format`, at the product's increments)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
 
-from tradekit.app import format as fmt
+from tradekit import format as fmt
 from tradekit.core.money import ProductSpec
 
 TRACE_NAMES = (
@@ -22,7 +22,7 @@ PRICE, HIGHEST, TRIGGER, LIMIT, ENTRIES, EXITS, MOVES = range(len(TRACE_NAMES))
 PLACED_MARKER = 9  # marker size on the trigger line where a position's first stop rests
 
 
-def _go() -> Any:
+def plotly_objects() -> Any:
     import plotly.graph_objects as go
 
     return go
@@ -99,7 +99,7 @@ _TRACE_STYLES: tuple[tuple[int, dict[str, Any]], ...] = (
 """The seven traces in drawing order, with their looks."""
 
 
-def _base_figure(go: Any, title: str, quote: str, height: int, widget: bool) -> Any:
+def base_figure(go: Any, title: str, quote: str, height: int, widget: bool) -> Any:
     """The seven named traces, empty, styled; a Figure or a FigureWidget."""
     fig = go.FigureWidget() if widget else go.Figure()
     for key, style in _TRACE_STYLES:
@@ -118,15 +118,15 @@ def _base_figure(go: Any, title: str, quote: str, height: int, widget: bool) -> 
     return fig
 
 
-def _time_text(ts: int) -> str:
+def hover_time(ts: int) -> str:
     return fmt.timestamp(ts)
 
 
-def _stop_text(trigger: Decimal, limit: Decimal, product: ProductSpec | None = None) -> str:
+def stop_hover_text(trigger: Decimal, limit: Decimal, product: ProductSpec | None = None) -> str:
     return f"trigger {fmt.price(trigger, product)}<br>limit {fmt.price(limit, product)}"
 
 
-def _fill_text(
+def fill_hover_text(
     kind: str,
     ts: int,
     price: Decimal,
@@ -136,12 +136,12 @@ def _fill_text(
     product: ProductSpec | None = None,
 ) -> str:
     return (
-        f"{kind} fill {_time_text(ts)}<br>price {fmt.price(price, product)}"
+        f"{kind} fill {hover_time(ts)}<br>price {fmt.price(price, product)}"
         f"<br>size {fmt.size(size, product)}<br>fee {fmt.money(fee)}<br>order {coid}"
     )
 
 
-def _move_text(
+def move_hover_text(
     old: Decimal,
     new: Decimal,
     limit: Decimal,

@@ -24,7 +24,7 @@ def ts_to_datetime(ts: int) -> datetime:
     return _EPOCH + timedelta(microseconds=ts // 1000)
 
 
-def _f(value: Decimal) -> float:
+def to_float(value: Decimal) -> float:
     """The plotting edge: the one place a Decimal becomes a float."""
     return float(value)
 
@@ -79,7 +79,7 @@ def decimate(prices: Sequence[Decimal], max_points: int, keep: Iterable[int] = (
     return sorted(chosen)
 
 
-def _indices_at(ts_list: Sequence[int], wanted: Iterable[int]) -> set[int]:
+def indices_at(ts_list: Sequence[int], wanted: Iterable[int]) -> set[int]:
     """Every index whose timestamp is in `wanted`; for a time with no trade, the last
     trade before it (so the line still passes next to the marker)."""
     out: set[int] = set()
@@ -95,9 +95,9 @@ def _indices_at(ts_list: Sequence[int], wanted: Iterable[int]) -> set[int]:
     return out
 
 
-def _xs(ts_values: Sequence[int | None]) -> list[datetime | None]:
+def datetimes_of(ts_values: Sequence[int | None]) -> list[datetime | None]:
     return [None if t is None else ts_to_datetime(t) for t in ts_values]
 
 
-def _ys(values: Sequence[Decimal | None]) -> list[float | None]:
-    return [None if v is None else _f(v) for v in values]
+def floats_of(values: Sequence[Decimal | None]) -> list[float | None]:
+    return [None if v is None else to_float(v) for v in values]

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from tradekit.app import format as fmt
+from tradekit import format as fmt
 from tradekit.core.events import MarketTrade
 from tradekit.core.orders import OrderSide
 from tradekit.notebook.charts.looks import (
@@ -19,21 +19,21 @@ from tradekit.notebook.charts.looks import (
     PLACED_MARKER,
     PRICE,
     TRIGGER,
-    _base_figure,
-    _fill_text,
-    _go,
-    _move_text,
-    _stop_text,
-    _time_text,
+    base_figure,
+    fill_hover_text,
+    hover_time,
+    move_hover_text,
+    plotly_objects,
     product_of,
+    stop_hover_text,
 )
 from tradekit.notebook.charts.points import (
-    _f,
-    _indices_at,
-    _xs,
-    _ys,
+    datetimes_of,
     decimate,
+    floats_of,
+    indices_at,
     price_points,
+    to_float,
     ts_to_datetime,
 )
 
@@ -58,7 +58,7 @@ def ratchet_figure(
     point at a stop move or a fill. The highest-since-entry line is recomputed exactly
     from the prices and the buy fills of each position (it is what the stop trails).
     """
-    go = _go()
+    go = plotly_objects()
     ts_list, px_list = price_points(prices or (), product_id)
     stops = store.stop_history(product_id)
     fills = store.fills(product_id)
@@ -69,22 +69,22 @@ def ratchet_figure(
     quote = product_id.split("-", 1)[1] if "-" in product_id else "quote"
     spec = product_of(product_id)
     title = title or f"{product_id}: price, ratchet stop, fills"
-    fig = _base_figure(go, title, quote, height, False)
+    fig = base_figure(go, title, quote, height, False)
 
     marked_ts = [r["ts"] for r in stops] + [f["ts"] for f in fills]
     marked_ts += [p["opened_ts"] for p in positions if p["opened_ts"] is not None]
     marked_ts += [p["closed_ts"] for p in positions if p["closed_ts"] is not None]
-    keep = _indices_at(ts_list, marked_ts) if ts_list else set()
+    keep = indices_at(ts_list, marked_ts) if ts_list else set()
     idx = decimate(px_list, max_points, keep) if px_list else []
 
     # price
     trace = fig.data[PRICE]
     trace.x = [ts_to_datetime(ts_list[i]) for i in idx]
-    trace.y = [_f(px_list[i]) for i in idx]
+    trace.y = [to_float(px_list[i]) for i in idx]
     trace.text = [fmt.price(px_list[i], spec) for i in idx]
 
     # highest since entry, on the drawn points
-    highs = _highest_at(ts_list, px_list, idx, positions, fills)
+    highs = highest_at(ts_list, px_list, idx, positions, fills)
     hx: list[int | None] = []
     hy: list[Decimal | None] = []
     for i, h in zip(idx, highs, strict=True):
@@ -95,8 +95,8 @@ def ratchet_figure(
             continue
         hx.append(ts_list[i])
         hy.append(h)
-    fig.data[HIGHEST].x = _xs(hx)
-    fig.data[HIGHEST].y = _ys(hy)
+    fig.data[HIGHEST].x = datetimes_of(hx)
+    fig.data[HIGHEST].y = floats_of(hy)
     fig.data[HIGHEST].text = [None if v is None else f"highest {fmt.price(v, spec)}" for v in hy]
 
     # stop trigger / limit step lines, one segment per position: each level from the
@@ -117,8 +117,8 @@ def ratchet_figure(
         sizes.append(PLACED_MARKER if row["old_trigger"] is None else 0)
         text.append(
             ("stop placed" if row["old_trigger"] is None else "stop moved")
-            + f" {_time_text(row['ts'])}<br>"
-            + _stop_text(row["trigger"], row["limit_price"], spec)
+            + f" {hover_time(row['ts'])}<br>"
+            + stop_hover_text(row["trigger"], row["limit_price"], spec)
         )
         nxt = stops[i + 1] if i + 1 < len(stops) else None
         if nxt is None or nxt["position_id"] != row["position_id"]:
@@ -128,9 +128,9 @@ def ratchet_figure(
             sl += [row["limit_price"], None]
             sizes += [0, 0]
             text += [text[-1], None]
-    fig.data[TRIGGER].x = fig.data[LIMIT].x = _xs(sx)
-    fig.data[TRIGGER].y = _ys(st)
-    fig.data[LIMIT].y = _ys(sl)
+    fig.data[TRIGGER].x = fig.data[LIMIT].x = datetimes_of(sx)
+    fig.data[TRIGGER].y = floats_of(st)
+    fig.data[LIMIT].y = floats_of(sl)
     fig.data[TRIGGER].marker.size = sizes
     fig.data[TRIGGER].text = fig.data[LIMIT].text = text
 
@@ -140,7 +140,7 @@ def ratchet_figure(
         rows = [f for f in fills if f["side"] == side.value]
         texts = []
         for f in rows:
-            t = _fill_text(
+            t = fill_hover_text(
                 kind, f["ts"], f["price"], f["size"], f["fee"], f["client_order_id"], spec
             )
             closed = pnl_at.get(f["ts"]) if side is OrderSide.SELL else None
@@ -149,21 +149,23 @@ def ratchet_figure(
                 t += f"<br>position closed, P&L {pnl} (fees included)"
             texts.append(t)
         fig.data[index].x = [ts_to_datetime(f["ts"]) for f in rows]
-        fig.data[index].y = [_f(f["price"]) for f in rows]
+        fig.data[index].y = [to_float(f["price"]) for f in rows]
         fig.data[index].text = texts
 
     # stop moves after the first (cancel/replace or edit)
     moves = [r for r in stops if r["old_trigger"] is not None]
     fig.data[MOVES].x = [ts_to_datetime(r["ts"]) for r in moves]
-    fig.data[MOVES].y = [_f(r["trigger"]) for r in moves]
+    fig.data[MOVES].y = [to_float(r["trigger"]) for r in moves]
     fig.data[MOVES].text = [
-        _move_text(r["old_trigger"], r["trigger"], r["limit_price"], r["price"], r["highest"], spec)
+        move_hover_text(
+            r["old_trigger"], r["trigger"], r["limit_price"], r["price"], r["highest"], spec
+        )
         for r in moves
     ]
     return fig
 
 
-def _highest_at(
+def highest_at(
     ts_list: Sequence[int],
     px_list: Sequence[Decimal],
     idx: Sequence[int],

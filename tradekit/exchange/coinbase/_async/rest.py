@@ -30,7 +30,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from tradekit import jsonl
@@ -521,3 +521,13 @@ def _error_text(resp: Reply) -> str:
     if isinstance(data, dict):
         return str(data.get("message") or data.get("error_details") or data.get("error") or "")
     return str(data)[:200]
+
+
+if TYPE_CHECKING:
+    from tradekit.exchange._async.protocols import AsyncExchangeApi, AsyncStopEditor
+
+    def _implements_the_protocol(ex: AsyncCoinbaseRest) -> AsyncExchangeApi:
+        return ex  # mypy proves the adapter is an exchange
+
+    def _edits_stops(ex: AsyncCoinbaseRest) -> AsyncStopEditor:
+        return ex

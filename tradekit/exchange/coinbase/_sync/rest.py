@@ -31,7 +31,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from tradekit import jsonl
@@ -518,3 +518,13 @@ def _error_text(resp: Reply) -> str:
     if isinstance(data, dict):
         return str(data.get("message") or data.get("error_details") or data.get("error") or "")
     return str(data)[:200]
+
+
+if TYPE_CHECKING:
+    from tradekit.exchange._sync.protocols import ExchangeApi, StopEditor
+
+    def _implements_the_protocol(ex: CoinbaseRest) -> ExchangeApi:
+        return ex  # mypy proves the adapter is an exchange
+
+    def _edits_stops(ex: CoinbaseRest) -> StopEditor:
+        return ex

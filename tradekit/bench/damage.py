@@ -1,7 +1,7 @@
 """The store damage matrix: damage a real store file in known ways, and see whether
 tradekit finds it when the store opens, later on a read, or never (silent).
 
-    python -m tradekit.store.damage            # the matrix, one JSON row per kind
+    python -m tradekit.bench.damage            # the matrix, one JSON row per kind
 
 A store is made by the demo (the sync engine on the paper exchange: journal, orders,
 fills, positions, stop moves, engine snapshots), closed (the WAL checkpointed into the
@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import json
 
-    parser = argparse.ArgumentParser(prog="python -m tradekit.store.damage")
+    parser = argparse.ArgumentParser(prog="python -m tradekit.bench.damage")
     parser.add_argument("--trials", type=int, default=50, help="damaged copies per kind")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--ticks", type=int, default=3000, help="the demo store's length")

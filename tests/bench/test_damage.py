@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tradekit.store import damage
+from tradekit.bench import damage
 from tradekit.store.sqlite import REMEDY, Store, StoreError
 
 

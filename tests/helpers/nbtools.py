@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+ARTIFACTS = ROOT / "tests" / "notebook" / "artifacts"
 IN_CI = bool(os.environ.get("CI"))
 # run (straight through and paced) by test_notebook_stories.py, which checks their story
 LIVE_NOTEBOOKS = frozenset({"03-portfolio.ipynb", "04-live-feeds.ipynb"})

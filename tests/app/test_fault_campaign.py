@@ -11,7 +11,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from test_portfolio_sim import (
+from helpers.portfolio_sim import (
     TEST_BOUND_S,
     assert_every_position_protected,
     bounded,

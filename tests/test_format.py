@@ -7,7 +7,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from tradekit.app import format as fmt
+from tradekit import format as fmt
 from tradekit.core.money import ProductSpec
 
 BTC = ProductSpec("BTC-USD", D("0.00000001"), D("0.01"), D("0.00001"))
