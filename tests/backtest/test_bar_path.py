@@ -21,10 +21,10 @@ from tradekit.backtest import (
     event_backtest,
     fast_backtest,
 )
-from tradekit.backtest.source import cut_bars
 from tradekit.backtest.spec import default_product
 from tradekit.core.sanity import SanityParams
 from tradekit.data.candles import Candle
+from tradekit.data.frames import cut_bars
 from tradekit.data.generators import PricePath
 
 SEC = 10**9

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any, overload
 
-from tradekit.app.format import count, size
+from tradekit.format import count, size
 from tradekit.core.money import MONEY_CONTEXT, ZERO, ProductSpec, plain
 
 CENT = Decimal("0.01")
@@ -204,7 +204,7 @@ class BacktestResult:
         money (Decimal) and floats elsewhere; None where undefined (no trade, no loss).
         `risk_free`: the annual risk-free rate, as a fraction (0.04 = 4 %). Shown
         rounded for people in a notebook (`Facts`)."""
-        from tradekit.app.format import Facts
+        from tradekit.format import Facts
 
         out: dict[str, Any] = {
             "ticks": self.n_ticks,

@@ -45,7 +45,7 @@ from tradekit.core.events import Event, MarketTrade, OrderAccepted, OrderEdited,
 from tradekit.core.money import MONEY_CONTEXT
 from tradekit.core.orders import OrderSide, OrderStatus, OrderType
 from tradekit.core.reports import EntryEnded, EntryPlaced, Report, StopMoved
-from tradekit.engine._sync.driver import PairDriver
+from tradekit.engine.execution import PairDriver
 from tradekit.exchange.types import Fill
 
 PROGRESS_EVERY = 1 << 16  # ticks between progress-bar updates

@@ -358,7 +358,7 @@ def heatmap(frame: Any, x: str, y: str, value: str = "return", title: str | None
     of losses is all red; a drawdown reads darker where it is deeper."""
     import plotly.graph_objects as go
 
-    from tradekit.app import format as fmt
+    from tradekit import format as fmt
 
     table = frame.pivot_table(index=y, columns=x, values=value, aggfunc="first")
     as_pct = fmt.kind_of(value) == "pct"

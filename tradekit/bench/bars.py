@@ -43,7 +43,7 @@ def bench_bars(n_bars: int = N_BARS) -> Any:
     import numpy as np
     import pandas as pd
 
-    from tradekit.backtest.source import cut_bars
+    from tradekit.data.frames import cut_bars
 
     rng = np.random.default_rng(1)
     n = n_bars * 4
@@ -155,7 +155,8 @@ def run_bias(progress: TextIO | None, days: int = 30) -> list[Figure]:
     import numpy as np
 
     from tradekit.backtest.api import backtest
-    from tradekit.backtest.source import TickSource, as_source, cut_bars
+    from tradekit.backtest.source import TickSource, as_source
+    from tradekit.data.frames import cut_bars
     from tradekit.data.generators import PricePath
 
     n = days * 86400

@@ -39,69 +39,28 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from itertools import pairwise
 
 from tradekit.core.events import MarketTrade
 from tradekit.core.money import MONEY_CONTEXT, ZERO, round_down, to_decimal
+from tradekit.exchange.types import CANDLE_VALUES as _VALUE_COLUMNS
+from tradekit.exchange.types import MAX_CANDLE_START_NS as _MAX_START_NS
+from tradekit.exchange.types import MAX_UNIX_SECONDS as _MAX_UNIX_SECONDS
+from tradekit.exchange.types import Candle as Candle  # its home; re-exported for callers
+from tradekit.exchange.types import candle_problem
 from tradekit.jsonl import LineError, number
 
 NS_PER_SECOND = 1_000_000_000
 DEFAULT_BASE_INCREMENT = Decimal("0.00000001")
 _TIME_COLUMNS = ("start", "timestamp")
-_VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MAX_UNIX_SECONDS = 10**11  # year 5138: anything larger is milliseconds or garbage
-_MAX_START_NS = _MAX_UNIX_SECONDS * NS_PER_SECOND
 _MAX_CELL = 100  # characters shown of a bad cell (a CSV field may be 128 KiB)
 
 
 class CandleFileError(LineError):
     """A candle file could not be read; says which file, which line and what is wrong."""
-
-
-def _candle_problem(
-    open_: Decimal, high: Decimal, low: Decimal, close: Decimal, volume: Decimal
-) -> str | None:
-    """Why these OHLCV values cannot be a real bar, or None when they can."""
-    if low <= 0:
-        return f"prices must be positive, got low {low}"
-    if high < max(open_, close):
-        return f"high {high} is below max(open {open_}, close {close})"
-    if low > min(open_, close):
-        return f"low {low} is above min(open {open_}, close {close})"
-    if volume < 0:
-        return f"volume {volume} is negative"
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class Candle:
-    """One OHLCV bar; `start` is the bar's opening time in ns since the epoch (UTC)."""
-
-    start: int
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    close: Decimal
-    volume: Decimal
-
-    def __post_init__(self) -> None:
-        if isinstance(self.start, bool) or not isinstance(self.start, int):
-            raise TypeError(f"start: expected int nanoseconds, got {self.start!r}")
-        if not 0 <= self.start < _MAX_START_NS:
-            raise ValueError(f"start: {self.start} ns is not between 1970 and year 5138")
-        for name in _VALUE_COLUMNS:
-            value = to_decimal(getattr(self, name), name)
-            try:
-                object.__setattr__(self, name, number(value))
-            except ValueError as e:
-                raise ValueError(f"{name}: {e}") from None
-        problem = _candle_problem(self.open, self.high, self.low, self.close, self.volume)
-        if problem is not None:
-            raise ValueError(f"candle at {self.start}: {problem}")
 
 
 def _cell(text: str) -> str:
@@ -194,7 +153,7 @@ def parse_candles(lines: Iterable[str], source: str = "<candles>") -> list[Candl
                 o, h, lo, c, v = (_parse_value(row[columns[n]], n) for n in _VALUE_COLUMNS)
             except ValueError as exc:
                 raise CandleFileError(source, line, str(exc)) from None
-            problem = _candle_problem(o, h, lo, c, v)
+            problem = candle_problem(o, h, lo, c, v)
             if problem is not None:
                 raise CandleFileError(source, line, problem)
             if candles and start <= candles[-1].start:

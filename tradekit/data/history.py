@@ -26,8 +26,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tradekit.data.candles import Candle
 from tradekit.exchange.coinbase.granularity import GRANULARITIES
+from tradekit.exchange.types import Candle
 
 PAGE = 300  # candles a request: under Coinbase's 350, with room for an inclusive end
 DEFAULT_CACHE = Path("~/.tradekit/candles")
@@ -93,7 +93,7 @@ def fetch_candles(
     A range with no candles at all raises ValueError saying so (and writes nothing):
     an empty table would only fail later, in a backtest, far from the cause.
     """
-    from tradekit.exchange.coinbase._sync.rest import DEFAULT_BASE_URL, CoinbaseRest
+    from tradekit.exchange.coinbase import DEFAULT_BASE_URL, CoinbaseRest
 
     step = GRANULARITIES.get(granularity)
     if step is None:
@@ -225,7 +225,7 @@ def candles_frame(candles: list[Candle], product_id: str) -> Any:
 
 def write_candles(frame: Any, path: str | os.PathLike[str]) -> Path:
     """A candle DataFrame to .parquet (exact decimal strings) or .csv (Coinbase's order)."""
-    from tradekit.backtest.source import dataframe_candles
+    from tradekit.data.frames import dataframe_candles
 
     target = Path(path)
     candles = dataframe_candles(frame)
@@ -269,7 +269,7 @@ def read_columns(path: str | os.PathLike[str]) -> tuple[Any, str]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from tradekit.backtest.source import BarColumns
+    from tradekit.data.frames import BarColumns
 
     table = _open_table(path)
     meta = table.schema.metadata or {}

@@ -13,7 +13,9 @@ from decimal import Decimal
 from typing import Protocol
 
 from tradekit.core.events import OrderStatusReport
+from tradekit.core.money import to_decimal
 from tradekit.core.orders import OrderSide, OrderStatus, OrderType
+from tradekit.jsonl import number
 
 
 class ExchangeError(Exception):
@@ -143,3 +145,52 @@ def status_report(o: ExchangeOrder, ts: int) -> OrderStatusReport:
         stop_price=o.stop_price,
         limit_price=o.limit_price,
     )
+
+
+# -- market data both sides use: the Coinbase adapters parse candles, data/ reads files --
+
+CANDLE_VALUES = ("open", "high", "low", "close", "volume")
+MAX_UNIX_SECONDS = 10**11  # year 5138: anything larger is milliseconds or garbage
+MAX_CANDLE_START_NS = MAX_UNIX_SECONDS * 1_000_000_000
+
+
+def candle_problem(
+    open_: Decimal, high: Decimal, low: Decimal, close: Decimal, volume: Decimal
+) -> str | None:
+    """Why these OHLCV values cannot be a real bar, or None when they can."""
+    if low <= 0:
+        return f"prices must be positive, got low {low}"
+    if high < max(open_, close):
+        return f"high {high} is below max(open {open_}, close {close})"
+    if low > min(open_, close):
+        return f"low {low} is above min(open {open_}, close {close})"
+    if volume < 0:
+        return f"volume {volume} is negative"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Candle:
+    """One OHLCV bar; `start` is the bar's opening time in ns since the epoch (UTC)."""
+
+    start: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+
+    def __post_init__(self) -> None:
+        if isinstance(self.start, bool) or not isinstance(self.start, int):
+            raise TypeError(f"start: expected int nanoseconds, got {self.start!r}")
+        if not 0 <= self.start < MAX_CANDLE_START_NS:
+            raise ValueError(f"start: {self.start} ns is not between 1970 and year 5138")
+        for name in CANDLE_VALUES:
+            value = to_decimal(getattr(self, name), name)
+            try:
+                object.__setattr__(self, name, number(value))
+            except ValueError as e:
+                raise ValueError(f"{name}: {e}") from None
+        problem = candle_problem(self.open, self.high, self.low, self.close, self.volume)
+        if problem is not None:
+            raise ValueError(f"candle at {self.start}: {problem}")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from tradekit.core.events import MarketTrade
-from tradekit.data.candles import Candle
+from tradekit.exchange.types import Candle
 
 NS_PER_SECOND = 1_000_000_000
 NS_PER_MINUTE = 60 * NS_PER_SECOND

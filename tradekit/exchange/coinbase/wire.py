@@ -26,11 +26,11 @@ from tradekit import jsonl
 from tradekit.core.events import MarketTrade
 from tradekit.core.money import MONEY_CONTEXT, ZERO, ProductSpec
 from tradekit.core.orders import OrderSide, OrderStatus, OrderType
-from tradekit.data.candles import Candle
 from tradekit.exchange.types import OWN_CONFIGURATIONS as OWN_ORDER_CONFIGURATIONS
 from tradekit.exchange.types import (
     Balance,
     CancelResult,
+    Candle,
     ExchangeError,
     ExchangeOrder,
     Fill,

@@ -36,7 +36,6 @@ from urllib.parse import quote, urlencode, urlsplit
 from tradekit import jsonl
 from tradekit.core.events import MarketTrade
 from tradekit.core.money import ProductSpec
-from tradekit.data.candles import Candle
 from tradekit.exchange.coinbase import wire
 from tradekit.exchange.coinbase._async._compat import HttpSession, sleep
 from tradekit.exchange.coinbase.common import (
@@ -61,6 +60,7 @@ from tradekit.exchange.coinbase.pacing import (
 from tradekit.exchange.types import (
     Balance,
     CancelResult,
+    Candle,
     ExchangeError,
     ExchangeOrder,
     Fill,

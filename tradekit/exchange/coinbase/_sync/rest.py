@@ -37,7 +37,6 @@ from urllib.parse import quote, urlencode, urlsplit
 from tradekit import jsonl
 from tradekit.core.events import MarketTrade
 from tradekit.core.money import ProductSpec
-from tradekit.data.candles import Candle
 from tradekit.exchange.coinbase import wire
 from tradekit.exchange.coinbase._sync._compat import HttpSession, sleep
 from tradekit.exchange.coinbase.common import (
@@ -62,6 +61,7 @@ from tradekit.exchange.coinbase.pacing import (
 from tradekit.exchange.types import (
     Balance,
     CancelResult,
+    Candle,
     ExchangeError,
     ExchangeOrder,
     Fill,
