@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any, overload
 
-from tradekit.format import count, size
 from tradekit.core.money import MONEY_CONTEXT, ZERO, ProductSpec, plain
+from tradekit.format import count, size
 
 CENT = Decimal("0.01")
 
