@@ -161,7 +161,7 @@ def parse(
     raw: dict[str, Any],
     name: str,
     source: Path | None = None,
-    kind: type[Scenario] | None = None,
+    as_type: type[Scenario] | None = None,
 ) -> Scenario:
     """A scenario from a TOML table; errors name the file and the field."""
     where = str(source or name)
@@ -193,7 +193,7 @@ def parse(
     for text in ("title", "summary", "product"):
         if not isinstance(raw.get(text), str):
             raise ValueError(f"{where}: {text} must be a string")
-    return (kind or Scenario)(
+    return (as_type or Scenario)(
         name=name,
         title=raw["title"],
         summary=raw["summary"],
@@ -211,14 +211,14 @@ def parse(
     )
 
 
-def load(name_or_path: str | Path | Scenario, kind: type[Scenario] | None = None) -> Scenario:
-    """A deck scenario by name (`gap-through`) or a scenario file by path (as `kind`:
+def load(name_or_path: str | Path | Scenario, as_type: type[Scenario] | None = None) -> Scenario:
+    """A deck scenario by name (`gap-through`) or a scenario file by path (as `as_type`:
     the teaching layer's Scenario, which can backtest itself)."""
-    kind = kind or Scenario
-    if isinstance(name_or_path, kind):
+    as_type = as_type or Scenario
+    if isinstance(name_or_path, as_type):
         return name_or_path
     if isinstance(name_or_path, Scenario):
-        return kind(**{f.name: getattr(name_or_path, f.name) for f in fields(Scenario)})
+        return as_type(**{f.name: getattr(name_or_path, f.name) for f in fields(Scenario)})
     path = Path(name_or_path)
     if path.suffix != ".toml":
         path = DECK_DIR / f"{name_or_path}.toml"
@@ -229,12 +229,12 @@ def load(name_or_path: str | Path | Scenario, kind: type[Scenario] | None = None
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{path}: not valid TOML: {exc}") from None
-    return parse(raw, path.stem, path, kind)
+    return parse(raw, path.stem, path, as_type)
 
 
-def deck(kind: type[Scenario] | None = None) -> list[Scenario]:
+def deck(as_type: type[Scenario] | None = None) -> list[Scenario]:
     """Every scenario of the deck, by name."""
-    return [load(p, kind) for p in sorted(DECK_DIR.glob("*.toml"))]
+    return [load(p, as_type) for p in sorted(DECK_DIR.glob("*.toml"))]
 
 
 def iter_names() -> Iterator[str]:

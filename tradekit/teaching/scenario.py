@@ -9,6 +9,7 @@ and `backtest()`. `load` and `deck` here return it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
@@ -23,13 +24,22 @@ class Scenario(market.Scenario):
     """A deck scenario (`tradekit.data.scenario.Scenario`) that can be backtested."""
 
     def spec(self) -> Any:
-        """The pair's rules as a `BacktestSpec`: buy at the first trade, then trail."""
-        from tradekit.backtest.spec import BacktestSpec, default_product
+        """The pair's rules as a `BacktestSpec`: buy once at the first trade (at its
+        price), then trail; the core's plain protection and sanity rules, not the live
+        config's guards (a print band, price caps): the lesson is the ratchet, and the
+        exercises' loops are written without the guards."""
+        from tradekit.backtest.spec import BacktestSpec, EntrySpec, default_product
+        from tradekit.core.protection import ProtectionParams
+        from tradekit.core.sanity import SanityParams
 
         return BacktestSpec(
             product=default_product(self.product),
             trail_pct=self.trail_pct,
             stop_limit_buffer_pct=self.stop_limit_buffer_pct,
+            entry=EntrySpec(rule="once", offset_pct=Decimal(0)),
+            max_entry_wait_ns=86_400 * 10**9,  # a day: "buy at the start" fills
+            protection=ProtectionParams(),
+            sanity=SanityParams(),
         )
 
     def backtest(self, **overrides: Any) -> Any:
