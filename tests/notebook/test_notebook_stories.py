@@ -182,7 +182,7 @@ READERS = {  # (notebook, what the reader does): (actions, probe, facts expected
         {"label agrees": True, "shown": ["0.005", "0.002"]},
     ),
     ("05-backtest-and-sweep.ipynb", "drag"): (
-        {15: DRAG_05},
+        {16: DRAG_05},
         PROBE_05,
         {"label agrees": True, "stop drawn": True, "x axis is time": True},
     ),
