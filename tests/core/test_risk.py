@@ -89,6 +89,17 @@ def test_pause_resume_and_kill_switch():
     assert again.trading_state is TradingState.HALTED
 
 
+def test_a_pause_after_the_kill_switch_keeps_the_halt_and_its_flatten():
+    a = engine("AAA-USD")
+    a.handle(TradingStateChanged(TradingState.HALTED, SEC, "kill", D("0.01")))
+    assert a.handle(TradingStateChanged(TradingState.PAUSED, 2 * SEC)) == []
+    assert a.trading_state is TradingState.HALTED and a.flatten_offset == D("0.01")
+    assert a.handle(trade("AAA-USD", "10", 3)) == []  # still no entry
+    a.handle(TradingStateChanged(TradingState.ACTIVE, 4 * SEC, "resumed"))  # explicit
+    assert a.trading_state is TradingState.ACTIVE and a.flatten_offset is None
+    assert a.handle(trade("AAA-USD", "10", 5))  # entries again
+
+
 def test_kill_switch_that_flattens_sells_with_a_limit_after_the_stop_makes_way():
     from tradekit.core import OrderStatus, OrderStatusReport, PlaceLimitSell, PositionClosed
 

@@ -366,9 +366,13 @@ class DecisionEngine:
             self.protection.on_trade(price, ev.ts)
 
     def _on_trading_state(self, ev: TradingStateChanged) -> list[Command]:
-        self.trading_state = ev.state
         self.last_ts = max(self.last_ts, ev.ts)
         commands: list[Command] = []
+        if ev.state is TradingState.PAUSED and self.trading_state is TradingState.HALTED:
+            # a pause is weaker than the kill switch: it must not undo it (nor its
+            # flatten); only an explicit resume (ACTIVE) lifts a halt
+            return commands
+        self.trading_state = ev.state
         if ev.state is not TradingState.HALTED:
             self.flatten_offset = None
             return commands
