@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,7 +51,6 @@ def _sim_serve(args: argparse.Namespace) -> int:
     """Run the simulator until Ctrl-C; print where it is and what a client needs."""
     import logging
     import signal
-    import time
 
     from tradekit.sim.server import SimServer
 
@@ -76,8 +75,8 @@ def _sim_serve(args: argparse.Namespace) -> int:
         log_level="info",
     )
     server.state.faults.update(faults)  # refused with the fault's name if unknown or bad
-    try:
-        server.start()
+
+    def banner() -> None:
         market = "off" if args.no_market else _start_market(server, args.prices, args.speed)
         print(f"tradekit sim: a Coinbase Advanced Trade look-alike on {server.base_url}")
         print(f"  REST         {server.base_url}/api/v3/brokerage")
@@ -91,6 +90,18 @@ def _sim_serve(args: argparse.Namespace) -> int:
         print(f"  admin        {server.base_url}/sim/admin/state (loopback only)")
         print(f"  admin token  {server.admin_token}   (X-Tradekit-Admin-Token; also in")
         print(f"               {server.admin_token_file})")
+
+    return _serve_until_stopped(server, banner)
+
+
+def _serve_until_stopped(server: SimServer, banner: Callable[[], None]) -> int:
+    """Start `server`, say where it is (`banner`), and serve until Ctrl-C (exit 0) or
+    until the server stops by itself (exit 1)."""
+    import time
+
+    try:
+        server.start()
+        banner()
         print("Ctrl-C stops.", flush=True)
         while server.running:
             time.sleep(0.5)
@@ -105,7 +116,6 @@ def _sim_serve(args: argparse.Namespace) -> int:
 
 def _classroom_serve(args: argparse.Namespace) -> int:
     """`tradekit sim serve --roster N --keys-dir DIR`: a class on one seeded market."""
-    import time
 
     from tradekit.sim.admin import is_loopback
     from tradekit.sim.classroom import CLASSROOM, Classroom, ClassroomServer
@@ -125,24 +135,16 @@ def _classroom_serve(args: argparse.Namespace) -> int:
         loop_source=True,
     )
     server = ClassroomServer(room, port=args.port, log_level="info")
-    try:
-        server.start()
+
+    def banner() -> None:
         first, last = min(room.key_files.values()), max(room.key_files.values())
         print(f"tradekit sim: a classroom of {len(room.students)} on {server.base_url}")
         print(f"  scenario     {room.scenario.name} (seed {room.scenario.seed}), {args.speed}")
         print(f"  key files    {first} ... {last.name} (one per student, 0600)")
         print(f"  moderator    {server.base_url}{CLASSROOM}/ (token in {room.token_file})")
         print(f"  recording    {room.recorder.path}")
-        print("Ctrl-C stops.", flush=True)
-        while server.running:
-            time.sleep(0.5)
-        print("tradekit sim: the server stopped", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("tradekit sim: stopped", file=sys.stderr)
-        return 0
-    finally:
-        server.stop()
+
+    return _serve_until_stopped(server, banner)
 
 
 def _parse_faults(specs: list[str]) -> dict[str, object]:
