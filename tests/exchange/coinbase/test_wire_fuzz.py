@@ -160,8 +160,18 @@ def test_order_replies(reply):
     o = parse(wire.order, reply)
     if o is not None:
         check_decimals(o)
-        assert o.size > 0 and o.limit_price > 0 and o.filled_size <= o.size
+        assert o.size > 0 and o.filled_size <= o.size
+        # tradekit's own orders carry their levels; a foreign one (placed by hand) may not
+        assert o.limit_price > 0 or (o.foreign and o.limit_price == 0)
         assert o.stop_price is None or o.stop_price > 0
+
+
+def test_an_order_without_a_configuration_name_is_refused_not_taken_for_our_own():
+    # found by the fuzz test: {"order_configuration": {"": null}} read as tradekit's own
+    # order ("" names the paper exchange's) with a limit price of 0
+    reply = {**ORDER, "order_configuration": {"": None}}
+    with pytest.raises(WireError, match="order_configuration: a configuration without a name"):
+        wire.order(reply)
 
 
 @FUZZ

@@ -307,7 +307,11 @@ def order(reply: Any, where: str = "order") -> ExchangeOrder:
     if len(config) != 1:
         raise WireError(f"{where}.order_configuration", "expected exactly one configuration")
     ((kind, params),) = config.items()
-    if not isinstance(kind, str) or kind not in OWN_CONFIGURATIONS:
+    if not isinstance(kind, str) or not kind:
+        # "" is the paper exchange's (a venue without configuration names): an order
+        # from Coinbase without a name must not pass for one of tradekit's own
+        raise WireError(f"{where}.order_configuration", "a configuration without a name")
+    if kind not in OWN_CONFIGURATIONS:
         return _foreign_order(d, str(kind), params, where)
     cwhere = f"{where}.order_configuration.{kind[:60]}"
     params = obj(params, cwhere)
