@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
-from tradekit.cli import main
+from tradekit.sim.serve import main
 
 if __name__ == "__main__":
-    raise SystemExit(main(["sim", "serve", *sys.argv[1:]]))
+    raise SystemExit(main())
