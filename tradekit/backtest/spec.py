@@ -195,6 +195,7 @@ class BacktestSpec:
             self.taker_fee,
             id_seed="backtest",
             sell_fills=self.sell_fills,  # type: ignore[arg-type]
+            edit_stops=True,  # stops move by edit, as live (exchange.edit_stops)
         )
 
     def at_bar_bound(self, bar_start: Callable[[int], int]) -> BacktestSpec:

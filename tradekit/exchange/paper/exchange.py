@@ -120,11 +120,15 @@ class PaperExchange(PaperState):
     it, so a restart never changes it. state_path: the journal (see `journal`).
     clock: integer ns for `created_ts` of new orders; default: the latest trade's ts.
     id_seed: mixed into order and trade ids, so that two exchanges' ids differ.
+    edit_stops: tell the engines to move stops by `edit_order` (as on Coinbase with
+    `exchange.edit_stops`, the live default) rather than cancel-then-place; a backtest
+    does, so that it moves its stops as the live run would.
     """
 
     __slots__ = (
         "_clock",
         "_config",
+        "_edit_stops",
         "_last_triggers",
         "_maker",
         "_sells_at_trade",
@@ -144,7 +148,9 @@ class PaperExchange(PaperState):
         sell_fills: SellFills = "trade",
         clock: Callable[[], int] | None = None,
         id_seed: str = "paper",
+        edit_stops: bool = False,
     ) -> None:
+        self._edit_stops = edit_stops
         if products is None:
             products = DEFAULT_PRODUCTS
         specs = tuple(products.values() if isinstance(products, Mapping) else products)
@@ -704,9 +710,9 @@ class PaperExchange(PaperState):
     # ------------------------------------------------------------------- reads
 
     def can_edit_stops_for(self, product_id: str) -> bool:
-        """The engines move a paper stop by cancel-then-place (as a Coinbase adapter
-        does unless told edits work there); `edit_order` itself is always available."""
-        return False
+        """May the engines move a stop by `edit_order` (`edit_stops`)? Else they move it
+        by cancel-then-place; `edit_order` itself is always available."""
+        return self._edit_stops
 
     def note_edit_refused(self, product_id: str, reason: str) -> bool:
         return False
