@@ -459,14 +459,14 @@ class DecisionEngine:
             return []
         if ev.order_id and not order.order_id:
             order.order_id = ev.order_id
+        if order.status is OrderStatus.PENDING_EDIT and ev.limit_price is not None:
+            self._edit_settled(order, ev)  # first: the levels say which size the fills fill
         if ev.filled_size is not None:
             _, delta = order.fill_to(ev.filled_size, ev.filled_value, ev.total_fees)
             if delta is not None:
                 self._book(order, delta, ev.ts)
         if ev.triggered and not order.triggered:
             order.triggered = True
-        if order.status is OrderStatus.PENDING_EDIT and ev.limit_price is not None:
-            self._edit_settled(order, ev)
         if ev.status is not OrderStatus.FILLED:
             order.transition(REPORT_TRIGGER[ev.status])
         # the exchange's word settles a doubt about the order
@@ -480,6 +480,7 @@ class DecisionEngine:
         """An edit in flight, and the exchange's levels for the order: they say whether
         the edit took effect (its answer may have been lost)."""
         assert ev.limit_price is not None
+        order.edit_size = None
         size = ev.size if ev.size is not None else order.size
         now = (size, ev.stop_price, ev.limit_price)
         if now == (order.size, order.stop_price, order.limit_price):
@@ -514,6 +515,7 @@ class DecisionEngine:
         order = self.orders.get(ev.client_order_id)
         if order is None:
             return []
+        order.edit_size = None
         if order.transition(Trigger.EDIT_ACCEPTED) is Applied.CHANGED:
             order.size = ev.size
             order.stop_price = ev.stop_price
@@ -526,6 +528,7 @@ class DecisionEngine:
         if order is None:
             return []
         if order.transition(Trigger.EDIT_REJECTED, ev.reason) is Applied.CHANGED:
+            order.edit_size = None  # refused: the exchange kept the old size
             self.protection.on_edit_refused(order, ev.reason, ev.ts)
         return self._settle(ev.ts)
 

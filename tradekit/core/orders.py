@@ -286,6 +286,9 @@ class Order:
     reported_size: Decimal = ZERO  # the largest cumulative report seen
     reported_value: Decimal = ZERO
     reported_fees: Decimal = ZERO
+    # the size an edit asked for whose answer is not known: a fill beyond `size` but
+    # within it shows the exchange took the edit (its levels come with the answer)
+    edit_size: Decimal | None = None
 
     @property
     def remaining(self) -> Decimal:
@@ -336,7 +339,7 @@ class Order:
             )
         traded = self.traded_size + size
         if traded > self.size:
-            raise OverfillError(self.client_order_id, self.size, traded)
+            self._edit_took(traded)
         self.trade_ids.add(trade_id)
         self.traded_size = traded
         self.traded_value += size * price
@@ -356,13 +359,20 @@ class Order:
                 f"(filled {filled_size}, value {filled_value}, fees {total_fees})"
             )
         if filled_size > self.size:
-            raise OverfillError(self.client_order_id, self.size, filled_size)
+            self._edit_took(filled_size)
         if filled_size <= self.reported_size:
             return Applied.STALE, None
         self.reported_size = filled_size
         self.reported_value = filled_value
         self.reported_fees = total_fees
         return self._raise_watermark()
+
+    def _edit_took(self, filled: Decimal) -> None:
+        """`filled` exceeds the order's size: the exchange took the edit in flight that
+        asked for at least that much (its size is adopted), else the fill is impossible."""
+        if self.edit_size is None or filled > self.edit_size:
+            raise OverfillError(self.client_order_id, self.size, filled)
+        self.size = self.edit_size
 
     def _raise_watermark(self) -> tuple[Applied, FillDelta | None]:
         """The one booking rule. Per-trade fills (by trade id) and cumulative reports are
@@ -414,6 +424,7 @@ class Order:
                 str(self.reported_value),
                 str(self.reported_fees),
             ],
+            "edit_size": None if self.edit_size is None else str(self.edit_size),
         }
 
     @classmethod
@@ -442,6 +453,7 @@ class Order:
             reported_size=Decimal(d["reported"][0]) if "reported" in d else ZERO,
             reported_value=Decimal(d["reported"][1]) if "reported" in d else ZERO,
             reported_fees=Decimal(d["reported"][2]) if "reported" in d else ZERO,
+            edit_size=None if d.get("edit_size") is None else Decimal(d["edit_size"]),
         )
 
 

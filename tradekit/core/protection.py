@@ -55,11 +55,12 @@ The rules:
    its limit for `gap_exit_after_ns` (or `gap_exit_after_trades` trades) is cancelled
    and replaced by the exit (`StopGappedThrough`), but only when that exit can be sent:
    a working stop is never cancelled for an exit under the minimums.
-5. Moving a stop is an edit where the exchange can (an edit refused as unsupported is
-   remembered: cancel-then-place from then on), else cancel-then-place; a resize is
-   always cancel-then-place (a fill racing an unanswered resize would be ambiguous); the cancel
-   command carries the replacement so the driver journals the whole intent before the
-   unprotected gap opens.
+5. Moving or growing a stop is an edit where the exchange can (an edit refused as
+   unsupported is remembered: cancel-then-place from then on), else cancel-then-place; a
+   stop that has filled in part is always moved by cancel-then-place. A fill beyond the
+   stop's size but within an unanswered edit's shows the exchange took the edit
+   (`Order.edit_size`). The cancel command carries the replacement so the driver
+   journals the whole intent before the unprotected gap opens.
 6. **A refused or unanswered request is settled by asking the exchange.** A refused
    cancel, or a cancel, placement or edit whose reply was lost (or that no reply has
    answered within `ask_after_ns`), puts the order in CHECKING: the engine sends
@@ -813,13 +814,15 @@ class Protection:
         valid = self._problem(size, limit, trigger) is None
         if not valid and stop.remaining == size:
             return []  # the new levels cannot be sent; the old stop keeps protecting
-        # an edit moves a stop's levels, never its size: a fill racing an unanswered
-        # resize could not be told apart from the order's end (cancel-then-place can)
-        editable = stop.order_id is not None and stop.size == size and not stop.filled_size
+        # an edit moves a resting stop's levels and its size (a grown position: the stop
+        # keeps resting while it grows); a stop that has filled in part is moved by
+        # cancel-then-place, whose cancel ends the order whatever filled meanwhile
+        editable = stop.order_id is not None and not stop.filled_size
         if valid and self.can_edit and not self.edit_unsupported and editable:
             key = _levels(size, trigger, limit)
             if self.backoff.holds("edit", key, ts) is None:
                 stop.transition(Trigger.EDIT_REQUESTED)
+                stop.edit_size = size if size > stop.size else None
                 self.placed_high = pos.highest
                 self._set(Editing(stop, ts))
                 coid, order_id = stop.client_order_id, stop.order_id

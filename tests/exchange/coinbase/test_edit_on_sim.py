@@ -38,9 +38,11 @@ def test_stops_move_in_place_when_the_simulator_allows_it(tmp_path: Path) -> Non
     types = [r["type"] for r in rows]
     assert types.count("EditStopOrder") > 3 and types.count("OrderEdited") > 3
     moves = [r for r in rows if r["type"] == "CancelOrder" and r["payload"]["then"] is not None]
-    # a move of the levels is an edit: no unprotected gap at all; only a resize (a
-    # partial entry fill: the simulator fills by traded size) is cancel-then-place
-    assert {m["payload"]["reason"] for m in moves} <= {"stop_resize"}
+    # a move of the levels is an edit, and so is a resize (a partial entry fill: the
+    # simulator fills by traded size): no unprotected gap at all
+    assert moves == []
+    sizes = {r["payload"]["size"] for r in rows if r["type"] == "EditStopOrder"}
+    assert len(sizes) > 1  # the stop grew by edit as the entry filled
     edits = [r for r in rows if r["kind"] == "outcome" and r["payload"].get("edited")]
     assert len(edits) == types.count("OrderEdited")  # each journaled with 0 ms unprotected
     assert all(e["payload"]["unprotected_ms"] == 0 for e in edits)
@@ -52,3 +54,32 @@ def test_refused_edits_fall_back_to_cancel_then_place(tmp_path: Path) -> None:
     assert "EditRejected" in types
     moves = [r for r in rows if r["type"] == "CancelOrder" and r["payload"]["then"] is not None]
     assert moves
+
+
+def test_an_edit_the_exchange_already_has_is_settled_by_a_lookup(tmp_path: Path) -> None:
+    """Refused as EDIT_REQUEST_EQUAL_TO_ORIGINAL_REQUEST (an earlier try took, its answer
+    lost): the order's levels, looked up, settle the edit; it is not a refusal that would
+    send the stop back to cancel-then-place."""
+    from tradekit.core import EditStopOrder, OrderEdited
+
+    setup = DemoSetup(seed=7, ticks=300)
+    keys = tmp_path / "key.json"
+    with SimServer(keys_file=keys, balances=setup.balances(), rate_limit_per_s=1e6) as sim:
+        rest = CoinbaseRest(Credentials.from_file(keys), sim.base_url, can_edit_stops=True)
+        driven = DrivenExchange(rest, SimMarket(sim.base_url, admin_token=sim.admin_token))
+        with Store(tmp_path / "s.sqlite") as store:
+            engine = setup.engine(store, driven, "equal")
+            engine.run()
+            [stop] = engine.decision.live_stops()
+            assert stop.order_id is not None and stop.stop_price is not None
+            lower = stop.stop_price - 1
+            limit = stop.limit_price - 1
+            assert rest.edit_order(stop.order_id, stop.size, limit, lower).success  # took
+            again = rest.edit_order(stop.order_id, stop.size, limit, lower)
+            assert again.failure_reason == "EDIT_REQUEST_EQUAL_TO_ORIGINAL_REQUEST"
+            cmd = EditStopOrder(stop.client_order_id, stop.order_id, stop.size, lower, limit, 0)
+            events = engine.driver.perform(cmd)
+            assert [type(e) for e in events][:1] == [OrderEdited]
+            edited = events[0]
+            assert (edited.stop_price, edited.limit_price) == (lower, limit)
+        driven.close()

@@ -60,6 +60,10 @@ class StepResult:
     reports: list[Report] = field(default_factory=list)
 
 
+# an edit refused because the order already has the levels asked for: settled by a lookup
+EDIT_EQUAL = "EDIT_REQUEST_EQUAL_TO_ORIGINAL_REQUEST"
+
+
 def fill_event(f: Fill, client_order_id: str | None = None) -> OrderFilled:
     """A fill as a core event; Coinbase's fills do not name the client order id."""
     coid = client_order_id or f.client_order_id
@@ -196,6 +200,12 @@ class AsyncPairDriver:
             self._moved_in_place(cmd, ts)
             return [OrderEdited(cmd.client_order_id, cmd.size, cmd.stop_price, cmd.limit_price, ts)]
         reason = res.failure_reason or "UNKNOWN"
+        if reason == EDIT_EQUAL:  # the order has these levels already (an earlier try took)
+            try:
+                return await self.edit_truth(cmd.client_order_id, cmd.order_id, ts)
+            except TRANSIENT:
+                self.unsettled = True  # `settle()` asks again
+                return []
         if editor.note_edit_refused(self.product_id, reason):  # unsupported: for good
             self.can_edit_stops = self.decision.can_edit_stops = False
         return [EditRejected(cmd.client_order_id, reason, ts)]
