@@ -90,14 +90,13 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
 
 from tradekit.core.events import MarketTrade
-from tradekit.core.money import ProductSpec, plain
-from tradekit.core.orders import OrderSide, OrderType
 from tradekit.exchange.coinbase.wire import market_data_label
 from tradekit.exchange.types import ExchangeOrder
+from tradekit.sim import ws_payloads as payloads
 from tradekit.sim.auth import AuthError, verify_ws_jwt
 from tradekit.sim.history import tick_side
-from tradekit.sim.market import synth_book
 from tradekit.sim.state import BusMessage, SimState, Subscription
+from tradekit.sim.ws_payloads import rfc3339nano
 
 __all__ = ["WsConfig", "rfc3339nano", "ws_routes"]
 
@@ -163,25 +162,6 @@ def ws_routes(state: SimState, config: WsConfig | None = None) -> list[BaseRoute
         WebSocketRoute("/ws/user", user_host),
         WebSocketRoute("/", market_host),
     ]
-
-
-# -------------------------------------------------------------------------- formats
-
-
-def rfc3339nano(ns: int) -> str:
-    """Go's RFC3339Nano, as Coinbase stamps messages: trailing zeros of the fraction cut."""
-    seconds, frac = divmod(ns, 1_000_000_000)
-    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-    if frac:
-        text += "." + f"{frac:09d}".rstrip("0")
-    return text + "Z"
-
-
-def _go_time(ns: int) -> str:
-    """Go's `time.Time.String()`, the format of Coinbase's heartbeat current_time."""
-    seconds, frac = divmod(ns, 1_000_000_000)
-    day = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds))
-    return f"{day}.{frac:09d} +0000 UTC m=+{time.monotonic() - _T0:.9f}"
 
 
 # ------------------------------------------------------------------------------ JWT
@@ -325,7 +305,7 @@ class _Connection:
             {
                 "channel": channel,
                 "client_id": "",
-                "timestamp": rfc3339nano(self.state.now()),
+                "timestamp": payloads.rfc3339nano(self.state.now()),
                 "sequence_num": seq,
                 "events": events,
             },
@@ -402,7 +382,7 @@ class _Connection:
             return "product_ids must be a list of strings"
         products = self.state.exchange.products
         if channel in PRODUCT_CHANNELS:  # X-USD names X-USDC's market data (one book)
-            raw_ids = [_usdc_book(pid, products) for pid in raw_ids]
+            raw_ids = [payloads.usdc_book(pid, products) for pid in raw_ids]
         for pid in raw_ids:
             if pid not in products:
                 return f"unknown product_id {pid!r}"
@@ -471,7 +451,7 @@ class _Connection:
             for pid in pids:
                 past = self.state.history.get(pid)
                 if past is not None and past.last is not None:
-                    tickers.append(self._ticker(pid, past.last.price))
+                    tickers.append(payloads.ticker(self.state, pid, past.last.price))
             return [(channel, [{"type": "snapshot", "tickers": tickers}])]
         if channel == "market_trades":
             trades: list[dict[str, Any]] = []
@@ -483,26 +463,40 @@ class _Connection:
                 self.ticks[pid] = (past.last.price, past.last_side)
                 n = min(self.cfg.snapshot_trades, len(past.trades))
                 for i in range(len(past.trades) - 1, len(past.trades) - 1 - n, -1):
-                    trades.append(_trade(past.trades[i], past.sides[i]))
+                    trades.append(payloads.trade(past.trades[i], past.sides[i]))
             return [(channel, [{"type": "snapshot", "trades": trades}])]
         if channel == "level2":
             out: list[_Message] = []
             for pid in pids:
                 past = self.state.history.get(pid)
-                book = self._book(pid) if past is not None and past.last is not None else {}
+                book = (
+                    payloads.book(self.state, pid, self.cfg.book_levels)
+                    if past is not None and past.last is not None
+                    else {}
+                )
                 self.books[pid] = book
-                when = rfc3339nano(self.state.now())
+                when = payloads.rfc3339nano(self.state.now())
                 label = market_data_label(pid)
-                event = {"type": "snapshot", "product_id": label, "updates": _levels(book, when)}
+                event = {
+                    "type": "snapshot",
+                    "product_id": label,
+                    "updates": payloads.levels(book, when),
+                }
                 out.append(("l2_data", [event]))
             return out
         if channel == "candles":
-            candles = [c for c in (self._candle(pid) for pid in pids) if c is not None]
+            candles = [
+                c
+                for c in (
+                    payloads.candle(self.state, pid, self.cfg.candle_granularity_s) for pid in pids
+                )
+                if c is not None
+            ]
             return [(channel, [{"type": "snapshot", "candles": candles}])]
         if channel == "status":
             products = self.state.exchange.products
             wanted = pids or sorted(products)
-            listed = [_status(products[p]) for p in wanted]
+            listed = [payloads.product_status(products[p]) for p in wanted]
             return [(channel, [{"type": "snapshot", "products": listed}])]
         if channel == "user":
             orders = [
@@ -518,7 +512,7 @@ class _Connection:
                     [
                         {
                             "type": "snapshot",
-                            "orders": [self._order(o) for o in chunk],
+                            "orders": [payloads.user_order(self.state, o) for o in chunk],
                             "positions": _EMPTY_POSITIONS,
                         }
                     ],
@@ -526,7 +520,7 @@ class _Connection:
                 for chunk in chunks
             ]
         if channel == "futures_balance_summary":
-            return [(channel, [{"type": "snapshot", "fcm_balance_summary": _FCM_ZEROS}])]
+            return [(channel, [{"type": "snapshot", "fcm_balance_summary": payloads.FCM_ZEROS}])]
         return []  # heartbeats: no snapshot
 
     # -- the bus ------------------------------------------------------------------------
@@ -573,7 +567,7 @@ class _Connection:
                     previous, side = self.ticks.get(pid, (None, "BUY"))
                     side = tick_side(previous, side, trade.price)
                     self.ticks[pid] = (trade.price, side)
-                    trades.append(_trade(trade, side))
+                    trades.append(payloads.trade(trade, side))
                 if "ticker" in subs and self._active("ticker", pid, index):
                     tickers[pid] = trade
                 if "ticker_batch" in subs and self._active("ticker_batch", pid, index):
@@ -589,10 +583,10 @@ class _Connection:
         if trades:  # newest first, as Coinbase lists a batch
             out.append(("market_trades", [{"type": "update", "trades": trades[::-1]}]))
         for pid, trade in tickers.items():
-            ticker = self._ticker(pid, trade.price)
+            ticker = payloads.ticker(self.state, pid, trade.price)
             out.append(("ticker", [{"type": "update", "tickers": [ticker]}]))
         for pid in l2:
-            book = self._book(pid)
+            book = payloads.book(self.state, pid, self.cfg.book_levels)
             old = self.books.get(pid, {})
             changed = {k: v for k, v in book.items() if old.get(k) != v}
             for k in old:
@@ -600,15 +594,22 @@ class _Connection:
                     changed[k] = _ZERO
             self.books[pid] = book
             if changed:
-                when = rfc3339nano(self.state.now())
-                updates = _levels(changed, when)
+                when = payloads.rfc3339nano(self.state.now())
+                updates = payloads.levels(changed, when)
                 event = {"type": "update", "product_id": market_data_label(pid), "updates": updates}
                 out.append(("l2_data", [event]))
         if candles:
-            listed = [c for c in (self._candle(pid) for pid in candles) if c is not None]
+            listed = [
+                c
+                for c in (
+                    payloads.candle(self.state, pid, self.cfg.candle_granularity_s)
+                    for pid in candles
+                )
+                if c is not None
+            ]
             out.append(("candles", [{"type": "update", "candles": listed}]))
         if orders:
-            changes = [self._order(o) for o in orders]
+            changes = [payloads.user_order(self.state, o) for o in orders]
             out.append(
                 ("user", [{"type": "update", "orders": changes, "positions": _EMPTY_POSITIONS}])
             )
@@ -629,7 +630,7 @@ class _Connection:
                 if "heartbeats" in self.subs:
                     self.heartbeat_counter += 1
                     beat = {
-                        "current_time": _go_time(self.state.now()),
+                        "current_time": payloads.go_time(self.state.now()),
                         "heartbeat_counter": self.heartbeat_counter,
                     }
                     await self._emit("heartbeats", [beat])
@@ -643,192 +644,9 @@ class _Connection:
             async with self.lock:
                 dirty, self.batch_dirty = self.batch_dirty, {}
                 tickers = [
-                    self._ticker(pid, trade.price)
+                    payloads.ticker(self.state, pid, trade.price)
                     for pid, trade in dirty.items()
                     if pid in self.subs.get("ticker_batch", {})
                 ]
                 if tickers:
                     await self._emit("ticker_batch", [{"type": "update", "tickers": tickers}])
-
-    # -- payloads -----------------------------------------------------------------------
-
-    def _book(self, pid: str) -> dict[tuple[str, Decimal], Decimal]:
-        past = self.state.history[pid]
-        assert past.last is not None
-        bids, asks = synth_book(
-            self.state.exchange.product(pid), past.last.price, self.cfg.book_levels
-        )
-        book = {("bid", price): size for price, size in bids}
-        book.update({("offer", price): size for price, size in asks})
-        return book
-
-    def _ticker(self, pid: str, price: Decimal) -> dict[str, str]:
-        past = self.state.history[pid]
-        day = past.day_stats()
-        bids, asks = synth_book(self.state.exchange.product(pid), price, 1)
-        bid, bid_size = bids[0] if bids else (_ZERO, _ZERO)
-        ask, ask_size = asks[0]
-        volume = low = high = _ZERO
-        change = _ZERO
-        if day is not None:
-            volume, low, high = day.volume, day.low, day.high
-            if day.open:
-                change = ((price - day.open) / day.open * _HUNDRED).quantize(_PCT)
-        return {
-            "type": "ticker",
-            "product_id": market_data_label(pid),
-            "price": plain(price),
-            "volume_24_h": plain(volume),
-            "low_24_h": plain(low),
-            "high_24_h": plain(high),
-            "low_52_w": plain(past.low if past.low is not None else _ZERO),
-            "high_52_w": plain(past.high if past.high is not None else _ZERO),
-            "price_percent_chg_24_h": plain(change),
-            "best_bid": plain(bid),
-            "best_bid_quantity": plain(bid_size),
-            "best_ask": plain(ask),
-            "best_ask_quantity": plain(ask_size),
-        }
-
-    def _candle(self, pid: str) -> dict[str, str] | None:
-        past = self.state.history.get(pid)
-        candle = None if past is None else past.current_candle(self.cfg.candle_granularity_s)
-        if candle is None:
-            return None
-        return {
-            "start": str(candle.start // 1_000_000_000),
-            "high": plain(candle.high),
-            "low": plain(candle.low),
-            "open": plain(candle.open),
-            "close": plain(candle.close),
-            "volume": plain(candle.volume),
-            "product_id": market_data_label(pid),
-        }
-
-    def _order(self, o: ExchangeOrder) -> dict[str, str]:
-        """One order in the `user` channel's shape (the SDK's UserOrders), all strings."""
-        exchange = self.state.exchange
-        done = o.status.is_terminal
-        leaves = _ZERO if done else o.size - o.filled_size
-        avg = (o.filled_value / o.filled_size).normalize() if o.filled_size else _ZERO
-        if o.side is OrderSide.BUY:
-            after_fees = o.filled_value + o.total_fees
-        else:
-            after_fees = o.filled_value - o.total_fees
-        if o.order_type is OrderType.STOP_LIMIT:
-            trigger = "STOP_TRIGGERED" if o.triggered else "STOP_PENDING"
-        else:
-            trigger = "INVALID_ORDER_TYPE"
-        percent = (o.filled_size / o.size * _HUNDRED).quantize(Decimal("0.01"))
-        terms = exchange.order_terms(o.order_id)
-        return {
-            "order_id": o.order_id,
-            "client_order_id": o.client_order_id,
-            "cumulative_quantity": plain(o.filled_size),
-            "leaves_quantity": plain(leaves),
-            "avg_price": plain(avg),
-            "total_fees": plain(o.total_fees),
-            "total_value_after_fees": plain(after_fees),
-            "status": o.status.value,
-            "product_id": o.product_id,
-            "product_type": "SPOT",
-            "creation_time": rfc3339nano(o.created_ts),
-            "order_side": o.side.value,
-            "order_type": _user_order_type(self.state, o, terms.market),
-            "time_in_force": terms.time_in_force,
-            "post_only": "false",
-            "cancel_reason": "",
-            "reject_reason": "",
-            "limit_price": plain(o.limit_price),
-            "stop_price": "" if o.stop_price is None else plain(o.stop_price),
-            "trigger_status": trigger,
-            "number_of_fills": str(len(exchange.list_fills(order_id=o.order_id))),
-            "filled_value": plain(o.filled_value),
-            "outstanding_hold_amount": plain(exchange.order_hold(o.order_id)),
-            "completion_percentage": plain(percent),
-            "end_time": "",
-            "start_time": "",
-            "retail_portfolio_id": self.state.uuid,
-            "contract_expiry_type": "UNKNOWN_CONTRACT_EXPIRY_TYPE",
-            "risk_managed_by": "UNKNOWN_RISK_MANAGEMENT_TYPE",
-        }
-
-
-# The user channel spells order types in words, unlike REST's LIMIT / STOP_LIMIT (as
-# recorded: "Limit"; the others as NautilusTrader's Coinbase adapter reads them)
-def _usdc_book(pid: str, products: dict[str, ProductSpec]) -> str:
-    """On Coinbase a -USDC product shares the -USD product's book, and its market
-    channels take the -USD id: here, when only X-USDC is listed, X-USD subscribes to it."""
-    usdc = pid + "C"
-    if pid not in products and usdc in products and market_data_label(usdc) == pid:
-        return usdc
-    return pid
-
-
-def _user_order_type(state: SimState, o: ExchangeOrder, market: bool) -> str:
-    if market:
-        return "Market"
-    meta = state.meta.get(o.client_order_id)
-    if meta is not None and meta.config_key.startswith("trigger_bracket"):
-        return "Bracket"
-    return "Stop Limit" if o.order_type is OrderType.STOP_LIMIT else "Limit"
-
-
-def _trade(trade: MarketTrade, side: str) -> dict[str, str]:
-    return {
-        "trade_id": trade.trade_id,
-        "product_id": market_data_label(trade.product_id),
-        "price": plain(trade.price),
-        "size": plain(trade.size),
-        "side": side,
-        "time": rfc3339nano(trade.ts),
-    }
-
-
-def _levels(book: dict[tuple[str, Decimal], Decimal], when: str) -> list[dict[str, str]]:
-    """Level updates, bids best (highest) first then offers best (lowest) first."""
-    bids = sorted((k for k in book if k[0] == "bid"), key=lambda k: k[1], reverse=True)
-    asks = sorted((k for k in book if k[0] == "offer"), key=lambda k: k[1])
-    return [
-        {
-            "side": side,
-            "event_time": when,
-            "price_level": plain(price),
-            "new_quantity": plain(book[(side, price)]),
-        }
-        for side, price in bids + asks
-    ]
-
-
-def _status(spec: ProductSpec) -> dict[str, str]:
-    return {
-        "product_type": "SPOT",
-        "id": spec.product_id,
-        "base_currency": spec.base_currency,
-        "quote_currency": spec.quote_currency,
-        "base_increment": plain(spec.base_increment),
-        "quote_increment": plain(spec.quote_increment),
-        "display_name": spec.product_id,
-        "status": "online",
-        "status_message": "",
-        "min_market_funds": plain(spec.quote_min_size),
-    }
-
-
-_FCM_ZEROS = {
-    name: "0"
-    for name in (
-        "futures_buying_power",
-        "total_usd_balance",
-        "cbi_usd_balance",
-        "cfm_usd_balance",
-        "total_open_orders_hold_amount",
-        "unrealized_pnl",
-        "daily_realized_pnl",
-        "initial_margin",
-        "available_margin",
-        "liquidation_threshold",
-        "liquidation_buffer_amount",
-        "liquidation_buffer_percentage",
-    )
-}

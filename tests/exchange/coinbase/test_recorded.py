@@ -21,9 +21,9 @@ from tradekit.exchange.coinbase._sync.rest import CoinbaseRest
 from tradekit.exchange.coinbase.credentials import Credentials
 from tradekit.exchange.paper import PaperExchange
 from tradekit.exchange.products import BTC_USD, ETH_USD
+from tradekit.sim import ws_payloads
 from tradekit.sim.server import SimServer
 from tradekit.sim.state import SimState
-from tradekit.sim.ws import WsConfig, _Connection
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "coinbase"
 FAST = 100_000.0
@@ -298,7 +298,7 @@ def test_the_simulators_user_channel_orders_are_shaped_as_coinbases(sim: SimServ
         res = state.place_limit_buy("rec-user", "ETH-USD", D("0.001"), D("2900.00"))
         order = state.exchange.get_order(res.order_id)
         assert order is not None
-        return _Connection(None, state, WsConfig(), frozenset())._order(order)  # type: ignore[arg-type]
+        return ws_payloads.user_order(state, order)
 
     mine = sim.call(snapshot_order)
     real = recorded("ws_user_snapshot.json")["events"][0]["orders"][0]
