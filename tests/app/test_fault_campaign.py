@@ -23,7 +23,15 @@ from helpers.portfolio_sim import (
     session_on,
 )
 
-from tradekit.app.campaign import CLEAR, OUTAGES, SCENARIOS, SETTLED, fault_scenario, ok
+from tradekit.app.campaign import (
+    CLEAR,
+    OUTAGES,
+    SCENARIOS,
+    SETTLED,
+    WITHOUT_EDITS,
+    fault_scenario,
+    ok,
+)
 
 FAULT_S = 3.0  # how long each scenario trades through its faults
 
@@ -34,6 +42,8 @@ FAULT_S = 3.0  # how long each scenario trades through its faults
 async def test_the_portfolio_rides_out(tmp_path: Any, name: str) -> None:
     faults = SCENARIOS[name]
     async with session_on(tmp_path, make_config()) as session:
+        if name in WITHOUT_EDITS:
+            session.sim.call(lambda st: setattr(st, "edit_stop_enabled", False))
         pf = session.portfolio
         handle = pf.start()
         await eventually(lambda: len(commands(session, "PlaceLimitBuy")) >= 2, 10, "entries")

@@ -61,6 +61,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "websocket": WS,
     # a real outage: REST refuses everything while the WebSocket keeps dropping
     "rest-and-ws-down": {"rest_error_rate": 1.0, "ws_drop_after": 50},
+    "lost-edit-replies": {"lose_reply_rate": 0.5, "only": "POST /orders/edit"},
     "all-at-once": {
         "rest_error_rate": 0.1,
         "rest_429_rate": 0.1,
@@ -70,6 +71,11 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         **WS,
     },
 }
+SCENARIOS["all-at-once-no-edits"] = SCENARIOS["all-at-once"]
+# Scenarios on an exchange that refuses stop edits (as Coinbase may for a product): the
+# engine learns it from the first refusal and moves its stops by cancel-then-place, so
+# the cancels these scenarios lose, and the gaps they open, happen at all.
+WITHOUT_EDITS = frozenset({"lost-cancel-replies", "all-at-once-no-edits"})
 # Scenarios of what an operator meets besides faults: each is an action on the running
 # session (see `ACTIONS`); the market's own trades go on meanwhile.
 OUTAGES: dict[str, str] = {
@@ -351,10 +357,12 @@ async def fault_scenario(
     watch = StopWatch()
     s = await open_session(campaign_config(), db, speed=speed)
     try:
+        assert s.sim is not None
+        if name in WITHOUT_EDITS:
+            s.sim.call(lambda st: setattr(st, "edit_stop_enabled", False))
         s.start()
         watch.attach(s)
         await _until(lambda: s.portfolio.stats.commands >= 4, 20)
-        assert s.sim is not None
         struck_before = s.sim.call(lambda st: Counter(st.faults_injected))
         s.sim.call(lambda st: st.faults.update(faults))
         if action is not None:
