@@ -361,6 +361,18 @@ class Host(Protocol):
     def report(self, report: Report) -> None: ...
 
 
+def _order_of(s: State) -> Order | None:
+    """The one order a state is about (its stop, the order being cancelled or checked,
+    the exit), if any. A state's order is never replaced: a new order is a new state."""
+    if isinstance(s, Placing | Resting | Editing | Triggered):
+        return s.stop
+    if isinstance(s, Moving | Checking):
+        return s.order
+    if isinstance(s, Exiting):
+        return s.exit
+    return None
+
+
 class Protection:
     """One pair's protection duty. See the module docstring for every rule."""
 
@@ -392,6 +404,7 @@ class Protection:
         """The duty's facts that outlive a state (the rest is in `self.s`)."""
         self.s: State = Unprotected()
         self.state = ProtectionState.NONE  # `self.s.state`, kept for the hot path
+        self._order: Order | None = None  # `order`, kept for the hot path
         self.exiting = ""  # why the position exits ("" = it does not): sticky
         self.flatten_offset: Decimal | None = None  # the kill switch's exit offset
         self.next_stop_id: str | None = None  # the id reserved by a cancel's `then`
@@ -414,18 +427,12 @@ class Protection:
     def _set(self, new: State) -> None:
         self.s = new
         self.state = new.state
+        self._order = _order_of(new)
 
     @property
     def order(self) -> Order | None:
         """Protection's one order on the exchange (a stop or an exit), if any."""
-        s = self.s
-        if isinstance(s, Placing | Resting | Editing | Triggered):
-            return s.stop
-        if isinstance(s, Moving | Checking):
-            return s.order
-        if isinstance(s, Exiting):
-            return s.exit
-        return None
+        return self._order
 
     @property
     def stop(self) -> Order | None:
