@@ -177,7 +177,7 @@ def test_controls_and_a_responsive_loop(tmp_path):
     # handled more than one batch of feed messages (it yields every FAIR_BATCH), however
     # long the burst. (Wall-clock latency is measured by `python -m tradekit.bench
     # portfolio`, not asserted here.)
-    from tradekit.engine.portfolio import FAIR_BATCH
+    from tradekit.engine.stream import FAIR_BATCH
 
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
     assert max(ticks) >= 3000 and len(ticks) > 3000 // FAIR_BATCH
@@ -244,10 +244,12 @@ def test_a_trade_that_waited_too_long_is_seen_not_decided_on(tmp_path):
             pf = Portfolio([decision], exchange, store, stale_after_s=2.0)
             await pf.recover()
             old = time.perf_counter() - 10.0
-            await pf._dispatch(MarketTrade("BTC-USD", D("60000"), D("1"), SEC), None, old)
+            await pf._stream.dispatch(MarketTrade("BTC-USD", D("60000"), D("1"), SEC), None, old)
             seen = (pf.stats.deferred, decision.last_price, decision.entry)
             now = time.perf_counter()
-            await pf._dispatch(MarketTrade("BTC-USD", D("60010"), D("1"), 2 * SEC), None, now)
+            await pf._stream.dispatch(
+                MarketTrade("BTC-USD", D("60010"), D("1"), 2 * SEC), None, now
+            )
             return seen, decision.entry, pf.stats.deferred
 
     (deferred, last, entry_then), entry, deferred_after = asyncio.run(run())
@@ -278,7 +280,7 @@ def test_stop_returns_while_the_router_lags_the_feed(tmp_path):
             pf = Portfolio([decision], exchange, store, endless(), poll_after_s=3600)
             handle = pf.start()
             deadline = time.monotonic() + 10
-            while not (pf._inbox is not None and pf._inbox.full()):  # no public view
+            while not (pf._run.inbox is not None and pf._run.inbox.full()):  # no public view
                 assert time.monotonic() < deadline, "the inbox never filled"
                 await asyncio.sleep(0.01)
             stopping = asyncio.ensure_future(handle.stop())

@@ -179,7 +179,7 @@ def test_the_buttons_pause_a_pair_kill_with_confirmation_and_stop(tmp_path):
                 "header": monitor.header.value,
                 "errors": list(monitor.errors),
                 "disabled": monitor.kill_button.disabled,
-                "watchers": len(pf._watchers),
+                "watchers": len(pf._steps.watchers),
             }
 
     out = asyncio.run(run())

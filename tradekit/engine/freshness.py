@@ -1,5 +1,6 @@
 """Which live trades are news: a trade older than what the pair has already seen, or
-older than `max_trade_age_s` when it was received, is neither decided on nor observed."""
+older than `max_trade_age_s` when it was received, is neither decided on nor observed;
+and whether a pair's market time is the wall clock's (a live market, not a replay)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ import time
 from tradekit.core.events import MarketTrade
 from tradekit.store.sqlite import Store
 
-__all__ = ["TradeAges"]
+__all__ = ["LIVE_CLOCK_NS", "TradeAges", "is_live"]
+
+LIVE_CLOCK_NS = 120 * 10**9  # market time this close to the wall clock counts as live
+
+
+def is_live(last_ts: int, now_ns: int) -> bool:
+    """A pair's market time (`last_ts`, 0 before its first trade) is the wall clock's:
+    a live market, not a replay of historical data."""
+    return bool(last_ts) and 0 <= now_ns - last_ts <= LIVE_CLOCK_NS
 
 
 class TradeAges:

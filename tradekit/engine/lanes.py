@@ -2,7 +2,8 @@
 
 The feed's reader puts `(event, received)` pairs or a `Signal` in the portfolio's inbox;
 the router hands each event to its pair's lane, with the lane's own jobs (its recovery,
-a poll) and controls (pause, resume, the kill switch) ahead of its events.
+a poll) and controls (pause, resume, the kill switch) ahead of its events. `RunState` is
+what the router, the lanes and the controls share of a run: its inbox, task and stop.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ class Signal(Enum):
     """The inbox's words that are not feed events."""
 
     END = "end"  # the feed's last word in the inbox
-    WAKE = "wake"  # a control is waiting in `_urgent`, or a lane failed
+    WAKE = "wake"  # a control is waiting in `Controls.urgent`, or a lane failed
 
 
 class Job(Enum):
@@ -64,6 +65,23 @@ class Lane:
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+
+@dataclass(eq=False)
+class RunState:
+    """A portfolio's run as its parts see it: the inbox (from `start()`: controls are
+    accepted), the run's task, and whether a stop has begun (`closing`: a clean stop is
+    cancelling entries, no trade is decided on; `stopping`: the router ends)."""
+
+    inbox: asyncio.Queue[InboxItem] | None = None
+    task: asyncio.Task[None] | None = None
+    stopping: bool = False
+    closing: bool = False
+
+    @property
+    def running(self) -> bool:
+        """Started and not ended: controls are accepted."""
+        return self.task is not None and not self.task.done() and not self.stopping
 
 
 def is_trade(item: LaneItem) -> bool:
