@@ -46,7 +46,7 @@ def test_controls_are_refused_before_a_run_and_after_it(tmp_path: Path) -> None:
             controls.run.stopping = True
             with pytest.raises(RuntimeError, match=r"cannot pause all: .* has stopped"):
                 controls.pause_all()
-            with pytest.raises(RuntimeError, match=r"cannot paused BTC-USD: .* has stopped"):
+            with pytest.raises(RuntimeError, match=r"cannot pause BTC-USD: .* has stopped"):
                 controls.pause("BTC-USD")
             task.cancel()
 

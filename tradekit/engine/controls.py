@@ -19,6 +19,8 @@ from tradekit.engine.lanes import Control, Lane, RunState, Signal, quiet
 
 __all__ = ["Controls"]
 
+_VERB = {TradingState.PAUSED: "pause", TradingState.ACTIVE: "resume", TradingState.HALTED: "halt"}
+
 
 class Controls:
     """The controls of one portfolio's run; `urgent` holds those the router has not
@@ -80,7 +82,7 @@ class Controls:
         if product_id not in self.drivers:
             known = ", ".join(self.drivers)
             raise KeyError(f"no pair {product_id!r} in this portfolio (it has {known})")
-        self.check_running(f"{state.value.lower()} {product_id}")
+        self.check_running(f"{_VERB[state]} {product_id}")
         inbox = self.run.inbox
         assert inbox is not None
         ev = TradingStateChanged(state, self.control_ts(product_id), reason, flatten_offset_pct)
