@@ -154,7 +154,15 @@ def assert_every_position_protected(session: Session) -> int:
                 o for o in open_orders(session, pid) if o.client_order_id == d.exit.client_order_id
             ]
             assert stops == [] and len(exits) == 1, (pid, d.protection_state, stops, exits)
-            assert exits[0].side is OrderSide.SELL and exits[0].size == pos.open_size
+            (ex,) = exits
+            assert ex.side is OrderSide.SELL, ex
+            assert ex.size - ex.filled_size == pos.open_size, (
+                pid,
+                ex.size,
+                ex.filled_size,
+                pos.open_size,
+                d.protection_state,
+            )
             continue
         assert len(stops) == 1, (
             f"{pid}: {len(stops)} live stops for one position "
