@@ -191,11 +191,9 @@ def _text(value: Any) -> Decimal:
     return Decimal(repr(float(value)))
 
 
-def frame_columns(frame: Any, bar_ns: int | None = None) -> BarColumns | None:
-    """A DataFrame's bars as columns (see `dataframe_candles` for the shapes taken),
-    converted by whole columns; cells that are not floats are read one by one (a bad
-    one named by row). None when a Decimal cell has more digits than a float holds."""
-    import numpy as np
+def _layout(frame: Any) -> tuple[dict[str, Any], Any, str]:
+    """A DataFrame's OHLCV columns by lower-case name, its bar times (a start/timestamp/
+    time column or a datetime index) and their name; refused, saying what is missing."""
     import pandas as pd
 
     columns = {str(c).lower(): c for c in frame.columns}
@@ -204,15 +202,20 @@ def frame_columns(frame: Any, bar_ns: int | None = None) -> BarColumns | None:
         raise ValueError(f"DataFrame: missing column(s) {', '.join(missing)}")
     time_col = next((columns[n] for n in _TIME_NAMES if n in columns), None)
     if time_col is not None:
-        times = frame[time_col]
-        label = str(time_col)
-    elif isinstance(frame.index, pd.DatetimeIndex):
-        times = frame.index.to_series()
-        label = "index"
-    else:
-        raise ValueError(
-            "DataFrame: no bar time (a start/timestamp/time column or a datetime index)"
-        )
+        return columns, frame[time_col], str(time_col)
+    if isinstance(frame.index, pd.DatetimeIndex):
+        return columns, frame.index.to_series(), "index"
+    raise ValueError("DataFrame: no bar time (a start/timestamp/time column or a datetime index)")
+
+
+def frame_columns(frame: Any, bar_ns: int | None = None) -> BarColumns | None:
+    """A DataFrame's bars as columns (see `dataframe_candles` for the shapes taken),
+    converted by whole columns; cells that are not floats are read one by one (a bad
+    one named by row). None when a Decimal cell has more digits than a float holds."""
+    import numpy as np
+    import pandas as pd
+
+    columns, times, label = _layout(frame)
     if pd.api.types.is_datetime64_any_dtype(times):
         s = times.dt.tz_localize("UTC") if times.dt.tz is None else times.dt.tz_convert("UTC")
         starts = np.asarray(s.astype("datetime64[ns, UTC]").array.asi8, dtype=np.int64)
@@ -235,21 +238,8 @@ def frame_columns(frame: Any, bar_ns: int | None = None) -> BarColumns | None:
 def dataframe_candles(frame: Any) -> list[Candle]:
     """Candles from a DataFrame with open/high/low/close/volume columns (any case) and
     the bar start in a `start`/`timestamp`/`time` column or a datetime index."""
-    import pandas as pd
-
-    columns = {str(c).lower(): c for c in frame.columns}
-    missing = [c for c in OHLCV if c not in columns]
-    if missing:
-        raise ValueError(f"DataFrame: missing column(s) {', '.join(missing)}")
-    time_col = next((columns[n] for n in _TIME_NAMES if n in columns), None)
-    if time_col is not None:
-        starts = _times_ns(frame[time_col], str(time_col))
-    elif isinstance(frame.index, pd.DatetimeIndex):
-        starts = _times_ns(frame.index.to_series(), "index")
-    else:
-        raise ValueError(
-            "DataFrame: no bar time (a start/timestamp/time column or a datetime index)"
-        )
+    columns, times, label = _layout(frame)
+    starts = _times_ns(times, label)
     values = {
         name: [_price(v, name, i) for i, v in enumerate(frame[columns[name]])] for name in OHLCV
     }
