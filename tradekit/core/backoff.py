@@ -17,6 +17,7 @@ Times are the events' own nanoseconds (the core reads no clock).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,21 +60,25 @@ class Backoff:
         self.refusals[kind] = Refusal(key, reason, ts + step, step, permanent)
         return ts + step
 
-    def holds(self, kind: str, key: str, ts: int) -> Refusal | None:
-        """The refusal that forbids sending `key` of `kind` at `ts`, or None."""
+    def holds(self, kind: str, key: str | Callable[[], str], ts: int) -> Refusal | None:
+        """The refusal that forbids sending `key` of `kind` at `ts`, or None. `key` may
+        be a function that makes it: called only when a refusal of the kind is kept
+        (the hot path sends requests no refusal holds, and never formats their key)."""
         r = self.refusals.get(kind)
         if r is None:
             return None
-        if ts < r.until or (r.permanent and r.key == key):
+        if ts < r.until:
+            return r
+        if r.permanent and r.key == (key if isinstance(key, str) else key()):
             return r
         return None
 
-    def succeeded(self, kind: str, key: str | None = None) -> None:
-        """The exchange took a request of `kind` (`key`: that very request): the kind's
-        back-off starts afresh."""
+    def succeeded(self, kind: str, key: str | Callable[[], str] | None = None) -> None:
+        """The exchange took a request of `kind` (`key`: that very request, or a
+        function that makes it): the kind's back-off starts afresh."""
         self.refusals.pop(kind, None)
-        if key is not None:
-            self.counts.pop(f"{kind}|{key}", None)
+        if key is not None and self.counts:
+            self.counts.pop(f"{kind}|{key if isinstance(key, str) else key()}", None)
 
     def forget(self, prefix: str) -> None:
         """Drop the kinds that name a finished order (their requests can never recur)."""

@@ -331,7 +331,10 @@ class DecisionEngine:
             if floor is None:
                 return None
             low = max(low, floor)
-            high = pos.highest if high is None else min(high, pos.highest)  # a new high moves
+            # only a new high moves the stop: a trade at the high is quiet too, so the
+            # band ends at the next number above it
+            above = pos.highest.next_plus(MONEY_CONTEXT)
+            high = above if high is None else min(high, above)
         elif self.entry is not None:
             entry = self.entry  # only its timeout can happen here (its fill is the market's)
             until = entry.created_ts + self.params.max_entry_wait_ns

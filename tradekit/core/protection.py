@@ -551,9 +551,12 @@ class Protection:
 
     def _observe(self, ts: int) -> None:
         """Derive the state from protection's order as the exchange last reported it."""
-        order = self.order
+        order = self._order
         if order is None:
             return
+        if self.state is ProtectionState.RESTING and order.status is OrderStatus.OPEN:
+            if not order.triggered:
+                return  # the hot path: the stop rests as it did (what the rules below say)
         if (
             order.order_type is OrderType.STOP_LIMIT
             and order.triggered
@@ -654,7 +657,9 @@ class Protection:
     def _rested(self, stop: Order, ts: int) -> None:
         """The exchange has this stop resting: report the move (once per new trigger)."""
         assert stop.stop_price is not None
-        self.backoff.succeeded("stop", _levels(stop.size, stop.stop_price, stop.limit_price))
+        self.backoff.succeeded(
+            "stop", lambda: _levels(stop.size, stop.stop_price, stop.limit_price)
+        )
         now = (stop.client_order_id, stop.stop_price)
         if self.rested == now:
             return
@@ -826,8 +831,7 @@ class Protection:
         # cancel-then-place, whose cancel ends the order whatever filled meanwhile
         editable = stop.order_id is not None and not stop.filled_size
         if valid and self.can_edit and not self.edit_unsupported and editable:
-            key = _levels(size, trigger, limit)
-            if self.backoff.holds("edit", key, ts) is None:
+            if self.backoff.holds("edit", lambda: _levels(size, trigger, limit), ts) is None:
                 stop.transition(Trigger.EDIT_REQUESTED)
                 stop.edit_size = size if size > stop.size else None
                 self.placed_high = pos.highest

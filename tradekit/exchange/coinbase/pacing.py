@@ -27,11 +27,10 @@ context variable: nothing else in between needs to know).
 from __future__ import annotations
 
 import bisect
-import contextlib
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextvars import ContextVar
 from enum import IntEnum
 from typing import Any
@@ -66,6 +65,8 @@ _PROTECTIVE_CANCELS = frozenset(
     {"stop_move", "stop_resize", "flatten", "breach", "gap_through", "exit_reprice"}
 )
 
+_PROTECTIVE_KINDS = frozenset({"PlaceStopLimitSell", "PlaceLimitSell", "EditStopOrder"})
+
 _PRIORITY: ContextVar[Priority] = ContextVar("tradekit_request_priority", default=Priority.ROUTINE)
 
 
@@ -75,7 +76,7 @@ def priority_of(command: Any) -> Priority:
     and so is a cancel whose reason makes way for one, and a lookup of a stop or an exit
     in doubt; entries, entry cancels and other lookups are routine."""
     kind = type(command).__name__
-    if kind in ("PlaceStopLimitSell", "PlaceLimitSell", "EditStopOrder"):
+    if kind in _PROTECTIVE_KINDS:
         return Priority.PROTECT
     if kind == "QueryOrder" and getattr(command, "protective", False):
         return Priority.PROTECT  # the truth about a stop or an exit in doubt
@@ -84,14 +85,21 @@ def priority_of(command: Any) -> Priority:
     return Priority.ROUTINE
 
 
-@contextlib.contextmanager
-def request_priority(priority: Priority) -> Iterator[None]:
-    """Every request made inside (in this task or thread) waits with this priority."""
-    token = _PRIORITY.set(priority)
-    try:
-        yield
-    finally:
-        _PRIORITY.reset(token)
+class request_priority:  # lower case: used as a function, `with request_priority(p):`
+    """Every request made inside (in this task or thread) waits with this priority.
+    A class, not a generator: every command a driver performs (a backtest's stop moves
+    included) enters one."""
+
+    __slots__ = ("_priority", "_token")
+
+    def __init__(self, priority: Priority) -> None:
+        self._priority = priority
+
+    def __enter__(self) -> None:
+        self._token = _PRIORITY.set(self._priority)
+
+    def __exit__(self, *exc: object) -> None:
+        _PRIORITY.reset(self._token)
 
 
 def current_priority() -> Priority:

@@ -283,7 +283,7 @@ class PaperExchange(PaperState):
             trigger_ids = [o.order_id for o in triggered]
             self._last_triggers = (self._seq, trigger_ids)
             self._write(
-                {
+                lambda: {
                     "op": "tick",
                     "trade": {
                         "product_id": trade.product_id,
@@ -458,7 +458,7 @@ class PaperExchange(PaperState):
             order.stop_price = stop
             order.stop_direction = stop_direction
         if self._journal is not None:
-            self._write({"op": "place", "order": jr.order_record(order)})
+            self._write(lambda: {"op": "place", "order": jr.order_record(order)})
         self._apply_place(order)
         return PlaceResult(True, client_order_id, order.order_id)
 
@@ -559,7 +559,7 @@ class PaperExchange(PaperState):
                 )
             )
         self._write(
-            {
+            lambda: {
                 "op": "immediate",
                 "order": jr.order_record(order),
                 "fills": [jr.fill_record(f) for f in fills],
@@ -647,7 +647,7 @@ class PaperExchange(PaperState):
             return CancelResult(order_id, False, Reason.DUPLICATE_CANCEL_REQUEST)
         if order.status is OrderStatus.FILLED:
             return CancelResult(order_id, False, Reason.ORDER_IS_FULLY_FILLED)
-        self._write({"op": "cancel", "order_id": order_id})
+        self._write(lambda: {"op": "cancel", "order_id": order_id})
         self._apply_cancel(order_id)
         return CancelResult(order_id, True)
 
@@ -681,7 +681,7 @@ class PaperExchange(PaperState):
         if limit != o.limit_price and (o.order_type is OrderType.LIMIT or o.triggered):
             crossing = _marketable(o.side, limit, book.last)
         self._write(
-            {
+            lambda: {
                 "op": "edit",
                 "order_id": order_id,
                 "size": plain(size),
@@ -696,8 +696,9 @@ class PaperExchange(PaperState):
     def _check_edit_funds(
         self, o: PaperOrder, spec: ProductSpec, size: Decimal, limit: Decimal
     ) -> Problem | None:
-        with localcontext(EXACT_CONTEXT):
-            extra = self._ledger.hold_for(o.side, size - o.filled_size, limit) - o.hold
+        ctx = EXACT_CONTEXT
+        held = self._ledger.hold_for(o.side, ctx.subtract(size, o.filled_size), limit)
+        extra = ctx.subtract(held, o.hold)
         currency = self._ledger.currency(spec, o.side)
         have = self._ledger.available(currency)
         if extra > have:

@@ -68,9 +68,9 @@ class Ledger:
         return self.wallets[currency].available
 
     def _move(self, wallet: Wallet, amount: Decimal) -> None:
-        """Move `amount` from available to hold (negative: back)."""
-        wallet.available -= amount
-        wallet.hold += amount
+        """Move `amount` from available to hold (negative: back), exactly."""
+        wallet.available = EXACT_CONTEXT.subtract(wallet.available, amount)
+        wallet.hold = EXACT_CONTEXT.add(wallet.hold, amount)
 
     def reserve(self, o: PaperOrder, spec: ProductSpec) -> None:
         """A new order holds its funds."""
@@ -85,7 +85,9 @@ class Ledger:
     def resize(self, o: PaperOrder, spec: ProductSpec, remaining: Decimal, limit: Decimal) -> None:
         """An edited order holds for its new remaining size and limit."""
         new_hold = self.hold_for(o.side, remaining, limit)
-        self._move(self.wallets[self.currency(spec, o.side)], new_hold - o.hold)
+        self._move(
+            self.wallets[self.currency(spec, o.side)], EXACT_CONTEXT.subtract(new_hold, o.hold)
+        )
         o.hold = new_hold
 
     def settle(self, o: PaperOrder, spec: ProductSpec, f: Fill) -> None:

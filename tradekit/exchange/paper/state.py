@@ -8,6 +8,7 @@ applies it; a restart reads the same records back through the same methods (`_re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal, localcontext
 from typing import Any
 
@@ -94,8 +95,7 @@ class PaperState:
         if limit <= 0 or size <= o.filled_size:
             raise Bad(f"order {order_id}: edit to size {size}, limit {limit}")
         book = self._books[o.product_id]
-        with localcontext(EXACT_CONTEXT):
-            self._ledger.resize(o, book.spec, size - o.filled_size, limit)
+        self._ledger.resize(o, book.spec, EXACT_CONTEXT.subtract(size, o.filled_size), limit)
         o.size = size
         o.limit_price = limit
         o.stop_price = stop
@@ -149,10 +149,13 @@ class PaperState:
 
     # ----------------------------------------------------------------- journal
 
-    def _write(self, record: dict[str, Any]) -> None:
-        """Append one record (with the market position) and make it durable."""
+    def _write(self, make: Callable[[], dict[str, Any]]) -> None:
+        """Append one record (with the market position) and make it durable; `make`
+        builds it, only when there is a journal (a backtest's exchange has none and
+        formats nothing)."""
         if self._journal is None:
             return
+        record = make()
         record["seq"] = self._seq
         record["last"] = {
             pid: [plain(b.last.price), b.last.ts, plain(b.last.size)]

@@ -43,7 +43,7 @@ positive) and the `PREVIEW_*` reasons of placement (`PREVIEW_INSUFFICIENT_FUND`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, localcontext
+from decimal import Decimal
 
 from tradekit.core.events import MarketTrade
 from tradekit.core.money import EXACT_CONTEXT, ProductSpec, is_multiple, to_decimal
@@ -163,8 +163,7 @@ def check_size(spec: ProductSpec, size: Decimal, limit: Decimal) -> Problem | No
     if spec.base_max_size is not None and size > spec.base_max_size:
         return Reason.BASE_SIZE_TOO_LARGE, f"size {size} is above {spec.base_max_size}"
     if spec.quote_min_size > 0:
-        with localcontext(EXACT_CONTEXT):
-            value = size * limit
+        value = EXACT_CONTEXT.multiply(size, limit)
         if value < spec.quote_min_size:
             return Reason.QUOTE_SIZE_TOO_SMALL, f"value {value} is below {spec.quote_min_size}"
     return None
