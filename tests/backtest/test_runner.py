@@ -20,10 +20,12 @@ from tradekit.backtest import BacktestSpec, EntrySpec, as_source
 from tradekit.backtest.runner import run_arrays, run_events
 from tradekit.backtest.spec import default_product
 from tradekit.core.decision import DecisionEngine
+from tradekit.core.events import MarketTrade
 from tradekit.core.money import ProductSpec
 from tradekit.core.protection import ProtectionParams
 from tradekit.core.sanity import SanityParams
 from tradekit.data.candles import Candle
+from tradekit.data.frames import cut_bars
 from tradekit.data.generators import DEFAULT_START_TS, PricePath
 
 SEC = 10**9
@@ -86,8 +88,18 @@ def _both(spec: BacktestSpec, params, source):
     one = DecisionEngine(params, spec.entry.make(), "bt")
     two = DecisionEngine(params, spec.entry.make(), "bt")
     ex1, ex2 = spec.exchange(), spec.exchange()
-    t1, d1 = run_events(one, ex1, source.stream())
-    t2, d2 = run_arrays(two, ex2, source.product_id, prices, times, q)
+    bars = source.bars
+    # bars' waypoints one by one, priced as the arrays are (on the grid, its exponent)
+    stream = (
+        (
+            MarketTrade(source.product_id, int(p) * q, D(1), int(t))
+            for p, t in zip(prices, times, strict=True)
+        )
+        if bars
+        else source.stream()
+    )
+    t1, d1 = run_events(one, ex1, stream, bars=bars)
+    t2, d2 = run_arrays(two, ex2, source.product_id, prices, times, q, bars=bars)
     assert t2.reports == t1.reports
     assert t2.fills == t1.fills
     assert t2.stops == t1.stops
@@ -116,14 +128,34 @@ def _both(spec: BacktestSpec, params, source):
 
 
 def test_run_arrays_equals_run_events_on_240_seeded_runs():
-    traded = skipping = 0
+    traded = skipping = following = 0
     for i in range(240):
         spec, params, source = _setting(i)
         t1, t2 = _both(spec, params, source)
         traded += any(type(r).__name__ == "PositionClosed" for _, r in t1.reports)
         skipping += t2.handled < t2.n_ticks // 2
+        following += t2.followed > 0
+        assert t1.followed == 0  # one by one: every move handled
     assert traded >= 150, traded
     assert skipping >= 100, skipping  # the bands really skip, most of the time
+    assert following >= 60, following  # and ratchet runs are followed in one step
+
+
+def test_bars_as_a_path_equal_one_by_one_too():
+    """The same settings on bars cut from each path (a continuous path inside a bar,
+    a jump between bars): every trade handled, or quiet ones in bulk and ratchet runs
+    followed in one step, give the same trades, stops, orders and state."""
+    following = 0
+    for i in range(0, 240, 3):
+        spec, params, ticks = _setting(i)
+        q = spec.product.quote_increment
+        prices, times = ticks.arrays(q)
+        span = (3 + i % 5) * 60 * SEC
+        bars = as_source(cut_bars(prices, times, q, span), ticks.product_id)
+        assert bars.bars
+        _, t2 = _both(spec, params, bars)
+        following += t2.followed > 0
+    assert following >= 15, following
 
 
 def test_candles_skip_and_equal_too():
@@ -142,7 +174,7 @@ def test_candles_skip_and_equal_too():
     )
     t1, t2 = _both(spec, spec.params(), source)
     assert any(type(r).__name__ == "PositionClosed" for _, r in t1.reports)
-    assert t2.handled < t2.n_ticks
+    assert t2.handled < t1.handled  # (bars: the path's added trades count as handled)
 
 
 @pytest.mark.parametrize("rule", ["fixed_offset", "once"])

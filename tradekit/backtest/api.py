@@ -140,7 +140,6 @@ def event_backtest(
                 progress=update,
                 bars=source.bars,
                 after_chunk=after_chunk,
-                keep_moves=(total or 0) <= KEEP_EVERY_TRADE,
             )
     finally:
         if bar is not None:

@@ -81,7 +81,7 @@ class FastPathRefused(ValueError):
         return (type(self), (self.reason,))
 
 
-def _ratio(value: Decimal) -> tuple[int, int]:
+def ratio(value: Decimal) -> tuple[int, int]:
     n, d = value.as_integer_ratio()
     return int(n), int(d)
 
@@ -154,10 +154,10 @@ def run_fast(
     P = np.ascontiguousarray(prices, dtype=np.int64)
     T = np.ascontiguousarray(times, dtype=np.int64)
     with localcontext(MONEY_CONTEXT):
-        kn, kd = _ratio(1 - spec.trail_pct)
-        ln, ld = _ratio(1 - spec.stop_limit_buffer_pct)
-        on, od = _ratio(1 - entry.offset_pct)
-        mn, md = _ratio(spec.min_ratchet)
+        kn, kd = ratio(1 - spec.trail_pct)
+        ln, ld = ratio(1 - spec.stop_limit_buffer_pct)
+        on, od = ratio(1 - entry.offset_pct)
+        mn, md = ratio(spec.min_ratchet)
     top = int(P.max()) if n else 0
     if top * max(kd, ld, od, md + mn, kn, ln, on) >= _INT_LIMIT:
         raise FastPathRefused("prices x parameter denominators overflow int64")
@@ -272,7 +272,7 @@ def _every_print_used(P: Any, band: Decimal) -> None:
     n = len(P)
     if n < 2:
         return
-    bn, bd = _ratio(band)
+    bn, bd = ratio(band)
     wide = 2 * bd + bn
     if int(P.max()) * max(wide, bn) >= _INT_LIMIT:
         raise FastPathRefused("prices x print_band_pct's denominator overflow int64")
@@ -383,7 +383,7 @@ def _result(
     holding = 0
     moves = 0
     trail = spec.trail()
-    ln, ld = _ratio(1 - spec.stop_limit_buffer_pct)
+    ln, ld = ratio(1 - spec.stop_limit_buffer_pct)
     steps_t: list[int] = []  # equity steps: (tick, cash, base) after each fill
     steps_cash: list[float] = []
     steps_base: list[float] = []

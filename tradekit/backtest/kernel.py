@@ -116,3 +116,51 @@ def equity_curve(
         p = P[i] * q
         prices[i] = p
         equity[i] = held[k] * p + cash[k]
+
+
+@njit(cache=True, nogil=True)
+def ratchet_run(
+    P: Any,
+    T: Any,
+    start: int,
+    lo: int,
+    hi: int,
+    until: int,
+    high: int,
+    trigger: int,
+    kn: int,
+    kd: int,
+    mn: int,
+    md: int,
+    move_ticks: Any,
+    move_levels: Any,
+) -> tuple[int, int]:
+    """Follow a resting stop's ratchet from trade `start` (`DecisionEngine.ratchet_band`):
+    every new high that moves the stop is written to `move_ticks` / `move_levels` (its
+    trade, its trigger: `PositionState.ratchet` in price steps, as `trail` has it).
+
+    Returns (k, moves): k is the first trade the run cannot take (one at or under the
+    stop's trigger as it stands after the moves before it, or at or under `lo`, at or
+    over `hi`, at or after `until`; a new high that does not move the stop; or the trade
+    after the move that filled the buffers); len(P) when the data ends first.
+    """
+    n = len(P)
+    moves = 0
+    room = len(move_ticks)
+    step_up = md + mn
+    for i in range(start, n):
+        p = P[i]
+        if p <= lo or p <= trigger or p >= hi or T[i] >= until:
+            return i, moves
+        if p > high:
+            candidate = p * kn // kd
+            if candidate * md <= trigger * step_up:
+                return i, moves  # a new high the stop does not follow: the engine's to see
+            high = p
+            trigger = candidate
+            move_ticks[moves] = i
+            move_levels[moves] = candidate
+            moves += 1
+            if moves == room:
+                return i + 1, moves
+    return n, moves

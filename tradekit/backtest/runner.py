@@ -36,7 +36,7 @@ from array import array
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 from tradekit.core.commands import Command
@@ -79,9 +79,10 @@ class Trace:
     times: Any = field(default_factory=lambda: array("q"))  # int64 ns
     n_ticks: int = 0
     handled: int = 0  # trades that went through the rules one by one (the rest: in bulk)
+    followed: int = 0  # stop moves a ratchet run recorded (`RatchetRuns`), not handled
     refused: dict[str, int] = field(default_factory=dict)  # entries the exchange refused
-    stop_moves: int = 0  # StopMoved reports of a stop that replaced another
-    keep_moves: bool = True  # False: StopMoved counted, not kept (long runs; `stops` has them)
+    stop_moves: int = 0  # StopMoved reports of a stop that replaced another (not kept:
+    # `stops` holds every stop the exchange acknowledged)
     last_price: Decimal | None = None
     first_ts: int = 0
     last_ts: int = 0
@@ -106,13 +107,12 @@ class LeanDriver(PairDriver):
             if type(ev) is OrderRejected:
                 reports = self._refused(ev, reports)
             trace = self.trace
-            moved = [r for r in reports if type(r) is StopMoved]
-            if moved:
+            kept = [r for r in reports if type(r) is not StopMoved]
+            if len(kept) < len(reports):
+                moved = (r for r in reports if type(r) is StopMoved)
                 trace.stop_moves += sum(1 for r in moved if r.old_trigger is not None)
-                if not trace.keep_moves:
-                    reports = [r for r in reports if type(r) is not StopMoved]
             tick = self.tick
-            trace.reports += [(tick, r) for r in reports]
+            trace.reports += [(tick, r) for r in kept]
 
     def _refused(self, ev: OrderRejected, reports: list[Report]) -> list[Report]:
         """An entry the exchange refused (funds, mostly: an account that ran dry is
@@ -231,6 +231,121 @@ class BarPath:
             self.added += 1
 
 
+class RatchetRuns:
+    """Runs of new highs that only ratchet a resting stop, followed in one step.
+
+    While the engine says so (`DecisionEngine.ratchet_band`), a trade above the
+    position's high does one thing: the ratchet raises the stop's trigger
+    (`PositionState.ratchet`) and protection moves the stop by an edit the paper
+    exchange takes (same order, same size, a trigger under the trade that made the
+    high). `kernel.ratchet_run` follows such a run with the ratchet's integer arithmetic
+    (the fast path's: floor(high x keep) on the price grid, moving by more than
+    `min_ratchet`) up to the first trade it cannot take; the engine is then handed the
+    run's last moving high as a trade like any other, and the moves before it are
+    recorded as the edits the exchange would have acknowledged (the stop history, the
+    move and command counts). The trades in between are quiet and handed over in bulk.
+    One handled trade per run instead of one per new high; `check` holds the engine's
+    own stop to the run's last level, and tests/backtest/test_runner.py holds the whole
+    run equal to `run_events` (every trade handled), stop for stop.
+    """
+
+    ROOM = 1 << 12  # moves followed in one call (a longer run takes several)
+
+    def __init__(self, steps: Steps, product_id: str, q: Decimal) -> None:
+        import numpy as np
+
+        from tradekit.backtest.fast import ratio
+
+        self.steps = steps
+        self.product_id = product_id
+        self.q = q
+        trail = steps.decision.params.trail
+        with localcontext(MONEY_CONTEXT):
+            self.kn, self.kd = ratio(1 - trail.trail_pct)
+            self.ln, self.ld = ratio(1 - trail.stop_limit_buffer_pct)
+            self.mn, self.md = ratio(trail.min_ratchet)
+        self.scale = max(self.kn, self.kd, self.ln, self.ld, self.mn + self.md)
+        self.ticks = np.empty(self.ROOM, dtype=np.int64)
+        self.levels = np.empty(self.ROOM, dtype=np.int64)
+        self.fits = False  # the chunk's prices x the ratios stay inside int64
+        self.expect: tuple[int, Decimal] | None = None  # (tick, trigger) the engine must set
+
+    def chunk(self, prices: Any) -> None:
+        self.fits = len(prices) > 0 and int(prices.max()) * self.scale < _INT_LIMIT
+
+    def follow(self, prices: Any, times: Any, i: int, offset: int) -> int | None:
+        """The next trade to hand the engine (the moves before it recorded), or None
+        when no run starts here (the caller looks for the next loud trade instead)."""
+        from tradekit.backtest import kernel
+
+        steps = self.steps
+        decision = steps.decision
+        band = decision.ratchet_band() if self.fits else None
+        if band is None:
+            return None
+        pos, stop = decision.position, decision.stop
+        assert pos is not None and stop is not None and stop.stop_price is not None
+        lo_x, hi_x = steps.exchange.quiet_band(self.product_id)
+        high = self._steps(pos.highest)
+        trigger = self._steps(stop.stop_price)
+        if lo_x != stop.stop_price or high is None or trigger is None:
+            return None  # something else rests on the book, or a level off the grid
+        low, top = band
+        lo, hi, _ = band_in_steps((low, hi_x if top is None else min(top, hi_x), None), self.q)
+        k, moves = kernel.ratchet_run(
+            prices, times, i, lo, hi, _NO_TIME, high, trigger,
+            self.kn, self.kd, self.mn, self.md, self.ticks, self.levels,
+        )  # fmt: skip
+        if moves == 0:
+            return int(k)
+        self._record(times, offset, stop, moves - 1)
+        last = int(self.ticks[moves - 1])
+        self.expect = (offset + last, self._price(int(self.levels[moves - 1])))
+        return last
+
+    def check(self, tick: int) -> None:
+        """After the engine handled a run's last high: its stop is where the run said."""
+        expect = self.expect
+        if expect is None or expect[0] != tick:
+            return
+        self.expect = None
+        pos = self.steps.decision.position
+        got = None if pos is None else pos.stop_trigger
+        if got != expect[1]:
+            raise RuntimeError(
+                f"the ratchet run and the engine disagree at trade {tick}: "
+                f"the run's stop {expect[1]}, the engine's {got}"
+            )
+
+    def _record(self, times: Any, offset: int, stop: Any, count: int) -> None:
+        """The run's moves before its last: each an edit the exchange acknowledged."""
+        trace = self.steps.trace
+        coid, size, ln, ld = stop.client_order_id, stop.size, self.ln, self.ld
+        for k in range(count):
+            at = int(self.ticks[k])
+            level = int(self.levels[k])
+            trace.stops.append(
+                StopPlaced(
+                    offset + at,
+                    int(times[at]),
+                    coid,
+                    self._price(level),
+                    self._price(level * ln // ld),
+                    size,
+                )
+            )
+        trace.stop_moves += count
+        trace.commands += count
+        trace.followed += count
+
+    def _price(self, steps: int) -> Decimal:
+        return MONEY_CONTEXT.multiply(Decimal(steps), self.q)
+
+    def _steps(self, price: Decimal) -> int | None:
+        whole, rest = MONEY_CONTEXT.divmod(price, self.q)
+        return int(whole) if rest == 0 else None
+
+
 def apply_control(steps: Steps, ev: Event) -> None:
     """An event from outside the market (a control: pause, the kill switch), handled
     with its outcomes as the engine's queue would."""
@@ -330,7 +445,6 @@ def run_chunks(
     progress: Callable[[int], None] | None = None,
     bars: bool = False,
     after_chunk: Callable[[int, Any, Any, Trace], None] | None = None,
-    keep_moves: bool = True,
 ) -> tuple[Trace, LeanDriver]:
     """`run_events` over a product's trades given as arrays, chunk after chunk (each
     `(prices, times)`: prices in whole quote increments, times in ns, int64), so that a
@@ -350,8 +464,9 @@ def run_chunks(
     """
     import numpy as np
 
-    trace = Trace(keep_moves=keep_moves)
+    trace = Trace()
     steps = Steps(decision, exchange, trace)
+    runs = RatchetRuns(steps, product_id, quote_increment)
     decision = steps.decision
     q = quote_increment
     path = BarPath(steps, product_id) if bars else None
@@ -370,10 +485,18 @@ def run_chunks(
         if offset == 0:
             trace.first_ts = int(times[0])
         reported = 0
+        runs.chunk(prices)
         i = 0
         while i < n:
             band = None if steps.driver.unsettled else quiet_band_of(decision, exchange, product_id)
-            j = i if band is None else _next_loud(prices, times, i, *band_in_steps(band, q), np)
+            if band is None:
+                j = i
+            else:
+                run_end = runs.follow(prices, times, i, offset)
+                if run_end is None:
+                    j = _next_loud(prices, times, i, *band_in_steps(band, q), np)
+                else:
+                    j = run_end
             if j > i:
                 skipped_last = make(j - 1)
                 decision.skipped(j - i, skipped_last)
@@ -392,6 +515,7 @@ def run_chunks(
                     steps.trade(tick, trade)
                     path.settle(tick, trade)
                 trace.handled += 1
+                runs.check(tick)
             i = j + 1
             if progress is not None and i - reported >= PROGRESS_EVERY:
                 progress(min(i, n) - reported)
@@ -425,6 +549,8 @@ def as_floats(prices: Any, q: Decimal) -> Any:
 
 
 _NO_BOUND = 1 << 62  # beyond any price in steps, within int64
+_INT_LIMIT = 1 << 62  # prices x ratios must stay under this (int64 arithmetic)
+_NO_TIME = (1 << 63) - 1  # no deadline
 
 
 def quiet_band_of(

@@ -342,6 +342,19 @@ class DecisionEngine:
             return None
         return (low, high, until)
 
+    def ratchet_band(self) -> tuple[Decimal, Decimal | None] | None:
+        """(low, high): while trades stay strictly between them, a trade above the
+        position's high does one thing only, ratchet the stop (`PositionState.ratchet`),
+        which protection then moves by one edit the exchange takes (`moves_by_edit`), and
+        every other trade down to the stop's trigger is quiet (`quiet_band`). So a
+        backtest may follow a run of new highs with the ratchet's own arithmetic and hand
+        the engine the last high that moves the stop (`tradekit.backtest.runner`). None
+        when that is not so (no position, an entry working, protection busy, ...)."""
+        pos = self.position
+        if pos is None or self.quiet_band() is None or not self.protection.moves_by_edit(pos):
+            return None
+        return self.prints.quiet_range()
+
     def skipped(self, count: int, last: MarketTrade) -> None:
         """`count` trades inside `quiet_band()` happened, the last one `last`: the same
         state as handing each to `handle` (which would have returned no command)."""

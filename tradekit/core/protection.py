@@ -530,6 +530,29 @@ class Protection:
             return stop.stop_price
         return None
 
+    def moves_by_edit(self, pos: PositionState) -> bool:
+        """A stop rests where it should (`quiet_floor`) and a higher trigger would reach
+        it by one edit the exchange takes: edits allowed and none refused or held back,
+        the stop untouched by fills, its size the position's, its levels valid and its
+        limit above the quote minimum (so a higher limit is never raised to it, and the
+        desired levels stay the ratchet's own: `_levels_for` changes nothing)."""
+        if not self.can_edit or self.edit_unsupported or self.quiet_floor(pos) is None:
+            return False
+        stop = self._order
+        assert stop is not None and stop.stop_price is not None
+        size, limit = stop.size, stop.limit_price
+        backoff = self.backoff
+        return (
+            stop.order_id is not None
+            and not stop.filled_size
+            and self.product.size_down(pos.open_size) == size
+            and ZERO < limit <= stop.stop_price
+            and order_problem(self.product, size, limit) is None
+            and "edit" not in backoff.refusals
+            and "stop" not in backoff.refusals
+            and not any(k.startswith(("stop|", "edit|")) for k in backoff.counts)
+        )
+
     def on_trade(self, price: Decimal, ts: int) -> None:
         """A trade: the market's own word replaces inferences; the gap-through clock."""
         self.price_hint = None
