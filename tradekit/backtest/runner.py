@@ -9,6 +9,10 @@ per event. `run_events` takes every trade of a stream, one at a time; `run_array
 takes a product's trades as integer arrays and hands over in bulk the ones the rules
 would ignore (see its docstring).
 
+`run_chunks` also follows a run of new highs that only ratchets a resting stop in one
+step (`RatchetRuns`): the engine handles the run's last moving high, the moves before it
+are recorded as the edits the exchange would have acknowledged.
+
 Both share one step (`Steps`), `ExecutionEngine.run`'s, step for step: each trade
 first moves the paper market (`advance`), then the events it caused are handled in the
 engine's order (the stop's news when the trade reached the stop, then the fills, then
