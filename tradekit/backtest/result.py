@@ -140,7 +140,7 @@ class BacktestResult:
     equity_times: Any = None  # int64 ns
     equity_values: Any = None  # float64 (for drawing)
     prices: Any = None  # float64 price per sample (for drawing)
-    reports: list[Any] = field(default_factory=list, repr=False)  # the core's, stop moves aside (`stops`)
+    reports: list[Any] = field(default_factory=list, repr=False)  # but StopMoved (`stops`)
     drawdown: float | None = None  # computed by the runner when no curve is kept
     handled: int | None = None  # trades the rules handled one by one (the events path)
     period_ns: int = 60 * 10**9  # what a return is measured over (module docstring)
