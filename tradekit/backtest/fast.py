@@ -459,16 +459,18 @@ def _result(
     qf = float(q)
 
     def equity_at(ticks: Any) -> Any:
+        if eq_values is not None:  # the whole curve is drawn: the periods read it
+            return eq_values[ticks]
         idx = np.searchsorted(fill_ticks, ticks, side="right")
         return cash_arr[idx] + base_arr[idx] * (P[ticks] * qf)
 
-    period_ns = period_of(T, bars, None)
-    period_times, period_equity = period_curve(T, period_ns, spec.balance, equity_at, bars)
     if detail and n:
         eq_times = T
         prices_f = np.empty(n, dtype=np.float64)
         eq_values = np.empty(n, dtype=np.float64)
         kernel.equity_curve(P, qf, fill_ticks, cash_arr, base_arr, prices_f, eq_values)
+    period_ns = period_of(T, bars, None)
+    period_times, period_equity = period_curve(T, period_ns, spec.balance, equity_at, bars)
     return BacktestResult(
         product=product,
         params=spec_params(spec),
