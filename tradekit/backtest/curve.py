@@ -103,20 +103,26 @@ class Curve:
         if self.pending is not None:
             self._emit_pending()
 
-        def joined(parts: list[tuple[Any, Any, Any]], k: int, dtype: Any) -> Any:
-            if not parts:
-                return np.empty(0, dtype=dtype)
-            return np.concatenate([p[k] for p in parts]).astype(dtype, copy=False)
+        def joined(parts: list[tuple[Any, Any, Any]], k: int, dtype: Any, *head: Any) -> Any:
+            return np.concatenate([np.asarray(head, dtype=dtype), *(p[k] for p in parts)])
 
-        end_t = joined(self.ends, 0, np.int64)
-        end_e = joined(self.ends, 2, np.float64)
-        source = self.every if self.keep_all else self.ends
+        # the periods' samples from the start; without every trade's, the chart draws
+        # the periods' own (views, not copies: a year holds half a million minutes)
+        period_times = joined(self.ends, 0, np.int64, first_ts)
+        period_equity = joined(self.ends, 2, np.float64, float(initial))
+        if self.keep_all:
+            times = joined(self.every, 0, np.int64)
+            prices = joined(self.every, 1, np.float64)
+            equity = joined(self.every, 2, np.float64)
+        else:
+            times, equity = period_times[1:], period_equity[1:]
+            prices = joined(self.ends, 1, np.float64)
         return {
-            "equity_times": joined(source, 0, np.int64),
-            "prices": joined(source, 1, np.float64),
-            "equity_values": joined(source, 2, np.float64),
-            "period_times": np.concatenate(([first_ts], end_t)),
-            "period_equity": np.concatenate(([float(initial)], end_e)),
+            "equity_times": times,
+            "prices": prices,
+            "equity_values": equity,
+            "period_times": period_times,
+            "period_equity": period_equity,
             "drawdown": self.worst,
             "period_ns": self.period_ns or 60 * 10**9,
         }
