@@ -1,5 +1,5 @@
 """The stop history: an event run logs every acknowledged stop as integer columns (no
-object per stop: a year of one-second ticks moves its stop ~300,000 times), and the
+object per stop: a long run moves its stop hundreds of thousands of times), and the
 result's `StopHistory` gives back exactly the StopLevels the orders had."""
 
 from __future__ import annotations
