@@ -31,6 +31,10 @@ def test_a_path_in_chunks_equals_the_path_whole():
     # without the per-trade samples the chart gets one a period; the figures stay
     c = event_backtest(spec, streamed, sample=False)
     assert c.stats() == a.stats() and len(c.equity_values) == len(a.period_equity) - 1
+    assert np.array_equal(c.equity_times, a.period_times[1:])
+    assert np.array_equal(c.equity_values, a.period_equity[1:])
+    assert c.equity_times.dtype == np.int64 and c.prices.dtype == c.equity_values.dtype == float
+    assert len(c.prices) == len(c.equity_times) and c.prices[-1] == a.prices[-1]
 
 
 def test_progress_counts_every_trade_from_the_start(capsys):

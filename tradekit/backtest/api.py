@@ -116,7 +116,7 @@ def event_backtest(
     update = bar.update if bar is not None else None
     q = spec.product.quote_increment
     keep = sample and (total or 0) <= KEEP_EVERY_TRADE
-    curve = Curve(spec.balance, source_period(source), source.bars, keep)
+    curve = Curve(spec.balance, source_period(source), source.bars, keep, total)
 
     def after_chunk(offset: int, prices: Any, times: Any, trace: Trace) -> None:
         curve.add(offset, as_floats(prices, q), times, trace.fills)

@@ -5,13 +5,12 @@ backtest (`api`) and the portfolio backtest (`portfolio`), one rule for both."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
 from decimal import localcontext
-from typing import Any, overload
+from typing import Any
 
 from tradekit.backtest.curve import Curve
 from tradekit.backtest.fast import spec_params
-from tradekit.backtest.result import BacktestResult, StopLevel, Trade
+from tradekit.backtest.result import BacktestResult, Trade
 from tradekit.backtest.runner import Trace
 from tradekit.backtest.source import TickSource
 from tradekit.backtest.spec import BacktestSpec
@@ -99,7 +98,7 @@ def event_result(
         cash, held = curve.cash, curve.held
         final = cash + held * last if last is not None else cash
         fees = sum((f.commission for _, f in trace.fills), ZERO)
-    stops = _StopsOf(trace.stops, per_bar)
+    stops = trace.stops.history(per_bar)
     holding_ns, unprotected_ns = _durations(trace)
     n = trace.n_ticks
     drawn = curve.finish(trace.first_ts, spec.balance)
@@ -126,40 +125,6 @@ def event_result(
         first_price=first_price_of(source, spec) if n else None,
         **drawn,
     )
-
-
-class _StopsOf(Sequence[StopLevel]):
-    """The trace's stop history as StopLevels, each made when asked for (a long run's
-    history is not held twice)."""
-
-    def __init__(self, placed: list[Any], per_bar: int) -> None:
-        self._placed = placed
-        self._per_bar = per_bar
-
-    def __len__(self) -> int:
-        return len(self._placed)
-
-    def _level(self, s: Any) -> StopLevel:
-        return StopLevel(s.tick, s.tick // self._per_bar, s.ts, s.trigger, s.limit, s.size)
-
-    @overload
-    def __getitem__(self, i: int) -> StopLevel: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[StopLevel]: ...
-    def __getitem__(self, i: int | slice) -> StopLevel | list[StopLevel]:
-        if isinstance(i, slice):
-            return [self._level(s) for s in self._placed[i]]
-        return self._level(self._placed[i])
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Sequence):
-            return NotImplemented
-        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"<{len(self)} stops>"
 
 
 def _durations(trace: Trace) -> tuple[int, int]:

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from typing import Any
 
+from tradekit.backtest.result import StopLog
 from tradekit.core.commands import Command
 from tradekit.core.decision import DecisionEngine
 from tradekit.core.events import Event, MarketTrade, OrderAccepted, OrderEdited, OrderRejected
@@ -56,18 +57,6 @@ PROGRESS_EVERY = 1 << 16  # ticks between progress-bar updates
 _PROGRESS_MASK = PROGRESS_EVERY - 1
 
 
-@dataclass(frozen=True, slots=True)
-class StopPlaced:
-    """A stop the exchange acknowledged (placed, or edited in place): the stop history."""
-
-    tick: int
-    ts: int
-    client_order_id: str
-    trigger: Decimal
-    limit: Decimal
-    size: Decimal
-
-
 @dataclass
 class Trace:
     """What a run leaves behind, for `BacktestResult` (everything exact but the
@@ -75,7 +64,7 @@ class Trace:
 
     reports: list[tuple[int, Report]] = field(default_factory=list)
     fills: list[tuple[int, Fill]] = field(default_factory=list)
-    stops: list[StopPlaced] = field(default_factory=list)
+    stops: StopLog = field(default_factory=StopLog)  # integer columns, not objects
     commands: int = 0
     # (tick, ts, holding, protected) each time either changes
     states: list[tuple[int, int, bool, bool]] = field(default_factory=list)
@@ -642,17 +631,7 @@ def _drain(driver: LeanDriver, queue: deque[Event], trace: Trace) -> None:
         if type(ev) is OrderAccepted or type(ev) is OrderEdited:
             order = driver.decision.orders.get(ev.client_order_id)
             if order is not None and order.order_type is OrderType.STOP_LIMIT:
-                assert order.stop_price is not None
-                trace.stops.append(
-                    StopPlaced(
-                        driver.tick,
-                        ev.ts,
-                        order.client_order_id,
-                        order.stop_price,
-                        order.limit_price,
-                        order.size,
-                    )
-                )
+                trace.stops.add(driver.tick, ev.ts, order, driver.decision.product.quote_increment)
 
 
 def _state(d: DecisionEngine) -> tuple[bool, bool]:

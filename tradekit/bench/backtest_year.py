@@ -5,8 +5,8 @@ The path (PricePath seed 1, BTC-USD from 60,000, one trade a second) streams in 
 of 2^18 trades as it is generated; the strategy is `bench backtest`'s (buy at the last
 price whenever flat, a 2 % trailing stop). Figures: backtest_year_peak_rss_mb (this
 process's peak resident memory: Python, NumPy, tradekit, one chunk, the run's trades,
-stops and per-minute equity), backtest_year_s (wall time, generation included) and the
-trades made. Run once (`--repeat` is ignored): it takes minutes.
+every stop move as integer columns and per-minute equity), backtest_year_s (wall time,
+generation included) and the trades made. Run once (`--repeat` is ignored): it takes minutes.
 """
 
 from __future__ import annotations
