@@ -11,7 +11,7 @@ import pytest
 
 from tradekit.backtest import as_source, event_backtest, resolve_spec
 from tradekit.backtest.result import StopHistory, StopLevel, StopLog
-from tradekit.backtest.runner import LeanDriver, run_arrays
+from tradekit.backtest.runner import LeanDriver, run_arrays, run_events
 from tradekit.backtest.spec import BacktestSpec
 from tradekit.core.decision import DecisionEngine
 from tradekit.core.events import OrderAccepted, OrderEdited
@@ -61,7 +61,12 @@ def test_the_history_is_every_acknowledged_stop_exactly(monkeypatch, product, st
     path = PricePath(spec.product_id, D(start), 20_000, seed=4, quote_increment=q, tick_ns=7 * SEC)
     source = as_source(path)
     source.chunk_size = chunk
-    seen = _watch_stops(monkeypatch)
+    watching = _watch_stops(monkeypatch)
+    # the truth: every trade handled one by one, every acknowledgement read off its order
+    decision = DecisionEngine(spec.params(), spec.entry.make(), "bt")
+    run_events(decision, spec.exchange(), source.stream())
+    seen = list(watching)
+    # the backtest: streamed in chunks, quiet trades in bulk, ratchet runs followed
     result = event_backtest(spec, source)
     assert len(seen) > 100 and len(result.trades) > 5
     assert isinstance(result.stops, StopHistory)

@@ -153,16 +153,36 @@ class StopLog:
         assert order.stop_price is not None, "a stop-limit order has a trigger"
         trigger = _on_grid(order.stop_price, increment, "trigger", order, tick)
         limit = _on_grid(order.limit_price, increment, "limit", order, tick)
-        key = str(order.size)  # exact: value and exponent
-        k = self._size_index.get(key)
-        if k is None:
-            k = self._size_index[key] = len(self.sizes)
-            self.sizes.append(order.size)
+        k = self._owner(order.size)
         self.ticks.append(tick)
         self.times.append(ts)
         self.triggers.append(trigger)
         self.limits.append(limit)
         self.owner.append(k)
+
+    def extend(
+        self, ticks: Any, times: Any, triggers: Any, limits: Any, size: Decimal, increment: Decimal
+    ) -> None:
+        """Moves of one stop (its `size`) given as integer arrays, the levels already in
+        whole `increment`s (a ratchet run's, `tradekit.backtest.runner.RatchetRuns`)."""
+        if self.increment is None:
+            self.increment = increment
+        elif increment != self.increment:
+            raise ValueError(f"quote increment {increment} in a stop history on {self.increment}")
+        k = self._owner(size)
+        self.ticks.extend(ticks.tolist())
+        self.times.extend(times.tolist())
+        self.triggers.extend(triggers.tolist())
+        self.limits.extend(limits.tolist())
+        self.owner.extend([k] * len(ticks))
+
+    def _owner(self, size: Decimal) -> int:
+        key = str(size)  # exact: value and exponent
+        k = self._size_index.get(key)
+        if k is None:
+            k = self._size_index[key] = len(self.sizes)
+            self.sizes.append(size)
+        return k
 
     def history(self, ticks_per_bar: int) -> StopHistory:
         """The result's view of these stops (the columns are shared, not copied)."""

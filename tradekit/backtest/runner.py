@@ -313,20 +313,10 @@ class RatchetRuns:
     def _record(self, times: Any, offset: int, stop: Any, count: int) -> None:
         """The run's moves before its last: each an edit the exchange acknowledged."""
         trace = self.steps.trace
-        coid, size, ln, ld = stop.client_order_id, stop.size, self.ln, self.ld
-        for k in range(count):
-            at = int(self.ticks[k])
-            level = int(self.levels[k])
-            trace.stops.append(
-                StopPlaced(
-                    offset + at,
-                    int(times[at]),
-                    coid,
-                    self._price(level),
-                    self._price(level * ln // ld),
-                    size,
-                )
-            )
+        at = self.ticks[:count]
+        levels = self.levels[:count]
+        limits = levels * self.ln // self.ld
+        trace.stops.extend(at + offset, times[at], levels, limits, stop.size, self.q)
         trace.stop_moves += count
         trace.commands += count
         trace.followed += count
