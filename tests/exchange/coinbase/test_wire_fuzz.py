@@ -160,10 +160,20 @@ def test_order_replies(reply):
     o = parse(wire.order, reply)
     if o is not None:
         check_decimals(o)
-        assert o.size > 0 and o.filled_size <= o.size
-        # tradekit's own orders carry their levels; a foreign one (placed by hand) may not
+        # tradekit's own orders carry their levels; a foreign one (placed by hand) may not:
+        # a size in quote, or none yet, reads as what has filled (perhaps nothing)
+        assert 0 <= o.filled_size <= o.size and (o.size > 0 or o.foreign)
         assert o.limit_price > 0 or (o.foreign and o.limit_price == 0)
         assert o.stop_price is None or o.stop_price > 0
+
+
+def test_a_foreign_order_with_no_base_size_and_nothing_filled_reads_as_size_0():
+    # found by the fuzz test ({"0": null}, nothing filled): a foreign order of a
+    # configuration without base_size is listed with what has filled as its size
+    reply = {**ORDER, "order_configuration": {"market_market_ioc": {"quote_size": "10"}}}
+    nothing = {"filled_size": "0", "filled_value": "0", "average_filled_price": "0"}
+    o = wire.order({**reply, **nothing})
+    assert o.foreign and o.size == 0 and o.filled_size == 0 and o.limit_price == 0
 
 
 def test_an_order_without_a_configuration_name_is_refused_not_taken_for_our_own():
