@@ -231,8 +231,8 @@ class RatchetRuns:
     position's high does one thing: the ratchet raises the stop's trigger
     (`PositionState.ratchet`) and protection moves the stop by an edit the paper
     exchange takes (same order, same size, a trigger under the trade that made the
-    high). `kernel.ratchet_run` follows such a run with the ratchet's integer arithmetic
-    (the fast path's: floor(high x keep) on the price grid, moving by more than
+    high). `ratchet_run` follows such a run with the ratchet's integer arithmetic (the
+    fast path's: floor(high x keep) on the price grid, moving by more than
     `min_ratchet`) up to the first trade it cannot take; the engine is then handed the
     run's last moving high as a trade like any other, and the moves before it are
     recorded as the edits the exchange would have acknowledged (the stop history, the
@@ -242,11 +242,7 @@ class RatchetRuns:
     run equal to `run_events` (every trade handled), stop for stop.
     """
 
-    ROOM = 1 << 12  # moves followed in one call (a longer run takes several)
-
     def __init__(self, steps: Steps, product_id: str, q: Decimal) -> None:
-        import numpy as np
-
         from tradekit.backtest.fast import ratio
 
         self.steps = steps
@@ -258,8 +254,6 @@ class RatchetRuns:
             self.ln, self.ld = ratio(1 - trail.stop_limit_buffer_pct)
             self.mn, self.md = ratio(trail.min_ratchet)
         self.scale = max(self.kn, self.kd, self.ln, self.ld, self.mn + self.md)
-        self.ticks = np.empty(self.ROOM, dtype=np.int64)
-        self.levels = np.empty(self.ROOM, dtype=np.int64)
         self.fits = False  # the chunk's prices x the ratios stay inside int64
         self.expect: tuple[int, Decimal] | None = None  # (tick, trigger) the engine must set
 
@@ -269,7 +263,7 @@ class RatchetRuns:
     def follow(self, prices: Any, times: Any, i: int, offset: int) -> int | None:
         """The next trade to hand the engine (the moves before it recorded), or None
         when no run starts here (the caller looks for the next loud trade instead)."""
-        from tradekit.backtest import kernel
+        import numpy as np
 
         steps = self.steps
         decision = steps.decision
@@ -285,15 +279,14 @@ class RatchetRuns:
             return None  # something else rests on the book, or a level off the grid
         low, top = band
         lo, hi, _ = band_in_steps((low, hi_x if top is None else min(top, hi_x), None), self.q)
-        k, moves = kernel.ratchet_run(
-            prices, times, i, lo, hi, _NO_TIME, high, trigger,
-            self.kn, self.kd, self.mn, self.md, self.ticks, self.levels,
-        )  # fmt: skip
-        if moves == 0:
-            return int(k)
-        self._record(times, offset, stop, moves - 1)
-        last = int(self.ticks[moves - 1])
-        self.expect = (offset + last, self._price(int(self.levels[moves - 1])))
+        ratios = (self.kn, self.kd, self.mn, self.md)
+        k, moves = ratchet_run(prices, i, lo, hi, high, trigger, ratios, np)
+        if not len(moves):
+            return k
+        levels = prices[moves] * self.kn // self.kd
+        self._record(times, offset, stop, moves[:-1], levels[:-1])
+        last = int(moves[-1])
+        self.expect = (offset + last, self._price(int(levels[-1])))
         return last
 
     def check(self, tick: int) -> None:
@@ -310,11 +303,10 @@ class RatchetRuns:
                 f"the run's stop {expect[1]}, the engine's {got}"
             )
 
-    def _record(self, times: Any, offset: int, stop: Any, count: int) -> None:
+    def _record(self, times: Any, offset: int, stop: Any, at: Any, levels: Any) -> None:
         """The run's moves before its last: each an edit the exchange acknowledged."""
         trace = self.steps.trace
-        at = self.ticks[:count]
-        levels = self.levels[:count]
+        count = len(at)
         limits = levels * self.ln // self.ld
         trace.stops.extend(at + offset, times[at], levels, limits, stop.size, self.q)
         trace.stop_moves += count
@@ -327,6 +319,48 @@ class RatchetRuns:
     def _steps(self, price: Decimal) -> int | None:
         whole, rest = MONEY_CONTEXT.divmod(price, self.q)
         return int(whole) if rest == 0 else None
+
+
+def ratchet_run(
+    P: Any, i: int, lo: int, hi: int, high: int, trigger: int, ratios: tuple[int, ...], np: Any
+) -> tuple[int, Any]:
+    """A ratchet run from trade `i` (`RatchetRuns`), in price steps: (k, moves), k the
+    first trade the run cannot take (one at or under the stop's trigger as the moves
+    before it left it, at or under `lo`, at or over `hi`, or a new high the stop would
+    not follow; len(P) when the data ends first), `moves` the trades before k that made
+    a new high (each moved the stop to floor(high x kn / kd)).
+
+    Every new high inside a run moves the stop (one that would not ends it), so the
+    trigger before a trade is the ratchet's level at the running maximum, or `trigger`
+    before the run's first high: NumPy finds k in growing windows."""
+    kn, kd, mn, md = ratios
+    n = len(P)
+    found = []
+    at, width, first = i, 256, n
+    while at < n:
+        end = min(at + width, n)
+        seg = P[at:end]
+        top = np.maximum(np.maximum.accumulate(seg), high)
+        before = np.empty_like(top)  # the running maximum before each trade
+        before[0] = high
+        before[1:] = top[:-1]
+        new = seg > before
+        armed = np.where(before > high, before * kn // kd, trigger)  # the trigger before
+        loud = (seg <= lo) | (seg <= armed) | (seg >= hi)
+        loud |= new & ((seg * kn // kd) * md <= armed * (md + mn))
+        k = int(loud.argmax())
+        stop = k if loud[k] else len(seg)
+        highs = np.flatnonzero(new[:stop])
+        if len(highs):
+            found.append(highs + at)
+            high = int(seg[highs[-1]])
+            trigger = high * kn // kd
+        if loud[k]:
+            first = at + k
+            break
+        at, width = end, min(width * 4, 1 << 16)
+    moves = np.concatenate(found) if found else np.empty(0, dtype=np.int64)
+    return first, moves
 
 
 def apply_control(steps: Steps, ev: Event) -> None:
@@ -533,7 +567,6 @@ def as_floats(prices: Any, q: Decimal) -> Any:
 
 _NO_BOUND = 1 << 62  # beyond any price in steps, within int64
 _INT_LIMIT = 1 << 62  # prices x ratios must stay under this (int64 arithmetic)
-_NO_TIME = (1 << 63) - 1  # no deadline
 
 
 def quiet_band_of(

@@ -10,9 +10,8 @@ against vectorbt's, a DataFrame read, and the candle fill model against the tick
   stop-limit 0.5 % under the trigger, fees 0.4/0.6 %; vectorbt: `Portfolio.from_signals`
   with an entry signal on every bar, `sl_stop=0.02, sl_trail=True`, fees 0.6 %, on the
   bars' open/high/low/close). vectorbt is run once before timing (Numba compiles on
-  first use; tradekit's kernels are compiled and cached beforehand too, and loaded by
-  an untimed run: the fast path's on the bars, the event engine's on their first
-  20,000).
+  first use; tradekit's kernel is compiled and cached beforehand too; the event engine
+  has none).
   `speedup_vs_vectorbt_fast`: vectorbt's time over tradekit's fast path's (a full
   result: trades, stops, equity curve), `speedup_vs_vectorbt_events`: over the event
   engine's; medians of 3 (events: 1).
@@ -90,8 +89,6 @@ def run_bars(spec: Any, repeat: int, progress: TextIO | None) -> list[Figure]:
     read_s = _timed(read, 3, "DataFrame -> source", progress)
     source = read()
     fast_backtest(spec, source)  # compiles (or loads) the kernel
-    # the event engine's ratchet runs load their kernel on first use too
-    event_backtest(spec, as_source(frame.iloc[:20_000], "BTC-USD"), progress=False)
     out: dict[str, Any] = {}
 
     def fast() -> None:
