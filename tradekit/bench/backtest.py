@@ -3,8 +3,9 @@
 The path (PricePath seed 1, BTC-USD from 60,000, one trade a second, no jumps) is built
 once as integer arrays (prices in cents, times in ns); every tool reads those:
 - tradekit's backtest path (DecisionEngine + PaperExchange, no journal) on the arrays:
-  `run_arrays` hands the trades that can matter to the rules one by one and the quiet
-  ones over in bulk (the `backtest_trades_handled` figure says how many were handled);
+  `run_arrays` hands the trades that can matter to the rules one by one, the quiet
+  ones over in bulk, and follows a run of new highs that only ratchets the stop in one
+  step (the `backtest_trades_handled` figure says how many were handled);
 - tradekit's NumPy fast path on the arrays (`detail=False`: what a sweep runs; the
   arrays' preparation is not timed);
 - backtesting.py on a one-tick-bar DataFrame of the same prices.
