@@ -63,6 +63,7 @@ def live_run(tmp_path, limits: RiskLimits) -> tuple[list[tuple[str, str, int]], 
             first.maker_fee,
             first.taker_fee,
             id_seed="backtest",
+            edit_stops=True,  # as the live exchange does (config exchange.edit_stops)
         )
         decisions = [
             DecisionEngine(s.params(), s.entry.make(), f"bt-{pid}") for pid, s in specs.items()

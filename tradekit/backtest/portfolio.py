@@ -281,6 +281,7 @@ def run_portfolio(
         first.taker_fee,
         id_seed="backtest",
         sell_fills=first.sell_fills,  # type: ignore[arg-type]
+        edit_stops=True,  # stops move by edit, as live and as a one-pair backtest
     )
     risk = PortfolioRisk(limits)
     lanes: list[_Lane] = []
