@@ -26,6 +26,7 @@ import pytest
 import tradekit
 from tradekit.backtest import BacktestSpec, EntrySpec, backtest
 from tradekit.backtest.spec import default_product
+from tradekit.core.events import MarketTrade
 from tradekit.data.candles import Candle
 from tradekit.data.generators import PricePath
 from tradekit.data.history import write_candles
@@ -114,7 +115,14 @@ def test_tables_json_and_chart():
     data = json.loads(json.dumps(result.to_dict()))
     assert D(data["trades"][0]["exit_price"]) == EXIT
     assert D(data["stats"]["pnl"]) == result.pnl  # exact through JSON
-    assert "P&L +" in result.summary() and str(result.pnl) not in result.summary()
+    text = result.summary()
+    assert "P&L +" in text and str(result.pnl) not in text
+    assert "3 bars," in text and "#1   bar 0 buy" in text and "(bar 2)" in text
+    # on trades, a trade is placed by its trade's index (there are no bars to count)
+    prices = ["100", "100", "110", "104", "103"]
+    ticks = [MarketTrade("BTC-USD", D(p), D(1), k * SEC) for k, p in enumerate(prices)]
+    plain = backtest(ticks, PARAMS).summary()
+    assert " bars," not in plain and "#1   trade 1 buy" in plain and "(trade 3)" in plain, plain
     fig = result.plot()
     names = [trace.name for trace in fig.data]
     assert names == ["price", "stop trigger", "entry", "exit", "equity"]

@@ -490,9 +490,12 @@ class BacktestResult:
         q = self.product.quote_increment
         s = self.stats()
         win = "-" if s["win_rate"] is None else f"{s['win_rate']:.0%}"
+        # where a trade happened: its bar on candles, its trade's index on trades
+        at = "bar" if self.ticks_per_bar > 1 else "trade"
+        bars = f"{s['bars']:,} bars, " if self.ticks_per_bar > 1 else ""
         lines = [
             f"backtest {self.product.product_id} ({self.path} path): {s['ticks']:,} ticks, "
-            f"{s['bars']:,} bars, {count(s['trades'], 'trade')} ({s['closed_trades']} closed)",
+            f"{bars}{count(s['trades'], 'trade')} ({s['closed_trades']} closed)",
             f"  equity {cents(self.initial_equity)} -> {cents(self.final_equity)}  "
             f"P&L {cents(self.pnl, sign=True)}  return {signed_pct(self.total_return)}  "
             f"max drawdown {s['max_drawdown']:.2%}",
@@ -512,10 +515,10 @@ class BacktestResult:
         )
         for i, t in enumerate(self.trades[:20], 1):
             exit_ = (
-                "open" if t.exit_price is None else f"{_grid(t.exit_price, q)} (bar {t.exit_bar})"
+                "open" if t.exit_price is None else f"{_grid(t.exit_price, q)} ({at} {t.exit_bar})"
             )
             lines.append(
-                f"  #{i:<3} bar {t.entry_bar} buy {size(t.size, self.product)} at "
+                f"  #{i:<3} {at} {t.entry_bar} buy {size(t.size, self.product)} at "
                 f"{_grid(t.entry_price, q)} -> "
                 f"{exit_}  P&L {cents(t.pnl, sign=True)}"
             )
