@@ -536,21 +536,29 @@ class Protection:
         the stop untouched by fills, its size the position's, its levels valid and its
         limit above the quote minimum (so a higher limit is never raised to it, and the
         desired levels stay the ratchet's own: `_levels_for` changes nothing)."""
-        if not self.can_edit or self.edit_unsupported or self.quiet_floor(pos) is None:
-            return False
         stop = self._order
-        assert stop is not None and stop.stop_price is not None
+        if stop is None or self.quiet_floor(pos) is None or not self._editable(stop):
+            return False
+        assert stop.stop_price is not None
         size, limit = stop.size, stop.limit_price
         backoff = self.backoff
         return (
-            stop.order_id is not None
-            and not stop.filled_size
-            and self.product.size_down(pos.open_size) == size
+            self.product.size_down(pos.open_size) == size
             and ZERO < limit <= stop.stop_price
             and order_problem(self.product, size, limit) is None
             and "edit" not in backoff.refusals
             and "stop" not in backoff.refusals
             and not any(k.startswith(("stop|", "edit|")) for k in backoff.counts)
+        )
+
+    def _editable(self, stop: Order) -> bool:
+        """May this stop be moved by an edit? The exchange edits (and has not refused
+        an edit as unsupported), it acknowledged the stop, and nothing of it filled."""
+        return (
+            self.can_edit
+            and not self.edit_unsupported
+            and stop.order_id is not None
+            and not stop.filled_size
         )
 
     def on_trade(self, price: Decimal, ts: int) -> None:
@@ -852,8 +860,7 @@ class Protection:
         # an edit moves a resting stop's levels and its size (a grown position: the stop
         # keeps resting while it grows); a stop that has filled in part is moved by
         # cancel-then-place, whose cancel ends the order whatever filled meanwhile
-        editable = stop.order_id is not None and not stop.filled_size
-        if valid and self.can_edit and not self.edit_unsupported and editable:
+        if valid and self._editable(stop):
             if self.backoff.holds("edit", lambda: _levels(size, trigger, limit), ts) is None:
                 stop.transition(Trigger.EDIT_REQUESTED)
                 stop.edit_size = size if size > stop.size else None

@@ -457,8 +457,7 @@ class PaperExchange(PaperState):
             order.order_type = OrderType.STOP_LIMIT
             order.stop_price = stop
             order.stop_direction = stop_direction
-        if self._journal is not None:
-            self._write(lambda: {"op": "place", "order": jr.order_record(order)})
+        self._write(lambda: {"op": "place", "order": jr.order_record(order)})
         self._apply_place(order)
         return PlaceResult(True, client_order_id, order.order_id)
 
