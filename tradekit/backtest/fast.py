@@ -63,7 +63,7 @@ from typing import Any
 from tradekit.backtest.result import BacktestResult, StopHistory, Trade
 from tradekit.backtest.spec import BacktestSpec
 from tradekit.core.money import EXACT_CONTEXT, MONEY_CONTEXT, ZERO
-from tradekit.core.position import PositionState
+from tradekit.core.position import PositionState, TrailParams
 
 _MAX_WINDOW = 1 << 13  # the print band check's cache-sized blocks
 _INT_LIMIT = 2**62
@@ -84,6 +84,15 @@ class FastPathRefused(ValueError):
 def ratio(value: Decimal) -> tuple[int, int]:
     n, d = value.as_integer_ratio()
     return int(n), int(d)
+
+
+def trail_ratios(trail: TrailParams) -> tuple[int, int, int, int, int, int]:
+    """The trail as integer ratios, for the ratchet on price steps: (kn, kd) = 1 -
+    trail_pct, (ln, ld) = 1 - stop_limit_buffer_pct, (mn, md) = min_ratchet."""
+    with localcontext(MONEY_CONTEXT):
+        keep = ratio(1 - trail.trail_pct)
+        limit = ratio(1 - trail.stop_limit_buffer_pct)
+    return (*keep, *limit, *ratio(trail.min_ratchet))
 
 
 @dataclass
@@ -153,11 +162,9 @@ def run_fast(
     n = len(prices)
     P = np.ascontiguousarray(prices, dtype=np.int64)
     T = np.ascontiguousarray(times, dtype=np.int64)
+    kn, kd, ln, ld, mn, md = trail_ratios(spec.trail())
     with localcontext(MONEY_CONTEXT):
-        kn, kd = ratio(1 - spec.trail_pct)
-        ln, ld = ratio(1 - spec.stop_limit_buffer_pct)
         on, od = ratio(1 - entry.offset_pct)
-        mn, md = ratio(spec.min_ratchet)
     top = int(P.max()) if n else 0
     if top * max(kd, ld, od, md + mn, kn, ln, on) >= _INT_LIMIT:
         raise FastPathRefused("prices x parameter denominators overflow int64")
@@ -383,7 +390,7 @@ def _result(
     holding = 0
     moves = 0
     trail = spec.trail()
-    ln, ld = ratio(1 - spec.stop_limit_buffer_pct)
+    _, _, ln, ld, _, _ = trail_ratios(trail)
     steps_t: list[int] = []  # equity steps: (tick, cash, base) after each fill
     steps_cash: list[float] = []
     steps_base: list[float] = []

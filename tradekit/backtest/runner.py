@@ -40,7 +40,7 @@ from array import array
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from typing import Any
 
 from tradekit.backtest.result import StopLog
@@ -50,6 +50,7 @@ from tradekit.core.events import Event, MarketTrade, OrderAccepted, OrderEdited,
 from tradekit.core.money import MONEY_CONTEXT
 from tradekit.core.orders import OrderSide, OrderStatus, OrderType
 from tradekit.core.reports import EntryEnded, EntryPlaced, Report, StopMoved
+from tradekit.data.frames import price_steps
 from tradekit.engine.execution import PairDriver
 from tradekit.exchange.types import Fill
 
@@ -243,16 +244,13 @@ class RatchetRuns:
     """
 
     def __init__(self, steps: Steps, product_id: str, q: Decimal) -> None:
-        from tradekit.backtest.fast import ratio
+        from tradekit.backtest.fast import trail_ratios
 
         self.steps = steps
         self.product_id = product_id
         self.q = q
-        trail = steps.decision.params.trail
-        with localcontext(MONEY_CONTEXT):
-            self.kn, self.kd = ratio(1 - trail.trail_pct)
-            self.ln, self.ld = ratio(1 - trail.stop_limit_buffer_pct)
-            self.mn, self.md = ratio(trail.min_ratchet)
+        ratios = trail_ratios(steps.decision.params.trail)
+        self.kn, self.kd, self.ln, self.ld, self.mn, self.md = ratios
         self.scale = max(self.kn, self.kd, self.ln, self.ld, self.mn + self.md)
         self.fits = False  # the chunk's prices x the ratios stay inside int64
         self.expect: tuple[int, Decimal] | None = None  # (tick, trigger) the engine must set
@@ -273,10 +271,10 @@ class RatchetRuns:
         pos, stop = decision.position, decision.stop
         assert pos is not None and stop is not None and stop.stop_price is not None
         lo_x, hi_x = steps.exchange.quiet_band(self.product_id)
-        high = self._steps(pos.highest)
-        trigger = self._steps(stop.stop_price)
-        if lo_x != stop.stop_price or high is None or trigger is None:
-            return None  # something else rests on the book, or a level off the grid
+        if lo_x != stop.stop_price:
+            return None  # something else rests on the book
+        high = price_steps(pos.highest, self.q)  # a trade's price, on the grid
+        trigger = price_steps(stop.stop_price, self.q)  # rounded to it by the core
         low, top = band
         lo, hi, _ = band_in_steps((low, hi_x if top is None else min(top, hi_x), None), self.q)
         ratios = (self.kn, self.kd, self.mn, self.md)
@@ -315,10 +313,6 @@ class RatchetRuns:
 
     def _price(self, steps: int) -> Decimal:
         return MONEY_CONTEXT.multiply(Decimal(steps), self.q)
-
-    def _steps(self, price: Decimal) -> int | None:
-        whole, rest = MONEY_CONTEXT.divmod(price, self.q)
-        return int(whole) if rest == 0 else None
 
 
 def ratchet_run(
