@@ -297,17 +297,27 @@ def test_an_entry_cancel_refused_is_not_sent_again_on_every_trade():
     assert e.entry is None and e.entry_cancel_refused is None
 
 
-def test_a_grown_position_resizes_its_stop_by_edit_and_a_fill_of_the_new_size_is_booked():
-    from tradekit.core import EditStopOrder, PositionClosed
-
+def _grown():
+    """An entry filled 0.2 (its stop resting), then the rest, 0.3: (engine, stop, the
+    commands that last fill gave)."""
     e = engine()
     e.can_edit_stops = True
     [buy] = e.handle(trade("100.00", 0))
     e.handle(OrderAccepted(buy.client_order_id, "X1", 0))
     [stop] = e.handle(OrderFilled(buy.client_order_id, "T1", D("99.00"), D("0.2"), D("0"), 1))
     e.handle(OrderAccepted(stop.client_order_id, "X2", 1))
+    return (
+        e,
+        stop,
+        e.handle(OrderFilled(buy.client_order_id, "T2", D("99.00"), D("0.3"), D("0"), 2)),
+    )
+
+
+def test_a_grown_position_resizes_its_stop_by_edit_and_a_fill_of_the_new_size_is_booked():
+    from tradekit.core import EditStopOrder, PositionClosed
+
     # the entry fills the rest: the stop grows in place (it keeps resting meanwhile)
-    [edit] = e.handle(OrderFilled(buy.client_order_id, "T2", D("99.00"), D("0.3"), D("0"), 2))
+    e, stop, [edit] = _grown()
     assert isinstance(edit, EditStopOrder) and edit.size == D("0.5")
     assert edit.client_order_id == stop.client_order_id
     # the edit's answer is lost, the exchange took it, and the stop fills its new size:
@@ -322,12 +332,6 @@ def test_a_grown_position_resizes_its_stop_by_edit_and_a_fill_of_the_new_size_is
 def test_a_fill_beyond_both_the_size_and_the_edit_in_flight_is_still_impossible():
     from tradekit.core import OverfillError
 
-    e = engine()
-    e.can_edit_stops = True
-    [buy] = e.handle(trade("100.00", 0))
-    e.handle(OrderAccepted(buy.client_order_id, "X1", 0))
-    [stop] = e.handle(OrderFilled(buy.client_order_id, "T1", D("99.00"), D("0.2"), D("0"), 1))
-    e.handle(OrderAccepted(stop.client_order_id, "X2", 1))
-    e.handle(OrderFilled(buy.client_order_id, "T2", D("99.00"), D("0.3"), D("0"), 2))
+    e, stop, _ = _grown()
     with pytest.raises(OverfillError):
         e.handle(OrderFilled(stop.client_order_id, "T3", D("96.60"), D("0.6"), D("0"), 3))
